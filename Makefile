@@ -1,0 +1,45 @@
+# coalmine's build. `make test` is the test command CI runs; it builds every
+# tool the tests need into bin/ first (skipped when already there).
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+
+STATICCHECK_VERSION := v0.8.2
+TEMPORAL_CLI_VERSION := v1.5.1
+
+.PHONY: all build test lint fuzz clean tools
+
+all: build
+
+## build: the coalmine binary in bin/
+build:
+	$(GO) build -o $(BIN)/coalmine ./cmd/coalmine
+
+## test: every test suite that fits the time budget (CI runs this)
+test: build tools
+	$(GO) test -count=1 -timeout 20m ./...
+
+## lint: gofmt, go vet, staticcheck
+lint: $(BIN)/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./plans -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+
+## tools: binaries the tests need, built from Go modules into bin/
+tools:
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BIN)/temporal:
+	@echo "building the Temporal dev server (temporal CLI $(TEMPORAL_CLI_VERSION)) into bin/; first time only, a few minutes"
+	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// errSilent reports failure after the command has already printed what went
+// wrong; run exits 1 without printing it again.
+var errSilent = errors.New("silent error")
+
+// streams are where a command reads and writes, so tests can capture them.
+type streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// newRootCmd builds the coalmine command tree. Every subcommand lives in its
+// own file and is added here.
+func newRootCmd(io streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "coalmine",
+		Short:         "Canary rollouts of AI agents, LLM models and prompts, as durable Temporal workflows",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	root.AddCommand(
+		newVersionCmd(io),
+	)
+	return root
+}
+
+// run executes the command line and returns the process exit code: 0 on
+// success, 1 on failure, 2 on a usage error.
+func run(args []string, in io.Reader, out, errOut io.Writer) int {
+	root := newRootCmd(streams{In: in, Out: out, Err: errOut})
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, errSilent) {
+		return 1
+	}
+	fmt.Fprintf(errOut, "coalmine: %v\n", err)
+	if isUsageError(err) {
+		fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		return 2
+	}
+	return 1
+}
+
+// usageError marks a mistake in how a command was called (flags, arguments).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func isUsageError(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}
