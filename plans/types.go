@@ -1,0 +1,529 @@
+package plans
+
+// APIVersion and Kind identify a coalmine rollout plan document.
+const (
+	APIVersion = "coalmine.dev/v1"
+	Kind       = "RolloutPlan"
+)
+
+// RolloutPlan is one app's rollout recipe: how traffic is split, the steps
+// from stable to canary, and the metrics that must hold on the way.
+type RolloutPlan struct {
+	// APIVersion must be coalmine.dev/v1.
+	APIVersion string `json:"apiVersion"`
+	// Kind must be RolloutPlan.
+	Kind string `json:"kind"`
+	// Metadata names the plan.
+	Metadata Metadata `json:"metadata"`
+	// Spec is the plan itself.
+	Spec Spec `json:"spec"`
+}
+
+// Metadata names a plan and carries free-form labels.
+type Metadata struct {
+	// Name of the plan; lowercase letters, digits and dashes.
+	Name string `json:"name"`
+	// Labels are free-form key/value pairs, shown in listings.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Spec is everything a rollout of one app needs to know.
+type Spec struct {
+	// App is the application being rolled out; it names the workflow
+	// (coalmine/<app>), so one app has at most one rollout at a time.
+	App string `json:"app"`
+	// Traffic says how requests are split between stable and canary.
+	Traffic Traffic `json:"traffic"`
+	// Workload is the Kubernetes Deployment whose canary coalmine creates,
+	// promotes and removes. Without it coalmine only moves traffic between
+	// versions that are already running.
+	Workload *Workload `json:"workload,omitempty"`
+	// Segments are named cohorts of requests (internal users, pilot
+	// customers) that setSegmentWeight steps send to the canary at their own
+	// weight.
+	Segments []Segment `json:"segments,omitempty"`
+	// Sticky keeps a session on one version while the weights change.
+	Sticky *Sticky `json:"sticky,omitempty"`
+	// Steps run in order, from the first canary weight to promotion.
+	Steps []Step `json:"steps"`
+	// BackgroundAnalysis runs beside the steps from the first step on and
+	// rolls back the moment it fails.
+	BackgroundAnalysis *AnalysisRef `json:"backgroundAnalysis,omitempty"`
+	// Rollback tunes what happens when the canary is abandoned.
+	Rollback *Rollback `json:"rollback,omitempty"`
+	// Notifications say who hears about the rollout, and where.
+	Notifications *Notifications `json:"notifications,omitempty"`
+	// AnalysisTemplates are named sets of metrics, referenced by analysis
+	// steps and backgroundAnalysis.
+	AnalysisTemplates map[string]AnalysisTemplate `json:"analysisTemplates,omitempty"`
+}
+
+// Router names.
+const (
+	RouterGateway        = "gateway"
+	RouterHTTPRoute      = "httproute"
+	RouterVirtualService = "virtualservice"
+	RouterReplicas       = "replicas"
+)
+
+// Traffic chooses a traffic router and configures it. Exactly the block that
+// matches Router must be present.
+type Traffic struct {
+	// Router is one of gateway, httproute, virtualservice, replicas.
+	Router string `json:"router" jsonschema:"enum=gateway,enum=httproute,enum=virtualservice,enum=replicas"`
+	// Gateway configures coalmine's built-in LLM gateway.
+	Gateway *GatewayTraffic `json:"gateway,omitempty"`
+	// HTTPRoute configures a Gateway API HTTPRoute.
+	HTTPRoute *HTTPRouteTraffic `json:"httproute,omitempty"`
+	// VirtualService configures an Istio VirtualService.
+	VirtualService *VirtualServiceTraffic `json:"virtualservice,omitempty"`
+	// Replicas splits traffic by the replica counts of two Deployments
+	// behind one Service.
+	Replicas *ReplicasTraffic `json:"replicas,omitempty"`
+}
+
+// GatewayTraffic points at a route of coalmine's built-in gateway.
+type GatewayTraffic struct {
+	// URL of the gateway's admin API.
+	URL string `json:"url"`
+	// Route is the gateway route of this app; defaults to spec.app.
+	Route string `json:"route,omitempty"`
+	// TokenEnv names the environment variable that holds the admin API
+	// token on the worker. Defaults to COALMINE_GATEWAY_TOKEN.
+	TokenEnv string `json:"tokenEnv,omitempty"`
+}
+
+// HTTPRouteTraffic points at a Gateway API HTTPRoute and the two Services
+// among its backendRefs.
+type HTTPRouteTraffic struct {
+	// Namespace of the HTTPRoute; defaults to the workload's namespace, then "default".
+	Namespace string `json:"namespace,omitempty"`
+	// Name of the HTTPRoute.
+	Name string `json:"name"`
+	// Rule is the name of the rule to change; may be omitted when the route has one rule.
+	Rule string `json:"rule,omitempty"`
+	// StableService is the backendRef that serves the stable version.
+	StableService string `json:"stableService"`
+	// CanaryService is the backendRef that serves the canary version.
+	CanaryService string `json:"canaryService"`
+}
+
+// VirtualServiceTraffic points at an Istio VirtualService route and its two
+// destinations, given by host or by subset.
+type VirtualServiceTraffic struct {
+	// Namespace of the VirtualService; defaults to the workload's namespace, then "default".
+	Namespace string `json:"namespace,omitempty"`
+	// Name of the VirtualService.
+	Name string `json:"name"`
+	// Route is the name of the HTTP route to change; may be omitted when there is one.
+	Route string `json:"route,omitempty"`
+	// StableHost is the stable destination's host.
+	StableHost string `json:"stableHost"`
+	// CanaryHost is the canary destination's host; defaults to StableHost when subsets are used.
+	CanaryHost string `json:"canaryHost,omitempty"`
+	// StableSubset is the stable destination's subset (DestinationRule).
+	StableSubset string `json:"stableSubset,omitempty"`
+	// CanarySubset is the canary destination's subset (DestinationRule).
+	CanarySubset string `json:"canarySubset,omitempty"`
+}
+
+// ReplicasTraffic splits traffic by replica counts: one Service selects the
+// pods of both Deployments, so the canary's share is its share of pods.
+type ReplicasTraffic struct {
+	// Namespace of the Deployments; defaults to the workload's namespace, then "default".
+	Namespace string `json:"namespace,omitempty"`
+	// StableDeployment is the Deployment that runs the stable version.
+	StableDeployment string `json:"stableDeployment"`
+	// CanaryDeployment is the Deployment that runs the canary; defaults to <stableDeployment>-canary.
+	CanaryDeployment string `json:"canaryDeployment,omitempty"`
+	// TotalReplicas is the number of pods shared by both; defaults to the
+	// stable Deployment's replica count at start.
+	TotalReplicas int `json:"totalReplicas,omitempty" jsonschema:"minimum=0"`
+}
+
+// Workload is the Kubernetes Deployment whose new version is the canary.
+type Workload struct {
+	// Namespace of the Deployment; defaults to "default".
+	Namespace string `json:"namespace,omitempty"`
+	// Deployment is the stable Deployment's name; the canary is <name>-canary.
+	Deployment string `json:"deployment"`
+	// Container is the container whose image changes; may be omitted when
+	// the pod has one container.
+	Container string `json:"container,omitempty"`
+	// Image is the canary's image with a {{.Canary.Version}} placeholder,
+	// e.g. registry.example.com/voice-agent:{{.Canary.Version}}.
+	Image string `json:"image,omitempty"`
+	// ProgressDeadline is how long the canary may take to become Available;
+	// defaults to 10m.
+	ProgressDeadline Duration `json:"progressDeadline,omitempty"`
+}
+
+// Segment is a named cohort of requests, chosen by a header value or a list
+// of user ids. Exactly one of Header and Users is set.
+type Segment struct {
+	// Name of the cohort, used by setSegmentWeight steps.
+	Name string `json:"name"`
+	// Header puts a request in the cohort when the header has this value.
+	Header *HeaderMatch `json:"header,omitempty"`
+	// Users puts a request in the cohort when its user id is in the list
+	// (the x-user-id header or the request body's user field).
+	Users []string `json:"users,omitempty"`
+}
+
+// HeaderMatch matches a request header against an exact value.
+type HeaderMatch struct {
+	// Name of the header, e.g. x-cohort.
+	Name string `json:"name"`
+	// Value the header must have.
+	Value string `json:"value"`
+}
+
+// Sticky makes assignment to a version sticky by a session key.
+type Sticky struct {
+	// Headers are tried in order for the session key, e.g. x-session-id.
+	Headers []string `json:"headers,omitempty"`
+	// UserField uses the request body's "user" field as the key when no
+	// header gives one.
+	UserField bool `json:"userField,omitempty"`
+	// PinTTL keeps a session on the version it started on until it has been
+	// idle this long, even when weights change; 0 turns pinning off. A
+	// rollback moves pinned sessions to stable at once.
+	PinTTL Duration `json:"pinTTL,omitempty"`
+}
+
+// Step is one step of a rollout. Exactly one field is set.
+type Step struct {
+	// SetWeight sends this percentage of traffic (0–100, down to 0.01) to the canary.
+	SetWeight *float64 `json:"setWeight,omitempty" jsonschema:"minimum=0,maximum=100"`
+	// Pause waits for a duration; without one it is a gate that waits for a
+	// human to promote.
+	Pause *Pause `json:"pause,omitempty"`
+	// Approval waits for an approver to promote or abort.
+	Approval *Approval `json:"approval,omitempty"`
+	// Analysis measures the templates' metrics and fails, passes or pauses.
+	Analysis *AnalysisRef `json:"analysis,omitempty"`
+	// SetSegmentWeight sends a share of one segment's traffic to the canary.
+	SetSegmentWeight *SegmentWeight `json:"setSegmentWeight,omitempty"`
+	// Shadow mirrors a share of stable traffic to the canary for a while;
+	// the canary's answers are recorded and discarded.
+	Shadow *Shadow `json:"shadow,omitempty"`
+}
+
+// Pause waits. With a duration it is a timer that promote can cut short;
+// without one it is a gate.
+type Pause struct {
+	// Duration of the pause; omit for a gate that waits for promote.
+	Duration *Duration `json:"duration,omitempty"`
+}
+
+// Approval outcomes when nobody acts before the timeout.
+const (
+	OnTimeoutRollback = "rollback"
+	OnTimeoutPromote  = "promote"
+)
+
+// Approval is a gate that waits for an approver.
+type Approval struct {
+	// Timeout is how long to wait for a decision; defaults to 24h.
+	Timeout Duration `json:"timeout,omitempty"`
+	// OnTimeout is rollback (the default) or promote.
+	OnTimeout string `json:"onTimeout,omitempty" jsonschema:"enum=rollback,enum=promote"`
+	// Approvers may promote or abort at this gate; without them anyone who
+	// can reach the CLI or the Slack message may.
+	Approvers *Approvers `json:"approvers,omitempty"`
+	// Channel is the Slack channel for this gate's message; defaults to
+	// notifications.slack.channel.
+	Channel string `json:"channel,omitempty"`
+}
+
+// Approvers is an allowlist of Slack users and user groups.
+type Approvers struct {
+	// Users are Slack user ids (U…).
+	Users []string `json:"users,omitempty"`
+	// Groups are Slack user group ids (S…).
+	Groups []string `json:"groups,omitempty"`
+}
+
+// AnalysisRef runs the metrics of one or more analysis templates.
+type AnalysisRef struct {
+	// Templates are names of spec.analysisTemplates.
+	Templates []string `json:"templates"`
+	// Args fill the templates' {{.Args.name}} placeholders.
+	Args map[string]string `json:"args,omitempty"`
+}
+
+// SegmentWeight sends a share of one segment to the canary.
+type SegmentWeight struct {
+	// Segment is the name of a spec.segments entry.
+	Segment string `json:"segment"`
+	// Weight is the percentage of the segment's traffic that goes to the canary.
+	Weight float64 `json:"weight" jsonschema:"minimum=0,maximum=100"`
+}
+
+// Shadow mirrors stable traffic to the canary.
+type Shadow struct {
+	// Percent of stable requests copied to the canary (0–100).
+	Percent float64 `json:"percent" jsonschema:"minimum=0,maximum=100"`
+	// Duration of the shadow phase; mirroring stops when it ends.
+	Duration Duration `json:"duration"`
+}
+
+// Rollback tunes how an abandoned canary is removed.
+type Rollback struct {
+	// ScaleDownDelay is how long the canary keeps running after traffic
+	// has gone back to stable, so requests in flight finish; defaults to 30s.
+	ScaleDownDelay Duration `json:"scaleDownDelay,omitempty"`
+}
+
+// Notifications say where people hear about the rollout.
+type Notifications struct {
+	// Slack posts one message per rollout and updates it as it moves.
+	Slack *SlackNotifications `json:"slack,omitempty"`
+}
+
+// Notification events.
+const (
+	EventStarted      = "started"
+	EventGate         = "gate"
+	EventPromoted     = "promoted"
+	EventAborted      = "aborted"
+	EventRolledBack   = "rolledBack"
+	EventInconclusive = "inconclusive"
+)
+
+// SlackNotifications configures Slack messages for a rollout.
+type SlackNotifications struct {
+	// Channel to post in, e.g. #deploys or a channel id.
+	Channel string `json:"channel"`
+	// Events to notify about; defaults to all of them.
+	Events []string `json:"events,omitempty" jsonschema:"enum=started,enum=gate,enum=promoted,enum=aborted,enum=rolledBack,enum=inconclusive"`
+}
+
+// AnalysisTemplate is a named set of metrics.
+type AnalysisTemplate struct {
+	// Args are the arguments the template's placeholders may use, with
+	// optional defaults.
+	Args []TemplateArg `json:"args,omitempty"`
+	// Metrics are measured independently; the worst verdict wins.
+	Metrics []Metric `json:"metrics"`
+}
+
+// TemplateArg declares one {{.Args.name}} placeholder.
+type TemplateArg struct {
+	// Name of the argument.
+	Name string `json:"name"`
+	// Value is the default used when a step passes none.
+	Value *string `json:"value,omitempty"`
+}
+
+// Metric is one measurement of the canary (and, where compared, of stable),
+// taken count times, interval apart, and judged by conditions, a comparison
+// with stable or a sequential test.
+type Metric struct {
+	// Name of the metric, unique within its template.
+	Name string `json:"name"`
+	// Provider says where the numbers come from; exactly one is set.
+	Provider Provider `json:"provider"`
+	// Interval between measurements; defaults to 1m.
+	Interval Duration `json:"interval,omitempty"`
+	// Count is how many measurements to take; defaults to 1 in a step and
+	// unlimited in background analysis.
+	Count int `json:"count,omitempty" jsonschema:"minimum=0"`
+	// InitialDelay waits before the first measurement.
+	InitialDelay Duration `json:"initialDelay,omitempty"`
+	// SuccessCondition is an expr expression over result (and stable,
+	// canary) that must hold, e.g. "result >= 0.92" or "result[0] < 0.8".
+	SuccessCondition string `json:"successCondition,omitempty"`
+	// FailureCondition is an expr expression that fails the measurement when it holds.
+	FailureCondition string `json:"failureCondition,omitempty"`
+	// Compare judges the canary against the stable version with limits.
+	Compare *Compare `json:"compare,omitempty"`
+	// Sequential judges the canary against stable with an anytime-valid
+	// sequential test that may decide after any measurement.
+	Sequential *Sequential `json:"sequential,omitempty"`
+	// FailureLimit is how many failed measurements are tolerated; defaults to 0.
+	FailureLimit *int `json:"failureLimit,omitempty" jsonschema:"minimum=0"`
+	// InconclusiveLimit is how many inconclusive measurements are tolerated
+	// before the analysis is inconclusive; defaults to 0.
+	InconclusiveLimit *int `json:"inconclusiveLimit,omitempty" jsonschema:"minimum=0"`
+	// ConsecutiveErrorLimit is how many provider errors in a row are
+	// tolerated; defaults to 4.
+	ConsecutiveErrorLimit *int `json:"consecutiveErrorLimit,omitempty" jsonschema:"minimum=0"`
+	// DryRun measures and reports but never fails the analysis.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// Provider is the source of a metric's numbers. Exactly one field is set.
+type Provider struct {
+	// Prometheus runs a PromQL instant query.
+	Prometheus *PrometheusProvider `json:"prometheus,omitempty"`
+	// Web calls an HTTP endpoint (an eval harness) and picks a number from its JSON answer.
+	Web *WebProvider `json:"web,omitempty"`
+	// Gateway reads a statistic from coalmine's built-in gateway.
+	Gateway *GatewayProvider `json:"gateway,omitempty"`
+	// Sentinel sends known-answer prompts to the canary and checks the answers.
+	Sentinel *SentinelProvider `json:"sentinel,omitempty"`
+	// Judge asks an LLM to compare paired stable and canary answers.
+	Judge *JudgeProvider `json:"judge,omitempty"`
+}
+
+// PrometheusProvider runs an instant PromQL query.
+type PrometheusProvider struct {
+	// Address of the Prometheus server, e.g. http://prometheus:9090.
+	Address string `json:"address"`
+	// Query is PromQL with placeholders: {{.App}}, {{.Canary.Version}},
+	// {{.Stable.Version}}, {{.Args.name}}. Where the metric compares with
+	// stable, the same query runs once per version with {{.Version}} set.
+	Query string `json:"query"`
+	// TokenEnv names the environment variable with a bearer token.
+	TokenEnv string `json:"tokenEnv,omitempty"`
+	// HeadersFromEnv maps request header names to environment variable names.
+	HeadersFromEnv map[string]string `json:"headersFromEnv,omitempty"`
+	// Timeout of one query; defaults to 30s.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// WebProvider calls an HTTP endpoint that answers JSON.
+type WebProvider struct {
+	// URL to call, with the same placeholders as a Prometheus query.
+	URL string `json:"url"`
+	// Method is GET (the default) or POST.
+	Method string `json:"method,omitempty" jsonschema:"enum=GET,enum=POST"`
+	// Body sent with POST, with placeholders.
+	Body string `json:"body,omitempty"`
+	// HeadersFromEnv maps request header names to environment variable names.
+	HeadersFromEnv map[string]string `json:"headersFromEnv,omitempty"`
+	// JSONPath picks the number from the answer, e.g. $.passRate.
+	JSONPath string `json:"jsonPath"`
+	// Timeout of one call; defaults to 30s.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Gateway statistics.
+const (
+	StatErrorRate    = "error_rate"
+	StatSuccess      = "success"
+	StatLatency      = "latency"
+	StatTTFT         = "ttft"
+	StatTokensIn     = "tokens_in"
+	StatTokensOut    = "tokens_out"
+	StatCost         = "cost"
+	StatToolCallRate = "tool_call_rate"
+)
+
+// GatewayProvider reads a statistic of the built-in gateway for the canary
+// and stable versions.
+type GatewayProvider struct {
+	// Stat is one of error_rate, success, latency, ttft, tokens_in,
+	// tokens_out, cost, tool_call_rate.
+	Stat string `json:"stat" jsonschema:"enum=error_rate,enum=success,enum=latency,enum=ttft,enum=tokens_in,enum=tokens_out,enum=cost,enum=tool_call_rate"`
+	// Quantile for latency and ttft, e.g. 0.95; defaults to 0.95.
+	Quantile float64 `json:"quantile,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
+	// URL of the gateway's admin API; defaults to spec.traffic.gateway.url.
+	URL string `json:"url,omitempty"`
+	// Route of the gateway; defaults to spec.traffic.gateway.route.
+	Route string `json:"route,omitempty"`
+	// TokenEnv names the environment variable with the admin token;
+	// defaults to spec.traffic.gateway.tokenEnv.
+	TokenEnv string `json:"tokenEnv,omitempty"`
+}
+
+// SentinelProvider sends known-answer prompts straight to a version and
+// checks each answer. Any failed sentinel fails the metric.
+type SentinelProvider struct {
+	// File is a YAML file of prompts, relative to the plan.
+	File string `json:"file,omitempty"`
+	// Prompts are inline prompts; File and Prompts may be combined.
+	Prompts []SentinelPrompt `json:"prompts,omitempty"`
+	// Model is sent as the request's model field.
+	Model string `json:"model,omitempty"`
+	// Stable also checks the stable version, to tell a broken sentinel from
+	// a broken canary.
+	Stable bool `json:"stable,omitempty"`
+	// Timeout of one prompt; defaults to 30s.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// SentinelPrompt is one known-answer prompt and what its answer must satisfy.
+type SentinelPrompt struct {
+	// Name of the sentinel, shown when it fails.
+	Name string `json:"name"`
+	// Prompt is the user message.
+	Prompt string `json:"prompt"`
+	// System is an optional system message.
+	System string `json:"system,omitempty"`
+	// Expect says what the answer must satisfy; every set field must hold.
+	Expect Expectation `json:"expect"`
+}
+
+// Expectation is a check on a sentinel's answer.
+type Expectation struct {
+	// Contains is a substring the answer must contain.
+	Contains string `json:"contains,omitempty"`
+	// Regex is a regular expression (RE2) the answer must match.
+	Regex string `json:"regex,omitempty"`
+	// Equals is the exact answer, after trimming spaces.
+	Equals string `json:"equals,omitempty"`
+	// JSONSchema is a JSON Schema (as YAML or JSON text) the answer must satisfy.
+	JSONSchema string `json:"jsonSchema,omitempty"`
+}
+
+// JudgeProvider asks an LLM over an OpenAI-compatible chat API whether the
+// canary's answers are as good as stable's.
+type JudgeProvider struct {
+	// URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1.
+	URL string `json:"url"`
+	// Model of the judge.
+	Model string `json:"model"`
+	// APIKeyEnv names the environment variable with the API key.
+	APIKeyEnv string `json:"apiKeyEnv,omitempty"`
+	// Prompt is the judge's instruction; a built-in one is used when empty.
+	Prompt string `json:"prompt,omitempty"`
+	// Samples is how many paired stable/canary answers to judge per measurement; defaults to 5.
+	Samples int `json:"samples,omitempty" jsonschema:"minimum=0"`
+	// MaxTokens caps the tokens the judge may spend per analysis; defaults to 20000.
+	MaxTokens int `json:"maxTokens,omitempty" jsonschema:"minimum=0"`
+	// Timeout of one judge call; defaults to 60s.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Comparison targets.
+const CompareWithStable = "stable"
+
+// Compare judges the canary's value against stable's with limits. Every set
+// limit must hold.
+type Compare struct {
+	// With is what to compare against; only "stable" for now.
+	With string `json:"with" jsonschema:"enum=stable"`
+	// MaxRelativeIncrease is the largest allowed increase over stable as a
+	// fraction: 0.2 lets the canary be up to 1.2 × stable.
+	MaxRelativeIncrease *float64 `json:"maxRelativeIncrease,omitempty" jsonschema:"minimum=0"`
+	// MaxRelativeDecrease is the largest allowed decrease below stable as a
+	// fraction: 0.05 lets the canary be down to 0.95 × stable.
+	MaxRelativeDecrease *float64 `json:"maxRelativeDecrease,omitempty" jsonschema:"minimum=0,maximum=1"`
+	// MaxAbsolute is the largest value the canary may have, whatever stable's.
+	MaxAbsolute *float64 `json:"maxAbsolute,omitempty"`
+	// MinAbsolute is the smallest value the canary may have, whatever stable's.
+	MinAbsolute *float64 `json:"minAbsolute,omitempty"`
+}
+
+// Directions in which a metric gets worse.
+const (
+	WorseHigher = "higher"
+	WorseLower  = "lower"
+)
+
+// Sequential configures the anytime-valid sequential test of canary against
+// stable.
+type Sequential struct {
+	// WorseWhen is higher (error rate, latency, cost) or lower (success, quality).
+	WorseWhen string `json:"worseWhen" jsonschema:"enum=higher,enum=lower"`
+	// Alpha bounds the chance of a false rollback over the whole rollout; defaults to 0.05.
+	Alpha float64 `json:"alpha,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
+	// MinEffect is the smallest relative regression worth rolling back for:
+	// 0.1 means 10% worse than stable; defaults to 0.1.
+	MinEffect float64 `json:"minEffect,omitempty" jsonschema:"minimum=0"`
+	// MinSamples is how many canary samples the test needs before it may
+	// pass; defaults to 100.
+	MinSamples int `json:"minSamples,omitempty" jsonschema:"minimum=0"`
+}
