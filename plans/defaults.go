@@ -1,0 +1,143 @@
+package plans
+
+import "time"
+
+// Defaults, in one place so that `coalmine plan` can show them and the
+// documentation can name them.
+const (
+	DefaultGatewayTokenEnv       = "COALMINE_GATEWAY_TOKEN"
+	DefaultNamespace             = "default"
+	DefaultProgressDeadline      = 10 * time.Minute
+	DefaultApprovalTimeout       = 24 * time.Hour
+	DefaultScaleDownDelay        = 30 * time.Second
+	DefaultInterval              = time.Minute
+	DefaultFailureLimit          = 0
+	DefaultInconclusiveLimit     = 0
+	DefaultConsecutiveErrorLimit = 4
+	DefaultProviderTimeout       = 30 * time.Second
+	DefaultJudgeTimeout          = 60 * time.Second
+	DefaultJudgeSamples          = 5
+	DefaultJudgeMaxTokens        = 20000
+	DefaultQuantile              = 0.95
+	DefaultAlpha                 = 0.05
+	DefaultMinEffect             = 0.1
+	DefaultMinSamples            = 100
+)
+
+// ApplyDefaults fills every field the plan left out with its default. It is
+// idempotent and leaves given values alone.
+func ApplyDefaults(p *RolloutPlan) {
+	s := &p.Spec
+	ns := DefaultNamespace
+	if w := s.Workload; w != nil {
+		setString(&w.Namespace, DefaultNamespace)
+		setDuration(&w.ProgressDeadline, DefaultProgressDeadline)
+		ns = w.Namespace
+	}
+	t := &s.Traffic
+	if g := t.Gateway; g != nil {
+		setString(&g.Route, s.App)
+		setString(&g.TokenEnv, DefaultGatewayTokenEnv)
+	}
+	if h := t.HTTPRoute; h != nil {
+		setString(&h.Namespace, ns)
+	}
+	if v := t.VirtualService; v != nil {
+		setString(&v.Namespace, ns)
+		setString(&v.CanaryHost, v.StableHost)
+	}
+	if r := t.Replicas; r != nil {
+		setString(&r.Namespace, ns)
+		setString(&r.CanaryDeployment, r.StableDeployment+"-canary")
+	}
+	for i := range s.Steps {
+		if a := s.Steps[i].Approval; a != nil {
+			setDuration(&a.Timeout, DefaultApprovalTimeout)
+			setString(&a.OnTimeout, OnTimeoutRollback)
+			if n := s.Notifications; n != nil && n.Slack != nil {
+				setString(&a.Channel, n.Slack.Channel)
+			}
+		}
+	}
+	if s.Rollback == nil {
+		s.Rollback = &Rollback{}
+	}
+	setDuration(&s.Rollback.ScaleDownDelay, DefaultScaleDownDelay)
+	if n := s.Notifications; n != nil && n.Slack != nil && len(n.Slack.Events) == 0 {
+		n.Slack.Events = []string{EventStarted, EventGate, EventPromoted, EventAborted, EventRolledBack, EventInconclusive}
+	}
+	for name, tmpl := range s.AnalysisTemplates {
+		for i := range tmpl.Metrics {
+			metricDefaults(&tmpl.Metrics[i], s)
+		}
+		s.AnalysisTemplates[name] = tmpl
+	}
+}
+
+func metricDefaults(m *Metric, s *Spec) {
+	setDuration(&m.Interval, DefaultInterval)
+	setInt(&m.FailureLimit, DefaultFailureLimit)
+	setInt(&m.InconclusiveLimit, DefaultInconclusiveLimit)
+	setInt(&m.ConsecutiveErrorLimit, DefaultConsecutiveErrorLimit)
+	p := &m.Provider
+	if pr := p.Prometheus; pr != nil {
+		setDuration(&pr.Timeout, DefaultProviderTimeout)
+	}
+	if w := p.Web; w != nil {
+		setString(&w.Method, "GET")
+		setDuration(&w.Timeout, DefaultProviderTimeout)
+	}
+	if g := p.Gateway; g != nil {
+		if g.Quantile == 0 && (g.Stat == StatLatency || g.Stat == StatTTFT) {
+			g.Quantile = DefaultQuantile
+		}
+		if tg := s.Traffic.Gateway; tg != nil {
+			setString(&g.URL, tg.URL)
+			setString(&g.Route, tg.Route)
+			setString(&g.TokenEnv, tg.TokenEnv)
+		}
+		setString(&g.Route, s.App)
+		setString(&g.TokenEnv, DefaultGatewayTokenEnv)
+	}
+	if se := p.Sentinel; se != nil {
+		setDuration(&se.Timeout, DefaultProviderTimeout)
+	}
+	if j := p.Judge; j != nil {
+		setDuration(&j.Timeout, DefaultJudgeTimeout)
+		if j.Samples == 0 {
+			j.Samples = DefaultJudgeSamples
+		}
+		if j.MaxTokens == 0 {
+			j.MaxTokens = DefaultJudgeMaxTokens
+		}
+	}
+	if sq := m.Sequential; sq != nil {
+		if sq.Alpha == 0 {
+			sq.Alpha = DefaultAlpha
+		}
+		if sq.MinEffect == 0 {
+			sq.MinEffect = DefaultMinEffect
+		}
+		if sq.MinSamples == 0 {
+			sq.MinSamples = DefaultMinSamples
+		}
+	}
+}
+
+func setString(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setDuration(p *Duration, v time.Duration) {
+	if p.Duration == 0 {
+		p.Duration = v
+	}
+}
+
+func setInt(p **int, v int) {
+	if *p == nil {
+		*p = &v
+	}
+}
