@@ -1,0 +1,178 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/workers/demoagent"
+)
+
+const testToken = "test-token-123"
+
+// gw is a gateway running on real loopback listeners.
+type gw struct {
+	g       *gateway.Gateway
+	traffic string // http://127.0.0.1:port
+	admin   string
+	client  *gateway.Client
+	stop    func() error // graceful shutdown; returns Serve's error
+}
+
+// startGateway runs a gateway for cfg until the test ends.
+func startGateway(t *testing.T, cfg *gateway.Config) *gw {
+	t.Helper()
+	g, err := gateway.New(cfg, testToken, nil)
+	if err != nil {
+		t.Fatalf("new gateway: %v", err)
+	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, tl, al) }()
+	stopped := false
+	var serveErr error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			serveErr = <-done
+		}
+		return serveErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	admin := "http://" + al.Addr().String()
+	return &gw{g: g, traffic: "http://" + tl.Addr().String(), admin: admin,
+		client: gateway.NewClient(admin, testToken, nil), stop: stop}
+}
+
+// parseConfig parses a YAML config or fails the test.
+func parseConfig(t *testing.T, y string) *gateway.Config {
+	t.Helper()
+	cfg, err := gateway.ParseConfig([]byte(y))
+	if err != nil {
+		t.Fatalf("parse config: %v\n%s", err, y)
+	}
+	return cfg
+}
+
+// agent starts a demo agent and returns its URL.
+func agent(t *testing.T, cfg demoagent.Config) string {
+	t.Helper()
+	s := httptest.NewServer(demoagent.New(cfg).Handler())
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+// versionServer answers every request with its version name in JSON.
+func versionServer(t *testing.T, version string) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"version":"`+version+`"}`)
+	}))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+// chatBody is a minimal chat completion request.
+func chatBody(prompt string, stream bool, user string) string {
+	b, _ := json.Marshal(map[string]any{
+		"model": "m", "stream": stream, "user": user,
+		"messages": []any{map[string]string{"role": "user", "content": prompt}},
+	})
+	return string(b)
+}
+
+// post sends a chat request through the gateway and returns status, the
+// serving version and the body.
+func post(t *testing.T, hc *http.Client, url, body string, hdr map[string]string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("post %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	return resp.StatusCode, resp.Header.Get(gateway.HeaderVersion), string(b)
+}
+
+// series finds one series in stats, or a zero one.
+func series(st gateway.Stats, route, version, role string) gateway.Series {
+	for _, s := range st.Series {
+		if s.Route == route && s.Version == version && s.Role == role {
+			return s
+		}
+	}
+	return gateway.Series{}
+}
+
+func stats(t *testing.T, g *gw, route string) gateway.Stats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := g.client.Stats(ctx, route, time.Time{})
+	if err != nil {
+		t.Fatalf("read stats: %v", err)
+	}
+	return st
+}
+
+// setRoute writes an update with the current generation.
+func setRoute(t *testing.T, g *gw, route string, upd gateway.RouteUpdate) gateway.RouteState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := g.client.Modify(ctx, route, 3, func(gateway.RouteState) (gateway.RouteUpdate, error) { return upd, nil })
+	if err != nil {
+		t.Fatalf("set route %s: %v", route, err)
+	}
+	return st
+}
+
+func intp(v int) *int { return &v }
+
+// readEvents reads SSE data payloads until [DONE].
+func readEvents(t *testing.T, r io.Reader) []string {
+	t.Helper()
+	var out []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if p, ok := strings.CutPrefix(line, "data: "); ok {
+			if p == "[DONE]" {
+				return out
+			}
+			out = append(out, p)
+		}
+	}
+	t.Fatalf("stream ended without [DONE]: %v", sc.Err())
+	return nil
+}

@@ -1,0 +1,378 @@
+package gateway
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Window data is kept in slots of windowResolution for windowSlots slots,
+// so memory per series is fixed whatever the traffic.
+const (
+	windowResolution = 10 * time.Second
+	windowSlots      = 360 // one hour
+)
+
+var nBuckets = len(LatencyBucketsSeconds) + 1 // + the +Inf bucket
+
+// outcome is what one request produced.
+type outcome struct {
+	status       int
+	timeout      bool
+	connFailure  bool
+	canceled     bool
+	latency      time.Duration
+	ttft         time.Duration // zero unless streamed
+	streamed     bool
+	usage        bool
+	tokensIn     int64
+	tokensOut    int64
+	toolCalls    int
+	answered     bool // a 2xx answer was read to its end
+	answeredBody bool
+}
+
+// hist is a histogram with per-bucket (non-cumulative) counts.
+type hist struct {
+	counts []uint64
+	sum    float64
+}
+
+func newHist() hist { return hist{counts: make([]uint64, nBuckets)} }
+
+func bucketOf(d time.Duration) int {
+	s := d.Seconds()
+	i := sort.SearchFloat64s(LatencyBucketsSeconds, s)
+	return i // == len for +Inf
+}
+
+func (h *hist) observe(d time.Duration) {
+	h.counts[bucketOf(d)]++
+	h.sum += d.Seconds()
+}
+
+func (h *hist) add(o *hist) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.sum += o.sum
+}
+
+// export turns per-bucket counts into the cumulative JSON form.
+func (h *hist) export() Histogram {
+	out := Histogram{Sum: h.sum, Buckets: make([]uint64, len(LatencyBucketsSeconds))}
+	var c uint64
+	for i, n := range h.counts {
+		c += n
+		if i < len(out.Buckets) {
+			out.Buckets[i] = c
+		}
+	}
+	out.Count = c
+	return out
+}
+
+// quantile estimates quantile q by linear interpolation within buckets.
+func (h *hist) quantile(q float64) float64 {
+	var total uint64
+	for _, c := range h.counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := q * float64(total)
+	var cum float64
+	for i, c := range h.counts {
+		if c == 0 {
+			continue
+		}
+		if cum+float64(c) >= rank {
+			lo := 0.0
+			if i > 0 {
+				lo = LatencyBucketsSeconds[i-1]
+			}
+			if i >= len(LatencyBucketsSeconds) {
+				return lo // +Inf bucket: the highest finite bound
+			}
+			hi := LatencyBucketsSeconds[i]
+			return lo + (hi-lo)*(rank-cum)/float64(c)
+		}
+		cum += float64(c)
+	}
+	return LatencyBucketsSeconds[len(LatencyBucketsSeconds)-1]
+}
+
+func (m *Moments) observe(v float64) {
+	m.Count++
+	m.Sum += v
+	m.SumSquares += v * v
+}
+
+func (m *Moments) add(o Moments) {
+	m.Count += o.Count
+	m.Sum += o.Sum
+	m.SumSquares += o.SumSquares
+}
+
+// counts is the mutable form of Counts.
+type counts struct {
+	requests, errors, timeouts, connFailures, clientErrors, canceled uint64
+	latency, ttft                                                    hist
+	tokensIn, tokensOut, toolCalls, cost                             Moments
+}
+
+func newCounts() counts { return counts{latency: newHist(), ttft: newHist()} }
+
+func (c *counts) record(o *outcome, price Price) {
+	if o.canceled {
+		c.canceled++
+		return
+	}
+	c.requests++
+	switch {
+	case o.timeout:
+		c.errors++
+		c.timeouts++
+	case o.connFailure:
+		c.errors++
+		c.connFailures++
+	case o.status >= 500:
+		c.errors++
+	case o.status >= 400:
+		c.clientErrors++
+	}
+	c.latency.observe(o.latency)
+	if o.streamed && o.ttft > 0 {
+		c.ttft.observe(o.ttft)
+	}
+	if o.usage {
+		c.tokensIn.observe(float64(o.tokensIn))
+		c.tokensOut.observe(float64(o.tokensOut))
+		c.cost.observe((float64(o.tokensIn)*price.InputPerMillion + float64(o.tokensOut)*price.OutputPerMillion) / 1e6)
+	}
+	if o.answered {
+		c.toolCalls.observe(float64(o.toolCalls))
+	}
+}
+
+func (c *counts) add(o *counts) {
+	c.requests += o.requests
+	c.errors += o.errors
+	c.timeouts += o.timeouts
+	c.connFailures += o.connFailures
+	c.clientErrors += o.clientErrors
+	c.canceled += o.canceled
+	c.latency.add(&o.latency)
+	c.ttft.add(&o.ttft)
+	c.tokensIn.add(o.tokensIn)
+	c.tokensOut.add(o.tokensOut)
+	c.toolCalls.add(o.toolCalls)
+	c.cost.add(o.cost)
+}
+
+func (c *counts) reset() {
+	lat, tt := c.latency, c.ttft
+	clear(lat.counts)
+	clear(tt.counts)
+	*c = counts{latency: hist{counts: lat.counts}, ttft: hist{counts: tt.counts}}
+}
+
+func (c *counts) export() Counts {
+	return Counts{
+		Requests: c.requests, Errors: c.errors, Timeouts: c.timeouts,
+		ConnectionFailures: c.connFailures, ClientErrors: c.clientErrors, Canceled: c.canceled,
+		Latency: c.latency.export(), TTFT: c.ttft.export(),
+		TokensIn: c.tokensIn, TokensOut: c.tokensOut, ToolCalls: c.toolCalls, Cost: c.cost,
+	}
+}
+
+type slot struct {
+	epoch int64 // unix time / resolution; slot holds data of that period only
+	counts
+}
+
+// series records the traffic of one route, version and role: cumulative
+// counts plus a ring of window slots.
+type series struct {
+	route, version, role string
+
+	mu    sync.Mutex
+	total counts
+	ring  [windowSlots]slot
+}
+
+func newSeries(route, version, role string) *series {
+	s := &series{route: route, version: version, role: role, total: newCounts()}
+	for i := range s.ring {
+		s.ring[i].counts = newCounts()
+		s.ring[i].epoch = -1
+	}
+	return s
+}
+
+func (s *series) record(o *outcome, price Price, now time.Time) {
+	e := now.UnixNano() / int64(windowResolution)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total.record(o, price)
+	sl := &s.ring[e%windowSlots]
+	if sl.epoch != e {
+		sl.counts.reset()
+		sl.epoch = e
+	}
+	sl.counts.record(o, price)
+}
+
+// snapshot returns the cumulative counts and, if since is non-zero, the
+// window since then.
+func (s *series) snapshot(since, now time.Time) (Counts, *Window) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total := s.total.export()
+	if since.IsZero() {
+		return total, nil
+	}
+	nowE := now.UnixNano() / int64(windowResolution)
+	oldest := nowE - windowSlots + 1
+	fromE := since.UnixNano() / int64(windowResolution)
+	if fromE < oldest {
+		fromE = oldest
+	}
+	w := newCounts()
+	for i := range s.ring {
+		sl := &s.ring[i]
+		if sl.epoch >= fromE && sl.epoch <= nowE {
+			w.add(&sl.counts)
+		}
+	}
+	return total, &Window{
+		Since:  time.Unix(0, fromE*int64(windowResolution)).UTC(),
+		Counts: w.export(),
+		LatencyQuantiles: Quantiles{
+			P50: w.latency.quantile(0.5), P90: w.latency.quantile(0.9),
+			P95: w.latency.quantile(0.95), P99: w.latency.quantile(0.99),
+		},
+		TTFTQuantiles: Quantiles{
+			P50: w.ttft.quantile(0.5), P90: w.ttft.quantile(0.9),
+			P95: w.ttft.quantile(0.95), P99: w.ttft.quantile(0.99),
+		},
+	}
+}
+
+type seriesKey struct{ route, version, role string }
+
+// registry owns every series; series are created on first use and kept for
+// the life of the process so cumulative counts never go back.
+type registry struct {
+	mu            sync.Mutex
+	m             map[seriesKey]*series
+	shadowDropped atomic.Uint64
+}
+
+func newRegistry() *registry { return &registry{m: make(map[seriesKey]*series)} }
+
+func (r *registry) get(route, version, role string) *series {
+	k := seriesKey{route, version, role}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.m[k]
+	if !ok {
+		s = newSeries(route, version, role)
+		r.m[k] = s
+	}
+	return s
+}
+
+func (r *registry) all() []*series {
+	r.mu.Lock()
+	out := make([]*series, 0, len(r.m))
+	for _, s := range r.m {
+		out = append(out, s)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.route != b.route {
+			return a.route < b.route
+		}
+		if a.version != b.version {
+			return a.version < b.version
+		}
+		return a.role < b.role
+	})
+	return out
+}
+
+// collector exposes the registry to Prometheus at scrape time, so the
+// request path updates one set of counters only.
+type collector struct {
+	reg                                                  *registry
+	requests, errors, timeouts, connFail, clientErr, cxl *prometheus.Desc
+	latency, ttft, tokens, toolCalls, cost, dropped      *prometheus.Desc
+}
+
+func newCollector(reg *registry) *collector {
+	l := []string{"route", "version", "role"}
+	d := func(name, help string, extra ...string) *prometheus.Desc {
+		return prometheus.NewDesc("coalmine_gateway_"+name, help, append(append([]string{}, l...), extra...), nil)
+	}
+	return &collector{
+		reg:       reg,
+		requests:  d("requests_total", "Requests finished, by route, version and role."),
+		errors:    d("errors_total", "Server-side failures: 5xx answers, timeouts and connection failures."),
+		timeouts:  d("timeouts_total", "Upstream timeouts."),
+		connFail:  d("connection_failures_total", "Backends that could not be reached."),
+		clientErr: d("client_errors_total", "4xx answers (not counted as errors)."),
+		cxl:       d("canceled_total", "Requests abandoned by the client."),
+		latency:   d("request_duration_seconds", "Time from request arrival to the end of the answer."),
+		ttft:      d("time_to_first_token_seconds", "Time to the first data event of streamed answers."),
+		tokens:    d("tokens_total", "Tokens from usage, by direction (in = prompt, out = completion).", "direction"),
+		toolCalls: d("tool_calls_total", "Tool calls in answers."),
+		cost:      d("cost_usd_total", "Cost in USD computed from usage and the price table."),
+		dropped:   prometheus.NewDesc("coalmine_gateway_shadow_dropped_total", "Mirrored copies dropped because the queue was full.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.requests, c.errors, c.timeouts, c.connFail, c.clientErr, c.cxl,
+		c.latency, c.ttft, c.tokens, c.toolCalls, c.cost, c.dropped} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(c.reg.shadowDropped.Load()))
+	for _, s := range c.reg.all() {
+		t, _ := s.snapshot(time.Time{}, time.Time{})
+		lv := []string{s.route, s.version, s.role}
+		counter := func(d *prometheus.Desc, v float64, extra ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, append(append([]string{}, lv...), extra...)...)
+		}
+		counter(c.requests, float64(t.Requests))
+		counter(c.errors, float64(t.Errors))
+		counter(c.timeouts, float64(t.Timeouts))
+		counter(c.connFail, float64(t.ConnectionFailures))
+		counter(c.clientErr, float64(t.ClientErrors))
+		counter(c.cxl, float64(t.Canceled))
+		counter(c.tokens, t.TokensIn.Sum, "in")
+		counter(c.tokens, t.TokensOut.Sum, "out")
+		counter(c.toolCalls, t.ToolCalls.Sum)
+		counter(c.cost, t.Cost.Sum)
+		for _, h := range []struct {
+			d *prometheus.Desc
+			h Histogram
+		}{{c.latency, t.Latency}, {c.ttft, t.TTFT}} {
+			b := make(map[float64]uint64, len(LatencyBucketsSeconds))
+			for i, le := range LatencyBucketsSeconds {
+				b[le] = h.h.Buckets[i]
+			}
+			ch <- prometheus.MustNewConstHistogram(h.d, h.h.Count, h.h.Sum, b, lv...)
+		}
+	}
+}

@@ -1,0 +1,247 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Response headers the gateway adds so callers (and tests) can see which
+// version served them.
+const (
+	HeaderVersion = "X-Coalmine-Version"
+	HeaderRole    = "X-Coalmine-Role"
+)
+
+// maxCapture bounds how much of a JSON answer is kept to read its usage.
+const maxCapture = 8 << 20
+
+// hopHeaders are connection-level headers that a proxy must not forward.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// serveTraffic is the handler of the traffic listener.
+func (g *Gateway) serveTraffic(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rt, path := g.table.Load().match(r, r.URL.EscapedPath())
+	if rt == nil {
+		writeError(w, http.StatusNotFound, "", "no route for "+r.URL.Path)
+		return
+	}
+	body, status := g.readBody(w, r)
+	if status != 0 {
+		msg := "cannot read request body"
+		if status == http.StatusRequestEntityTooLarge {
+			msg = "request body larger than " + strconv.FormatInt(g.cfg.Limits.MaxBodyBytes, 10) + " bytes"
+		}
+		writeError(w, status, "", msg)
+		return
+	}
+	be := rt.pick(r, body, start)
+	if be.role == RoleStable && rt.canary != nil && rt.state.ShadowBP > 0 &&
+		rand.IntN(MaxBasisPoints) < rt.state.ShadowBP {
+		g.shadow.enqueue(shadowJob{
+			be: rt.canary, method: r.Method, path: path, query: r.URL.RawQuery,
+			header: r.Header.Clone(), body: body,
+		})
+	}
+	w.Header().Set(HeaderRole, be.role)
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Limits.MaxDuration.D())
+	defer cancel()
+	o := g.exchange(ctx, r.Context(), w, be, r.Method, path, r.URL.RawQuery, r.Header, body, start, r.RemoteAddr)
+	be.series.record(&o, be.price, time.Now())
+}
+
+// readBody reads the whole request body within the configured limit; it
+// returns a non-zero HTTP status when the body is refused.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int) {
+	limit := g.cfg.Limits.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	if r.Body == nil || r.ContentLength == 0 {
+		return nil, 0
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, http.StatusRequestEntityTooLarge
+		}
+		return nil, http.StatusBadRequest
+	}
+	return buf.Bytes(), 0
+}
+
+// exchange sends one request to a backend and copies the answer to w,
+// reading usage, tool calls and time to first token on the way. clientCtx is
+// the context of whoever waits for the answer: when it ends first the
+// request counts as canceled rather than failed.
+func (g *Gateway) exchange(ctx, clientCtx context.Context, w http.ResponseWriter, be *backend,
+	method, path, query string, inHeader http.Header, body []byte, start time.Time, remoteAddr string) outcome {
+	var o outcome
+	target := be.URL
+	if strings.HasSuffix(target, "/") {
+		target = target[:len(target)-1]
+	}
+	target += path
+	if query != "" {
+		target += "?" + query
+	}
+	var rd io.Reader
+	if len(body) > 0 {
+		rd = bytes.NewReader(body)
+	}
+	out, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		o.status = http.StatusBadGateway
+		o.connFailure = true
+		o.latency = time.Since(start)
+		writeError(w, http.StatusBadGateway, "", "cannot build upstream request")
+		return o
+	}
+	copyRequestHeader(out.Header, inHeader)
+	if remoteAddr != "" {
+		if ip, _, err := net.SplitHostPort(remoteAddr); err == nil {
+			if prior := inHeader.Values("X-Forwarded-For"); len(prior) > 0 {
+				ip = strings.Join(prior, ", ") + ", " + ip
+			}
+			out.Header.Set("X-Forwarded-For", ip)
+		}
+	}
+	resp, err := g.transport.RoundTrip(out)
+	if err != nil {
+		o.latency = time.Since(start)
+		switch {
+		case clientCtx.Err() != nil:
+			o.canceled = true
+		case isTimeout(err):
+			o.timeout = true
+			o.status = http.StatusGatewayTimeout
+			writeError(w, http.StatusGatewayTimeout, "", "upstream "+be.Version+" timed out")
+		default:
+			o.connFailure = true
+			o.status = http.StatusBadGateway
+			writeError(w, http.StatusBadGateway, "", "upstream "+be.Version+" unreachable")
+		}
+		return o
+	}
+	defer resp.Body.Close()
+	o.status = resp.StatusCode
+	h := w.Header()
+	copyResponseHeader(h, resp.Header)
+	h.Set(HeaderVersion, be.Version)
+	w.WriteHeader(resp.StatusCode)
+
+	ct := resp.Header.Get("Content-Type")
+	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
+	var copyErr error
+	var clientGone bool
+	if strings.HasPrefix(ct, "text/event-stream") {
+		o.streamed = true
+		clientGone, copyErr = copyStream(w, resp.Body, &o, start)
+	} else {
+		clientGone, copyErr = g.copyBody(w, resp.Body, &o, ok2xx && strings.Contains(ct, "json"))
+	}
+	o.latency = time.Since(start)
+	switch {
+	case clientGone || (copyErr != nil && clientCtx.Err() != nil):
+		o.canceled = true
+	case copyErr != nil && isTimeout(copyErr):
+		o.timeout = true
+	case copyErr != nil:
+		o.connFailure = true
+	case ok2xx:
+		o.answered = true
+	}
+	return o
+}
+
+// copyBody copies a non-streamed answer; with capture it keeps the body (up
+// to maxCapture) and reads its usage and tool calls.
+func (g *Gateway) copyBody(w http.ResponseWriter, body io.Reader, o *outcome, capture bool) (clientGone bool, err error) {
+	bp := g.bufPool.Get().(*[]byte)
+	defer g.bufPool.Put(bp)
+	buf := *bp
+	var cb *bytes.Buffer
+	if capture {
+		cb = g.capPool.Get().(*bytes.Buffer)
+		cb.Reset()
+		defer g.capPool.Put(cb)
+	}
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if cb != nil && cb.Len()+n <= maxCapture {
+				cb.Write(buf[:n])
+			}
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return true, werr
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return false, rerr
+		}
+	}
+	if cb != nil {
+		parseAnswer(cb.Bytes(), o)
+	}
+	return false, nil
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func copyRequestHeader(dst, src http.Header) {
+	for k, vv := range src {
+		dst[k] = vv
+	}
+	removeHop(dst, src)
+	// The gateway reads usage from answers, so it asks for them uncompressed.
+	dst.Del("Accept-Encoding")
+}
+
+func copyResponseHeader(dst, src http.Header) {
+	for k, vv := range src {
+		dst[k] = vv
+	}
+	removeHop(dst, src)
+}
+
+// removeHop deletes hop-by-hop headers, including those named in the
+// source's Connection header.
+func removeHop(dst, src http.Header) {
+	for _, c := range src.Values("Connection") {
+		for _, f := range strings.Split(c, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				dst.Del(f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		if _, ok := dst[k]; ok {
+			dst.Del(k)
+		}
+	}
+}

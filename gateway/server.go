@@ -1,0 +1,259 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Gateway is the built-in LLM gateway: a reverse proxy on the traffic
+// listener and an admin API on the admin listener.
+type Gateway struct {
+	cfg       *Config
+	token     string
+	log       *slog.Logger
+	transport *http.Transport
+	reg       *registry
+	prom      *prometheus.Registry
+	shadow    *shadower
+	startedAt time.Time
+	ready     atomic.Bool
+	bufPool   sync.Pool // *[]byte copy buffers
+	capPool   sync.Pool // *bytes.Buffer for JSON answers
+
+	mu     sync.Mutex            // serialises writes of states
+	states map[string]RouteState // current state of every route
+	pins   map[string]*pins      // per route; outlive state changes
+	table  atomic.Pointer[table] // what the request path reads
+}
+
+// New builds a gateway from a validated configuration, loading persisted
+// state when cfg.StateFile exists. token is the admin bearer token and must
+// not be empty.
+func New(cfg *Config, token string, logger *slog.Logger) (*Gateway, error) {
+	if token == "" {
+		return nil, errors.New("new gateway: the admin token is empty")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{
+		cfg:       cfg,
+		token:     token,
+		log:       logger,
+		reg:       newRegistry(),
+		startedAt: time.Now().UTC(),
+		states:    map[string]RouteState{},
+		pins:      map[string]*pins{},
+	}
+	g.bufPool.New = func() any { b := make([]byte, 32<<10); return &b }
+	g.capPool.New = func() any { return new(bytes.Buffer) }
+	dialer := &net.Dialer{Timeout: cfg.Limits.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
+	g.transport = &http.Transport{
+		Proxy:                  nil, // never send backend traffic through an environment proxy
+		DialContext:            dialer.DialContext,
+		MaxIdleConns:           2048,
+		MaxIdleConnsPerHost:    1024,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  cfg.Limits.UpstreamTimeout.D(),
+		ExpectContinueTimeout:  0,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 1 << 20,
+		WriteBufferSize:        32 << 10,
+		ReadBufferSize:         32 << 10,
+	}
+	var persisted map[string]RouteState
+	if cfg.StateFile != "" {
+		var err error
+		if persisted, err = loadState(cfg.StateFile); err != nil {
+			return nil, fmt.Errorf("new gateway: %w", err)
+		}
+	}
+	for _, rc := range cfg.Routes {
+		st, ok := persisted[rc.Name]
+		if !ok {
+			st = rc.state()
+		}
+		if st.Segments == nil {
+			st.Segments = []Segment{}
+		}
+		st.Name = rc.Name
+		g.states[rc.Name] = st
+		g.pins[rc.Name] = newPins()
+	}
+	g.table.Store(g.buildTable())
+	g.shadow = newShadower(g, cfg.Shadow.Workers, cfg.Shadow.Queue)
+	g.prom = prometheus.NewRegistry()
+	g.prom.MustRegister(newCollector(g.reg), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g.ready.Store(true)
+	return g, nil
+}
+
+// buildTable compiles the current states; callers hold g.mu or own g.
+func (g *Gateway) buildTable() *table {
+	t := &table{byName: map[string]*route{}, byHost: map[string]*route{}}
+	for _, rc := range g.cfg.Routes {
+		st := g.states[rc.Name]
+		rt := &route{
+			name: rc.Name, host: rc.Host, salt: rc.Salt, userHeader: rc.UserHeader,
+			sticky: rc.Sticky, state: st, pins: g.pins[rc.Name],
+		}
+		for _, s := range st.Segments {
+			if len(s.Users) > 0 {
+				rt.needUser = true
+			}
+		}
+		rt.stable = g.newBackend(rc.Name, st.Stable, RoleStable)
+		if st.Canary != nil {
+			rt.canary = g.newBackend(rc.Name, *st.Canary, RoleCanary)
+			rt.canary.shadow = g.reg.get(rc.Name, st.Canary.Version, RoleShadow)
+		}
+		t.byName[rc.Name] = rt
+		if rc.Host != "" {
+			t.byHost[strings.ToLower(rc.Host)] = rt
+		}
+	}
+	return t
+}
+
+func (g *Gateway) newBackend(route string, b Backend, role string) *backend {
+	u, _ := url.Parse(b.URL) // validated before it gets here
+	return &backend{Backend: b, url: u, role: role, series: g.reg.get(route, b.Version, role), price: g.cfg.Prices[b.Version]}
+}
+
+// TrafficHandler serves proxied traffic plus /healthz and /readyz.
+func (g *Gateway) TrafficHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", g.handleHealth)
+	mux.HandleFunc("GET /readyz", g.handleReady)
+	mux.HandleFunc("/", g.serveTraffic)
+	return mux
+}
+
+// AdminHandler serves the admin API (bearer token), /metrics, /healthz and
+// /readyz.
+func (g *Gateway) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", g.handleHealth)
+	mux.HandleFunc("GET /readyz", g.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.prom, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET "+PathRoutes, g.requireToken(g.handleListRoutes))
+	mux.HandleFunc("GET "+PathRoutes+"/{name}", g.requireToken(g.handleGetRoute))
+	mux.HandleFunc("PUT "+PathRoutes+"/{name}", g.requireToken(g.handlePutRoute))
+	mux.HandleFunc("GET "+PathStats, g.requireToken(g.handleStats))
+	return mux
+}
+
+func (g *Gateway) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (g *Gateway) handleReady(w http.ResponseWriter, _ *http.Request) {
+	if !g.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// ListenAndServe listens on the configured addresses and serves until ctx
+// ends, then shuts down gracefully.
+func (g *Gateway) ListenAndServe(ctx context.Context) error {
+	tl, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen for traffic on %s: %w", g.cfg.Listen, err)
+	}
+	al, err := net.Listen("tcp", g.cfg.Admin.Listen)
+	if err != nil {
+		tl.Close()
+		return fmt.Errorf("listen for admin on %s: %w", g.cfg.Admin.Listen, err)
+	}
+	return g.Serve(ctx, tl, al)
+}
+
+// Serve serves traffic on tl and the admin API on al until ctx ends. It then
+// reports not ready, stops accepting, drains requests in flight and queued
+// shadow copies within Limits.ShutdownTimeout, and returns.
+func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
+	lim := g.cfg.Limits
+	traffic := &http.Server{
+		Handler:           g.TrafficHandler(),
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+		ReadTimeout:       lim.ReadTimeout.D(),
+		WriteTimeout:      lim.MaxDuration.D() + 10*time.Second,
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	admin := &http.Server{
+		Handler:           g.AdminHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- traffic.Serve(tl) }()
+	go func() { errc <- admin.Serve(al) }()
+	sweepDone := make(chan struct{})
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	go func() { defer close(sweepDone); g.sweepPins(sweepCtx) }()
+	g.log.Info("gateway serving", "traffic", tl.Addr().String(), "admin", al.Addr().String())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	g.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), lim.ShutdownTimeout.D())
+	defer cancel()
+	if err := traffic.Shutdown(sctx); err != nil {
+		g.log.Warn("traffic listener did not drain in time", "err", err)
+	}
+	g.shadow.close(sctx)
+	if err := admin.Shutdown(sctx); err != nil {
+		g.log.Warn("admin listener did not drain in time", "err", err)
+	}
+	stopSweep()
+	<-sweepDone
+	g.transport.CloseIdleConnections()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve gateway: %w", serveErr)
+	}
+	return nil
+}
+
+// sweepPins drops idle pins once a minute so memory follows live sessions.
+func (g *Gateway) sweepPins(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			for _, rc := range g.cfg.Routes {
+				if ttl := rc.Sticky.PinTTL.D(); ttl > 0 {
+					g.pins[rc.Name].sweep(now, ttl)
+				}
+			}
+		}
+	}
+}
