@@ -102,9 +102,11 @@ func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 // JSONSchema describes durations for editors.
 func (Duration) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{
-		Type:        "string",
-		Pattern:     durationPattern,
-		Description: "a duration such as 30s, 5m, 1h30m or 1d",
+		OneOf: []*jsonschema.Schema{
+			{Type: "string", Pattern: durationPattern},
+			{Type: "integer", Minimum: json.Number("0"), Description: "seconds"},
+		},
+		Description: "a duration such as 30s, 5m, 1h30m or 1d, or a number of seconds",
 		Examples:    []any{"30s", "5m", "1h30m"},
 	}
 }

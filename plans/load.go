@@ -166,7 +166,13 @@ type walker struct {
 	fields  map[reflect.Type]map[string]reflect.StructField
 	bad     map[string]bool
 	unknown map[string]bool
+	// budget bounds the nodes visited, so aliases that refer to each other
+	// (a "billion laughs" plan, or a cycle) cannot blow up the loader.
+	budget int
 }
+
+// maxNodes is far more nodes than any real plan has.
+const maxNodes = 100_000
 
 func (w *walker) errorf(n *yaml.Node, path, hint, format string, args ...any) {
 	w.bad[path] = true
@@ -179,6 +185,12 @@ var durationType = reflect.TypeFor[Duration]()
 // value converts node to a JSON-ready value of type t. ok is false when the
 // node was unusable (an error was recorded); a null node gives (nil, true).
 func (w *walker) value(n *yaml.Node, t reflect.Type, path string) (any, bool) {
+	if w.budget++; w.budget > maxNodes {
+		if w.budget == maxNodes+1 {
+			w.errorf(n, path, "write the values out instead of using many YAML aliases", "the plan expands to more than %d values", maxNodes)
+		}
+		return nil, false
+	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}

@@ -183,3 +183,23 @@ func TestSupports(t *testing.T) {
 		}
 	}
 }
+
+// TestAliasBomb checks that YAML aliases cannot make the loader do
+// quadratic or worse work: a thousand segments, each an alias of one with a
+// thousand users, each an alias of one string.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: coalmine.dev/v1\nkind: RolloutPlan\nmetadata: {name: x}\nspec:\n  app: x\n  segments:\n")
+	b.WriteString("    - &seg {name: a, users: [&u user")
+	for range 1000 {
+		b.WriteString(", *u")
+	}
+	b.WriteString("]}\n")
+	for range 1000 {
+		b.WriteString("    - *seg\n")
+	}
+	_, _, err := Load("bomb.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "expands to more than") {
+		t.Fatalf("alias bomb: err = %.200v", err)
+	}
+}

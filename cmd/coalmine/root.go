@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/spf13/cobra"
 )
 
@@ -31,8 +32,12 @@ func newRootCmd(io streams) *cobra.Command {
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newVersionCmd(io),
+		newValidateCmd(io),
+		newPlanCmd(io),
+		newSchemaCmd(io),
 	)
 	return root
 }
@@ -66,4 +71,29 @@ func (e usageError) Unwrap() error { return e.err }
 func isUsageError(err error) bool {
 	var u usageError
 	return errors.As(err, &u)
+}
+
+// exactArgs is cobra.ExactArgs with a message that says what to give.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s takes %d argument(s), got %d: %s", cmd.CommandPath(), n, len(args), what)}
+		}
+		return nil
+	}
+}
+
+// minArgs is cobra.MinimumNArgs with a message that says what to give.
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageError{fmt.Errorf("%s needs at least %d argument(s): %s", cmd.CommandPath(), n, what)}
+		}
+		return nil
+	}
+}
+
+// asList reports whether err is a plans.ErrorList and stores it in list.
+func asList(err error, list *plans.ErrorList) bool {
+	return errors.As(err, list)
 }

@@ -1,0 +1,122 @@
+package plans
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.yaml.in/yaml/v3"
+)
+
+// TestSchemaUpToDate fails when the Go types (or their doc comments)
+// changed without regenerating plans/schema.json: go test ./plans -update.
+func TestSchemaUpToDate(t *testing.T) {
+	got, err := GenerateSchema(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile("schema.json", got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !bytes.Equal(got, Schema) {
+		t.Fatal("plans/schema.json is stale: run go test ./plans -update and commit it")
+	}
+}
+
+// TestSchemaCoversTypes walks the schema and checks that some fields that
+// later code depends on are there, with their descriptions.
+func TestSchemaCoversTypes(t *testing.T) {
+	var s map[string]any
+	if err := json.Unmarshal(Schema, &s); err != nil {
+		t.Fatal(err)
+	}
+	defs := s["$defs"].(map[string]any)
+	for def, field := range map[string]string{
+		"Step": "setSegmentWeight", "Metric": "consecutiveErrorLimit", "Sequential": "minEffect",
+		"Compare": "maxRelativeDecrease", "Provider": "judge", "Traffic": "virtualservice",
+	} {
+		d, ok := defs[def].(map[string]any)
+		if !ok {
+			t.Errorf("schema has no %s definition", def)
+			continue
+		}
+		props := d["properties"].(map[string]any)
+		f, ok := props[field].(map[string]any)
+		if !ok {
+			t.Errorf("%s has no %s property", def, field)
+			continue
+		}
+		if desc, _ := f["description"].(string); desc == "" {
+			t.Errorf("%s.%s has no description", def, field)
+		}
+	}
+}
+
+// TestExamplesCarryModeline keeps the editor hint on every example.
+func TestExamplesCarryModeline(t *testing.T) {
+	files, _ := filepath.Glob("examples/*.yaml")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(b), "# yaml-language-server: $schema=../schema.json\n") {
+			t.Errorf("%s does not start with the yaml-language-server modeline", f)
+		}
+	}
+}
+
+// TestExamplesMatchSchema validates every example against the checked-in
+// schema, as an editor would, so the schema accepts what the loader accepts.
+func TestExamplesMatchSchema(t *testing.T) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(SchemaID, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(SchemaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("examples/*.yaml")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v any
+			if err := yaml.Unmarshal(b, &v); err != nil {
+				t.Fatal(err)
+			}
+			// Round trip through JSON so the validator sees JSON types.
+			j, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sch.Validate(inst); err != nil {
+				t.Errorf("%s does not match the schema: %v", f, err)
+			}
+		})
+	}
+	// And a plan with a typo is refused by the schema too.
+	bad := map[string]any{"apiVersion": APIVersion, "kind": Kind, "metadata": map[string]any{"name": "x"},
+		"spec": map[string]any{"app": "x", "traffic": map[string]any{"router": "gateway"}, "steps": []any{map[string]any{"setWieght": 5}}}}
+	if err := sch.Validate(bad); err == nil {
+		t.Error("schema accepted a step with an unknown field")
+	}
+}
