@@ -3,6 +3,7 @@ package analysis
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -99,6 +100,9 @@ type History struct {
 	Failed       int `json:"failed"`
 	Inconclusive int `json:"inconclusive"`
 	Errors       int `json:"errors"`
+	// Pending counts Inconclusive looks of a sequential test still gathering
+	// evidence; they are not counted in Inconclusive.
+	Pending int `json:"pending,omitempty"`
 	// ConsecutiveErrors counts the Error measurements since the last other one.
 	ConsecutiveErrors int `json:"consecutiveErrors"`
 	// Final is set once a measurement ended the metric (a sequential decision).
@@ -119,7 +123,11 @@ func (h *History) Add(m Measurement) {
 	case Fail:
 		h.Failed++
 	case Inconclusive:
-		h.Inconclusive++
+		if m.Pending {
+			h.Pending++
+		} else {
+			h.Inconclusive++
+		}
 	case Error:
 		h.Errors++
 	}
@@ -205,15 +213,15 @@ func assess(h History, l Limits, terminating bool) Assessment {
 		if h.Count == 0 {
 			return Assessment{Phase: PhaseRunning, Reason: "no measurement yet"}
 		}
-		return Assessment{Phase: PhaseRunning, Reason: fmt.Sprintf("%s so far (%d passed, %d failed, %d inconclusive, %d errored)", plural(h.Count, "measurement"), h.Passed, h.Failed, h.Inconclusive, h.Errors)}
+		return Assessment{Phase: PhaseRunning, Reason: fmt.Sprintf("%s so far (%s)", plural(h.Count, "measurement"), tally(h))}
 	}
 	if h.Passed == 0 {
 		if h.Count == 0 {
 			return Assessment{Phase: PhaseInconclusive, Reason: "ended without any measurement"}
 		}
-		return Assessment{Phase: PhaseInconclusive, Reason: fmt.Sprintf("ended after %s without a single pass (%d failed, %d inconclusive, %d errored)", plural(h.Count, "measurement"), h.Failed, h.Inconclusive, h.Errors)}
+		return Assessment{Phase: PhaseInconclusive, Reason: fmt.Sprintf("ended after %s without a single pass (%s)", plural(h.Count, "measurement"), tally(h))}
 	}
-	return Assessment{Phase: PhaseSuccessful, Reason: fmt.Sprintf("%s within limits (%d passed, %d failed, %d inconclusive, %d errored)", plural(h.Count, "measurement"), h.Passed, h.Failed, h.Inconclusive, h.Errors)}
+	return Assessment{Phase: PhaseSuccessful, Reason: fmt.Sprintf("%s within limits (%s)", plural(h.Count, "measurement"), tally(h))}
 }
 
 // lastReason returns "; last: <reason>" for the latest measurement with verdict v.
@@ -224,6 +232,20 @@ func lastReason(h History, v Verdict) string {
 		}
 	}
 	return ""
+}
+
+// tally renders the counters: "3 passed, 1 inconclusive, 2 still gathering evidence".
+func tally(h History) string {
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{h.Passed, "passed"}, {h.Failed, "failed"}, {h.Inconclusive, "inconclusive"}, {h.Errors, "errored"}, {h.Pending, "still gathering evidence"}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func plural(n int, word string) string {

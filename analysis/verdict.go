@@ -52,6 +52,11 @@ type Measurement struct {
 	// Final marks a decision that ends the metric at once: a sequential test
 	// that has shown Pass or Fail does not need more looks.
 	Final bool `json:"final,omitempty"`
+	// Pending marks an Inconclusive look of a sequential test that is still
+	// gathering evidence. Limits do not count it as inconclusive: that is the
+	// test's normal state between decisions. A metric that ends while still
+	// pending is Inconclusive (see Assess).
+	Pending bool `json:"pending,omitempty"`
 	// At is when the measurement was taken.
 	At time.Time `json:"at,omitzero"`
 }
