@@ -20,9 +20,9 @@ func binom(src rand.Source, n int64, p float64) int64 {
 // baseline and a canary share that steps up, as a real rollout does.
 type aaRun struct {
 	looks    int
-	perLook  int64                 // requests per look, both versions
-	share    func(k int) float64   // canary share at look k
-	baseline func(k int) float64   // bad-outcome rate at look k, same for both versions
+	perLook  int64               // requests per look, both versions
+	share    func(k int) float64 // canary share at look k
+	baseline func(k int) float64 // bad-outcome rate at look k, same for both versions
 	next     func(k int, st, ca *Totals, src rand.Source)
 }
 
