@@ -2,10 +2,13 @@ package plans
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,12 +26,15 @@ type checker struct {
 	diags []Diagnostic
 	// bad and unknown come from parsing: see parsed.
 	bad, unknown map[string]bool
+	// dir is the plan's folder, for files the plan names; "" skips the
+	// file checks (a plan loaded from memory).
+	dir string
 }
 
 // check returns every semantic problem of a decoded plan that parsing has
 // not already reported.
-func check(file string, p *parsed) []Diagnostic {
-	c := &checker{file: file, pos: p.pos, bad: p.bad, unknown: p.unknown}
+func check(file string, p *parsed, dir string) []Diagnostic {
+	c := &checker{file: file, pos: p.pos, bad: p.bad, unknown: p.unknown, dir: dir}
 	c.plan(p.plan)
 	return c.diags
 }
@@ -663,6 +669,15 @@ func (c *checker) headersFromEnv(path string, h map[string]string) {
 func (c *checker) sentinel(path string, s *SentinelProvider) {
 	if s.File == "" && len(s.Prompts) == 0 {
 		c.errorf(path, "add file: sentinels.yaml or prompts: [...]", "a sentinel suite needs file or prompts")
+	}
+	if s.File != "" && c.dir != "" {
+		f := s.File
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(c.dir, f)
+		}
+		if _, err := os.Stat(f); err != nil {
+			c.errorf(path+".file", "give the path relative to the plan file", "sentinel file %s cannot be read: %v", s.File, errors.Unwrap(err))
+		}
 	}
 	for i, pr := range s.Prompts {
 		pp := fmt.Sprintf("%s.prompts[%d]", path, i)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -33,15 +34,21 @@ func LoadFile(path string) (*RolloutPlan, []Diagnostic, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
-	return Load(path, data)
+	return load(path, data, filepath.Dir(path))
 }
 
 // Load checks and resolves a plan held in memory; name is used in
 // diagnostics. See LoadFile.
 func Load(name string, data []byte) (*RolloutPlan, []Diagnostic, error) {
+	return load(name, data, "")
+}
+
+// load checks a plan; dir, when set, is the folder that files named in the
+// plan (sentinel suites) are relative to, and their existence is checked.
+func load(name string, data []byte, dir string) (*RolloutPlan, []Diagnostic, error) {
 	p, diags := parse(name, data)
 	if p != nil {
-		diags = append(diags, check(name, p)...)
+		diags = append(diags, check(name, p, dir)...)
 	}
 	sortDiagnostics(diags)
 	var errs ErrorList

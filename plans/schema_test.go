@@ -120,3 +120,30 @@ func TestExamplesMatchSchema(t *testing.T) {
 		t.Error("schema accepted a step with an unknown field")
 	}
 }
+
+// TestReferenceUpToDate keeps docs/plan-reference.md equal to what the
+// schema says.
+func TestReferenceUpToDate(t *testing.T) {
+	got, err := Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const path = "../docs/plan-reference.md"
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s (go test ./plans -update): %v", path, err)
+	}
+	if got != string(want) {
+		t.Error("docs/plan-reference.md is stale: run go test ./plans -update")
+	}
+	for _, s := range []string{"## Metric", "`successCondition`", "## Sequential", "`pinTTL` | duration"} {
+		if !strings.Contains(got, s) {
+			t.Errorf("reference lacks %q", s)
+		}
+	}
+}
