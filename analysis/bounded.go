@@ -11,25 +11,29 @@ import (
 // SequentialState.
 type ArmCS struct {
 	// Lower tracks the lower bound; Upper tracks the lower bound of 1 − x.
-	Lower ebBound `json:"lower"`
-	Upper ebBound `json:"upper"`
+	Lower EBBound `json:"lower"`
+	Upper EBBound `json:"upper"`
 	// N, Sum and SumSquares are the totals over all looks.
 	N          int64   `json:"n"`
 	Sum        float64 `json:"sum"`
 	SumSquares float64 `json:"sumSquares"`
 }
 
-// ebBound is the state of one one-sided predictable-plug-in
-// empirical-Bernstein bound: the totals before the current look (for the
-// plug-in mean and variance) and the running sums of the e-process' exponent.
-type ebBound struct {
-	N       float64 `json:"n"`
-	S       float64 `json:"s"`
-	Q       float64 `json:"q"`
+// EBBound is the state of one one-sided predictable-plug-in
+// empirical-Bernstein lower bound: the totals before the current look (for
+// the plug-in mean and variance) and the running sums of the exponent of its
+// e-process.
+type EBBound struct {
+	// N, S and Q are the count, sum and sum of squares over earlier looks.
+	N float64 `json:"n"`
+	S float64 `json:"s"`
+	Q float64 `json:"q"`
+	// SumLS, SumPsiV and SumLN are Σλ·S, Σψ(λ)·V and Σλ·n over all looks.
 	SumLS   float64 `json:"sumLS"`
 	SumPsiV float64 `json:"sumPsiV"`
 	SumLN   float64 `json:"sumLN"`
-	L       float64 `json:"l"`
+	// L is the bound: the running maximum over looks, at least 0.
+	L float64 `json:"l"`
 }
 
 // ebTruncation caps λ (c in Waudby-Smith & Ramdas); 1/2 keeps ψ moderate.
@@ -39,7 +43,7 @@ const ebTruncation = 0.5
 // squares q, at one-sided level a. With hoeffding set (no sum of squares
 // known) it uses the sub-Gaussian bound λ²n/8 instead of ψ(λ)·V. λ only
 // depends on earlier looks and on n, so the bound stays valid at every look.
-func (b *ebBound) add(n, s, q, a float64, hoeffding bool) {
+func (b *EBBound) add(n, s, q, a float64, hoeffding bool) {
 	if n <= 0 {
 		return
 	}

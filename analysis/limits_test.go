@@ -9,13 +9,15 @@ import (
 func intp(n int) *int { return &n }
 
 // history builds a History from verdict letters: P, F, I, E; a trailing
-// "!" on P or F marks a final (sequential) decision.
+// "!" on P or F marks a final (sequential) decision, a trailing "~" on I a
+// pending look of a sequential test.
 func history(t *testing.T, seq string) History {
 	t.Helper()
 	var h History
 	for _, tok := range strings.Fields(seq) {
 		m := Measurement{Reason: "look " + tok}
-		switch strings.TrimSuffix(tok, "!") {
+		m.Pending = strings.HasSuffix(tok, "~")
+		switch strings.TrimSuffix(strings.TrimSuffix(tok, "!"), "~") {
 		case "P":
 			m.Verdict = Pass
 		case "F":
@@ -61,6 +63,10 @@ func TestAssess(t *testing.T) {
 		{"terminating with passes", "P P", Limits{}, true, PhaseSuccessful, PhaseSuccessful},
 		{"final pass ends early", "I! P!", Limits{InconclusiveLimit: intp(-1), Count: 100}, false, PhaseSuccessful, PhaseSuccessful},
 		{"final fail", "F!", Limits{}, false, PhaseFailed, PhaseFailed},
+		{"pending looks are not inconclusive", "I~ I~ I~", Limits{}, false, PhaseRunning, PhaseRunning},
+		{"pending then final fail", "I~ I~ F!", Limits{}, false, PhaseFailed, PhaseFailed},
+		{"pending then final pass", "I~ I~ P!", Limits{Count: 10}, false, PhaseSuccessful, PhaseSuccessful},
+		{"still pending at the end", "I~ I~", Limits{}, true, PhaseInconclusive, PhaseInconclusive},
 		{"dry run fail does not gate", "F", Limits{DryRun: true}, false, PhaseFailed, PhaseSuccessful},
 		{"dry run running", "P", Limits{DryRun: true}, false, PhaseRunning, PhaseRunning},
 	}

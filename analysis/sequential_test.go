@@ -158,7 +158,7 @@ func TestBoundedTable(t *testing.T) {
 	lo, hi := c.Bounds()
 	closeTo(t, "canary L after look 1", lo, 0.7175, 1e-3)
 	closeTo(t, "canary U after look 1", hi, 0.8825, 1e-3)
-	var b ebBound
+	var b EBBound
 	lamProbe := b
 	lamProbe.add(500, 400, 340, a, false)
 	closeTo(t, "λ look 1", lamProbe.SumLN/500, 0.09744, 1e-3)
