@@ -1,0 +1,317 @@
+// Package activities holds every side effect of a rollout behind small
+// interfaces, and the Temporal activities that call them: methods of one
+// Activities struct with injected dependencies. Every activity is
+// idempotent: it sets absolute values, so a retry leaves the world as one
+// call would.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/notify"
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// Application error types the activities return; the workflow and the
+// retry policies tell permanent failures apart by them.
+const (
+	// ErrorTypeInvalidConfig is a plan or worker configuration that cannot work.
+	ErrorTypeInvalidConfig = "InvalidConfig"
+	// ErrorTypeUnsupported is a step kind the plan's router cannot do.
+	ErrorTypeUnsupported = "Unsupported"
+)
+
+// ErrUnsupported is what a Router returns (wrapped) for an operation it
+// cannot do, such as shadow traffic on a replica-count router.
+var ErrUnsupported = errors.ErrUnsupported
+
+// Router moves one app's traffic between its stable and canary versions.
+// Every method sets an absolute value.
+type Router interface {
+	// SetWeight sends weight percent of requests to the canary.
+	SetWeight(ctx context.Context, weight float64) error
+	// SetSegmentWeight sends weight percent of one segment's requests to the canary.
+	SetSegmentWeight(ctx context.Context, segment plans.Segment, weight float64) error
+	// SetShadow mirrors percent of stable requests to the canary; 0 stops it.
+	SetShadow(ctx context.Context, percent float64) error
+	// Promote makes the canary the stable version, serving all traffic.
+	Promote(ctx context.Context) error
+	// Reset sends all traffic to the stable version: no canary share, no
+	// segment share, no shadow.
+	Reset(ctx context.Context) error
+	// Read reports the split as the router sees it.
+	Read(ctx context.Context) (TrafficState, error)
+}
+
+// Routers builds the router a plan's traffic block names, for one target.
+// An unknown router is an error wrapping ErrInvalidConfig.
+type Routers interface {
+	Router(ctx context.Context, in TrafficInput) (Router, error)
+}
+
+// ErrInvalidConfig marks configuration that cannot work; activities do not retry it.
+var ErrInvalidConfig = metrics.ErrInvalidConfig
+
+// Notifier tells people about a rollout.
+type Notifier interface {
+	Notify(ctx context.Context, m notify.Message) error
+}
+
+// Workloads manages the canary's Kubernetes workload.
+type Workloads interface {
+	// ScaleDown removes the canary workload; removing one that is gone is not an error.
+	ScaleDown(ctx context.Context, w plans.Workload, canary Version) error
+}
+
+// Activities are the rollout's activities. The worker registers one value
+// with its dependencies; the workflow names the methods through a nil pointer.
+type Activities struct {
+	// Routers builds traffic routers.
+	Routers Routers
+	// Metrics measures metrics; a metrics.Registry dispatches by provider kind.
+	Metrics metrics.Provider
+	// Notifier tells people; nil logs only.
+	Notifier Notifier
+	// Workloads scales canary workloads; nil where no workload is managed.
+	Workloads Workloads
+	// Logger logs what the activities do; nil means slog.Default().
+	Logger *slog.Logger
+	// HeartbeatEvery is how often a waiting activity heartbeats; 0 means 5s.
+	HeartbeatEvery time.Duration
+}
+
+// Activity names, as registered from the methods of Activities.
+const (
+	NameSetWeight        = "SetWeight"
+	NameSetSegmentWeight = "SetSegmentWeight"
+	NameSetShadow        = "SetShadow"
+	NamePromoteTraffic   = "PromoteTraffic"
+	NameResetTraffic     = "ResetTraffic"
+	NameMeasure          = "Measure"
+	NameNotify           = "Notify"
+	NameScaleDownCanary  = "ScaleDownCanary"
+)
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+// router builds the router for in, turning configuration errors into
+// non-retryable ones.
+func (a *Activities) router(ctx context.Context, in TrafficInput) (Router, error) {
+	if a.Routers == nil {
+		return nil, temporal.NewNonRetryableApplicationError("no traffic routers on this worker", ErrorTypeInvalidConfig, nil)
+	}
+	r, err := a.Routers.Router(ctx, in)
+	if err != nil {
+		return nil, classify(fmt.Errorf("build %s router for %s: %w", in.Traffic.Router, in.Target.App, err), in.Traffic.Router, "")
+	}
+	return r, nil
+}
+
+// classify makes permanent failures non-retryable application errors:
+// ErrUnsupported names the router and the step kind.
+func classify(err error, router, kind string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnsupported):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("router %s cannot do %s", router, kind), ErrorTypeUnsupported, err)
+	case errors.Is(err, ErrInvalidConfig):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalidConfig, err)
+	}
+	return err
+}
+
+// change applies one traffic change and reads the split back.
+func (a *Activities) change(ctx context.Context, in TrafficInput, kind string, apply func(Router) error) (TrafficState, error) {
+	r, err := a.router(ctx, in)
+	if err != nil {
+		return TrafficState{}, err
+	}
+	var st TrafficState
+	err = a.heartbeating(ctx, func(ctx context.Context) error {
+		if err := apply(r); err != nil {
+			return classify(fmt.Errorf("%s on %s router for %s: %w", kind, in.Traffic.Router, in.Target.App, err), in.Traffic.Router, kind)
+		}
+		st, err = r.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("read back %s router for %s after %s: %w", in.Traffic.Router, in.Target.App, kind, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return TrafficState{}, err
+	}
+	a.logger().InfoContext(ctx, "traffic changed", "app", in.Target.App, "router", in.Traffic.Router, "change", kind, "canaryWeight", st.CanaryWeight)
+	return st, nil
+}
+
+// SetWeight sends an absolute share of requests to the canary and reports
+// the split read back from the router.
+func (a *Activities) SetWeight(ctx context.Context, in WeightInput) (TrafficState, error) {
+	if in.Weight < 0 || in.Weight > 100 {
+		return TrafficState{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("weight %v is outside 0–100", in.Weight), ErrorTypeInvalidConfig, nil)
+	}
+	st, err := a.change(ctx, in.TrafficInput, "setWeight", func(r Router) error { return r.SetWeight(ctx, in.Weight) })
+	if err != nil {
+		return st, err
+	}
+	if diff := st.CanaryWeight - in.Weight; diff > 0.005 || diff < -0.005 {
+		return st, fmt.Errorf("set weight %v on %s router for %s: router reports %v", in.Weight, in.Traffic.Router, in.Target.App, st.CanaryWeight)
+	}
+	return st, nil
+}
+
+// SetSegmentWeight sends an absolute share of one segment's requests to the canary.
+func (a *Activities) SetSegmentWeight(ctx context.Context, in SegmentWeightInput) (TrafficState, error) {
+	var seg *plans.Segment
+	for i := range in.Segments {
+		if in.Segments[i].Name == in.Segment {
+			seg = &in.Segments[i]
+		}
+	}
+	if seg == nil {
+		return TrafficState{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the plan has no segment %q", in.Segment), ErrorTypeInvalidConfig, nil)
+	}
+	return a.change(ctx, in.TrafficInput, "setSegmentWeight", func(r Router) error { return r.SetSegmentWeight(ctx, *seg, in.Weight) })
+}
+
+// SetShadow mirrors an absolute share of stable requests to the canary.
+func (a *Activities) SetShadow(ctx context.Context, in ShadowInput) (TrafficState, error) {
+	return a.change(ctx, in.TrafficInput, "shadow", func(r Router) error { return r.SetShadow(ctx, in.Percent) })
+}
+
+// PromoteTraffic makes the canary the stable version at 100%.
+func (a *Activities) PromoteTraffic(ctx context.Context, in TrafficInput) (TrafficState, error) {
+	return a.change(ctx, in, "promote", func(r Router) error { return r.Promote(ctx) })
+}
+
+// ResetTraffic sends all traffic back to the stable version.
+func (a *Activities) ResetTraffic(ctx context.Context, in TrafficInput) (TrafficState, error) {
+	return a.change(ctx, in, "reset", func(r Router) error { return r.Reset(ctx) })
+}
+
+// Measure takes one measurement of one metric. A provider failure is a
+// measurement with verdict Error, not an activity failure, so that the
+// consecutive error limit counts it; a configuration that cannot work is
+// a non-retryable failure.
+func (a *Activities) Measure(ctx context.Context, in MeasureInput) (MeasureResult, error) {
+	if a.Metrics == nil {
+		return MeasureResult{}, temporal.NewNonRetryableApplicationError("no metric providers on this worker", ErrorTypeInvalidConfig, nil)
+	}
+	q := metrics.Query{
+		Metric:  in.Metric,
+		App:     in.Target.App,
+		Stable:  metrics.Version(in.Target.Stable),
+		Canary:  metrics.Version(in.Target.Canary),
+		Traffic: in.Traffic,
+		Args:    in.Args,
+		State:   in.State,
+	}
+	var res metrics.Result
+	err := a.heartbeating(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = a.Metrics.Measure(ctx, q)
+		return err
+	})
+	now := time.Now()
+	switch {
+	case errors.Is(err, ErrInvalidConfig):
+		return MeasureResult{}, classify(fmt.Errorf("measure %s: %w", in.Metric.Name, err), "", "")
+	case err != nil && ctx.Err() != nil:
+		return MeasureResult{}, fmt.Errorf("measure %s: %w", in.Metric.Name, err)
+	case err != nil:
+		m := analysis.Errored(now, fmt.Errorf("measure %s: %w", in.Metric.Name, err))
+		return MeasureResult{Measurement: m, State: in.State}, nil
+	}
+	if !res.Measurement.Verdict.Valid() {
+		res.Measurement = analysis.Errored(now, fmt.Errorf("measure %s: provider gave no verdict", in.Metric.Name))
+	}
+	if res.Measurement.At.IsZero() {
+		res.Measurement.At = now
+	}
+	a.logger().InfoContext(ctx, "measured", "app", in.Target.App, "metric", in.Metric.Name, "verdict", res.Measurement.Verdict, "reason", res.Measurement.Reason)
+	return MeasureResult{Measurement: res.Measurement, State: res.State}, nil
+}
+
+// Notify tells people about a rollout, where the plan says and for the
+// events it asks for.
+func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
+	m := notify.Message{App: in.App, Event: in.Event, Text: in.Text, WorkflowID: in.WorkflowID}
+	if n := in.Notifications; n != nil && n.Slack != nil {
+		m.Channel = n.Slack.Channel
+		if len(n.Slack.Events) > 0 && !contains(n.Slack.Events, in.Event) {
+			return nil
+		}
+	}
+	if in.Approval != nil && in.Approval.Channel != "" {
+		m.Channel = in.Approval.Channel
+	}
+	if a.Notifier == nil {
+		return notify.Log{Logger: a.logger()}.Notify(ctx, m)
+	}
+	if err := a.Notifier.Notify(ctx, m); err != nil {
+		return fmt.Errorf("notify %s about %s: %w", in.App, in.Event, err)
+	}
+	return nil
+}
+
+// ScaleDownCanary removes the canary workload.
+func (a *Activities) ScaleDownCanary(ctx context.Context, in ScaleDownInput) error {
+	if a.Workloads == nil {
+		a.logger().WarnContext(ctx, "no workload manager on this worker: canary left running", "app", in.Target.App, "deployment", in.Workload.Deployment)
+		return nil
+	}
+	return a.heartbeating(ctx, func(ctx context.Context) error {
+		if err := a.Workloads.ScaleDown(ctx, in.Workload, in.Target.Canary); err != nil {
+			return classify(fmt.Errorf("scale down canary of %s/%s: %w", in.Workload.Namespace, in.Workload.Deployment, err), "", "")
+		}
+		return nil
+	})
+}
+
+// heartbeating runs fn and heartbeats while it runs, so that a stuck call
+// is noticed and a cancelled activity learns of it.
+func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) error) error {
+	if !activity.IsActivity(ctx) {
+		return fn(ctx)
+	}
+	every := a.HeartbeatEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-t.C:
+			activity.RecordHeartbeat(ctx)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

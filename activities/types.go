@@ -1,0 +1,123 @@
+package activities
+
+import (
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// Version is one version of an app: its name (e.g. "v2") and, for routers
+// that send requests to URLs such as the built-in gateway, the base URL it
+// is served at.
+type Version struct {
+	// Name of the version, as recorded in metrics and shown to people.
+	Name string `json:"name"`
+	// URL is the base URL of the version; empty where the router does not need one.
+	URL string `json:"url,omitempty"`
+}
+
+// Target is what a rollout moves traffic between: one app, its stable and
+// its canary version.
+type Target struct {
+	// App is the application being rolled out.
+	App string `json:"app"`
+	// Stable is the version that serves traffic now.
+	Stable Version `json:"stable"`
+	// Canary is the new version.
+	Canary Version `json:"canary"`
+}
+
+// TrafficInput is the input of the traffic activities: how traffic is split
+// (the plan's traffic block, which holds only names of secrets) and between
+// which versions.
+type TrafficInput struct {
+	// Traffic is the plan's spec.traffic.
+	Traffic plans.Traffic `json:"traffic"`
+	// Segments are the plan's spec.segments, for setSegmentWeight.
+	Segments []plans.Segment `json:"segments,omitempty"`
+	// Target names the app and the two versions.
+	Target Target `json:"target"`
+}
+
+// WeightInput asks for an absolute canary weight, in percent.
+type WeightInput struct {
+	TrafficInput
+	// Weight is the canary's share of requests, 0–100.
+	Weight float64 `json:"weight"`
+}
+
+// SegmentWeightInput asks for an absolute canary weight within one segment.
+type SegmentWeightInput struct {
+	TrafficInput
+	// Segment names a spec.segments entry.
+	Segment string `json:"segment"`
+	// Weight is the canary's share of the segment's requests, 0–100.
+	Weight float64 `json:"weight"`
+}
+
+// ShadowInput asks for an absolute shadow share; 0 stops mirroring.
+type ShadowInput struct {
+	TrafficInput
+	// Percent of stable requests mirrored to the canary, 0–100.
+	Percent float64 `json:"percent"`
+}
+
+// TrafficState is the split a router reports after a change, read back
+// from the router rather than echoed from the request.
+type TrafficState struct {
+	// CanaryWeight is the canary's share of requests outside any segment, in percent.
+	CanaryWeight float64 `json:"canaryWeight"`
+	// SegmentWeights are the canary's shares per segment, in percent.
+	SegmentWeights map[string]float64 `json:"segmentWeights,omitempty"`
+	// ShadowPercent is the share of stable requests mirrored to the canary.
+	ShadowPercent float64 `json:"shadowPercent,omitempty"`
+}
+
+// MeasureInput asks for one measurement of one metric.
+type MeasureInput struct {
+	// Metric is the resolved metric of the plan.
+	Metric plans.Metric `json:"metric"`
+	// Target names the app and the two versions, for placeholders.
+	Target Target `json:"target"`
+	// Traffic is the plan's traffic block; the gateway provider reads its defaults.
+	Traffic plans.Traffic `json:"traffic"`
+	// Args fill the {{.Args.name}} placeholders.
+	Args map[string]string `json:"args,omitempty"`
+	// State is the provider's opaque state from the previous measurement of
+	// this metric in this analysis (sequential tests); nil at the first.
+	State []byte `json:"state,omitempty"`
+}
+
+// MeasureResult is one measurement with its verdict, and the provider's
+// state to pass to the next measurement.
+type MeasureResult struct {
+	// Measurement carries the values, the verdict and its reason.
+	Measurement analysis.Measurement `json:"measurement"`
+	// State is passed back as MeasureInput.State next time.
+	State []byte `json:"state,omitempty"`
+}
+
+// NotifyInput is one message to people about a rollout.
+type NotifyInput struct {
+	// App is the application being rolled out.
+	App string `json:"app"`
+	// Event is one of the plans.Event* names.
+	Event string `json:"event"`
+	// Text is the message in one or two plain sentences.
+	Text string `json:"text"`
+	// Target names the versions.
+	Target Target `json:"target"`
+	// Notifications is the plan's notification config (channels, events).
+	Notifications *plans.Notifications `json:"notifications,omitempty"`
+	// Approval is set for a gate message: who may act and where.
+	Approval *plans.Approval `json:"approval,omitempty"`
+	// WorkflowID identifies the rollout, for buttons that act on it.
+	WorkflowID string `json:"workflowId,omitempty"`
+}
+
+// ScaleDownInput asks for the canary workload to be removed.
+type ScaleDownInput struct {
+	// Workload is the plan's spec.workload.
+	Workload plans.Workload `json:"workload"`
+	// Target names the versions.
+	Target Target `json:"target"`
+}

@@ -1,0 +1,282 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// metricsFor lists the metrics of an analysis' templates, in plan order.
+func (r *rollout) metricsFor(ref plans.AnalysisRef) []MetricStatus {
+	var out []MetricStatus
+	for _, name := range ref.Templates {
+		t, ok := r.spec.AnalysisTemplates[name]
+		if !ok {
+			continue
+		}
+		for _, m := range t.Metrics {
+			out = append(out, MetricStatus{
+				Template:   name,
+				Metric:     m.Name,
+				Assessment: analysis.Assessment{Phase: analysis.PhaseRunning, Reason: "no measurement yet"},
+			})
+		}
+	}
+	return out
+}
+
+// metric looks up a metric of a template.
+func (r *rollout) metric(template, name string) (plans.Metric, bool) {
+	for _, m := range r.spec.AnalysisTemplates[template].Metrics {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return plans.Metric{}, false
+}
+
+// argsFor merges a template's argument defaults with the ones the step passes.
+func (r *rollout) argsFor(template string, ref plans.AnalysisRef) map[string]string {
+	args := map[string]string{}
+	for _, a := range r.spec.AnalysisTemplates[template].Args {
+		if a.Value != nil {
+			args[a.Name] = *a.Value
+		}
+	}
+	for k, v := range ref.Args {
+		args[k] = v
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	return args
+}
+
+// limitsFor turns a metric's settings into the limits that judge it. A
+// metric of a step without a count is measured once; in background
+// analysis it is measured until the rollout ends.
+func limitsFor(m plans.Metric, background bool) analysis.Limits {
+	l := analysis.Limits{
+		FailureLimit:          m.FailureLimit,
+		InconclusiveLimit:     m.InconclusiveLimit,
+		ConsecutiveErrorLimit: m.ConsecutiveErrorLimit,
+		Count:                 m.Count,
+		Interval:              m.Interval.Duration,
+		InitialDelay:          m.InitialDelay.Duration,
+		DryRun:                m.DryRun,
+	}
+	if l.Count == 0 && !background {
+		l.Count = 1
+	}
+	if l.Interval <= 0 {
+		l.Interval = defaultInterval
+	}
+	return l
+}
+
+// ended reports whether a metric has its result.
+func ended(ms *MetricStatus) bool {
+	return ms.Assessment.Phase != analysis.PhaseRunning && ms.Assessment.Phase != ""
+}
+
+// analysisDone reports whether an analysis has its result: every metric
+// ended, or one already fails it.
+func analysisDone(ms []MetricStatus) bool {
+	all := true
+	for i := range ms {
+		switch ms[i].Assessment.Gate() {
+		case analysis.PhaseFailed, analysis.PhaseError:
+			return true
+		}
+		if !ended(&ms[i]) {
+			all = false
+		}
+	}
+	return all
+}
+
+// summarize combines the metrics into the analysis phase, worst first, and
+// the reason of the metric that decided it.
+func summarize(ms []MetricStatus) (analysis.Phase, string) {
+	phases := make([]analysis.Phase, len(ms))
+	for i := range ms {
+		phases[i] = ms[i].Assessment.Gate()
+	}
+	worst := analysis.Worst(phases...)
+	var reasons []string
+	for i := range ms {
+		if ms[i].Assessment.Gate() == worst {
+			reasons = append(reasons, fmt.Sprintf("%s/%s: %s", ms[i].Template, ms[i].Metric, ms[i].Assessment.Reason))
+		}
+	}
+	if len(reasons) == 0 {
+		return worst, "no metrics"
+	}
+	return worst, strings.Join(reasons, "; ")
+}
+
+func (r *rollout) addVerdict(ctx workflow.Context, name string, phase analysis.Phase, reason string) {
+	r.st.Verdicts = append(r.st.Verdicts, Verdict{Analysis: name, Phase: phase, Reason: reason, At: workflow.Now(ctx)})
+	r.event(ctx, "analysis", "", fmt.Sprintf("%s analysis %s: %s", name, phase, reason))
+}
+
+// measureLoop measures one metric until it has a result or ctx is
+// cancelled. Its progress lives in ms so that a new run can go on from it.
+func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.AnalysisRef, background bool) {
+	m, ok := r.metric(ms.Template, ms.Metric)
+	if !ok {
+		ms.Assessment = analysis.Assessment{Phase: analysis.PhaseError, Reason: "the plan has no such metric"}
+		return
+	}
+	limits := limitsFor(m, background)
+	if !ms.Started {
+		if ms.NextAt.IsZero() && limits.InitialDelay > 0 {
+			ms.NextAt = workflow.Now(ctx).Add(limits.InitialDelay)
+		}
+		ms.Started = true
+	}
+	args := r.argsFor(ms.Template, ref)
+	for {
+		if left := ms.NextAt.Sub(workflow.Now(ctx)); !ms.NextAt.IsZero() && left > 0 {
+			t := workflow.NewTimerWithOptions(ctx, left, workflow.TimerOptions{Summary: "next measurement of " + ms.Metric})
+			if err := t.Get(ctx, nil); err != nil {
+				return
+			}
+		}
+		var res activities.MeasureResult
+		in := activities.MeasureInput{Metric: m, Target: r.target, Traffic: r.spec.Traffic, Args: args, State: ms.State}
+		err := r.exec(ctx, "measure "+ms.Template+"/"+ms.Metric, r.acts.Measure, activities.NameMeasure, in, &res)
+		if ctx.Err() != nil {
+			return
+		}
+		now := workflow.Now(ctx)
+		meas := res.Measurement
+		if err != nil {
+			meas = analysis.Errored(now, errors.New(errText(err)))
+		}
+		if meas.At.IsZero() {
+			meas.At = now
+		}
+		ms.History.Add(meas)
+		if err == nil {
+			ms.State = res.State
+		}
+		ms.Assessment = analysis.Assess(ms.History, limits, false)
+		if err != nil && nonRetryable(err) {
+			ms.Assessment = analysis.Assessment{Phase: analysis.PhaseError, Reason: "the metric cannot be measured: " + errText(err)}
+		}
+		if ended(ms) {
+			ms.NextAt = time.Time{}
+			r.touch(ctx)
+			return
+		}
+		ms.NextAt = now.Add(limits.Interval)
+		r.touch(ctx)
+	}
+}
+
+// nonRetryable reports whether an activity failed for good.
+func nonRetryable(err error) bool {
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	if ae.NonRetryable() {
+		return true
+	}
+	return ae.Type() == activities.ErrorTypeInvalidConfig || ae.Type() == activities.ErrorTypeUnsupported
+}
+
+// startBackground starts the background analysis beside the steps.
+func (r *rollout) startBackground(ctx workflow.Context) {
+	ref := r.spec.BackgroundAnalysis
+	if ref == nil || r.ctl.BackgroundDone {
+		return
+	}
+	if len(r.st.Background) == 0 {
+		r.st.Background = r.metricsFor(*ref)
+		if len(r.st.Background) == 0 {
+			r.bgFailure = fmt.Sprintf("background analysis %s has no metrics", strings.Join(ref.Templates, ", "))
+			return
+		}
+	}
+	bctx, cancel := workflow.WithCancel(ctx)
+	r.bgCancel = cancel
+	for i := range r.st.Background {
+		ms := &r.st.Background[i]
+		if ended(ms) {
+			continue
+		}
+		r.bgRunning++
+		workflow.Go(bctx, func(gctx workflow.Context) {
+			defer func() { r.bgRunning-- }()
+			r.measureLoop(gctx, ms, *ref, true)
+			if gctx.Err() != nil {
+				return
+			}
+			r.backgroundResult(gctx, ms)
+		})
+	}
+}
+
+// backgroundResult acts on a background metric that has its result.
+func (r *rollout) backgroundResult(ctx workflow.Context, ms *MetricStatus) {
+	a := ms.Assessment
+	name := ms.Template + "/" + ms.Metric
+	switch a.Gate() {
+	case analysis.PhaseFailed, analysis.PhaseError:
+		r.addVerdict(ctx, "background", a.Phase, name+": "+a.Reason)
+		r.bgFailure = fmt.Sprintf("background analysis failed: %s: %s", name, sentence(a.Reason))
+	case analysis.PhaseInconclusive:
+		r.addVerdict(ctx, "background", a.Phase, name+": "+a.Reason)
+		if r.ctl.Held == nil {
+			r.ctl.Held = &Request{By: "background analysis", Reason: name + " is inconclusive"}
+		}
+		r.notify(ctx, plans.EventInconclusive, fmt.Sprintf("%s %s: background analysis %s is inconclusive (%s); the rollout holds until someone resumes or aborts it.", r.st.App, r.st.Canary.Name, name, sentence(a.Reason)), nil)
+	default:
+		r.addVerdict(ctx, "background", a.Phase, name+": "+a.Reason)
+	}
+}
+
+// stopBackground ends background analysis and records what it found.
+func (r *rollout) stopBackground(ctx workflow.Context) {
+	if r.bgCancel != nil {
+		r.bgCancel()
+		r.bgCancel = nil
+	}
+	if r.ctl.BackgroundDone || len(r.st.Background) == 0 {
+		r.ctl.BackgroundDone = true
+		return
+	}
+	r.ctl.BackgroundDone = true
+	var open []string
+	for i := range r.st.Background {
+		if !ended(&r.st.Background[i]) {
+			open = append(open, r.st.Background[i].Template+"/"+r.st.Background[i].Metric)
+		}
+	}
+	if len(open) > 0 {
+		sort.Strings(open)
+		phases := make([]analysis.Phase, 0, len(r.st.Background))
+		for i := range r.st.Background {
+			h := r.st.Background[i].History
+			m, _ := r.metric(r.st.Background[i].Template, r.st.Background[i].Metric)
+			phases = append(phases, analysis.Assess(h, limitsFor(m, true), true).Gate())
+		}
+		r.st.Verdicts = append(r.st.Verdicts, Verdict{
+			Analysis: "background",
+			Phase:    analysis.Worst(phases...),
+			Reason:   "stopped at the end of the rollout: " + strings.Join(open, ", "),
+			At:       workflow.Now(ctx),
+		})
+	}
+}

@@ -1,0 +1,186 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/notify"
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// fakeRouter is an in-memory router that records every change.
+type fakeRouter struct {
+	mu          sync.Mutex
+	calls       []string
+	state       activities.TrafficState
+	failures    map[string]int // op → failures left before it succeeds
+	unsupported map[string]bool
+}
+
+func newFakeRouter() *fakeRouter {
+	return &fakeRouter{failures: map[string]int{}, unsupported: map[string]bool{}}
+}
+
+// Router implements activities.Routers.
+func (f *fakeRouter) Router(context.Context, activities.TrafficInput) (activities.Router, error) {
+	return f, nil
+}
+
+func (f *fakeRouter) do(op string, apply func()) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	kind := op
+	if i := indexSpace(op); i > 0 {
+		kind = op[:i]
+	}
+	if f.unsupported[kind] {
+		return fmt.Errorf("%s: %w", kind, errors.ErrUnsupported)
+	}
+	if f.failures[kind] > 0 {
+		f.failures[kind]--
+		f.calls = append(f.calls, op+" (failed)")
+		return fmt.Errorf("%s: connection refused", kind)
+	}
+	f.calls = append(f.calls, op)
+	apply()
+	return nil
+}
+
+func indexSpace(s string) int {
+	for i, c := range s {
+		if c == ' ' {
+			return i
+		}
+	}
+	return -1
+}
+
+func (f *fakeRouter) SetWeight(_ context.Context, w float64) error {
+	return f.do(fmt.Sprintf("setWeight %v", w), func() { f.state.CanaryWeight = w })
+}
+
+func (f *fakeRouter) SetSegmentWeight(_ context.Context, s plans.Segment, w float64) error {
+	return f.do(fmt.Sprintf("setSegmentWeight %s %v", s.Name, w), func() {
+		if f.state.SegmentWeights == nil {
+			f.state.SegmentWeights = map[string]float64{}
+		}
+		f.state.SegmentWeights[s.Name] = w
+	})
+}
+
+func (f *fakeRouter) SetShadow(_ context.Context, p float64) error {
+	return f.do(fmt.Sprintf("shadow %v", p), func() { f.state.ShadowPercent = p })
+}
+
+func (f *fakeRouter) Promote(context.Context) error {
+	return f.do("promote", func() { f.state = activities.TrafficState{CanaryWeight: 100} })
+}
+
+func (f *fakeRouter) Reset(context.Context) error {
+	return f.do("reset", func() { f.state = activities.TrafficState{} })
+}
+
+func (f *fakeRouter) Read(context.Context) (activities.TrafficState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state, nil
+}
+
+func (f *fakeRouter) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeRouter) count(op string) int {
+	n := 0
+	for _, c := range f.Calls() {
+		if c == op {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeMetrics answers each metric with a script of verdicts; the last
+// one repeats. A verdict "err" makes the provider fail; "invalid" makes
+// the configuration invalid.
+type fakeMetrics struct {
+	mu      sync.Mutex
+	scripts map[string][]string
+	calls   map[string]int
+}
+
+func newFakeMetrics(scripts map[string][]string) *fakeMetrics {
+	return &fakeMetrics{scripts: scripts, calls: map[string]int{}}
+}
+
+func (f *fakeMetrics) Measure(_ context.Context, q metrics.Query) (metrics.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	script := f.scripts[q.Metric.Name]
+	n := f.calls[q.Metric.Name]
+	f.calls[q.Metric.Name]++
+	v := "Pass"
+	if len(script) > 0 {
+		v = script[min(n, len(script)-1)]
+	}
+	switch v {
+	case "err":
+		return metrics.Result{}, errors.New("provider unreachable")
+	case "invalid":
+		return metrics.Result{}, fmt.Errorf("bad url: %w", metrics.ErrInvalidConfig)
+	}
+	state := []byte(fmt.Sprintf(`{"looks":%d}`, n+1))
+	return metrics.Result{
+		Measurement: analysis.Measurement{Verdict: analysis.Verdict(v), Reason: fmt.Sprintf("look %d of %s: %s", n+1, q.Metric.Name, v), Result: []float64{float64(n)}},
+		State:       state,
+	}, nil
+}
+
+func (f *fakeMetrics) count(metric string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[metric]
+}
+
+// fakeNotifier records messages.
+type fakeNotifier struct {
+	mu   sync.Mutex
+	msgs []notify.Message
+}
+
+func (f *fakeNotifier) Notify(_ context.Context, m notify.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = append(f.msgs, m)
+	return nil
+}
+
+func (f *fakeNotifier) events() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, m := range f.msgs {
+		out = append(out, m.Event)
+	}
+	return out
+}
+
+// fakeWorkloads records scale-downs.
+type fakeWorkloads struct {
+	mu    sync.Mutex
+	downs []string
+}
+
+func (f *fakeWorkloads) ScaleDown(_ context.Context, w plans.Workload, canary activities.Version) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.downs = append(f.downs, w.Deployment+"@"+canary.Name)
+	return nil
+}

@@ -1,0 +1,467 @@
+// Package workflows holds the Rollout workflow: the step engine, gates,
+// background analysis, rollback as compensation, the status model, and the
+// update, query and signal handlers. Everything here is deterministic
+// workflow code: no I/O, the clock only through workflow.Now.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// Defaults the workflow applies where a plan leaves a value out.
+const (
+	defaultApprovalTimeout = 24 * time.Hour
+	defaultInterval        = time.Minute
+	defaultScaleDownDelay  = 30 * time.Second
+	// maxEvents bounds the event log kept in the status (and carried
+	// through continue-as-new); older events are counted, not kept.
+	maxEvents = 200
+	// resetAlertEvery is how many failed attempts to return traffic to
+	// stable pass between two notifications about it.
+	resetAlertEvery = 3
+)
+
+// errContinueAsNew tells the step engine's callers to continue as new.
+var errContinueAsNew = errors.New("continue as new")
+
+// stopError stops the steps and rolls back for the reason it carries.
+type stopError struct{ reason string }
+
+func (e *stopError) Error() string { return e.reason }
+
+func stop(format string, args ...any) error {
+	return &stopError{reason: fmt.Sprintf(format, args...)}
+}
+
+// rollout is the state of one Rollout workflow run.
+type rollout struct {
+	in     Input
+	spec   *plans.Spec
+	target activities.Target
+	st     Status
+	ctl    Control
+	mu     workflow.Mutex
+	logger log.Logger
+	// acts is nil: the workflow names activities through its methods.
+	acts *activities.Activities
+
+	// bgFailure is set by background analysis when it fails.
+	bgFailure string
+	bgCancel  workflow.CancelFunc
+	bgRunning int
+
+	// The search attribute values last upserted.
+	saPhase  Phase
+	saWeight float64
+	saSet    bool
+	// details is the last current-details markdown set.
+	details string
+}
+
+// Rollout moves an app's traffic from its stable version to the canary,
+// step by step as the plan says, and promotes the canary at the end. Any
+// failure, an abort or a cancellation rolls traffic back to stable; the
+// workflow then fails with an application error of type RolledBack.
+func Rollout(ctx workflow.Context, in Input) (Result, error) {
+	r, err := newRollout(ctx, in)
+	if err != nil {
+		return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", nil)
+	}
+	if err := r.register(ctx); err != nil {
+		return Result{}, err
+	}
+	if in.Carry == nil {
+		r.event(ctx, "started", in.StartedBy, fmt.Sprintf("rollout of %s %s → %s started with %d steps", r.st.App, in.Stable.Name, in.Canary.Name, len(r.st.Steps)))
+		r.notify(ctx, plans.EventStarted, fmt.Sprintf("Rollout of %s %s → %s started.", r.st.App, in.Stable.Name, in.Canary.Name), nil)
+	} else {
+		r.event(ctx, "continued", "", fmt.Sprintf("run %d continues at %s", r.st.Runs, r.st.CurrentStep()))
+	}
+	r.refresh(ctx)
+	r.startBackground(ctx)
+
+	err = r.runSteps(ctx)
+	switch {
+	case err == nil:
+		return r.promote(ctx)
+	case errors.Is(err, errContinueAsNew):
+		return Result{}, r.continueAsNew(ctx)
+	default:
+		return Result{}, r.rollback(ctx, r.reasonOf(ctx, err))
+	}
+}
+
+func newRollout(ctx workflow.Context, in Input) (*rollout, error) {
+	spec := &in.Plan.Spec
+	switch {
+	case spec.App == "":
+		return nil, errors.New("the plan names no app")
+	case len(spec.Steps) == 0:
+		return nil, fmt.Errorf("the plan of %s has no steps", spec.App)
+	case in.Canary.Name == "":
+		return nil, fmt.Errorf("no canary version given for %s", spec.App)
+	}
+	for i, s := range spec.Steps {
+		if stepKind(s) == "" {
+			return nil, fmt.Errorf("step %d of %s sets no field", i+1, spec.App)
+		}
+	}
+	r := &rollout{
+		in:     in,
+		spec:   spec,
+		target: activities.Target{App: spec.App, Stable: in.Stable, Canary: in.Canary},
+		mu:     workflow.NewMutex(ctx),
+		logger: workflow.GetLogger(ctx),
+	}
+	r.in.Carry = nil
+	now := workflow.Now(ctx)
+	if in.Carry != nil {
+		r.st = in.Carry.Status
+		r.ctl = in.Carry.Control
+		r.st.Runs++
+	} else {
+		r.st = Status{
+			App:           spec.App,
+			Plan:          in.Plan.Metadata.Name,
+			Stable:        in.Stable,
+			Canary:        in.Canary,
+			Phase:         PhaseProgressing,
+			Steps:         describeSteps(spec.Steps),
+			StartedAt:     now,
+			StepStartedAt: now,
+			Runs:          1,
+		}
+	}
+	r.st.UpdatedAt = now
+	return r, nil
+}
+
+// runSteps runs the steps from the current one on. It returns nil when the
+// rollout may be promoted, errContinueAsNew, or the reason to roll back.
+func (r *rollout) runSteps(ctx workflow.Context) error {
+	steps := r.spec.Steps
+	for r.st.Step < len(steps) {
+		if err := r.checkpoint(ctx); err != nil {
+			return err
+		}
+		if r.ctl.Full {
+			break
+		}
+		if err := r.runStep(ctx, steps[r.st.Step]); err != nil {
+			return err
+		}
+		if err := r.interruption(ctx); err != nil {
+			return err
+		}
+		r.advance(ctx)
+	}
+	return r.interruption(ctx)
+}
+
+// checkpoint holds the rollout while someone paused it, and stops it when
+// it was aborted or its background analysis failed.
+func (r *rollout) checkpoint(ctx workflow.Context) error {
+	if err := r.interruption(ctx); err != nil {
+		return err
+	}
+	if r.ctl.Held == nil || r.ctl.Full {
+		return nil
+	}
+	text := fmt.Sprintf("resume: paused by %s", r.ctl.Held.By)
+	if r.ctl.Held.Reason != "" {
+		text += " (" + r.ctl.Held.Reason + ")"
+	}
+	_, err := r.wait(ctx, waitHeld, text, time.Time{}, func() bool { return r.ctl.Held == nil || r.ctl.Full })
+	return err
+}
+
+// interruption returns the reason to stop now, if there is one.
+func (r *rollout) interruption(ctx workflow.Context) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if a := r.ctl.Abort; a != nil {
+		if a.Reason != "" {
+			return stop("%s aborted it: %s", a.By, sentence(a.Reason))
+		}
+		return stop("%s aborted it", a.By)
+	}
+	if r.bgFailure != "" {
+		return stop("%s", r.bgFailure)
+	}
+	return nil
+}
+
+// interrupted is interruption as a condition for Await.
+func (r *rollout) interrupted() bool {
+	return r.ctl.Abort != nil || r.bgFailure != ""
+}
+
+// advance moves to the next step.
+func (r *rollout) advance(ctx workflow.Context) {
+	r.st.Step++
+	r.st.StepStartedAt = workflow.Now(ctx)
+	r.st.Analysis = nil
+	full := r.ctl.Full
+	r.ctl = Control{Held: r.ctl.Held, Abort: r.ctl.Abort, BackgroundDone: r.ctl.BackgroundDone, Full: full}
+	r.touch(ctx)
+}
+
+// Kinds of wait, shown in the status.
+const (
+	waitPause        = "pause"
+	waitGate         = "gate"
+	waitApproval     = "approval"
+	waitAnalysis     = "analysis"
+	waitShadow       = "shadow"
+	waitInconclusive = "inconclusive"
+	waitHeld         = "held"
+)
+
+// isGate reports whether a wait kind waits for a person's approval.
+func isGate(kind string) bool {
+	return kind == waitGate || kind == waitApproval || kind == waitInconclusive
+}
+
+// wait blocks until done holds, until (when not zero) passes, the rollout
+// is interrupted, or continue-as-new is suggested. It reports whether it
+// ended because until passed.
+func (r *rollout) wait(ctx workflow.Context, kind, text string, until time.Time, done func() bool) (timedOut bool, err error) {
+	r.st.WaitKind, r.st.Waiting, r.st.WaitUntil = kind, text, until
+	r.touch(ctx)
+	defer func() {
+		r.st.WaitKind, r.st.Waiting, r.st.WaitUntil = "", "", time.Time{}
+		r.touch(ctx)
+	}()
+	wake := func() bool { return done() || r.interrupted() || canSuggested(ctx) }
+	for {
+		if err := r.interruption(ctx); err != nil {
+			return false, err
+		}
+		if done() {
+			return false, nil
+		}
+		if canSuggested(ctx) {
+			return false, errContinueAsNew
+		}
+		if until.IsZero() {
+			if err := workflow.Await(ctx, wake); err != nil {
+				return false, err
+			}
+			continue
+		}
+		left := until.Sub(workflow.Now(ctx))
+		if left <= 0 {
+			return true, nil
+		}
+		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+			Timeout:      left,
+			TimerOptions: workflow.TimerOptions{Summary: kind + ": " + text},
+		}, wake); err != nil {
+			return false, err
+		}
+	}
+}
+
+func canSuggested(ctx workflow.Context) bool {
+	return workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+}
+
+// reasonOf turns what stopped the steps into the reason to roll back.
+func (r *rollout) reasonOf(ctx workflow.Context, err error) string {
+	var se *stopError
+	switch {
+	case errors.As(err, &se):
+		return se.reason
+	case temporal.IsCanceledError(err) || ctx.Err() != nil:
+		return "the workflow was cancelled"
+	}
+	return err.Error()
+}
+
+// continueAsNew hands the state to a new run once handlers have finished.
+func (r *rollout) continueAsNew(ctx workflow.Context) error {
+	if r.bgCancel != nil {
+		r.bgCancel()
+	}
+	_ = workflow.Await(ctx, func() bool { return r.bgRunning == 0 && workflow.AllHandlersFinished(ctx) })
+	ch := workflow.GetSignalChannel(ctx, SignalApprove)
+	var req Request
+	for ch.ReceiveAsync(&req) {
+		r.approve(ctx, req)
+	}
+	r.event(ctx, "continue-as-new", "", fmt.Sprintf("history is large: run %d hands over at %s", r.st.Runs, r.st.CurrentStep()))
+	next := r.in
+	next.Carry = &Carry{Status: r.st, Control: r.ctl}
+	return workflow.NewContinueAsNewError(ctx, Rollout, next)
+}
+
+// promote makes the canary the stable version at 100% and returns the summary.
+func (r *rollout) promote(ctx workflow.Context) (Result, error) {
+	r.stopBackground(ctx)
+	if r.ctl.Full && r.st.Step < len(r.st.Steps) {
+		r.event(ctx, "promote", "", fmt.Sprintf("skipped steps %d to %d (promote --full)", r.st.Step+1, len(r.st.Steps)))
+	}
+	var ts activities.TrafficState
+	if err := r.exec(ctx, "promote "+r.st.Canary.Name+" to 100%", r.acts.PromoteTraffic, activities.NamePromoteTraffic, r.trafficInput(), &ts); err != nil {
+		return Result{}, r.rollback(ctx, "promotion failed: "+errText(err))
+	}
+	r.st.Weight = 100
+	r.st.ShadowPercent = 0
+	r.st.SegmentWeights = nil
+	r.st.Phase = PhasePromoted
+	now := workflow.Now(ctx)
+	r.event(ctx, "promoted", "", fmt.Sprintf("%s is the stable version of %s at 100%%", r.st.Canary.Name, r.st.App))
+	r.notify(ctx, plans.EventPromoted, fmt.Sprintf("%s %s is promoted: it now serves all traffic (was %s).", r.st.App, r.st.Canary.Name, r.st.Stable.Name), nil)
+	r.refresh(ctx)
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return Result{
+		App:        r.st.App,
+		Previous:   r.st.Stable,
+		Promoted:   r.st.Canary,
+		StartedAt:  r.st.StartedAt,
+		FinishedAt: now,
+		Duration:   now.Sub(r.st.StartedAt),
+		StepsRun:   r.st.Step,
+		Verdicts:   r.st.Verdicts,
+		Approvals:  r.st.Approvals,
+	}, nil
+}
+
+// rollback is the compensation: all traffic back to stable (retried until
+// it succeeds), the canary workload scaled down after the delay, people
+// told. It runs on a disconnected context so that a cancelled workflow
+// still cleans up, and returns the RolledBack error the workflow fails with.
+func (r *rollout) rollback(ctx workflow.Context, reason string) error {
+	r.stopBackground(ctx)
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	r.st.Phase = PhaseRollingBack
+	r.st.Reason = reason
+	r.st.WaitKind, r.st.Waiting, r.st.WaitUntil = "", "", time.Time{}
+	r.event(dctx, "rollback", "", "rolling back: "+reason)
+	r.refresh(dctx)
+
+	for attempt := 1; ; attempt++ {
+		var ts activities.TrafficState
+		err := r.exec(dctx, "return all traffic to "+r.st.Stable.Name, r.acts.ResetTraffic, activities.NameResetTraffic, r.trafficInput(), &ts)
+		if err == nil {
+			break
+		}
+		r.event(dctx, "rollback", "", fmt.Sprintf("could not return traffic to stable (attempt %d): %s", attempt, errText(err)))
+		if attempt%resetAlertEvery == 0 {
+			r.notify(dctx, plans.EventRolledBack, fmt.Sprintf("coalmine cannot return %s traffic to %s after %d attempts (%s); it keeps trying.", r.st.App, r.st.Stable.Name, attempt, errText(err)), nil)
+		}
+		_ = workflow.NewTimerWithOptions(dctx, retryBackoff(attempt), workflow.TimerOptions{Summary: "retry returning traffic to stable"}).Get(dctx, nil)
+	}
+	r.st.Weight = 0
+	r.st.ShadowPercent = 0
+	r.st.SegmentWeights = nil
+	r.event(dctx, "rollback", "", "all traffic is back on "+r.st.Stable.Name)
+	r.refresh(dctx)
+
+	if w := r.spec.Workload; w != nil {
+		delay := defaultScaleDownDelay
+		if rb := r.spec.Rollback; rb != nil && rb.ScaleDownDelay.Duration > 0 {
+			delay = rb.ScaleDownDelay.Duration
+		}
+		_ = workflow.NewTimerWithOptions(dctx, delay, workflow.TimerOptions{Summary: "scale-down delay"}).Get(dctx, nil)
+		in := activities.ScaleDownInput{Workload: *w, Target: r.target}
+		if err := r.exec(dctx, "scale down the canary", r.acts.ScaleDownCanary, activities.NameScaleDownCanary, in, nil); err != nil {
+			r.event(dctx, "rollback", "", "could not scale down the canary: "+errText(err))
+		} else {
+			r.event(dctx, "rollback", "", "the canary is scaled down")
+		}
+	}
+	r.st.Phase = PhaseRolledBack
+	msg := fmt.Sprintf("%s %s was rolled back to %s: %s.", r.st.App, r.st.Canary.Name, r.st.Stable.Name, sentence(reason))
+	r.event(dctx, "rolledBack", "", msg)
+	r.notify(dctx, plans.EventRolledBack, msg, nil)
+	r.refresh(dctx)
+	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+	return temporal.NewNonRetryableApplicationError(msg, ErrorTypeRolledBack, nil)
+}
+
+// retryBackoff is the wait between two attempts to return traffic to stable.
+func retryBackoff(attempt int) time.Duration {
+	d := time.Duration(attempt) * 30 * time.Second
+	return min(d, 10*time.Minute)
+}
+
+// event appends an entry to the timeline.
+func (r *rollout) event(ctx workflow.Context, kind, by, msg string) {
+	r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Kind: kind, Step: r.st.Step, By: by, Message: msg})
+	if over := len(r.st.Events) - maxEvents; over > 0 {
+		r.st.Events = append([]Event(nil), r.st.Events[over:]...)
+		r.st.EventsDropped += over
+	}
+	r.logger.Info("rollout event", "app", r.st.App, "kind", kind, "by", by, "message", msg)
+	r.touch(ctx)
+}
+
+// touch records a change of the status and refreshes what the UI shows.
+func (r *rollout) touch(ctx workflow.Context) {
+	r.st.UpdatedAt = workflow.Now(ctx)
+	r.refresh(ctx)
+}
+
+// phase is the phase as shown: Paused while a person is waited for.
+func (r *rollout) phase() Phase {
+	if r.st.Phase != PhaseProgressing && r.st.Phase != PhasePaused {
+		return r.st.Phase
+	}
+	if isGate(r.st.WaitKind) || r.ctl.Held != nil {
+		return PhasePaused
+	}
+	return PhaseProgressing
+}
+
+// trafficInput is the input of the traffic activities.
+func (r *rollout) trafficInput() activities.TrafficInput {
+	return activities.TrafficInput{Traffic: r.spec.Traffic, Segments: r.spec.Segments, Target: r.target}
+}
+
+// exec runs one activity with the options of its type and a summary.
+func (r *rollout) exec(ctx workflow.Context, summary string, fn any, name string, in, out any) error {
+	opts := activities.Options(name)
+	opts.Summary = summary
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in)
+	return f.Get(ctx, out)
+}
+
+// notify tells people; a failed notification is recorded, never fatal.
+func (r *rollout) notify(ctx workflow.Context, event, text string, approval *plans.Approval) {
+	in := activities.NotifyInput{
+		App:           r.st.App,
+		Event:         event,
+		Text:          text,
+		Target:        r.target,
+		Notifications: r.spec.Notifications,
+		Approval:      approval,
+		WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID,
+	}
+	if err := r.exec(ctx, "notify "+event, r.acts.Notify, activities.NameNotify, in, nil); err != nil {
+		r.event(ctx, "notify", "", "notification failed: "+errText(err))
+	}
+}
+
+// errText is an activity error's message without the SDK's wrapping.
+func errText(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Error()
+	}
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) {
+		return "timed out: " + te.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,594 @@
+package workflows
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// harness is one workflow test environment with fake dependencies.
+type harness struct {
+	t       *testing.T
+	env     *testsuite.TestWorkflowEnvironment
+	router  *fakeRouter
+	metrics *fakeMetrics
+	notes   *fakeNotifier
+	loads   *fakeWorkloads
+}
+
+func newHarness(t *testing.T, scripts map[string][]string) *harness {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	h := &harness{
+		t:       t,
+		env:     s.NewTestWorkflowEnvironment(),
+		router:  newFakeRouter(),
+		metrics: newFakeMetrics(scripts),
+		notes:   &fakeNotifier{},
+		loads:   &fakeWorkloads{},
+	}
+	h.env.RegisterWorkflow(Rollout)
+	h.env.RegisterActivity(&activities.Activities{
+		Routers:        h.router,
+		Metrics:        h.metrics,
+		Notifier:       h.notes,
+		Workloads:      h.loads,
+		HeartbeatEvery: time.Hour,
+		Logger:         slog.New(slog.DiscardHandler),
+	})
+	h.env.SetTestTimeout(30 * time.Second)
+	return h
+}
+
+func (h *harness) run(p plans.RolloutPlan) {
+	h.t.Helper()
+	h.env.ExecuteWorkflow(Rollout, Input{
+		Plan:      p,
+		Stable:    activities.Version{Name: "v1"},
+		Canary:    activities.Version{Name: "v2"},
+		StartedBy: "tester",
+	})
+	if !h.env.IsWorkflowCompleted() {
+		h.t.Fatal("workflow did not complete")
+	}
+}
+
+// at runs fn at time d on the workflow clock.
+func (h *harness) at(d time.Duration, fn func()) { h.env.RegisterDelayedCallback(fn, d) }
+
+// update sends an update at time d and records its outcome in out.
+func (h *harness) update(d time.Duration, name string, req Request, out *updateOutcome) {
+	h.at(d, func() {
+		h.env.UpdateWorkflow(name, name+d.String(), &testsuite.TestUpdateCallback{
+			OnAccept: func() { out.accepted = true },
+			OnReject: func(err error) { out.rejected = err },
+			OnComplete: func(v any, err error) {
+				out.completed = true
+				out.err = err
+			},
+		}, req)
+	})
+}
+
+type updateOutcome struct {
+	accepted, completed bool
+	rejected, err       error
+}
+
+func (h *harness) status() Status {
+	h.t.Helper()
+	v, err := h.env.QueryWorkflow(QueryStatus)
+	if err != nil {
+		h.t.Fatalf("query status: %v", err)
+	}
+	var s Status
+	if err := v.Get(&s); err != nil {
+		h.t.Fatalf("decode status: %v", err)
+	}
+	return s
+}
+
+func (h *harness) result() Result {
+	h.t.Helper()
+	if err := h.env.GetWorkflowError(); err != nil {
+		h.t.Fatalf("workflow failed: %v", err)
+	}
+	var r Result
+	if err := h.env.GetWorkflowResult(&r); err != nil {
+		h.t.Fatalf("decode result: %v", err)
+	}
+	return r
+}
+
+// rolledBack asserts the workflow failed with RolledBack and returns the message.
+func (h *harness) rolledBack() string {
+	h.t.Helper()
+	err := h.env.GetWorkflowError()
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != ErrorTypeRolledBack {
+		h.t.Fatalf("workflow error = %v, want a RolledBack application error", err)
+	}
+	if got := h.router.Calls(); !slices.Contains(got, "reset") {
+		h.t.Errorf("router calls %v: no reset", got)
+	}
+	if slices.Contains(h.router.Calls(), "promote") {
+		h.t.Errorf("router calls %v: promoted although rolled back", h.router.Calls())
+	}
+	if h.router.state.CanaryWeight != 0 {
+		h.t.Errorf("canary weight after rollback = %v, want 0", h.router.state.CanaryWeight)
+	}
+	if s := h.status(); s.Phase != PhaseRolledBack {
+		h.t.Errorf("phase = %s, want RolledBack", s.Phase)
+	}
+	return ae.Message()
+}
+
+func wantCalls(t *testing.T, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("router calls:\n got %q\nwant %q", got, want)
+	}
+}
+
+// Plan builders.
+
+func weight(w float64) plans.Step { return plans.Step{SetWeight: &w} }
+
+func pauseFor(d time.Duration) plans.Step {
+	return plans.Step{Pause: &plans.Pause{Duration: &plans.Duration{Duration: d}}}
+}
+
+func gate() plans.Step { return plans.Step{Pause: &plans.Pause{}} }
+
+func approval(timeout time.Duration, onTimeout string) plans.Step {
+	return plans.Step{Approval: &plans.Approval{Timeout: plans.Duration{Duration: timeout}, OnTimeout: onTimeout}}
+}
+
+func analyze(templates ...string) plans.Step {
+	return plans.Step{Analysis: &plans.AnalysisRef{Templates: templates}}
+}
+
+func segment(name string, w float64) plans.Step {
+	return plans.Step{SetSegmentWeight: &plans.SegmentWeight{Segment: name, Weight: w}}
+}
+
+func shadow(p float64, d time.Duration) plans.Step {
+	return plans.Step{Shadow: &plans.Shadow{Percent: p, Duration: plans.Duration{Duration: d}}}
+}
+
+func intp(n int) *int { return &n }
+
+func metric(name string, count int, interval time.Duration) plans.Metric {
+	return plans.Metric{
+		Name:     name,
+		Provider: plans.Provider{Web: &plans.WebProvider{URL: "http://evals/" + name, JSONPath: "$.v"}},
+		Count:    count,
+		Interval: plans.Duration{Duration: interval},
+	}
+}
+
+func plan(steps ...plans.Step) plans.RolloutPlan {
+	return plans.RolloutPlan{
+		APIVersion: plans.APIVersion,
+		Kind:       plans.Kind,
+		Metadata:   plans.Metadata{Name: "voice-agent"},
+		Spec: plans.Spec{
+			App:      "voice-agent",
+			Traffic:  plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: "http://gw", Route: "voice-agent"}},
+			Segments: []plans.Segment{{Name: "internal", Header: &plans.HeaderMatch{Name: "x-cohort", Value: "internal"}}},
+			Steps:    steps,
+			AnalysisTemplates: map[string]plans.AnalysisTemplate{
+				"quality": {Metrics: []plans.Metric{metric("pass-rate", 3, time.Minute)}},
+				"guard":   {Metrics: []plans.Metric{metric("errors", 0, time.Minute)}},
+			},
+		},
+	}
+}
+
+func TestEveryStepKindThenPromote(t *testing.T) {
+	h := newHarness(t, nil)
+	h.run(plan(weight(10), segment("internal", 50), shadow(20, 5*time.Minute), pauseFor(10*time.Minute), analyze("quality"), weight(50)))
+	r := h.result()
+	wantCalls(t, h.router.Calls(), []string{"setWeight 10", "setSegmentWeight internal 50", "shadow 20", "shadow 0", "setWeight 50", "promote"})
+	if r.Previous.Name != "v1" || r.Promoted.Name != "v2" || r.StepsRun != 6 {
+		t.Errorf("result = %+v", r)
+	}
+	// shadow 5m + pause 10m + analysis: 3 looks 1m apart.
+	if r.Duration < 17*time.Minute || r.Duration > 18*time.Minute {
+		t.Errorf("duration = %s, want 17m to 18m", r.Duration)
+	}
+	if len(r.Verdicts) != 1 || r.Verdicts[0].Phase != "Successful" {
+		t.Errorf("verdicts = %+v, want one Successful", r.Verdicts)
+	}
+	if got := h.metrics.count("pass-rate"); got != 3 {
+		t.Errorf("pass-rate measured %d times, want 3", got)
+	}
+	s := h.status()
+	if s.Phase != PhasePromoted || s.Weight != 100 {
+		t.Errorf("status phase %s weight %v, want Promoted at 100", s.Phase, s.Weight)
+	}
+	if got := h.notes.events(); !slices.Equal(got, []string{plans.EventStarted, plans.EventPromoted}) {
+		t.Errorf("notifications = %v", got)
+	}
+}
+
+func TestGates(t *testing.T) {
+	tests := []struct {
+		name      string
+		step      plans.Step
+		act       func(h *harness)
+		promote   bool
+		reason    string // in the RolledBack message
+		approvals []string
+	}{
+		{
+			name: "pause gate passed by promote",
+			step: gate(),
+			act: func(h *harness) {
+				h.update(time.Hour, UpdatePromote, Request{By: "alice", Reason: "looks good"}, &updateOutcome{})
+			},
+			promote:   true,
+			approvals: []string{"approved"},
+		},
+		{
+			name: "approval passed by the approve signal",
+			step: approval(2*time.Hour, ""),
+			act: func(h *harness) {
+				h.at(time.Hour, func() { h.env.SignalWorkflow(SignalApprove, Request{By: "U123"}) })
+			},
+			promote:   true,
+			approvals: []string{"approved"},
+		},
+		{
+			name:      "approval times out and rolls back",
+			step:      approval(2*time.Hour, plans.OnTimeoutRollback),
+			act:       func(*harness) {},
+			reason:    "nobody approved step 2 of 3, approval (timeout 2h) within 2h",
+			approvals: []string{"timed out, rolled back"},
+		},
+		{
+			name:      "approval times out and promotes",
+			step:      approval(2*time.Hour, plans.OnTimeoutPromote),
+			act:       func(*harness) {},
+			promote:   true,
+			approvals: []string{"timed out, promoted"},
+		},
+		{
+			name: "approval aborted",
+			step: approval(2*time.Hour, ""),
+			act: func(h *harness) {
+				h.update(time.Minute, UpdateAbort, Request{By: "bob", Reason: "tone is off"}, &updateOutcome{})
+			},
+			reason:    "bob aborted it: tone is off",
+			approvals: []string{"aborted"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			tt.act(h)
+			h.run(plan(weight(10), tt.step, weight(50)))
+			if tt.promote {
+				h.result()
+				wantCalls(t, h.router.Calls(), []string{"setWeight 10", "setWeight 50", "promote"})
+			} else {
+				msg := h.rolledBack()
+				if !strings.Contains(msg, tt.reason) {
+					t.Errorf("message %q does not contain %q", msg, tt.reason)
+				}
+			}
+			var got []string
+			for _, a := range h.status().Approvals {
+				got = append(got, a.Decision)
+			}
+			if !slices.Equal(got, tt.approvals) {
+				t.Errorf("approvals = %v, want %v", got, tt.approvals)
+			}
+			if !slices.Contains(h.notes.events(), plans.EventGate) {
+				t.Errorf("no gate notification in %v", h.notes.events())
+			}
+		})
+	}
+}
+
+func TestPromoteEarlyAndFull(t *testing.T) {
+	t.Run("promote cuts a pause short", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.update(2*time.Minute, UpdatePromote, Request{By: "alice"}, &updateOutcome{})
+		h.run(plan(weight(10), pauseFor(time.Hour), weight(50)))
+		r := h.result()
+		wantCalls(t, h.router.Calls(), []string{"setWeight 10", "setWeight 50", "promote"})
+		if r.Duration > 3*time.Minute {
+			t.Errorf("duration = %s, want the pause cut short at 2m", r.Duration)
+		}
+	})
+	t.Run("promote --full skips the remaining steps", func(t *testing.T) {
+		h := newHarness(t, nil)
+		var out updateOutcome
+		h.update(time.Minute, UpdatePromote, Request{By: "alice", Full: true, Reason: "hotfix"}, &out)
+		h.run(plan(weight(10), pauseFor(time.Hour), weight(50), pauseFor(time.Hour), weight(75)))
+		r := h.result()
+		wantCalls(t, h.router.Calls(), []string{"setWeight 10", "promote"})
+		if !out.completed || out.err != nil {
+			t.Errorf("update outcome = %+v", out)
+		}
+		if r.StepsRun != 2 {
+			t.Errorf("steps run = %d, want 2 (the pause was cut short)", r.StepsRun)
+		}
+	})
+}
+
+func TestAbortAtEveryPhase(t *testing.T) {
+	tests := []struct {
+		name string
+		plan plans.RolloutPlan
+		at   time.Duration
+	}{
+		{"during a pause", plan(weight(10), pauseFor(time.Hour), weight(50)), 10 * time.Minute},
+		{"at a gate", plan(weight(10), gate(), weight(50)), 10 * time.Minute},
+		{"during analysis", plan(weight(10), analyze("quality"), weight(50)), 90 * time.Second},
+		{"during shadow", plan(shadow(10, time.Hour), weight(50)), 10 * time.Minute},
+		{"while held", plan(weight(10), pauseFor(time.Minute), weight(50)), 30 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			if tt.name == "while held" {
+				h.update(10*time.Second, UpdatePause, Request{By: "carol", Reason: "lunch"}, &updateOutcome{})
+			}
+			var out updateOutcome
+			h.update(tt.at, UpdateAbort, Request{By: "bob", Reason: "customers complain"}, &out)
+			h.run(tt.plan)
+			msg := h.rolledBack()
+			if want := "voice-agent v2 was rolled back to v1: bob aborted it: customers complain."; msg != want {
+				t.Errorf("message = %q, want %q", msg, want)
+			}
+			if !out.completed || out.err != nil {
+				t.Errorf("abort update outcome = %+v", out)
+			}
+			if slices.Contains(h.router.Calls(), "setWeight 50") {
+				t.Errorf("router calls %v: went on after abort", h.router.Calls())
+			}
+			if !slices.Contains(h.notes.events(), plans.EventRolledBack) {
+				t.Errorf("no rolledBack notification in %v", h.notes.events())
+			}
+		})
+	}
+}
+
+func TestAnalysisLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		script  []string
+		limits  func(*plans.Metric)
+		promote time.Duration // when to promote an inconclusive gate
+		want    string        // "promoted" or part of the RolledBack message
+		looks   int
+	}{
+		{name: "all pass", script: []string{"Pass"}, want: "promoted", looks: 3},
+		{name: "a fail rolls back at once", script: []string{"Pass", "Fail"}, want: "analysis at step 2 failed: quality/pass-rate: 1 of 2 measurements failed", looks: 2},
+		{name: "failure limit tolerates one", script: []string{"Fail", "Pass"}, limits: func(m *plans.Metric) { m.FailureLimit = intp(1) }, want: "promoted", looks: 3},
+		{name: "inconclusive waits for a person", script: []string{"Pass", "Inconclusive"}, promote: time.Hour, want: "promoted", looks: 2},
+		{name: "consecutive errors roll back", script: []string{"err"}, limits: func(m *plans.Metric) { m.Count = 10; m.ConsecutiveErrorLimit = intp(2) }, want: "3 measurements in a row errored", looks: 3},
+		{name: "invalid provider config rolls back", script: []string{"invalid"}, want: "cannot be measured", looks: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, map[string][]string{"pass-rate": tt.script})
+			p := plan(weight(10), analyze("quality"), weight(50))
+			if tt.limits != nil {
+				tpl := p.Spec.AnalysisTemplates["quality"]
+				tt.limits(&tpl.Metrics[0])
+				p.Spec.AnalysisTemplates["quality"] = tpl
+			}
+			if tt.promote > 0 {
+				h.update(tt.promote, UpdatePromote, Request{By: "alice"}, &updateOutcome{})
+			}
+			h.run(p)
+			if tt.want == "promoted" {
+				h.result()
+			} else if msg := h.rolledBack(); !strings.Contains(msg, tt.want) {
+				t.Errorf("message %q does not contain %q", msg, tt.want)
+			}
+			if got := h.metrics.count("pass-rate"); got != tt.looks {
+				t.Errorf("measured %d times, want %d", got, tt.looks)
+			}
+		})
+	}
+}
+
+func TestBackgroundAnalysisAbortsAtOnce(t *testing.T) {
+	h := newHarness(t, map[string][]string{"errors": {"Pass", "Pass", "Fail"}})
+	p := plan(weight(10), pauseFor(time.Hour), weight(50))
+	p.Spec.BackgroundAnalysis = &plans.AnalysisRef{Templates: []string{"guard"}}
+	h.run(p)
+	msg := h.rolledBack()
+	if !strings.Contains(msg, "background analysis failed: guard/errors") {
+		t.Errorf("message = %q", msg)
+	}
+	s := h.status()
+	if d := s.Events[len(s.Events)-1].At.Sub(s.StartedAt); d > 5*time.Minute {
+		t.Errorf("rolled back after %s, want within minutes of the third look", d)
+	}
+}
+
+func TestCancellationRollsBack(t *testing.T) {
+	h := newHarness(t, nil)
+	h.at(10*time.Minute, func() { h.env.CancelWorkflow() })
+	p := plan(weight(10), pauseFor(time.Hour), weight(50))
+	p.Spec.Workload = &plans.Workload{Deployment: "voice-agent"}
+	p.Spec.Rollback = &plans.Rollback{ScaleDownDelay: plans.Seconds(45)}
+	h.run(p)
+	msg := h.rolledBack()
+	if !strings.Contains(msg, "the workflow was cancelled") {
+		t.Errorf("message = %q", msg)
+	}
+	if !slices.Equal(h.loads.downs, []string{"voice-agent@v2"}) {
+		t.Errorf("scale-downs = %v", h.loads.downs)
+	}
+}
+
+func TestActivityFailures(t *testing.T) {
+	t.Run("retried until it works", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.router.failures["setWeight"] = 2
+		h.run(plan(weight(10), weight(50)))
+		h.result()
+		wantCalls(t, h.router.Calls(), []string{"setWeight 10 (failed)", "setWeight 10 (failed)", "setWeight 10", "setWeight 50", "promote"})
+	})
+	t.Run("an unsupported step kind rolls back naming router and kind", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.router.unsupported["shadow"] = true
+		h.run(plan(weight(10), shadow(5, time.Hour), weight(50)))
+		msg := h.rolledBack()
+		if !strings.Contains(msg, "router gateway cannot do shadow") {
+			t.Errorf("message = %q", msg)
+		}
+	})
+	t.Run("reset retried until it works, with a notification", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.router.failures["reset"] = 5*3 + 1 // three whole activity executions and one attempt fail
+		h.update(time.Minute, UpdateAbort, Request{By: "bob", Reason: "test"}, &updateOutcome{})
+		h.run(plan(weight(10), pauseFor(time.Hour)))
+		h.rolledBack()
+		n := 0
+		for _, e := range h.notes.events() {
+			if e == plans.EventRolledBack {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("rolledBack notifications = %d, want 2 (one alert, one final)", n)
+		}
+	})
+}
+
+func TestValidatorsRefuseWithASentence(t *testing.T) {
+	tests := []struct {
+		name   string
+		update string
+		req    Request
+		at     time.Duration
+		want   string
+	}{
+		{"resume when not paused", UpdateResume, Request{By: "a"}, 30 * time.Second, "the rollout of voice-agent is not paused: it is at step 2 of 3, pause 1h, waiting for pause of 1h"},
+		{"abort without a reason", UpdateAbort, Request{By: "a"}, 30 * time.Second, "say why: an abort needs a reason"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			var out updateOutcome
+			h.update(tt.at, tt.update, tt.req, &out)
+			h.run(plan(weight(10), pauseFor(time.Hour), weight(20)))
+			if out.rejected == nil || !strings.Contains(out.rejected.Error(), tt.want) {
+				t.Errorf("rejection = %v, want %q", out.rejected, tt.want)
+			}
+		})
+	}
+}
+
+func TestPromoteRefusedWhenNothingWaits(t *testing.T) {
+	h := newHarness(t, nil)
+	var out updateOutcome
+	h.router.failures["setWeight"] = 1 // the setWeight step is retrying at 0.5s
+	h.update(500*time.Millisecond, UpdatePromote, Request{By: "a"}, &out)
+	h.run(plan(weight(25), pauseFor(time.Minute)))
+	h.result()
+	if out.rejected == nil || out.rejected.Error() != "no gate or pause is waiting: the rollout is at step 1 of 2, setWeight 25" {
+		t.Errorf("rejection = %v", out.rejected)
+	}
+}
+
+func TestPauseAndResume(t *testing.T) {
+	h := newHarness(t, nil)
+	h.update(time.Minute, UpdatePause, Request{By: "carol", Reason: "incident elsewhere"}, &updateOutcome{})
+	var second updateOutcome
+	h.update(2*time.Minute, UpdatePause, Request{By: "dan"}, &second)
+	var st Status
+	h.at(3*time.Hour, func() { st = h.status() })
+	h.update(4*time.Hour, UpdateResume, Request{By: "carol"}, &updateOutcome{})
+	h.run(plan(weight(10), pauseFor(10*time.Minute), weight(50)))
+	r := h.result()
+	if st.Phase != PhasePaused || st.Step != 2 || st.WaitKind != waitHeld {
+		t.Errorf("status while held: phase %s step %d wait %q", st.Phase, st.Step, st.WaitKind)
+	}
+	if second.rejected == nil || !strings.Contains(second.rejected.Error(), "already paused by carol: incident elsewhere") {
+		t.Errorf("second pause: %v", second.rejected)
+	}
+	if r.Duration < 4*time.Hour {
+		t.Errorf("duration %s: did not hold until resumed", r.Duration)
+	}
+}
+
+func TestStatusShowsNumbersAndEvents(t *testing.T) {
+	h := newHarness(t, map[string][]string{"pass-rate": {"Pass"}})
+	var st Status
+	h.at(90*time.Second, func() { st = h.status() })
+	h.run(plan(weight(10), analyze("quality"), weight(50)))
+	h.result()
+	if st.Phase != PhaseProgressing || st.Step != 1 || st.Weight != 10 || st.WaitKind != waitAnalysis {
+		t.Fatalf("status = phase %s step %d weight %v wait %q", st.Phase, st.Step, st.Weight, st.WaitKind)
+	}
+	if len(st.Analysis) != 1 || st.Analysis[0].History.Count != 2 {
+		t.Fatalf("analysis = %+v", st.Analysis)
+	}
+	if last, _ := st.Analysis[0].History.Last(); !strings.Contains(last.Reason, "pass-rate") || len(last.Result) != 1 {
+		t.Errorf("last measurement = %+v", last)
+	}
+	final := h.status()
+	var kinds []string
+	for _, e := range final.Events {
+		kinds = append(kinds, e.Kind)
+	}
+	for _, k := range []string{"started", "step", "weight", "analysis", "promoted"} {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("events %v lack %q", kinds, k)
+		}
+	}
+}
+
+func TestContinueAsNewKeepsState(t *testing.T) {
+	p := plan(weight(10), pauseFor(time.Hour), analyze("quality"), weight(50))
+	first := newHarness(t, nil)
+	first.update(time.Minute, UpdatePause, Request{By: "carol"}, &updateOutcome{})
+	first.at(10*time.Minute, func() { first.env.SetContinueAsNewSuggested(true) })
+	first.run(p)
+	var can *workflow.ContinueAsNewError
+	if err := first.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("first run error = %v, want continue-as-new", err)
+	}
+	var next Input
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatalf("decode continue-as-new input: %v", err)
+	}
+	if next.Carry == nil || next.Carry.Status.Step != 1 || next.Carry.Control.Held == nil || next.Carry.Control.Deadline.IsZero() {
+		t.Fatalf("carried state = %+v", next.Carry)
+	}
+
+	second := newHarness(t, nil)
+	second.update(2*time.Hour, UpdateResume, Request{By: "carol"}, &updateOutcome{})
+	second.env.ExecuteWorkflow(Rollout, next)
+	r := second.result()
+	// The second run must not set 10% again: the first did.
+	wantCalls(t, second.router.Calls(), []string{"setWeight 50", "promote"})
+	s := second.status()
+	if s.Runs != 2 || len(r.Verdicts) != 1 {
+		t.Errorf("runs = %d, verdicts = %+v", s.Runs, r.Verdicts)
+	}
+	if !slices.ContainsFunc(s.Events, func(e Event) bool { return e.Kind == "pause" && e.By == "carol" }) {
+		t.Errorf("the pause event of the first run was lost: %+v", s.Events)
+	}
+}
