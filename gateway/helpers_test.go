@@ -176,3 +176,10 @@ func readEvents(t *testing.T, r io.Reader) []string {
 	t.Fatalf("stream ended without [DONE]: %v", sc.Err())
 	return nil
 }
+
+func newServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}

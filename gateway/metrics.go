@@ -20,19 +20,19 @@ var nBuckets = len(LatencyBucketsSeconds) + 1 // + the +Inf bucket
 
 // outcome is what one request produced.
 type outcome struct {
-	status       int
-	timeout      bool
-	connFailure  bool
-	canceled     bool
-	latency      time.Duration
-	ttft         time.Duration // zero unless streamed
-	streamed     bool
-	usage        bool
-	tokensIn     int64
-	tokensOut    int64
-	toolCalls    int
-	answered     bool // a 2xx answer was read to its end
-	answeredBody bool
+	status      int
+	timeout     bool
+	connFailure bool
+	canceled    bool
+	latency     time.Duration
+	ttft        time.Duration // zero unless streamed
+	streamed    bool
+	usage       bool
+	tokensIn    int64
+	tokensOut   int64
+	toolCalls   int
+	answered    bool // a 2xx answer was read to its end
+	streamDone  bool // the stream's [DONE] event was forwarded
 }
 
 // hist is a histogram with per-bucket (non-cumulative) counts.

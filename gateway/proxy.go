@@ -157,6 +157,11 @@ func (g *Gateway) exchange(ctx, clientCtx context.Context, w http.ResponseWriter
 		clientGone, copyErr = g.copyBody(w, resp.Body, &o, ok2xx && strings.Contains(ct, "json"))
 	}
 	o.latency = time.Since(start)
+	if o.streamDone {
+		// The whole answer reached the client; a disconnect after [DONE]
+		// is not a failure.
+		clientGone, copyErr = false, nil
+	}
 	switch {
 	case clientGone || (copyErr != nil && clientCtx.Err() != nil):
 		o.canceled = true

@@ -55,7 +55,9 @@ func copyStream(w http.ResponseWriter, body io.Reader, o *outcome, start time.Ti
 				}
 			}
 			payload := bytes.TrimSpace(line[len(dataPrefix):])
-			if !bytes.Equal(payload, []byte("[DONE]")) {
+			if bytes.Equal(payload, []byte("[DONE]")) {
+				o.streamDone = true
+			} else {
 				parseChunk(payload, o)
 			}
 		}
