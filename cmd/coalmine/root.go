@@ -38,6 +38,7 @@ func newRootCmd(io streams) *cobra.Command {
 		newValidateCmd(io),
 		newPlanCmd(io),
 		newSchemaCmd(io),
+		newGatewayCmd(io), newDemoAgentCmd(io),
 	)
 	return root
 }
