@@ -128,7 +128,9 @@ func (c Card) Fallback() string {
 
 // Blocks renders the card as Block Kit blocks.
 func (c Card) Blocks() []slack.Block {
-	md := func(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, s, false, false) }
+	md := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, c.Title(), false, false)),
 	}
@@ -236,4 +238,6 @@ func slackDate(t time.Time) string {
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
-func fmtWeight(w float64) string { return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", w), "0"), ".") }
+func fmtWeight(w float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", w), "0"), ".")
+}
