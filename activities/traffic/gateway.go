@@ -1,0 +1,261 @@
+package traffic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// NameGateway is the router name of coalmine's built-in gateway.
+const NameGateway = plans.RouterGateway
+
+// DefaultTokenEnv is the environment variable that holds the gateway admin
+// token when the plan names none.
+const DefaultTokenEnv = "COALMINE_GATEWAY_TOKEN"
+
+// writeAttempts bounds how often a change is retried after losing a race
+// with another writer (409).
+const writeAttempts = 5
+
+// Gateway moves one app's traffic on a route of the built-in gateway, over
+// its admin API. Every change reads the route, computes the absolute
+// desired state and writes it with the generation it read, so a retried
+// change is a no-op and a concurrent writer is never overwritten blindly.
+type Gateway struct {
+	url, route, tokenEnv string
+	target               activities.Target
+	deps                 Deps
+}
+
+// NewGateway is the Builder of the gateway router.
+func NewGateway(_ context.Context, in activities.TrafficInput, deps Deps) (activities.Router, error) {
+	gt := in.Traffic.Gateway
+	if gt == nil || gt.URL == "" {
+		return nil, fmt.Errorf("gateway router for %s: traffic.gateway.url is required: %w", in.Target.App, activities.ErrInvalidConfig)
+	}
+	if in.Target.Stable.Name == "" || in.Target.Canary.Name == "" {
+		return nil, fmt.Errorf("gateway router for %s: stable and canary version names are required: %w", in.Target.App, activities.ErrInvalidConfig)
+	}
+	if deps.Getenv == nil {
+		return nil, fmt.Errorf("gateway router for %s: no environment reader: %w", in.Target.App, activities.ErrInvalidConfig)
+	}
+	g := &Gateway{url: gt.URL, route: gt.Route, tokenEnv: gt.TokenEnv, target: in.Target, deps: deps}
+	if g.route == "" {
+		g.route = in.Target.App
+	}
+	if g.tokenEnv == "" {
+		g.tokenEnv = DefaultTokenEnv
+	}
+	return g, nil
+}
+
+// client builds an admin client with the token read now, so a rotated
+// token is picked up without restarting the worker. The token never
+// appears in errors.
+func (g *Gateway) client() (*gateway.Client, error) {
+	tok := g.deps.Getenv(g.tokenEnv)
+	if tok == "" {
+		return nil, fmt.Errorf("gateway admin token: environment variable %s is not set on the worker: %w", g.tokenEnv, activities.ErrInvalidConfig)
+	}
+	return gateway.NewClient(g.url, tok, g.deps.HTTPClient), nil
+}
+
+// modify applies change to the route with optimistic concurrency.
+func (g *Gateway) modify(ctx context.Context, op string, change func(cur gateway.RouteState) (gateway.RouteUpdate, error)) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	if _, err := c.Modify(ctx, g.route, writeAttempts, change); err != nil {
+		return fmt.Errorf("%s on gateway route %s: %w", op, g.route, classifyAPI(err))
+	}
+	return nil
+}
+
+// classifyAPI marks answers that retrying cannot cure as invalid
+// configuration: a bad token, an unknown route, a refused value.
+func classifyAPI(err error) error {
+	switch {
+	case errors.Is(err, activities.ErrInvalidConfig):
+		return err
+	case errors.Is(err, gateway.ErrUnauthorized), errors.Is(err, gateway.ErrNotFound), errors.Is(err, gateway.ErrInvalid):
+		return fmt.Errorf("%w: %w", err, activities.ErrInvalidConfig)
+	}
+	return err
+}
+
+// toBP converts a percentage (two decimals) to basis points.
+func toBP(percent float64) (int, error) {
+	if math.IsNaN(percent) || percent < 0 || percent > 100 {
+		return 0, fmt.Errorf("percentage %v is outside 0–100: %w", percent, activities.ErrInvalidConfig)
+	}
+	return int(math.Round(percent * 100)), nil
+}
+
+// versions sets the update's backends to the rollout's versions. A version
+// given without URL must already be on the route under that name.
+func (g *Gateway) versions(cur gateway.RouteState, upd *gateway.RouteUpdate) error {
+	s, c := g.target.Stable, g.target.Canary
+	switch {
+	case s.URL != "":
+		upd.Stable = &gateway.Backend{Version: s.Name, URL: s.URL}
+	case cur.Stable.Version != s.Name:
+		return fmt.Errorf("route serves stable %s, the rollout expects %s and gives no URL for it: %w", cur.Stable.Version, s.Name, activities.ErrInvalidConfig)
+	}
+	switch {
+	case c.URL != "":
+		upd.Canary = &gateway.Backend{Version: c.Name, URL: c.URL}
+	case cur.Canary == nil || cur.Canary.Version != c.Name:
+		return fmt.Errorf("route has no canary %s and the rollout gives no URL for it: %w", c.Name, activities.ErrInvalidConfig)
+	}
+	return nil
+}
+
+// SetWeight sends percent of the requests outside any segment to the canary.
+func (g *Gateway) SetWeight(ctx context.Context, percent float64) error {
+	bp, err := toBP(percent)
+	if err != nil {
+		return err
+	}
+	return g.modify(ctx, fmt.Sprintf("set weight %v%%", percent), func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
+		upd := gateway.RouteUpdate{CanaryWeightBP: &bp}
+		return upd, g.versions(cur, &upd)
+	})
+}
+
+// SetSegmentWeight sends percent of one segment's requests to the canary.
+// The segment's rule (header or users) is taken from the plan, so the
+// gateway's cohort always matches the plan's definition.
+func (g *Gateway) SetSegmentWeight(ctx context.Context, seg plans.Segment, percent float64) error {
+	bp, err := toBP(percent)
+	if err != nil {
+		return err
+	}
+	return g.modify(ctx, fmt.Sprintf("set segment %s weight %v%%", seg.Name, percent), func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
+		upd := gateway.RouteUpdate{}
+		if err := g.versions(cur, &upd); err != nil {
+			return upd, err
+		}
+		want := gateway.Segment{Name: seg.Name, Users: seg.Users, CanaryWeightBP: bp}
+		if seg.Header != nil {
+			want.Header = &gateway.HeaderMatch{Name: seg.Header.Name, Value: seg.Header.Value}
+		}
+		segs := make([]gateway.Segment, 0, len(cur.Segments)+1)
+		found := false
+		for _, s := range cur.Segments {
+			if s.Name == seg.Name {
+				s, found = want, true
+			}
+			segs = append(segs, s)
+		}
+		if !found {
+			segs = append(segs, want)
+		}
+		upd.Segments = &segs
+		return upd, nil
+	})
+}
+
+// SetShadow mirrors percent of stable requests to the canary; 0 stops it.
+func (g *Gateway) SetShadow(ctx context.Context, percent float64) error {
+	bp, err := toBP(percent)
+	if err != nil {
+		return err
+	}
+	return g.modify(ctx, fmt.Sprintf("set shadow %v%%", percent), func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
+		upd := gateway.RouteUpdate{ShadowBP: &bp}
+		return upd, g.versions(cur, &upd)
+	})
+}
+
+// Promote makes the canary the stable version at 100%: the canary backend
+// becomes the stable one and the canary slot is emptied. Promoting a route
+// that is already promoted changes nothing.
+func (g *Gateway) Promote(ctx context.Context) error {
+	return g.modify(ctx, "promote "+g.target.Canary.Name, func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
+		next := gateway.Backend{Version: g.target.Canary.Name, URL: g.target.Canary.URL}
+		switch {
+		case cur.Canary != nil && cur.Canary.Version == next.Version:
+			if next.URL == "" {
+				next.URL = cur.Canary.URL
+			}
+		case cur.Stable.Version == next.Version:
+			if next.URL == "" {
+				next.URL = cur.Stable.URL
+			}
+		case next.URL == "":
+			return gateway.RouteUpdate{}, fmt.Errorf("route has no version %s and the rollout gives no URL for it: %w", next.Version, activities.ErrInvalidConfig)
+		}
+		return gateway.RouteUpdate{Stable: &next, RemoveCanary: true, DropPins: true}, nil
+	})
+}
+
+// Reset is the rollback: the stable version serves everything at once. The
+// default weight, every segment weight and the shadow share go to zero and
+// pinned sessions are forgotten. The canary backend stays configured (its
+// stats remain readable) but receives nothing. When the route was already
+// promoted to the canary and the rollout knows the stable version's URL,
+// the stable version is put back.
+func (g *Gateway) Reset(ctx context.Context) error {
+	return g.modify(ctx, "reset to "+g.target.Stable.Name, func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
+		s := g.target.Stable
+		if cur.Stable.Version != s.Name {
+			if s.URL == "" {
+				return gateway.RouteUpdate{}, fmt.Errorf("route serves %s, the rollout's stable %s has no URL to go back to: %w", cur.Stable.Version, s.Name, activities.ErrInvalidConfig)
+			}
+			return gateway.RouteUpdate{Stable: &gateway.Backend{Version: s.Name, URL: s.URL}, RemoveCanary: true, DropPins: true}, nil
+		}
+		zero := 0
+		upd := gateway.RouteUpdate{DropPins: true}
+		if cur.Canary != nil {
+			upd.CanaryWeightBP, upd.ShadowBP = &zero, &zero
+		}
+		if len(cur.Segments) > 0 {
+			w := make(map[string]int, len(cur.Segments))
+			for _, sg := range cur.Segments {
+				w[sg.Name] = 0
+			}
+			upd.SegmentWeightsBP = w
+		}
+		return upd, nil
+	})
+}
+
+// Read reports the split of the rollout's canary version as the gateway
+// serves it. After promotion the canary version is the route's stable
+// version and serves 100%.
+func (g *Gateway) Read(ctx context.Context) (activities.TrafficState, error) {
+	c, err := g.client()
+	if err != nil {
+		return activities.TrafficState{}, err
+	}
+	cur, err := c.Route(ctx, g.route)
+	if err != nil {
+		return activities.TrafficState{}, fmt.Errorf("read gateway route %s: %w", g.route, classifyAPI(err))
+	}
+	return stateOf(cur, g.target.Canary.Name), nil
+}
+
+// stateOf is the split of version canary on a route.
+func stateOf(cur gateway.RouteState, canary string) activities.TrafficState {
+	var st activities.TrafficState
+	switch {
+	case cur.Stable.Version == canary:
+		st.CanaryWeight = 100
+	case cur.Canary != nil && cur.Canary.Version == canary:
+		st.CanaryWeight = float64(cur.CanaryWeightBP) / 100
+		st.ShadowPercent = float64(cur.ShadowBP) / 100
+		if len(cur.Segments) > 0 {
+			st.SegmentWeights = make(map[string]float64, len(cur.Segments))
+			for _, s := range cur.Segments {
+				st.SegmentWeights[s.Name] = float64(s.CanaryWeightBP) / 100
+			}
+		}
+	}
+	return st
+}

@@ -1,0 +1,73 @@
+// Package traffic holds coalmine's traffic routers, one file per router,
+// and the registry that builds the router a plan names. Every router
+// implements activities.Router; Registry implements activities.Routers.
+//
+// Adding a router is one new file with a Builder and one row in
+// NewRegistry's table.
+package traffic
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/activities"
+)
+
+// Builder builds the router of one rollout from the activity input: the
+// plan's traffic block, its segments and the target versions. Builders
+// must not contact the router; they only check configuration, and wrap
+// activities.ErrInvalidConfig when it cannot work.
+type Builder func(ctx context.Context, in activities.TrafficInput, deps Deps) (activities.Router, error)
+
+// Deps are what builders may use.
+type Deps struct {
+	// HTTPClient talks to HTTP routers such as the gateway's admin API.
+	HTTPClient *http.Client
+	// Getenv reads secrets from the worker's environment at call time.
+	Getenv func(string) string
+}
+
+// Registry maps router names (plans.Traffic.Router) to builders.
+type Registry struct {
+	deps     Deps
+	builders map[string]Builder
+}
+
+// NewRegistry returns a registry with every built-in router. Zero fields of
+// deps take defaults: an HTTP client with a 30 s timeout and os.Getenv.
+func NewRegistry(deps Deps) *Registry {
+	if deps.HTTPClient == nil {
+		deps.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if deps.Getenv == nil {
+		deps.Getenv = os.Getenv
+	}
+	return &Registry{deps: deps, builders: map[string]Builder{
+		NameGateway: NewGateway,
+	}}
+}
+
+// Register adds or replaces a builder.
+func (r *Registry) Register(name string, b Builder) { r.builders[name] = b }
+
+// Router builds the router the input's traffic block names. An unknown
+// router name is an error wrapping activities.ErrInvalidConfig; there is no
+// fallback.
+func (r *Registry) Router(ctx context.Context, in activities.TrafficInput) (activities.Router, error) {
+	b, ok := r.builders[in.Traffic.Router]
+	if !ok {
+		names := make([]string, 0, len(r.builders))
+		for n := range r.builders {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("unknown traffic router %q (this worker has %s): %w",
+			in.Traffic.Router, strings.Join(names, ", "), activities.ErrInvalidConfig)
+	}
+	return b(ctx, in, r.deps)
+}
