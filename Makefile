@@ -41,5 +41,11 @@ $(BIN)/temporal:
 	@echo "building the Temporal dev server (temporal CLI $(TEMPORAL_CLI_VERSION)) into bin/; first time only, a few minutes"
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
 
+## bench-detect: detection benchmark (deterministic simulation), prints the table for docs/benchmarks.md; RUNS rollouts per cell
+RUNS ?= 1000
+.PHONY: bench-detect
+bench-detect:
+	$(GO) run ./tests/detect -runs $(RUNS)
+
 clean:
 	rm -rf $(BIN)

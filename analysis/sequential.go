@@ -149,6 +149,11 @@ type Totals struct {
 	Buckets []Bucket `json:"buckets,omitempty"`
 }
 
+func (t Totals) clone() Totals {
+	t.Buckets = slices.Clone(t.Buckets)
+	return t
+}
+
 // SequentialState carries a sequential test from one look to the next as
 // plain data: the measure activity passes it in and records the returned
 // state, so the test survives worker restarts and replays. The zero value
@@ -218,7 +223,8 @@ func (s SequentialSpec) Look(st SequentialState, stable, canary Totals) (Measure
 	next := st
 	next.Kind = s.Kind
 	next.Looks = slices.Clip(st.Looks)
-	next.PrevStable, next.PrevCanary = stable, canary
+	// The state keeps its own copy: callers may reuse their bucket slices.
+	next.PrevStable, next.PrevCanary = stable.clone(), canary.clone()
 	if !st.Started {
 		next.Started = true
 		if s.Kind == KindHistogram {

@@ -131,6 +131,19 @@ func TestHistogramTable(t *testing.T) {
 	}
 }
 
+// TestHistogramCallerReusesBuckets checks that the state does not alias the
+// caller's bucket slice, which a caller keeping running totals updates in place.
+func TestHistogramCallerReusesBuckets(t *testing.T) {
+	spec := SequentialSpec{Kind: KindHistogram, WorseWhen: WorseHigher, Alpha: 0.05, MinEffect: 0.2, Boundaries: []float64{1}}
+	stable := Totals{Buckets: []Bucket{{Le: 1}}}
+	canary := Totals{Buckets: []Bucket{{Le: 1}}}
+	st := started(t, spec, stable, canary)
+	stable.Count, stable.Buckets[0].Count = 38000, 38000-190
+	canary.Count, canary.Buckets[0].Count = 2000, 2000-30
+	m, _ := look(t, spec, st, stable, canary)
+	closeTo(t, "E^F", m.Result[0], 664.9, 1e-3)
+}
+
 func TestHistogramDefaultBoundaries(t *testing.T) {
 	les := []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 	cum := []int64{100, 300, 500, 800, 950, 995, 1000}
