@@ -1,0 +1,352 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// Gateway measures a statistic of coalmine's built-in gateway for both
+// versions of a route: error rate, success rate, a latency or
+// time-to-first-token quantile, tokens in or out and cost per request, or
+// tool calls per answer.
+//
+// Without a sequential block the statistic is computed over the gateway's
+// window since one metric interval ago and judged by the metric's
+// conditions and comparison, with the window's request counts as sample
+// sizes. With a sequential block the gateway's raw cumulative counters
+// (requests and errors or successes, histogram buckets, tool calls) feed the
+// analysis package's anytime-valid test; the test's state, which holds the
+// previous look's totals, travels in Result.State so that each look's
+// increments are exact.
+type Gateway struct {
+	d deps
+}
+
+// NewGateway returns the gateway provider.
+func NewGateway(opts Options) *Gateway {
+	return &Gateway{d: opts.deps()}
+}
+
+// gatewayState is the gateway provider's Result.State.
+type gatewayState struct {
+	// Sequential is the sequential test's state; nil before the first look.
+	Sequential *analysis.SequentialState `json:"sequential,omitempty"`
+}
+
+// gatewayTarget is where the statistic is read.
+type gatewayTarget struct {
+	url, route, tokenEnv string
+}
+
+func gatewayTargetOf(q Query, cfg *plans.GatewayProvider) gatewayTarget {
+	t := gatewayTarget{route: q.App, tokenEnv: plans.DefaultGatewayTokenEnv}
+	if tg := q.Traffic.Gateway; tg != nil {
+		t.url = pick(tg.URL, t.url)
+		t.route = pick(tg.Route, t.route)
+		t.tokenEnv = pick(tg.TokenEnv, t.tokenEnv)
+	}
+	if cfg != nil {
+		t.url = pick(cfg.URL, t.url)
+		t.route = pick(cfg.Route, t.route)
+		t.tokenEnv = pick(cfg.TokenEnv, t.tokenEnv)
+	}
+	return t
+}
+
+func pick(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// adminClient returns a client of the gateway's admin API with the token
+// read from the environment now.
+func (t gatewayTarget) adminClient(d deps) (*gateway.Client, error) {
+	if t.url == "" {
+		return nil, fmt.Errorf("no gateway url (set the provider's url or spec.traffic.gateway.url): %w", ErrInvalidConfig)
+	}
+	token, err := secret(d.getenv, t.tokenEnv)
+	if err != nil {
+		return nil, fmt.Errorf("gateway admin token: %w", err)
+	}
+	return gateway.NewClient(t.url, token, d.hc), nil
+}
+
+// Measure implements Provider.
+func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
+	m := q.Metric
+	cfg := m.Provider.Gateway
+	if cfg == nil {
+		return Result{}, fmt.Errorf("metric %s: no gateway provider block: %w", m.Name, ErrInvalidConfig)
+	}
+	if !knownStat(cfg.Stat) {
+		return Result{}, fmt.Errorf("metric %s: unknown gateway stat %q: %w", m.Name, cfg.Stat, ErrInvalidConfig)
+	}
+	t := gatewayTargetOf(q, cfg)
+	client, err := t.adminClient(g.d)
+	if err != nil {
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	now := g.d.now()
+	window := timeoutOr(m.Interval, plans.DefaultInterval)
+	cctx, cancel := context.WithTimeout(ctx, plans.DefaultProviderTimeout)
+	defer cancel()
+	stats, err := client.Stats(cctx, t.route, now.Add(-window))
+	if err != nil {
+		return Result{}, fmt.Errorf("metric %s: read gateway stats of route %s: %w", m.Name, t.route, err)
+	}
+	stable, stableOK := sumSeries(stats.Series, t.route, gateway.RoleStable, q.Stable.Name)
+	canary, canaryOK := sumSeries(stats.Series, t.route, gateway.RoleCanary, q.Canary.Name)
+	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route,
+		"stable_series", stableOK, "canary_series", canaryOK)
+
+	if m.Sequential != nil {
+		return g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
+	}
+	var v values
+	sv, sn := statValue(cfg, stable.window)
+	cv, cn := statValue(cfg, canary.window)
+	v.StableN, v.CanaryN = sn, cn
+	if comparesVersions(m) {
+		v.Stable, v.Canary = present(sv), present(cv)
+		v.Result = v.Canary
+	} else {
+		v.Result = present(cv)
+	}
+	meas, err := judgeValues(m, v)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(v.Result) == 0 && meas.Verdict == analysis.Inconclusive {
+		meas.Reason = fmt.Sprintf("%s (no canary requests on route %s in the last %s)", meas.Reason, t.route, window)
+	}
+	meas.At = now
+	return Result{Measurement: meas}, nil
+}
+
+// sequential runs one look of the sequential test on cumulative counts.
+func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary gateway.Counts, now time.Time) (Result, error) {
+	m := q.Metric
+	var st gatewayState
+	if err := decodeState(KindGateway, q.State, &st); err != nil {
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	kind, err := sequentialKind(cfg.Stat)
+	if err != nil {
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	prev := analysis.SequentialState{}
+	if st.Sequential != nil {
+		prev = *st.Sequential
+	}
+	look, next, err := sequentialLook(m, kind, prev, totalsOf(cfg.Stat, stable), totalsOf(cfg.Stat, canary))
+	if err != nil {
+		return Result{}, err
+	}
+	sv, _ := statValue(cfg, stable)
+	cv, _ := statValue(cfg, canary)
+	v := values{Stable: present(sv), Canary: present(cv), StableN: look.StableSamples, CanaryN: look.CanarySamples}
+	v.Result = v.Canary
+	meas, err := judgeValues(m, v, look)
+	if err != nil {
+		return Result{}, err
+	}
+	meas.At = now
+	state, err := encodeState(KindGateway, gatewayState{Sequential: &next})
+	if err != nil {
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	return Result{Measurement: meas, State: state}, nil
+}
+
+func knownStat(s string) bool {
+	switch s {
+	case plans.StatErrorRate, plans.StatSuccess, plans.StatLatency, plans.StatTTFT,
+		plans.StatTokensIn, plans.StatTokensOut, plans.StatCost, plans.StatToolCallRate:
+		return true
+	}
+	return false
+}
+
+// sequentialKind is the test each statistic's counters support. Tokens and
+// cost are per-request amounts that need a hard cap to be bounded (ANALYSIS.md
+// §2b), which the plan cannot give yet.
+func sequentialKind(stat string) (analysis.SequentialKind, error) {
+	switch stat {
+	case plans.StatErrorRate, plans.StatSuccess, plans.StatToolCallRate:
+		return analysis.KindProportion, nil
+	case plans.StatLatency, plans.StatTTFT:
+		return analysis.KindHistogram, nil
+	}
+	return "", fmt.Errorf("gateway stat %s has no sequential test (it needs a per-request cap); use compare: %w", stat, ErrInvalidConfig)
+}
+
+// totalsOf turns a version's cumulative counts into the totals the
+// sequential test reads. Success counts 2xx answers: requests that were
+// neither server errors nor client errors.
+func totalsOf(stat string, c gateway.Counts) analysis.Totals {
+	switch stat {
+	case plans.StatErrorRate:
+		return analysis.Totals{Count: int64(c.Requests), Events: int64(c.Errors)}
+	case plans.StatSuccess:
+		return analysis.Totals{Count: int64(c.Requests), Events: int64(successes(c))}
+	case plans.StatToolCallRate:
+		return analysis.Totals{Count: int64(c.ToolCalls.Count), Events: int64(math.Round(c.ToolCalls.Sum))}
+	case plans.StatLatency:
+		return histogramTotals(c.Latency)
+	case plans.StatTTFT:
+		return histogramTotals(c.TTFT)
+	}
+	return analysis.Totals{}
+}
+
+func successes(c gateway.Counts) uint64 {
+	bad := c.Errors + c.ClientErrors
+	if bad > c.Requests {
+		return 0
+	}
+	return c.Requests - bad
+}
+
+func histogramTotals(h gateway.Histogram) analysis.Totals {
+	t := analysis.Totals{Count: int64(h.Count)}
+	for i, le := range gateway.LatencyBucketsSeconds {
+		if i < len(h.Buckets) {
+			t.Buckets = append(t.Buckets, analysis.Bucket{Le: le, Count: int64(h.Buckets[i])})
+		}
+	}
+	return t
+}
+
+// statValue computes the statistic from counts, with its sample size; NaN
+// when there are no samples.
+func statValue(cfg *plans.GatewayProvider, c gateway.Counts) (float64, int64) {
+	ratio := func(x, n float64) float64 {
+		if n == 0 {
+			return math.NaN()
+		}
+		return x / n
+	}
+	switch cfg.Stat {
+	case plans.StatErrorRate:
+		return ratio(float64(c.Errors), float64(c.Requests)), int64(c.Requests)
+	case plans.StatSuccess:
+		return ratio(float64(successes(c)), float64(c.Requests)), int64(c.Requests)
+	case plans.StatLatency:
+		return histQuantile(c.Latency, quantileOr(cfg.Quantile)), int64(c.Latency.Count)
+	case plans.StatTTFT:
+		return histQuantile(c.TTFT, quantileOr(cfg.Quantile)), int64(c.TTFT.Count)
+	case plans.StatTokensIn:
+		return ratio(c.TokensIn.Sum, float64(c.TokensIn.Count)), int64(c.TokensIn.Count)
+	case plans.StatTokensOut:
+		return ratio(c.TokensOut.Sum, float64(c.TokensOut.Count)), int64(c.TokensOut.Count)
+	case plans.StatCost:
+		return ratio(c.Cost.Sum, float64(c.Cost.Count)), int64(c.Cost.Count)
+	case plans.StatToolCallRate:
+		return ratio(c.ToolCalls.Sum, float64(c.ToolCalls.Count)), int64(c.ToolCalls.Count)
+	}
+	return math.NaN(), 0
+}
+
+func quantileOr(q float64) float64 {
+	if q <= 0 || q >= 1 {
+		return plans.DefaultQuantile
+	}
+	return q
+}
+
+// histQuantile estimates quantile q of a cumulative histogram by linear
+// interpolation within the bucket that holds it; NaN when it is empty, the
+// highest finite bound when the quantile lies in the +Inf bucket.
+func histQuantile(h gateway.Histogram, q float64) float64 {
+	if h.Count == 0 {
+		return math.NaN()
+	}
+	bounds := gateway.LatencyBucketsSeconds
+	rank := q * float64(h.Count)
+	var prev uint64
+	for i, cum := range h.Buckets {
+		if i >= len(bounds) {
+			break
+		}
+		if float64(cum) >= rank && cum > prev {
+			lo := 0.0
+			if i > 0 {
+				lo = bounds[i-1]
+			}
+			return lo + (bounds[i]-lo)*(rank-float64(prev))/float64(cum-prev)
+		}
+		prev = cum
+	}
+	return bounds[len(bounds)-1]
+}
+
+// present returns x as a one-value list, or nil when x is NaN (no data).
+func present(x float64) []float64 {
+	if math.IsNaN(x) {
+		return nil
+	}
+	return []float64{x}
+}
+
+// seriesCounts are one version's cumulative and windowed counts.
+type seriesCounts struct {
+	cumulative, window gateway.Counts
+}
+
+// sumSeries adds up the series of route and role (and version, when given)
+// and reports whether there was one.
+func sumSeries(all []gateway.Series, route, role, version string) (seriesCounts, bool) {
+	var out seriesCounts
+	found := false
+	for _, s := range all {
+		if s.Route != route || s.Role != role || (version != "" && s.Version != version) {
+			continue
+		}
+		found = true
+		addCounts(&out.cumulative, s.Cumulative)
+		if s.Window != nil {
+			addCounts(&out.window, s.Window.Counts)
+		}
+	}
+	return out, found
+}
+
+func addCounts(dst *gateway.Counts, c gateway.Counts) {
+	dst.Requests += c.Requests
+	dst.Errors += c.Errors
+	dst.Timeouts += c.Timeouts
+	dst.ConnectionFailures += c.ConnectionFailures
+	dst.ClientErrors += c.ClientErrors
+	dst.Canceled += c.Canceled
+	addHist(&dst.Latency, c.Latency)
+	addHist(&dst.TTFT, c.TTFT)
+	for _, p := range []struct {
+		d *gateway.Moments
+		s gateway.Moments
+	}{
+		{&dst.TokensIn, c.TokensIn}, {&dst.TokensOut, c.TokensOut}, {&dst.ToolCalls, c.ToolCalls}, {&dst.Cost, c.Cost},
+	} {
+		p.d.Count += p.s.Count
+		p.d.Sum += p.s.Sum
+		p.d.SumSquares += p.s.SumSquares
+	}
+}
+
+func addHist(dst *gateway.Histogram, h gateway.Histogram) {
+	dst.Count += h.Count
+	dst.Sum += h.Sum
+	if len(dst.Buckets) < len(h.Buckets) {
+		dst.Buckets = append(dst.Buckets, make([]uint64, len(h.Buckets)-len(dst.Buckets))...)
+	}
+	for i, b := range h.Buckets {
+		dst.Buckets[i] += b
+	}
+}

@@ -1,0 +1,194 @@
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+func hist(perBucket map[int]uint64) gateway.Histogram {
+	h := gateway.Histogram{Buckets: make([]uint64, len(gateway.LatencyBucketsSeconds))}
+	var c uint64
+	for i := range h.Buckets {
+		c += perBucket[i]
+		h.Buckets[i] = c
+	}
+	h.Count = c + perBucket[len(h.Buckets)]
+	return h
+}
+
+func TestStatValue(t *testing.T) {
+	c := gateway.Counts{
+		Requests: 100, Errors: 5, ClientErrors: 5,
+		Latency:   hist(map[int]uint64{12: 50, 14: 50}), // 0.4–0.5 s and 0.75–1 s
+		TokensIn:  gateway.Moments{Count: 90, Sum: 900},
+		TokensOut: gateway.Moments{Count: 90, Sum: 1800},
+		Cost:      gateway.Moments{Count: 90, Sum: 0.9},
+		ToolCalls: gateway.Moments{Count: 90, Sum: 45},
+	}
+	tests := []struct {
+		stat  string
+		q     float64
+		want  float64
+		wantN int64
+	}{
+		{plans.StatErrorRate, 0, 0.05, 100},
+		{plans.StatSuccess, 0, 0.90, 100},
+		{plans.StatLatency, 0.5, 0.5, 100},
+		{plans.StatLatency, 0.75, 0.875, 100},
+		{plans.StatTokensIn, 0, 10, 90},
+		{plans.StatTokensOut, 0, 20, 90},
+		{plans.StatCost, 0, 0.01, 90},
+		{plans.StatToolCallRate, 0, 0.5, 90},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stat, func(t *testing.T) {
+			got, n := statValue(&plans.GatewayProvider{Stat: tt.stat, Quantile: tt.q}, c)
+			if math.Abs(got-tt.want) > 1e-9 || n != tt.wantN {
+				t.Fatalf("statValue = %v, %d; want %v, %d", got, n, tt.want, tt.wantN)
+			}
+		})
+	}
+	t.Run("empty is NaN", func(t *testing.T) {
+		for _, s := range []string{plans.StatErrorRate, plans.StatLatency, plans.StatTTFT, plans.StatCost} {
+			if v, _ := statValue(&plans.GatewayProvider{Stat: s}, gateway.Counts{}); !math.IsNaN(v) {
+				t.Errorf("%s of nothing = %v, want NaN", s, v)
+			}
+		}
+	})
+}
+
+func TestTotalsOf(t *testing.T) {
+	c := gateway.Counts{Requests: 10, Errors: 2, ClientErrors: 1, ToolCalls: gateway.Moments{Count: 7, Sum: 3},
+		Latency: hist(map[int]uint64{0: 4, 25: 6})}
+	tests := []struct {
+		stat string
+		want analysis.Totals
+	}{
+		{plans.StatErrorRate, analysis.Totals{Count: 10, Events: 2}},
+		{plans.StatSuccess, analysis.Totals{Count: 10, Events: 7}},
+		{plans.StatToolCallRate, analysis.Totals{Count: 7, Events: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stat, func(t *testing.T) {
+			if got := totalsOf(tt.stat, c); got.Count != tt.want.Count || got.Events != tt.want.Events {
+				t.Fatalf("totals = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	t.Run("latency", func(t *testing.T) {
+		got := totalsOf(plans.StatLatency, c)
+		if got.Count != 10 || len(got.Buckets) != len(gateway.LatencyBucketsSeconds) || got.Buckets[0].Count != 4 || got.Buckets[len(got.Buckets)-1].Count != 4 {
+			t.Fatalf("latency totals = %+v", got)
+		}
+	})
+	if _, err := sequentialKind(plans.StatCost); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("sequential cost: err = %v, want ErrInvalidConfig", err)
+	}
+}
+
+func gatewayStatsJSON(t *testing.T, stable, canary gateway.Counts) string {
+	t.Helper()
+	st := gateway.Stats{Series: []gateway.Series{
+		{Route: "voice", Version: "v1", Role: gateway.RoleStable, Cumulative: stable, Window: &gateway.Window{Counts: stable}},
+		{Route: "voice", Version: "v2", Role: gateway.RoleCanary, Cumulative: canary, Window: &gateway.Window{Counts: canary}},
+		{Route: "other", Version: "v2", Role: gateway.RoleCanary, Cumulative: gateway.Counts{Requests: 1000, Errors: 1000}},
+	}}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestGatewayMeasure(t *testing.T) {
+	const token = "admin-token-xyz"
+	stable := gateway.Counts{Requests: 1000, Errors: 10}
+	canary := gateway.Counts{Requests: 100, Errors: 5}
+	srv := newRecorder(t, func(r *http.Request) (int, string) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			return 401, `{"error": "unauthorized"}`
+		}
+		return 200, gatewayStatsJSON(t, stable, canary)
+	})
+	now := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	q := Query{
+		Metric: plans.Metric{Name: "errors", Interval: plans.Duration{Duration: 2 * time.Minute},
+			Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatErrorRate}},
+			Compare:  &plans.Compare{With: "stable", MaxRelativeIncrease: ptr(2.0)}},
+		App: "voice", Stable: Version{Name: "v1"}, Canary: Version{Name: "v2"},
+		Traffic: plans.Traffic{Router: "gateway", Gateway: &plans.GatewayTraffic{URL: srv.URL, TokenEnv: "GW_TOKEN"}},
+	}
+	g := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": token}), Now: func() time.Time { return now }})
+	res, err := g.Measure(context.Background(), q)
+	if err != nil {
+		t.Fatalf("Measure: %v", err)
+	}
+	m := res.Measurement
+	// 0.05 vs 0.01 is 5×, above the 3× that maxRelativeIncrease 2.0 allows.
+	if m.Verdict != analysis.Fail || m.CanarySamples != 100 || m.StableSamples != 1000 {
+		t.Errorf("measurement = %+v, want Fail with 100/1000 samples", m)
+	}
+	reqs := srv.requests()
+	if len(reqs) != 1 || reqs[0].path != gateway.PathStats || !strings.Contains(reqs[0].query, "route=voice") ||
+		!strings.Contains(reqs[0].query, "since=2026-11-23T00%3A58%3A00Z") {
+		t.Errorf("requests = %+v, want stats of route voice since 00:58", reqs)
+	}
+
+	t.Run("wrong token is an error naming no secret", func(t *testing.T) {
+		bad := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": "wrong-secret"})})
+		_, err := bad.Measure(context.Background(), q)
+		if !errors.Is(err, gateway.ErrUnauthorized) || strings.Contains(err.Error(), "wrong-secret") {
+			t.Fatalf("err = %v, want ErrUnauthorized without the token", err)
+		}
+	})
+	t.Run("missing token env", func(t *testing.T) {
+		_, err := NewGateway(Options{Getenv: env(nil)}).Measure(context.Background(), q)
+		if !errors.Is(err, ErrMissingSecret) || !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("err = %v, want ErrMissingSecret and ErrInvalidConfig", err)
+		}
+	})
+	t.Run("unknown stat", func(t *testing.T) {
+		q2 := q
+		q2.Metric.Provider = plans.Provider{Gateway: &plans.GatewayProvider{Stat: "vibes"}}
+		if _, err := g.Measure(context.Background(), q2); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("err = %v, want ErrInvalidConfig", err)
+		}
+	})
+	t.Run("no canary series is inconclusive", func(t *testing.T) {
+		q2 := q
+		q2.Canary.Name = "v9"
+		res, err := g.Measure(context.Background(), q2)
+		if err != nil || res.Measurement.Verdict != analysis.Inconclusive {
+			t.Fatalf("Measure = %+v, %v; want Inconclusive", res.Measurement, err)
+		}
+	})
+	t.Run("sequential keeps the previous totals in state", func(t *testing.T) {
+		q2 := q
+		q2.Metric.Compare = nil
+		q2.Metric.Sequential = &plans.Sequential{WorseWhen: plans.WorseHigher, Alpha: 0.05, MinEffect: 0.2}
+		res, err := g.Measure(context.Background(), q2)
+		if err != nil {
+			t.Fatalf("Measure: %v", err)
+		}
+		var st gatewayState
+		if err := json.Unmarshal(res.State, &st); err != nil || st.Sequential == nil {
+			t.Fatalf("state %s: %v", res.State, err)
+		}
+		if st.Sequential.PrevCanary.Count != 100 || st.Sequential.PrevCanary.Events != 5 || st.Sequential.PrevStable.Count != 1000 {
+			t.Errorf("state totals = %+v / %+v", st.Sequential.PrevStable, st.Sequential.PrevCanary)
+		}
+		if res.Measurement.Verdict == analysis.Pass {
+			t.Errorf("first look passed: %+v", res.Measurement)
+		}
+	})
+}

@@ -1,0 +1,322 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// Prometheus measures a metric with an instant PromQL query. The query is a
+// template: where the metric compares versions (compare, sequential, or a
+// condition that reads `stable`) it runs once per version with {{.Version}}
+// set to that version's name; otherwise once, with {{.Version}} set to the
+// canary's. A vector's samples become the values in label order, a scalar
+// one value; an empty result is no data, which is Inconclusive, never a
+// Pass.
+//
+// For a sequential metric the query must return raw cumulative counters per
+// version, as ANALYSIS.md asks:
+//   - histogram buckets (series with an `le` label, +Inf included) test
+//     latency by exceedances at the bucket bounds;
+//   - otherwise series with a `part` label: `count` and `events` (requests
+//     and the counted outcome) test a proportion; `count`, `sum` and
+//     optionally `sumSquares` test a bounded score in [0, 1]. label_replace
+//     adds the label, e.g.
+//     label_replace(sum(x_requests_total{version="{{.Version}}"}), "part", "count", "", "")
+//     or label_replace(sum(x_errors_total{version="{{.Version}}"}), "part", "events", "", "").
+type Prometheus struct {
+	d deps
+}
+
+// NewPrometheus returns the Prometheus provider.
+func NewPrometheus(opts Options) *Prometheus {
+	return &Prometheus{d: opts.deps()}
+}
+
+// promQuerier is the part of client_golang's v1.API the provider needs.
+type promQuerier interface {
+	Query(ctx context.Context, query string, ts time.Time) (model.Value, v1.Warnings, error)
+}
+
+// apiQuerier adapts v1.API to promQuerier.
+type apiQuerier struct{ api v1.API }
+
+func (a apiQuerier) Query(ctx context.Context, query string, ts time.Time) (model.Value, v1.Warnings, error) {
+	v, w, _, err := a.api.Query(ctx, query, ts)
+	return v, w, err
+}
+
+// headerTransport adds fixed headers to every request, on a clone so the
+// caller's request is never changed.
+type headerTransport struct {
+	next   http.RoundTripper
+	header http.Header
+}
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range t.header {
+		r.Header[k] = append([]string(nil), v...)
+	}
+	return t.next.RoundTrip(r)
+}
+
+// querier builds a client of the server at address that sends header.
+func (p *Prometheus) querier(address string, header http.Header) (promQuerier, error) {
+	next := p.d.hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc := &http.Client{Transport: headerTransport{next: next, header: header}, Timeout: p.d.hc.Timeout}
+	c, err := api.NewClient(api.Config{Address: address, Client: hc})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus client for %s: %w: %w", address, err, ErrInvalidConfig)
+	}
+	return apiQuerier{api: v1.NewAPI(c)}, nil
+}
+
+// promState is the Prometheus provider's Result.State.
+type promState struct {
+	// Sequential is the sequential test's state; nil before the first look.
+	Sequential *analysis.SequentialState `json:"sequential,omitempty"`
+}
+
+// Measure implements Provider.
+func (p *Prometheus) Measure(ctx context.Context, q Query) (Result, error) {
+	m := q.Metric
+	cfg := m.Provider.Prometheus
+	if cfg == nil {
+		return Result{}, fmt.Errorf("metric %s: no prometheus provider block: %w", m.Name, ErrInvalidConfig)
+	}
+	if cfg.Address == "" {
+		return Result{}, fmt.Errorf("metric %s: prometheus address is empty: %w", m.Name, ErrInvalidConfig)
+	}
+	h := http.Header{}
+	if err := secretHeaders(h, p.d.getenv, cfg.TokenEnv, cfg.HeadersFromEnv); err != nil {
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	qr, err := p.querier(cfg.Address, h)
+	if err != nil {
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	now := p.d.now()
+	run := func(version string) (model.Value, error) {
+		text, err := render("prometheus query", cfg.Query, dataFor(q, version))
+		if err != nil {
+			return nil, fmt.Errorf("metric %s: %w", m.Name, err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeoutOr(cfg.Timeout, plans.DefaultProviderTimeout))
+		defer cancel()
+		val, warn, err := qr.Query(cctx, text, now)
+		if err != nil {
+			return nil, fmt.Errorf("metric %s: query prometheus at %s: %w", m.Name, cfg.Address, err)
+		}
+		if len(warn) > 0 {
+			p.d.log.DebugContext(ctx, "prometheus query warnings", "metric", m.Name, "version", version, "warnings", []string(warn))
+		}
+		return val, nil
+	}
+	if m.Sequential != nil {
+		return p.sequential(q, run, now)
+	}
+	var v values
+	if comparesVersions(m) {
+		sv, err := run(q.Stable.Name)
+		if err != nil {
+			return Result{}, err
+		}
+		cv, err := run(q.Canary.Name)
+		if err != nil {
+			return Result{}, err
+		}
+		if v.Stable, err = promValues(sv); err != nil {
+			return Result{}, fmt.Errorf("metric %s: stable: %w", m.Name, err)
+		}
+		if v.Canary, err = promValues(cv); err != nil {
+			return Result{}, fmt.Errorf("metric %s: canary: %w", m.Name, err)
+		}
+		v.Result = v.Canary
+	} else {
+		val, err := run(q.Canary.Name)
+		if err != nil {
+			return Result{}, err
+		}
+		if v.Result, err = promValues(val); err != nil {
+			return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		}
+	}
+	meas, err := judgeValues(m, v)
+	if err != nil {
+		return Result{}, err
+	}
+	meas.At = now
+	return Result{Measurement: meas}, nil
+}
+
+// sequential runs one look of the sequential test on the counters the
+// query returns for each version. A version without counters is no data:
+// the look is Inconclusive and the test's state is handed back unchanged.
+func (p *Prometheus) sequential(q Query, run func(string) (model.Value, error), now time.Time) (Result, error) {
+	m := q.Metric
+	var st promState
+	if err := decodeState(KindPrometheus, q.State, &st); err != nil {
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	keep := q.State
+	sv, err := run(q.Stable.Name)
+	if err != nil {
+		return Result{}, err
+	}
+	cv, err := run(q.Canary.Name)
+	if err != nil {
+		return Result{}, err
+	}
+	sk, stable, err := promTotals(sv)
+	if err != nil {
+		return Result{}, fmt.Errorf("metric %s: stable counters: %w", m.Name, err)
+	}
+	ck, canary, err := promTotals(cv)
+	if err != nil {
+		return Result{}, fmt.Errorf("metric %s: canary counters: %w", m.Name, err)
+	}
+	if sk == "" || ck == "" {
+		meas := noData(fmt.Sprintf("the query returned no counters for %s", missingVersions(sk == "", ck == "")))
+		meas.Pending = st.Sequential != nil && st.Sequential.Started
+		meas.At = now
+		return Result{Measurement: meas, State: keep}, nil
+	}
+	if sk != ck {
+		return Result{}, fmt.Errorf("metric %s: stable returned %s counters but canary %s: %w", m.Name, sk, ck, ErrBadAnswer)
+	}
+	prev := analysis.SequentialState{}
+	if st.Sequential != nil {
+		prev = *st.Sequential
+	}
+	look, next, err := sequentialLook(m, sk, prev, stable, canary)
+	if err != nil {
+		return Result{}, err
+	}
+	v := values{StableN: look.StableSamples, CanaryN: look.CanarySamples,
+		Stable: []float64{float64(stable.Count)}, Canary: []float64{float64(canary.Count)}}
+	v.Result = v.Canary
+	meas, err := judgeValues(m, v, look)
+	if err != nil {
+		return Result{}, err
+	}
+	meas.At = now
+	state, err := encodeState(KindPrometheus, promState{Sequential: &next})
+	if err != nil {
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	return Result{Measurement: meas, State: state}, nil
+}
+
+func missingVersions(stable, canary bool) string {
+	switch {
+	case stable && canary:
+		return "either version"
+	case stable:
+		return "stable"
+	}
+	return "canary"
+}
+
+// promValues turns an instant query's answer into values: a vector's
+// samples in label order, or a scalar. NaN samples are dropped, so an
+// all-NaN answer is no data like an empty one (nil values).
+func promValues(v model.Value) ([]float64, error) {
+	var out []float64
+	switch x := v.(type) {
+	case model.Vector:
+		samples := append(model.Vector(nil), x...)
+		sort.Slice(samples, func(i, j int) bool { return samples[i].Metric.Before(samples[j].Metric) })
+		for _, s := range samples {
+			if f := float64(s.Value); !math.IsNaN(f) {
+				out = append(out, f)
+			}
+		}
+	case *model.Scalar:
+		if f := float64(x.Value); !math.IsNaN(f) {
+			out = append(out, f)
+		}
+	case nil:
+	default:
+		return nil, fmt.Errorf("an instant query answered a %s, want a vector or scalar: %w", v.Type(), ErrBadAnswer)
+	}
+	return out, nil
+}
+
+// Labels of the series a sequential query returns.
+const (
+	labelLe   = "le"
+	labelPart = "part"
+)
+
+// promTotals reads the cumulative counters of one version from an answer
+// and says which test they support; an empty kind means no counters.
+func promTotals(v model.Value) (analysis.SequentialKind, analysis.Totals, error) {
+	vec, ok := v.(model.Vector)
+	if !ok {
+		if v == nil {
+			return "", analysis.Totals{}, nil
+		}
+		return "", analysis.Totals{}, fmt.Errorf("a sequential query answered a %s, want a vector: %w", v.Type(), ErrBadAnswer)
+	}
+	var t analysis.Totals
+	if len(vec) == 0 {
+		return "", t, nil
+	}
+	if _, ok := vec[0].Metric[labelLe]; ok {
+		hasInf := false
+		for _, s := range vec {
+			le, err := strconv.ParseFloat(string(s.Metric[labelLe]), 64)
+			if err != nil {
+				return "", t, fmt.Errorf("series %s: le is not a number: %w", s.Metric, ErrBadAnswer)
+			}
+			n := int64(math.Round(float64(s.Value)))
+			if math.IsInf(le, 1) {
+				t.Count, hasInf = n, true
+				continue
+			}
+			t.Buckets = append(t.Buckets, analysis.Bucket{Le: le, Count: n})
+		}
+		if !hasInf {
+			return "", t, fmt.Errorf("histogram without a +Inf bucket: %w", ErrBadAnswer)
+		}
+		sort.Slice(t.Buckets, func(i, j int) bool { return t.Buckets[i].Le < t.Buckets[j].Le })
+		return analysis.KindHistogram, t, nil
+	}
+	parts := map[string]float64{}
+	for _, s := range vec {
+		part, ok := s.Metric[labelPart]
+		if !ok {
+			return "", t, fmt.Errorf("series %s has neither an le nor a part label: %w", s.Metric, ErrBadAnswer)
+		}
+		parts[string(part)] += float64(s.Value)
+	}
+	count, ok := parts["count"]
+	if !ok {
+		return "", t, fmt.Errorf("no series with part=\"count\": %w", ErrBadAnswer)
+	}
+	t.Count = int64(math.Round(count))
+	if ev, ok := parts["events"]; ok {
+		t.Events = int64(math.Round(ev))
+		return analysis.KindProportion, t, nil
+	}
+	if sum, ok := parts["sum"]; ok {
+		t.Sum, t.SumSquares = sum, parts["sumSquares"]
+		return analysis.KindBounded, t, nil
+	}
+	return "", t, fmt.Errorf("series with part=\"count\" need part=\"events\" or part=\"sum\" beside them: %w", ErrBadAnswer)
+}

@@ -1,0 +1,63 @@
+package metrics
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+)
+
+// Options are the dependencies the providers share. The zero value works:
+// a default HTTP client, the process environment and a discarding logger.
+type Options struct {
+	// HTTPClient makes every call; each provider bounds a call with the
+	// metric's own timeout. Nil uses a client without a global timeout.
+	HTTPClient *http.Client
+	// Getenv reads the environment variables a plan names for tokens and
+	// headers; nil uses os.Getenv. Tests pass a map lookup.
+	Getenv func(string) string
+	// Logger receives debug records of each call, never secrets.
+	Logger *slog.Logger
+	// Now stamps measurements; nil uses time.Now.
+	Now func() time.Time
+	// JudgePrompts are the prompts the judge provider sends to both versions
+	// to get paired answers; nil uses a small built-in set.
+	JudgePrompts []string
+}
+
+// deps is Options with the defaults filled in.
+type deps struct {
+	hc     *http.Client
+	getenv func(string) string
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+func (o Options) deps() deps {
+	d := deps{hc: o.HTTPClient, getenv: o.Getenv, log: o.Logger, now: o.Now}
+	if d.hc == nil {
+		d.hc = &http.Client{}
+	}
+	if d.getenv == nil {
+		d.getenv = os.Getenv
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	return d
+}
+
+// NewRegistry returns a registry with all five providers: prometheus, web,
+// gateway, sentinel and judge.
+func NewRegistry(opts Options) Registry {
+	return Registry{
+		KindPrometheus: NewPrometheus(opts),
+		KindWeb:        NewWeb(opts),
+		KindGateway:    NewGateway(opts),
+		KindSentinel:   NewSentinel(opts),
+		KindJudge:      NewJudge(opts),
+	}
+}

@@ -1,0 +1,172 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ohler55/ojg/jp"
+	"github.com/ohler55/ojg/oj"
+
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// Web measures a metric by calling an HTTP endpoint that answers JSON,
+// typically an eval harness, and picking numbers from the answer with a
+// JSONPath expression. Where the metric compares versions it calls once per
+// version with {{.Version}} set; otherwise once with {{.Version}} set to the
+// canary's.
+type Web struct {
+	d deps
+}
+
+// NewWeb returns the web provider.
+func NewWeb(opts Options) *Web {
+	return &Web{d: opts.deps()}
+}
+
+// Measure implements Provider. The values at the JSONPath may be numbers,
+// booleans (1 or 0), numeric strings or lists of them; a path that selects
+// nothing is no data, which is Inconclusive.
+func (w *Web) Measure(ctx context.Context, q Query) (Result, error) {
+	cfg := q.Metric.Provider.Web
+	if cfg == nil {
+		return Result{}, fmt.Errorf("metric %s: no web provider block: %w", q.Metric.Name, ErrInvalidConfig)
+	}
+	if q.Metric.Sequential != nil {
+		return Result{}, fmt.Errorf("metric %s: the web provider gives no counts for a sequential test; use compare or conditions: %w", q.Metric.Name, ErrInvalidConfig)
+	}
+	path, err := jp.ParseString(cfg.JSONPath)
+	if err != nil {
+		return Result{}, fmt.Errorf("metric %s: parse jsonPath %q: %w: %w", q.Metric.Name, cfg.JSONPath, err, ErrInvalidConfig)
+	}
+	var v values
+	if comparesVersions(q.Metric) {
+		if v.Stable, err = w.fetch(ctx, q, cfg, path, q.Stable.Name); err != nil {
+			return Result{}, err
+		}
+		if v.Canary, err = w.fetch(ctx, q, cfg, path, q.Canary.Name); err != nil {
+			return Result{}, err
+		}
+		v.Result = v.Canary
+	} else if v.Result, err = w.fetch(ctx, q, cfg, path, q.Canary.Name); err != nil {
+		return Result{}, err
+	}
+	m, err := judgeValues(q.Metric, v)
+	if err != nil {
+		return Result{}, err
+	}
+	m.At = w.d.now()
+	return Result{Measurement: m}, nil
+}
+
+// fetch makes one call with {{.Version}} set to version and returns the
+// numbers at the path; nil when the path selects nothing.
+func (w *Web) fetch(ctx context.Context, q Query, cfg *plans.WebProvider, path jp.Expr, version string) ([]float64, error) {
+	data := dataFor(q, version)
+	url, err := render("web url", cfg.URL, data)
+	if err != nil {
+		return nil, fmt.Errorf("metric %s: %w", q.Metric.Name, err)
+	}
+	method := strings.ToUpper(cfg.Method)
+	if method == "" {
+		method = http.MethodGet
+	}
+	if method != http.MethodGet && method != http.MethodPost {
+		return nil, fmt.Errorf("metric %s: method %s is not GET or POST: %w", q.Metric.Name, cfg.Method, ErrInvalidConfig)
+	}
+	h := http.Header{}
+	h.Set("Accept", "application/json")
+	var body []byte
+	if method == http.MethodPost && cfg.Body != "" {
+		b, err := render("web body", cfg.Body, data)
+		if err != nil {
+			return nil, fmt.Errorf("metric %s: %w", q.Metric.Name, err)
+		}
+		body = []byte(b)
+		h.Set("Content-Type", "application/json")
+	}
+	if err := secretHeaders(h, w.d.getenv, "", cfg.HeadersFromEnv); err != nil {
+		return nil, fmt.Errorf("metric %s: %w", q.Metric.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeoutOr(cfg.Timeout, plans.DefaultProviderTimeout))
+	defer cancel()
+	op := fmt.Sprintf("call %s %s", method, url)
+	ans, err := call(ctx, w.d.hc, op, method, url, h, body)
+	if err != nil {
+		return nil, fmt.Errorf("metric %s: %w", q.Metric.Name, err)
+	}
+	doc, err := oj.Parse(ans)
+	if err != nil {
+		return nil, fmt.Errorf("metric %s: %s: parse JSON answer: %w: %w", q.Metric.Name, op, err, ErrBadAnswer)
+	}
+	nums, err := numbers(path.Get(doc))
+	if errors.Is(err, ErrNoData) {
+		w.d.log.DebugContext(ctx, "web metric: path selected nothing", "metric", q.Metric.Name, "path", cfg.JSONPath, "version", version)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metric %s: %s: value at %s: %w", q.Metric.Name, op, cfg.JSONPath, err)
+	}
+	return nums, nil
+}
+
+// numbers turns the values a JSONPath selected into numbers: numbers,
+// booleans (1 or 0), numeric strings and lists of them. Nothing, or only
+// nulls, is ErrNoData; anything else is ErrBadAnswer.
+func numbers(vals []any) ([]float64, error) {
+	var out []float64
+	var add func(v any) error
+	add = func(v any) error {
+		switch x := v.(type) {
+		case nil:
+			return nil
+		case int64:
+			out = append(out, float64(x))
+		case float64:
+			out = append(out, x)
+		case bool:
+			if x {
+				out = append(out, 1)
+			} else {
+				out = append(out, 0)
+			}
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number: %w", x, ErrBadAnswer)
+			}
+			out = append(out, f)
+		case []any:
+			for _, e := range x {
+				if err := add(e); err != nil {
+					return err
+				}
+			}
+		default:
+			return fmt.Errorf("a %T is not a number: %w", v, ErrBadAnswer)
+		}
+		return nil
+	}
+	for _, v := range vals {
+		if err := add(v); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) == 0 {
+		return nil, ErrNoData
+	}
+	return out, nil
+}
+
+// timeoutOr returns d, or def when d is unset.
+func timeoutOr(d plans.Duration, def time.Duration) time.Duration {
+	if d.Duration <= 0 {
+		return def
+	}
+	return d.Duration
+}
