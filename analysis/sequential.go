@@ -207,6 +207,12 @@ type gridCache struct {
 // returns an error only for an invalid spec or a state from another kind of
 // test; bad data gives a measurement with verdict Error and an unchanged
 // state. Once the test has decided, every later look repeats the decision.
+//
+// The measurement's Canary and Stable hold the versions' cumulative rates
+// (at the most telling boundary for histograms; mean scores for bounded);
+// Result holds the evidence: [mean E^F, min E^P] for proportions and
+// histograms, [canary lower, canary upper, stable lower, stable upper]
+// bounds for bounded scores.
 func (s SequentialSpec) Look(st SequentialState, stable, canary Totals) (Measurement, SequentialState, error) {
 	if err := s.Validate(); err != nil {
 		return Measurement{}, st, fmt.Errorf("sequential test: %w", err)

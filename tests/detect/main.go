@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,7 +43,11 @@ func main() {
 		os.Exit(2)
 	}
 	start := time.Now()
-	res := run(cfg)
+	res, err := run(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "detect:", err)
+		os.Exit(1)
+	}
 	report(os.Stdout, cfg, res)
 	fmt.Fprintf(os.Stderr, "detect: %d cells × %d rollouts in %s\n", len(res), cfg.runs, time.Since(start).Round(time.Second))
 }
@@ -83,7 +88,7 @@ type cellResult struct {
 	pass  []int   // per method: rollouts promoted early
 }
 
-func run(cfg config) []cellResult {
+func run(cfg config) ([]cellResult, error) {
 	ms := methods(cfg)
 	var cells []cellResult
 	for _, sc := range scenarios {
@@ -96,8 +101,11 @@ func run(cfg config) []cellResult {
 	type job struct{ cell, from, to int }
 	const chunk = 50
 	jobs := make(chan job)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
 	for range cfg.workers {
 		wg.Add(1)
 		go func() {
@@ -109,7 +117,12 @@ func run(cfg config) []cellResult {
 				for i := j.from; i < j.to; i++ {
 					r := simulate(cfg, c.sc, c.rps, cfg.seed+uint64(j.cell), uint64(i))
 					for mi, m := range ms {
-						o := m.judge(r)
+						o, err := m.judge(r)
+						if err != nil {
+							mu.Lock()
+							errs = append(errs, fmt.Errorf("%s, %s req/s, rollout %d, %s: %w", c.sc.name, trimFloat(c.rps), i, m.name, err))
+							mu.Unlock()
+						}
 						if o.failAt > 0 {
 							local[mi] = append(local[mi], o.failAt)
 						}
@@ -134,7 +147,7 @@ func run(cfg config) []cellResult {
 	}
 	close(jobs)
 	wg.Wait()
-	return cells
+	return cells, errors.Join(errs...)
 }
 
 // simulate draws one rollout's traffic.

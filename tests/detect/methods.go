@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"slices"
 
@@ -24,14 +25,14 @@ type outcome struct {
 // method is one way of judging a canary.
 type method struct {
 	name  string
-	judge func(r *rollout) outcome
+	judge func(r *rollout) (outcome, error)
 }
 
 // coalmine runs the sequential test of package analysis, one look a minute.
 func coalmine(alpha, minEffect float64) method {
 	return method{
 		name: "coalmine sequential, α=" + trimFloat(alpha),
-		judge: func(r *rollout) outcome {
+		judge: func(r *rollout) (outcome, error) {
 			spec := analysis.SequentialSpec{Alpha: alpha, MinEffect: minEffect}
 			switch r.sc.kind {
 			case errorRate:
@@ -47,23 +48,25 @@ func coalmine(alpha, minEffect float64) method {
 			}
 			_, st, err := spec.Look(analysis.SequentialState{}, tot[stableArm], tot[canaryArm])
 			if err != nil {
-				panic(err) // a bug in this program's spec, not in the data
+				return outcome{}, fmt.Errorf("coalmine baseline look: %w", err)
 			}
 			for k, m := range r.mins {
 				addTotals(&tot, m, r.sc.kind)
 				var res analysis.Measurement
 				res, st, err = spec.Look(st, tot[stableArm], tot[canaryArm])
 				if err != nil {
-					panic(err)
+					return outcome{}, fmt.Errorf("coalmine look %d: %w", k+1, err)
 				}
 				switch res.Verdict {
 				case analysis.Fail:
-					return outcome{failAt: k + 1}
+					return outcome{failAt: k + 1}, nil
 				case analysis.Pass:
-					return outcome{passAt: k + 1}
+					return outcome{passAt: k + 1}, nil
+				case analysis.Error:
+					return outcome{}, fmt.Errorf("coalmine look %d: %s", k+1, res.Reason)
 				}
 			}
-			return outcome{}
+			return outcome{}, nil
 		},
 	}
 }
@@ -109,7 +112,7 @@ type thresholds struct {
 func fixedThreshold(name string, th thresholds) method {
 	return method{
 		name: name,
-		judge: func(r *rollout) outcome {
+		judge: func(r *rollout) (outcome, error) {
 			failed := 0
 			for k, m := range r.mins {
 				n := m.n[canaryArm]
@@ -128,11 +131,11 @@ func fixedThreshold(name string, th thresholds) method {
 				if bad {
 					failed++
 					if failed >= th.failedToAbort {
-						return outcome{failAt: k + 1}
+						return outcome{failAt: k + 1}, nil
 					}
 				}
 			}
-			return outcome{}
+			return outcome{}, nil
 		},
 	}
 }
@@ -151,14 +154,14 @@ const (
 func kayenta(window int) method {
 	return method{
 		name: "Kayenta Mann–Whitney, " + itoa(window) + "-min judgements",
-		judge: func(r *rollout) outcome {
+		judge: func(r *rollout) (outcome, error) {
 			for end := window; end <= len(r.mins); end += window {
 				x, y := series(r, r.mins[end-window:end])
 				if kayentaFails(x, y, r.sc.kind == evalPass) {
-					return outcome{failAt: end}
+					return outcome{failAt: end}, nil
 				}
 			}
-			return outcome{}
+			return outcome{}, nil
 		},
 	}
 }
