@@ -52,6 +52,7 @@ func (r *rollout) argsFor(template string, ref plans.AnalysisRef) map[string]str
 			args[a.Name] = *a.Value
 		}
 	}
+	//workflowcheck:ignore copying a map: the order does not matter
 	for k, v := range ref.Args {
 		args[k] = v
 	}

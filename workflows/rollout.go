@@ -207,6 +207,8 @@ func (r *rollout) interrupted() bool {
 
 // advance moves to the next step.
 func (r *rollout) advance(ctx workflow.Context) {
+	kind := stepKind(r.spec.Steps[r.st.Step])
+	r.metrics(ctx).WithTags(map[string]string{"kind": kind}).Timer(MetricStepDuration).Record(workflow.Now(ctx).Sub(r.st.StepStartedAt))
 	r.st.Step++
 	r.st.StepStartedAt = workflow.Now(ctx)
 	r.st.Analysis = nil
@@ -318,6 +320,7 @@ func (r *rollout) promote(ctx workflow.Context) (Result, error) {
 	r.st.ShadowPercent = 0
 	r.st.SegmentWeights = nil
 	r.st.Phase = PhasePromoted
+	r.metrics(ctx).WithTags(map[string]string{"outcome": string(PhasePromoted)}).Counter(MetricRollouts).Inc(1)
 	now := workflow.Now(ctx)
 	r.event(ctx, "promoted", "", fmt.Sprintf("%s is the stable version of %s at 100%%", r.st.Canary.Name, r.st.App))
 	r.notify(ctx, plans.EventPromoted, fmt.Sprintf("%s %s is promoted: it now serves all traffic (was %s).", r.st.App, r.st.Canary.Name, r.st.Stable.Name), nil)
@@ -382,6 +385,7 @@ func (r *rollout) rollback(ctx workflow.Context, reason string) error {
 		}
 	}
 	r.st.Phase = PhaseRolledBack
+	r.metrics(dctx).WithTags(map[string]string{"outcome": string(PhaseRolledBack)}).Counter(MetricRollouts).Inc(1)
 	msg := fmt.Sprintf("%s %s was rolled back to %s: %s.", r.st.App, r.st.Canary.Name, r.st.Stable.Name, sentence(reason))
 	r.event(dctx, "rolledBack", "", msg)
 	r.notify(dctx, plans.EventRolledBack, msg, nil)

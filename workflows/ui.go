@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -44,6 +45,22 @@ func StaticSummary(app, stable, canary string) string {
 	return fmt.Sprintf("%s %s → %s", app, stable, canary)
 }
 
+// Metrics the workflow emits through the worker's metrics handler.
+const (
+	// MetricRollouts counts ended rollouts by app and outcome (Promoted, RolledBack).
+	MetricRollouts = "coalmine_rollouts_total"
+	// MetricStepDuration times steps by app and kind.
+	MetricStepDuration = "coalmine_step_duration"
+	// MetricCanaryWeight is the canary's current share of traffic, by app.
+	MetricCanaryWeight = "coalmine_canary_weight"
+)
+
+// metrics is the workflow's metrics handler with the app as a label; the
+// SDK keeps it quiet during replay.
+func (r *rollout) metrics(ctx workflow.Context) client.MetricsHandler {
+	return workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"app": r.st.App})
+}
+
 // refresh keeps the Web UI current: the details markdown, and the search
 // attributes when the phase or the weight changed.
 func (r *rollout) refresh(ctx workflow.Context) {
@@ -52,6 +69,9 @@ func (r *rollout) refresh(ctx workflow.Context) {
 		updates := []temporal.SearchAttributeUpdate{AttrPhase.ValueSet(string(phase)), AttrWeight.ValueSet(r.st.Weight)}
 		if !r.saSet {
 			updates = append(updates, AttrApp.ValueSet(r.st.App), AttrStable.ValueSet(r.st.Stable.Name), AttrCanary.ValueSet(r.st.Canary.Name))
+		}
+		if !r.saSet || r.st.Weight != r.saWeight {
+			r.metrics(ctx).Gauge(MetricCanaryWeight).Update(r.st.Weight)
 		}
 		if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 			r.logger.Warn("upsert search attributes", "error", err)
@@ -69,45 +89,45 @@ func (r *rollout) refresh(ctx workflow.Context) {
 func (r *rollout) markdown(phase Phase) string {
 	var b strings.Builder
 	s := &r.st
-	fmt.Fprintf(&b, "**%s** %s → %s · **%s**\n\n", s.App, s.Stable.Name, s.Canary.Name, phase)
+	b.WriteString(fmt.Sprintf("**%s** %s → %s · **%s**\n\n", s.App, s.Stable.Name, s.Canary.Name, phase))
 	if s.Step < len(s.Steps) {
-		fmt.Fprintf(&b, "- Step %d of %d: `%s`\n", s.Step+1, len(s.Steps), s.Steps[s.Step])
+		b.WriteString(fmt.Sprintf("- Step %d of %d: `%s`\n", s.Step+1, len(s.Steps), s.Steps[s.Step]))
 	} else {
-		fmt.Fprintf(&b, "- All %d steps done\n", len(s.Steps))
+		b.WriteString(fmt.Sprintf("- All %d steps done\n", len(s.Steps)))
 	}
-	fmt.Fprintf(&b, "- Canary weight: **%s%%**", pct(s.Weight))
+	b.WriteString(fmt.Sprintf("- Canary weight: **%s%%**", pct(s.Weight)))
 	if s.ShadowPercent > 0 {
-		fmt.Fprintf(&b, " · shadow %s%%", pct(s.ShadowPercent))
+		b.WriteString(fmt.Sprintf(" · shadow %s%%", pct(s.ShadowPercent)))
 	}
 	b.WriteString("\n")
 	for _, name := range sortedKeys(s.SegmentWeights) {
-		fmt.Fprintf(&b, "- Segment %s: %s%%\n", name, pct(s.SegmentWeights[name]))
+		b.WriteString(fmt.Sprintf("- Segment %s: %s%%\n", name, pct(s.SegmentWeights[name])))
 	}
 	if s.Waiting != "" {
-		fmt.Fprintf(&b, "- Waiting for: %s", s.Waiting)
+		b.WriteString(fmt.Sprintf("- Waiting for: %s", s.Waiting))
 		if !s.WaitUntil.IsZero() {
-			fmt.Fprintf(&b, " (until %s)", s.WaitUntil.UTC().Format(time.DateTime+" MST"))
+			b.WriteString(fmt.Sprintf(" (until %s)", s.WaitUntil.UTC().Format(time.DateTime+" MST")))
 		}
 		b.WriteString("\n")
 	}
 	if h := r.ctl.Held; h != nil {
-		fmt.Fprintf(&b, "- Paused by %s\n", withReason(h.By, *h))
+		b.WriteString(fmt.Sprintf("- Paused by %s\n", withReason(h.By, *h)))
 	}
 	if s.Reason != "" {
-		fmt.Fprintf(&b, "- Reason: %s\n", s.Reason)
+		b.WriteString(fmt.Sprintf("- Reason: %s\n", s.Reason))
 	}
 	for _, group := range []struct {
 		name string
 		ms   []MetricStatus
 	}{{"Analysis", s.Analysis}, {"Background", s.Background}} {
 		for _, m := range group.ms {
-			fmt.Fprintf(&b, "- %s %s/%s: %s (%d measured) — %s\n", group.name, m.Template, m.Metric, m.Assessment.Phase, m.History.Count, lastMeasurement(m))
+			b.WriteString(fmt.Sprintf("- %s %s/%s: %s (%d measured) — %s\n", group.name, m.Template, m.Metric, m.Assessment.Phase, m.History.Count, lastMeasurement(m)))
 		}
 	}
 	if n := len(s.Verdicts); n > 0 {
 		b.WriteString("\nLast verdicts:\n")
 		for _, v := range s.Verdicts[max(0, n-3):] {
-			fmt.Fprintf(&b, "- %s: **%s** — %s\n", v.Analysis, v.Phase, v.Reason)
+			b.WriteString(fmt.Sprintf("- %s: **%s** — %s\n", v.Analysis, v.Phase, v.Reason))
 		}
 	}
 	return b.String()
@@ -124,6 +144,7 @@ func lastMeasurement(m MetricStatus) string {
 // sortedKeys returns a map's keys in order, so that rendering is deterministic.
 func sortedKeys(m map[string]float64) []string {
 	keys := make([]string, 0, len(m))
+	//workflowcheck:ignore the keys are sorted below
 	for k := range m {
 		keys = append(keys, k)
 	}
