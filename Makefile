@@ -7,6 +7,7 @@ export PATH := $(BIN):$(PATH)
 
 STATICCHECK_VERSION := v0.8.2
 TEMPORAL_CLI_VERSION := v1.5.1
+PROMETHEUS_VERSION := v0.316.0
 
 .PHONY: all build test lint fuzz clean tools
 
@@ -32,7 +33,7 @@ fuzz:
 	$(GO) test ./plans -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
 
 ## tools: binaries the tests need, built from Go modules into bin/
-tools:
+tools: $(BIN)/prometheus
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -40,6 +41,12 @@ $(BIN)/staticcheck:
 $(BIN)/temporal:
 	@echo "building the Temporal dev server (temporal CLI $(TEMPORAL_CLI_VERSION)) into bin/; first time only, a few minutes"
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+# The remove_all_sd tag leaves out service discovery: one of its dependencies
+# is not served by the module proxy, and the tests use static targets only.
+$(BIN)/prometheus:
+	@echo "building Prometheus $(PROMETHEUS_VERSION) into bin/; first time only, about two minutes"
+	GOBIN=$(BIN) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
 
 ## bench-detect: detection benchmark (deterministic simulation), prints the table for docs/benchmarks.md; RUNS rollouts per cell
 RUNS ?= 1000
