@@ -64,7 +64,11 @@
 // hypergeometric is dominated in convex order by the binomial), with a
 // positive margin and common outcomes the binomial thinning is an
 // approximation of order p. Per-request amounts with several events per
-// request are over-dispersed and must not be fed to it.
+// request are over-dispersed and must not be fed to it. With AbsoluteEffect
+// the margin δ is a difference of rates: a fifth of Alpha buys a confidence
+// sequence [L, U] for stable's rate (Robbins' beta-binomial mixture) and
+// E^F and E^P are taken at log(1 + δ/L) and log(1 + δ/U); this needs a steady
+// stable rate during the analysis, which the relative form does not.
 //
 // Latency (KindHistogram): exceedance counts at histogram bucket boundaries
 // (requests above b), each tested as a proportion with R0 = 1 + MinEffect.

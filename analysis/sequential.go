@@ -51,8 +51,12 @@ type SequentialSpec struct {
 	// share of requests above each boundary, for bounded scores to the mean
 	// score. 0 fails on any regression and passes only a canary shown better.
 	MinEffect float64 `json:"minEffect,omitempty"`
-	// AbsoluteEffect makes MinEffect an absolute difference of means
-	// (bounded scores only): 0.02 = two points on a [0, 1] score.
+	// AbsoluteEffect makes MinEffect an absolute difference: of mean scores
+	// (bounded; 0.02 = two points on a [0, 1] score) or of bad-outcome rates
+	// (proportion; 0.0025 = a quarter of a percentage point). For proportions
+	// a fifth of Alpha is spent on a confidence sequence for stable's rate,
+	// which then must be steady within the analysis; the relative form does
+	// not need that.
 	AbsoluteEffect bool `json:"absoluteEffect,omitempty"`
 	// MinSamples holds back a Pass until the canary has this many samples
 	// since the test started. It does not hold back a Fail, whose error
@@ -91,8 +95,11 @@ func (s SequentialSpec) Validate() error {
 	if s.WorseWhen == WorseLower && s.Kind == KindBounded && !s.AbsoluteEffect && s.MinEffect >= 1 {
 		errs = append(errs, fmt.Errorf("minEffect %v would allow the score to drop to nothing; use less than 1", s.MinEffect))
 	}
-	if s.AbsoluteEffect && s.Kind != KindBounded {
-		errs = append(errs, errors.New("absoluteEffect is only supported for bounded scores"))
+	if s.AbsoluteEffect && s.Kind == KindHistogram {
+		errs = append(errs, errors.New("absoluteEffect is not supported for histograms; use a relative minEffect"))
+	}
+	if s.AbsoluteEffect && s.Kind == KindProportion && !(s.MinEffect > 0 && s.MinEffect < 1) {
+		errs = append(errs, fmt.Errorf("absolute minEffect %v is not a rate difference between 0 and 1", s.MinEffect))
 	}
 	if s.MinSamples < 0 {
 		errs = append(errs, fmt.Errorf("minSamples %d is negative", s.MinSamples))
@@ -410,24 +417,61 @@ func updateCache(c *gridCache, looks []LookCounts, nb int) *gridCache {
 type boundaryEvidence struct {
 	logF, logP     float64
 	xc, xs, nc, ns int64
+	lo, hi         float64 // stable-rate confidence sequence (absolute margin only)
 }
 
+// stableCSShare is the part of alpha spent on the stable-rate confidence
+// sequence when the margin is absolute (ANALYSIS.md §1: α_s = α/5).
+const stableCSShare = 0.2
+
+// levels returns the level of the e-process decisions and of the stable-rate
+// confidence sequence; the two add up to Alpha.
+func (s SequentialSpec) levels() (eLevel, csLevel float64) {
+	if s.AbsoluteEffect {
+		return s.Alpha * (1 - stableCSShare), s.Alpha * stableCSShare
+	}
+	return s.Alpha, 0
+}
+
+// evidence computes every tested boundary's e-values. With a relative margin
+// both are taken at θ0 = log(1 + MinEffect). With an absolute margin δ on a
+// proportion, E^F is taken at log(1 + δ/L) and E^P at log(1 + δ/U), where
+// [L, U] is the stable rate's confidence sequence; E^F(θ0) is non-increasing
+// in θ0 wherever it is at least 1, so the data-dependent margin is safe and
+// the error adds up to the e-process level plus the sequence's level.
 func (s SequentialSpec) evidence(st SequentialState) []boundaryEvidence {
-	theta0 := math.Log1p(s.MinEffect)
 	nb := len(st.Looks[0].XC)
 	out := make([]boundaryEvidence, nb)
 	scratch := make([]float64, 0, len(grid().theta))
+	_, csLevel := s.levels()
 	for b := range nb {
-		var ll0 float64
 		e := boundaryEvidence{}
 		for _, l := range st.Looks {
-			ll0 += lookLogLik(theta0, l.NC, l.NS, l.XC[b], l.XS[b])
 			e.xc += l.XC[b]
 			e.xs += l.XS[b]
 			e.nc += l.NC
 			e.ns += l.NS
 		}
-		e.logF, e.logP = eValues(st.cache.sums[b], ll0, theta0, scratch)
+		thetaF, thetaP := math.Log1p(s.MinEffect), math.Log1p(s.MinEffect)
+		if s.AbsoluteEffect {
+			e.lo, e.hi = rateCS(e.xs, e.ns, csLevel)
+			thetaF, thetaP = math.Inf(1), math.Log1p(s.MinEffect/e.hi)
+			if e.lo > 0 {
+				thetaF = math.Log1p(s.MinEffect / e.lo)
+			}
+		}
+		var llF, llP float64
+		for _, l := range st.Looks {
+			if !math.IsInf(thetaF, 1) {
+				llF += lookLogLik(thetaF, l.NC, l.NS, l.XC[b], l.XS[b])
+			}
+			llP += lookLogLik(thetaP, l.NC, l.NS, l.XC[b], l.XS[b])
+		}
+		e.logF = math.Inf(-1)
+		if !math.IsInf(thetaF, 1) {
+			e.logF, _ = eValues(st.cache.sums[b], llF, thetaF, scratch)
+		}
+		_, e.logP = eValues(st.cache.sums[b], llP, thetaP, scratch)
 		out[b] = e
 	}
 	return out
@@ -450,26 +494,31 @@ func (s SequentialSpec) decideCounts(st SequentialState) Measurement {
 		}
 	}
 	meanF := logSumExp(logF) - math.Log(float64(len(ev)))
-	thr := math.Log(1 / s.Alpha)
+	eLevel, _ := s.levels()
+	thr := math.Log(1 / eLevel)
 	m := Measurement{Result: []float64{math.Exp(meanF), math.Exp(minP)}}
 	shown := ev[maxAt]
 	m.Canary = []float64{ratio(shown.xc, shown.nc)}
 	m.Stable = []float64{ratio(shown.xs, shown.ns)}
 	what := s.describe(st, maxAt, shown)
 	margin := fmt.Sprintf("%s%%", fmtNum(100*s.MinEffect))
+	if s.AbsoluteEffect {
+		margin = fmt.Sprintf("%s percentage points (stable's rate is within %s–%s)", fmtNum(100*s.MinEffect), fmtPct(shown.lo), fmtPct(shown.hi))
+	}
+	need := fmtNum(1 / eLevel)
 	switch {
 	case meanF >= thr:
 		m.Verdict = Fail
-		m.Reason = fmt.Sprintf("regression: %s; worse by more than %s, shown at alpha %s (evidence %s ≥ %s)", what, margin, fmtNum(s.Alpha), fmtNum(math.Exp(meanF)), fmtNum(1/s.Alpha))
+		m.Reason = fmt.Sprintf("regression: %s; worse by more than %s, shown at alpha %s (evidence %s ≥ %s)", what, margin, fmtNum(s.Alpha), fmtNum(math.Exp(meanF)), need)
 	case minP >= thr && st.CanarySamples >= s.MinSamples:
 		m.Verdict = Pass
-		m.Reason = fmt.Sprintf("no regression: %s; not worse by more than %s, shown at alpha %s (evidence %s ≥ %s)", s.describe(st, minAt, ev[minAt]), margin, fmtNum(s.Alpha), fmtNum(math.Exp(minP)), fmtNum(1/s.Alpha))
+		m.Reason = fmt.Sprintf("no regression: %s; not worse by more than %s, shown at alpha %s (evidence %s ≥ %s)", s.describe(st, minAt, ev[minAt]), margin, fmtNum(s.Alpha), fmtNum(math.Exp(minP)), need)
 	case minP >= thr:
 		m.Verdict = Inconclusive
 		m.Reason = fmt.Sprintf("not worse by more than %s, but only %d of the %d canary samples required: %s", margin, st.CanarySamples, s.MinSamples, what)
 	default:
 		m.Verdict = Inconclusive
-		m.Reason = fmt.Sprintf("not yet shown either way: %s (evidence of regression %s, of none %s; %s needed)", what, fmtNum(math.Exp(meanF)), fmtNum(math.Exp(minP)), fmtNum(1/s.Alpha))
+		m.Reason = fmt.Sprintf("not yet shown either way: %s (evidence of regression %s, of none %s; %s needed)", what, fmtNum(math.Exp(meanF)), fmtNum(math.Exp(minP)), need)
 	}
 	return m
 }

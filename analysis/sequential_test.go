@@ -314,7 +314,9 @@ func TestSequentialSpecValidate(t *testing.T) {
 		{"NaN effect", func(s *SequentialSpec) { s.MinEffect = math.NaN() }, "minEffect"},
 		{"negative min samples", func(s *SequentialSpec) { s.MinSamples = -1 }, "minSamples"},
 		{"boundaries on proportion", func(s *SequentialSpec) { s.Boundaries = []float64{1} }, "boundaries"},
-		{"absolute on proportion", func(s *SequentialSpec) { s.AbsoluteEffect = true }, "absoluteEffect"},
+		{"absolute on proportion", func(s *SequentialSpec) { s.AbsoluteEffect = true }, ""},
+		{"absolute on proportion too big", func(s *SequentialSpec) { s.AbsoluteEffect = true; s.MinEffect = 1 }, "rate difference"},
+		{"absolute on histogram", func(s *SequentialSpec) { s.Kind = KindHistogram; s.AbsoluteEffect = true }, "absoluteEffect"},
 		{"lower latency", func(s *SequentialSpec) { s.Kind = KindHistogram; s.WorseWhen = WorseLower }, "histograms"},
 	}
 	for _, tt := range tests {
@@ -328,6 +330,54 @@ func TestSequentialSpecValidate(t *testing.T) {
 			if tt.wantErr != "" {
 				if _, _, err := s.Look(SequentialState{}, Totals{}, Totals{}); err == nil {
 					t.Fatal("Look accepted an invalid spec")
+				}
+			}
+		})
+	}
+}
+
+// TestProportionAbsoluteMargin checks ANALYSIS.md §1's absolute-margin
+// cross-check on row 1: α_s = 0.01, stable CS [0.0034522, 0.0069505],
+// δ = 0.0025 → R0 = 1.72417, E^F = 3.506, Inconclusive.
+func TestProportionAbsoluteMargin(t *testing.T) {
+	lo, hi := rateCS(190, 38000, 0.01)
+	closeTo(t, "stable CS lower", lo, 0.0034522, 1e-4)
+	closeTo(t, "stable CS upper", hi, 0.0069505, 1e-4)
+	closeTo(t, "R0", 1+0.0025/lo, 1.72417, 1e-4)
+	spec := SequentialSpec{Kind: KindProportion, WorseWhen: WorseHigher, Alpha: 0.05, MinEffect: 0.0025, AbsoluteEffect: true}
+	st := started(t, spec, Totals{}, Totals{})
+	m, _ := look(t, spec, st, Totals{Count: 38000, Events: 190}, Totals{Count: 2000, Events: 30})
+	closeTo(t, "E^F", m.Result[0], 3.506, 1e-3)
+	if m.Verdict != Inconclusive || !strings.Contains(m.Reason, "25 needed") {
+		t.Fatalf("verdict %s %q", m.Verdict, m.Reason)
+	}
+	m, _ = look(t, spec, st, Totals{Count: 38000, Events: 190}, Totals{Count: 2000, Events: 60})
+	if m.Verdict != Fail {
+		t.Fatalf("3%% against 0.5%% with a 0.25-point margin: %s %q", m.Verdict, m.Reason)
+	}
+}
+
+func TestRateCS(t *testing.T) {
+	tests := []struct {
+		name   string
+		x, n   int64
+		lo, hi float64 // expected bounds, or -1 to only check containment
+	}{
+		{"no trials", 0, 0, 0, 1},
+		{"no events", 0, 1000, 0, -1},
+		{"all events", 1000, 1000, -1, 1},
+		{"half", 500, 1000, -1, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lo, hi := rateCS(tt.x, tt.n, 0.05)
+			if tt.lo >= 0 && lo != tt.lo || tt.hi >= 0 && hi != tt.hi {
+				t.Fatalf("CS = [%v, %v], want [%v, %v]", lo, hi, tt.lo, tt.hi)
+			}
+			if tt.n > 0 {
+				p := float64(tt.x) / float64(tt.n)
+				if lo > p || hi < p || lo < 0 || hi > 1 {
+					t.Fatalf("CS [%v, %v] does not hold %v", lo, hi, p)
 				}
 			}
 		})
