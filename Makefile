@@ -6,6 +6,7 @@ BIN       := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
 STATICCHECK_VERSION := v0.8.2
+WORKFLOWCHECK_VERSION := v0.6.0
 TEMPORAL_CLI_VERSION := v1.5.1
 PROMETHEUS_VERSION := v0.316.0
 
@@ -21,11 +22,12 @@ build:
 test: build tools
 	$(GO) test -count=1 -timeout 20m ./...
 
-## lint: gofmt, go vet, staticcheck
-lint: $(BIN)/staticcheck
+## lint: gofmt, go vet, staticcheck, workflowcheck (determinism of workflows/)
+lint: $(BIN)/staticcheck $(BIN)/workflowcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
+	$(BIN)/workflowcheck ./workflows/...
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
@@ -33,7 +35,10 @@ fuzz:
 	$(GO) test ./plans -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
 
 ## tools: binaries the tests need, built from Go modules into bin/
-tools: $(BIN)/prometheus
+tools: $(BIN)/prometheus $(BIN)/temporal
+
+$(BIN)/workflowcheck:
+	GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

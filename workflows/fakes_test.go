@@ -97,16 +97,6 @@ func (f *fakeRouter) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeRouter) count(op string) int {
-	n := 0
-	for _, c := range f.Calls() {
-		if c == op {
-			n++
-		}
-	}
-	return n
-}
-
 // fakeMetrics answers each metric with a script of verdicts; the last
 // one repeats. A verdict "err" makes the provider fail; "invalid" makes
 // the configuration invalid.

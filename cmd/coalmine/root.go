@@ -35,6 +35,8 @@ func newRootCmd(io streams) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newVersionCmd(io),
+		newStartCmd(io), newStatusCmd(io), newListCmd(io), newPromoteCmd(io), newAbortCmd(io),
+		newPauseCmd(io), newResumeCmd(io), newHistoryCmd(io), newWorkerCmd(io), newDevCmd(io),
 		newValidateCmd(io),
 		newPlanCmd(io),
 		newSchemaCmd(io),

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/workers"
+)
+
+func newDevCmd(io streams) *cobra.Command {
+	var o workers.DevOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a local stack: Temporal dev server with its Web UI, a worker and the gateway",
+		Long: `Dev runs everything a rollout needs on this machine: a Temporal dev server
+with its Web UI (its database persists in .coalmine/temporal.db, and
+coalmine's search attributes are registered), a coalmine worker, and the
+built-in gateway when --gateway-config is given. It prints the addresses,
+and Ctrl-C stops everything in order.
+
+The Temporal server is the temporal CLI: bin/temporal (make tools builds
+it), or --temporal PATH, or temporal on the PATH.`,
+		Example: "  coalmine dev\n  coalmine dev --gateway-config gateway.yaml",
+		Args:    exactArgs(0, "dev takes flags only"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.TemporalPath == "" {
+				p, err := findTemporal()
+				if err != nil {
+					return err
+				}
+				o.TemporalPath = p
+			}
+			logger := slog.New(slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			o.Logger = logger
+			o.Out = io.Out
+			o.Activities = func(getenv func(string) string) *activities.Activities {
+				return workers.DefaultActivities(logger, getenv)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return workers.RunDev(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.TemporalPath, "temporal", "", "the temporal CLI binary (default bin/temporal, then the PATH)")
+	f.StringVar(&o.Dir, "dir", ".coalmine", "folder for the database and logs")
+	f.IntVar(&o.Port, "port", 7233, "Temporal frontend port")
+	f.IntVar(&o.UIPort, "ui-port", 8233, "Temporal Web UI port")
+	f.StringVar(&o.GatewayConfig, "gateway-config", "", "run the built-in gateway with this configuration")
+	f.StringVar(&o.MetricsAddr, "metrics-listen", "127.0.0.1:9464", "address for the worker's Prometheus /metrics; empty serves none")
+	return cmd
+}
+
+// findTemporal looks for the temporal CLI in bin/ of this folder, next to
+// this executable, then on the PATH.
+func findTemporal() (string, error) {
+	candidates := []string{filepath.Join("bin", "temporal")}
+	if exe, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "temporal"))
+	}
+	for _, c := range candidates {
+		if fi, err := os.Stat(c); err == nil && !fi.IsDir() {
+			return c, nil
+		}
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("no temporal CLI found in bin/ or on the PATH: run make tools, or pass --temporal")
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/coalmine-dev/coalmine/workers"
+)
+
+func newListCmd(io streams) *cobra.Command {
+	var (
+		tc    temporalOptions
+		app   string
+		phase string
+		limit int
+	)
+	cmd := &cobra.Command{
+		Use:   "list [--app APP] [--phase PHASE]",
+		Short: "List rollouts, newest first, from Temporal's visibility store",
+		Long: `List shows rollouts, running and ended, newest first: app, phase, versions,
+canary weight and when they started. Filter by app or by phase
+(Progressing, Paused, RollingBack, Promoted, RolledBack).`,
+		Example: "  coalmine list\n  coalmine list --phase Paused\n  coalmine list --app voice-agent",
+		Args:    exactArgs(0, "filters are flags"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			defer tc.Close()
+			c, err := tc.Client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			resp, err := c.ListWorkflow(cmd.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+				Namespace: tc.namespace,
+				PageSize:  int32(limit),
+				Query:     listQuery(app, phase),
+			})
+			if err != nil {
+				return fmt.Errorf("list rollouts: %w", plainError(app, err))
+			}
+			if len(resp.Executions) == 0 {
+				fmt.Fprintln(io.Out, "no rollouts found")
+				return nil
+			}
+			tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "APP\tPHASE\tVERSIONS\tWEIGHT\tSTATUS\tSTARTED")
+			for _, e := range resp.Executions {
+				sa := e.GetSearchAttributes().GetIndexedFields()
+				fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%s%%\t%s\t%s\n",
+					keyword(sa, "CoalmineApp"), keyword(sa, "CoalminePhase"),
+					orQ(keyword(sa, "CoalmineStableVersion")), keyword(sa, "CoalmineCanaryVersion"),
+					fmtPct(double(sa, "CoalmineCanaryWeight")),
+					strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")),
+					e.GetStartTime().AsTime().UTC().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	tc.addFlags(cmd)
+	cmd.Flags().StringVar(&app, "app", "", "only this app")
+	cmd.Flags().StringVar(&phase, "phase", "", "only rollouts in this phase")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rollouts")
+	return cmd
+}
+
+// listQuery is the visibility query for rollouts with the filters.
+func listQuery(app, phase string) string {
+	q := []string{fmt.Sprintf("WorkflowType = '%s'", workers.WorkflowName)}
+	if app != "" {
+		q = append(q, fmt.Sprintf("CoalmineApp = '%s'", quote(app)))
+	}
+	if phase != "" {
+		q = append(q, fmt.Sprintf("CoalminePhase = '%s'", quote(phase)))
+	}
+	return strings.Join(q, " AND ")
+}
+
+func quote(s string) string { return strings.ReplaceAll(s, "'", "\\'") }
+
+func keyword(sa map[string]*commonpb.Payload, name string) string {
+	var s string
+	if p, ok := sa[name]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &s)
+	}
+	return s
+}
+
+func double(sa map[string]*commonpb.Payload, name string) float64 {
+	var f float64
+	if p, ok := sa[name]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &f)
+	}
+	return f
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/plans"
+	"github.com/coalmine-dev/coalmine/workers"
+	"github.com/coalmine-dev/coalmine/workflows"
+)
+
+// startOptions are the flags of `coalmine start`.
+type startOptions struct {
+	canary, stable       string
+	canaryURL, stableURL string
+	watch, supersede     bool
+	by                   string
+}
+
+func newStartCmd(io streams) *cobra.Command {
+	var (
+		tc temporalOptions
+		o  = startOptions{by: whoAmI()}
+	)
+	cmd := &cobra.Command{
+		Use:   "start PLAN --canary V [--stable V] [--canary-url U] [--watch] [--supersede]",
+		Short: "Start a rollout of a new version as the plan says",
+		Long: `Start loads the plan, then starts the durable rollout of the canary version:
+one rollout per app at a time (workflow coalmine/<app>).
+
+The stable version defaults to the version the app's last promoted rollout
+made stable. --canary-url (and --stable-url) give the versions' base URLs to
+routers that send requests to URLs, such as the built-in gateway.
+
+When a rollout of the app is running, start refuses; --supersede aborts
+that rollout first (its traffic goes back to its stable version) and then
+starts the new one.`,
+		Example: `  coalmine start plans/examples/voice-agent.yaml --canary v2 --watch
+  coalmine start plan.yaml --canary v3 --stable v2 --canary-url http://127.0.0.1:9002 --supersede`,
+		Args: exactArgs(1, "give the plan file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.canary == "" {
+				return usageError{errors.New("--canary is required: the version to roll out")}
+			}
+			p, warns, err := plans.LoadFile(args[0])
+			for _, w := range warns {
+				fmt.Fprintf(io.Err, "%s\n", w.String())
+			}
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+			c, err := tc.Client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := startRollout(cmd.Context(), io, c, &tc, p, o); err != nil {
+				return err
+			}
+			if o.watch {
+				return watchStatus(cmd.Context(), io, c, p.Spec.App, "text", defaultWatchEvery)
+			}
+			return nil
+		},
+	}
+	tc.addFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.canary, "canary", "", "the version to roll out (required)")
+	f.StringVar(&o.stable, "stable", "", "the version serving traffic now; defaults to the last promoted one")
+	f.StringVar(&o.canaryURL, "canary-url", "", "base URL of the canary version, for URL-based routers")
+	f.StringVar(&o.stableURL, "stable-url", "", "base URL of the stable version, for URL-based routers")
+	f.BoolVarP(&o.watch, "watch", "w", false, "show the rollout's progress until it ends")
+	f.BoolVar(&o.supersede, "supersede", false, "abort the app's running rollout first, with rollback")
+	f.StringVar(&o.by, "by", o.by, "who starts it (env COALMINE_USER, USER)")
+	return cmd
+}
+
+// startRollout starts the workflow, superseding a running one when asked.
+func startRollout(ctx context.Context, io streams, c client.Client, tc *temporalOptions, p *plans.RolloutPlan, o startOptions) error {
+	app := p.Spec.App
+	id := workflows.WorkflowID(app)
+	running, err := runningRollout(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	if running != "" {
+		if !o.supersede {
+			return fmt.Errorf("a rollout of %s is already running (%s); abort it first or pass --supersede", app, running)
+		}
+		reason := fmt.Sprintf("superseded by %s", o.canary)
+		if _, err := sendUpdate(ctx, c, app, workflows.UpdateAbort, workflows.Request{By: o.by, Reason: reason}); err != nil {
+			return fmt.Errorf("supersede the running rollout of %s: %w", app, err)
+		}
+		fmt.Fprintf(io.Err, "aborting the running rollout of %s (%s)...\n", app, running)
+		if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil && !isRolledBack(err) {
+			return fmt.Errorf("wait for the superseded rollout of %s: %w", app, plainError(app, err))
+		}
+		fmt.Fprintf(io.Err, "the superseded rollout of %s is rolled back\n", app)
+	}
+	stable := o.stable
+	if stable == "" {
+		if stable, err = lastPromoted(ctx, c, tc.namespace, app); err != nil {
+			return err
+		}
+		if stable == "" {
+			return usageError{fmt.Errorf("give --stable: no earlier rollout of %s says which version is stable", app)}
+		}
+	}
+	in := workflows.Input{
+		Plan:      *p,
+		Stable:    activities.Version{Name: stable, URL: o.stableURL},
+		Canary:    activities.Version{Name: o.canary, URL: o.canaryURL},
+		StartedBy: o.by,
+	}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                tc.taskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		StaticSummary:            workflows.StaticSummary(app, stable, o.canary),
+		StaticDetails:            staticDetails(p, o.by),
+		TypedSearchAttributes:    workflows.SearchAttributes(app, stable, o.canary, workflows.PhaseProgressing, 0),
+	}, workers.WorkflowName, in)
+	if err != nil {
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			return fmt.Errorf("a rollout of %s is already running; abort it first or pass --supersede", app)
+		}
+		return fmt.Errorf("start the rollout of %s: %w", app, plainError(app, err))
+	}
+	fmt.Fprintf(io.Out, "started the rollout of %s %s → %s (workflow %s, run %s)\n", app, stable, o.canary, id, run.GetRunID())
+	return nil
+}
+
+// defaultWatchEvery is how often start --watch redraws.
+const defaultWatchEvery = 2 * time.Second
+
+// runningRollout describes the app's running rollout, or "" when none runs.
+func runningRollout(ctx context.Context, c client.Client, id string) (string, error) {
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("look up %s: %w", id, err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return "", nil
+	}
+	sa := info.GetSearchAttributes().GetIndexedFields()
+	return fmt.Sprintf("%s → %s, %s", orQ(keyword(sa, "CoalmineStableVersion")), keyword(sa, "CoalmineCanaryVersion"), keyword(sa, "CoalminePhase")), nil
+}
+
+// lastPromoted returns the version the app's last promoted rollout made stable.
+func lastPromoted(ctx context.Context, c client.Client, namespace, app string) (string, error) {
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: namespace,
+		PageSize:  1,
+		Query:     listQuery(app, string(workflows.PhasePromoted)),
+	})
+	if err != nil {
+		return "", fmt.Errorf("look up the last promoted rollout of %s: %w", app, err)
+	}
+	if len(resp.Executions) == 0 {
+		return "", nil
+	}
+	return keyword(resp.Executions[0].GetSearchAttributes().GetIndexedFields(), "CoalmineCanaryVersion"), nil
+}
+
+// isRolledBack reports whether err is a rollout that ended rolled back.
+func isRolledBack(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == workflows.ErrorTypeRolledBack
+}
+
+// staticDetails is the Web UI's static details: the plan's steps.
+func staticDetails(p *plans.RolloutPlan, by string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Plan **%s**, router `%s`, started by %s.\n\nSteps:\n", p.Metadata.Name, p.Spec.Traffic.Router, by)
+	for i, s := range p.Spec.Steps {
+		fmt.Fprintf(&b, "%d. %s\n", i+1, describeStep(s))
+	}
+	if p.Spec.BackgroundAnalysis != nil {
+		fmt.Fprintf(&b, "\nBackground analysis: %s\n", strings.Join(p.Spec.BackgroundAnalysis.Templates, ", "))
+	}
+	return b.String()
+}

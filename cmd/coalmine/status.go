@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/workflows"
+)
+
+func newStatusCmd(io streams) *cobra.Command {
+	var (
+		tc     temporalOptions
+		watch  bool
+		output string
+		every  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status APP [--watch] [-o json]",
+		Short: "Show where an app's rollout stands: step, weight, measurements, approvals",
+		Long: `Status shows the rollout of an app: its phase, the step it is at, the
+canary's weight, what it waits for (with the countdown of a pause or a
+gate's timeout), the latest measurements with their numbers, the verdicts,
+the approvals and the latest events.
+
+With --watch it redraws until the rollout ends, and exits 1 when it was
+rolled back.`,
+		Example: "  coalmine status voice-agent\n  coalmine status voice-agent --watch\n  coalmine status voice-agent -o json",
+		Args:    exactArgs(1, "give the app"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("unknown output format %q: use text or json", output)}
+			}
+			defer tc.Close()
+			c, err := tc.Client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if watch {
+				return watchStatus(cmd.Context(), io, c, args[0], output, every)
+			}
+			st, err := queryStatus(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			return printStatus(io.Out, st, output, time.Now())
+		},
+	}
+	tc.addFlags(cmd)
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw until the rollout ends")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cmd.Flags().DurationVar(&every, "every", 2*time.Second, "how often --watch redraws")
+	return cmd
+}
+
+func printStatus(w io.Writer, st workflows.Status, output string, now time.Time) error {
+	if output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return fmt.Errorf("write status: %w", err)
+		}
+		return nil
+	}
+	renderStatus(w, st, now)
+	return nil
+}
+
+// watchStatus redraws the status until the rollout ends. It returns an
+// error when the rollout was rolled back, so the exit status tells.
+func watchStatus(ctx context.Context, io streams, c client.Client, app, output string, every time.Duration) error {
+	tty := isTerminal(io.Out)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		st, err := queryStatus(ctx, c, app)
+		if err != nil {
+			return err
+		}
+		if tty && output == "text" {
+			fmt.Fprint(io.Out, "\033[H\033[2J")
+		}
+		if err := printStatus(io.Out, st, output, time.Now()); err != nil {
+			return err
+		}
+		switch st.Phase {
+		case workflows.PhasePromoted:
+			return nil
+		case workflows.PhaseRolledBack:
+			fmt.Fprintf(io.Err, "coalmine: %s\n", st.Reason)
+			return errSilent
+		}
+		if !tty && output == "text" {
+			fmt.Fprintln(io.Out, "---")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// renderStatus writes the status for people. It depends only on its
+// arguments, so golden files pin it.
+func renderStatus(w io.Writer, st workflows.Status, now time.Time) {
+	fmt.Fprintf(w, "%s  %s → %s  %s\n", st.App, orQ(st.Stable.Name), st.Canary.Name, st.Phase)
+	fmt.Fprintf(w, "started %s (%s ago)", st.StartedAt.UTC().Format("2006-01-02 15:04:05 MST"), since(now, st.StartedAt))
+	if st.Runs > 1 {
+		fmt.Fprintf(w, " · run %d", st.Runs)
+	}
+	fmt.Fprintln(w)
+	if st.Reason != "" {
+		fmt.Fprintf(w, "reason: %s\n", st.Reason)
+	}
+	fmt.Fprintln(w)
+
+	n := len(st.Steps)
+	done := min(st.Step, n)
+	cur := "done"
+	if st.Step < n {
+		cur = st.Steps[st.Step]
+	}
+	fmt.Fprintf(w, "steps   %s %d/%d  %s\n", stepBar(done, n, st.Phase), min(st.Step+1, n), n, cur)
+	fmt.Fprintf(w, "weight  %s %s%%\n", weightBar(st.Weight, 30), fmtPct(st.Weight))
+	var extra []string
+	if st.ShadowPercent > 0 {
+		extra = append(extra, "shadow "+fmtPct(st.ShadowPercent)+"%")
+	}
+	for _, name := range sortedNames(st.SegmentWeights) {
+		extra = append(extra, fmt.Sprintf("segment %s %s%%", name, fmtPct(st.SegmentWeights[name])))
+	}
+	if len(extra) > 0 {
+		fmt.Fprintf(w, "        %s\n", strings.Join(extra, " · "))
+	}
+	if st.Waiting != "" {
+		fmt.Fprintf(w, "waiting for %s", st.Waiting)
+		if !st.WaitUntil.IsZero() {
+			left := st.WaitUntil.Sub(now)
+			if left < 0 {
+				left = 0
+			}
+			fmt.Fprintf(w, " — %s left", left.Round(time.Second))
+		}
+		fmt.Fprintln(w)
+	}
+	renderMetrics(w, "analysis", st.Analysis)
+	renderMetrics(w, "background analysis", st.Background)
+	if len(st.Verdicts) > 0 {
+		fmt.Fprintln(w, "\nverdicts")
+		for _, v := range st.Verdicts {
+			fmt.Fprintf(w, "  %-10s %-12s %s\n", v.Analysis, v.Phase, v.Reason)
+		}
+	}
+	if len(st.Approvals) > 0 {
+		fmt.Fprintln(w, "\napprovals")
+		for _, a := range st.Approvals {
+			who := ""
+			if a.By != "" {
+				who = " by " + a.By
+			}
+			why := ""
+			if a.Reason != "" {
+				why = " (" + a.Reason + ")"
+			}
+			fmt.Fprintf(w, "  step %d  %s%s%s at %s\n", a.Step+1, a.Decision, who, why, a.At.UTC().Format("15:04:05"))
+		}
+	}
+	if len(st.Events) > 0 {
+		const recent = 5
+		fmt.Fprintln(w, "\nrecent events")
+		renderEvents(w, st.Events[max(0, len(st.Events)-recent):])
+	}
+}
+
+func renderMetrics(w io.Writer, title string, ms []workflows.MetricStatus) {
+	if len(ms) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s\n", title)
+	for _, m := range ms {
+		h := m.History
+		fmt.Fprintf(w, "  %s/%s  %s  %d measured: %d pass, %d fail, %d inconclusive, %d error\n",
+			m.Template, m.Metric, m.Assessment.Phase, h.Count, h.Passed, h.Failed, h.Inconclusive, h.Errors)
+		if last, ok := h.Last(); ok {
+			fmt.Fprintf(w, "    last: %s%s — %s\n", last.Verdict, values(last), last.Reason)
+		}
+	}
+}
+
+// values renders a measurement's numbers: " result 0.93, stable 0.95".
+func values(m analysis.Measurement) string {
+	var parts []string
+	for _, p := range []struct {
+		name string
+		v    []float64
+	}{{"result", m.Result}, {"stable", m.Stable}, {"canary", m.Canary}} {
+		if len(p.v) == 0 {
+			continue
+		}
+		s := make([]string, len(p.v))
+		for i, x := range p.v {
+			s[i] = strconv.FormatFloat(x, 'g', 4, 64)
+		}
+		parts = append(parts, p.name+" "+strings.Join(s, ","))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func renderEvents(w io.Writer, events []workflows.Event) {
+	for _, e := range events {
+		by := e.By
+		if by == "" {
+			by = "-"
+		}
+		fmt.Fprintf(w, "  %s  %-10s %-12s %s\n", e.At.UTC().Format("2006-01-02 15:04:05"), e.Kind, by, e.Message)
+	}
+}
+
+// stepBar draws one cell per step: ■ done, ▶ current, □ to come.
+func stepBar(done, n int, phase workflows.Phase) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := 0; i < n; i++ {
+		switch {
+		case i < done:
+			b.WriteString("■")
+		case i == done && !phase.Ended():
+			b.WriteString("▶")
+		default:
+			b.WriteString("□")
+		}
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// weightBar draws the canary's weight over width cells.
+func weightBar(weight float64, width int) string {
+	full := int(weight/100*float64(width) + 0.5)
+	full = max(0, min(width, full))
+	return "[" + strings.Repeat("█", full) + strings.Repeat("░", width-full) + "]"
+}
+
+func fmtPct(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func orQ(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}
+
+// since renders a duration for people: 1h2m, 45s.
+func since(now, t time.Time) string {
+	d := now.Sub(t).Round(time.Second)
+	if d < 0 {
+		d = 0
+	}
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	if s == "" {
+		return "0s"
+	}
+	return s
+}
+
+func sortedNames(m map[string]float64) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	for i := 1; i < len(names); i++ {
+		for j := i; j > 0 && names[j] < names[j-1]; j-- {
+			names[j], names[j-1] = names[j-1], names[j]
+		}
+	}
+	return names
+}

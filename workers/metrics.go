@@ -1,0 +1,190 @@
+package workers
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+)
+
+// PrometheusHandler passes the metrics that workflows and the SDK emit to
+// a Prometheus registry. The Rollout workflow emits coalmine_rollouts_total
+// (by app and outcome), coalmine_step_duration_seconds (by app and step
+// kind) and coalmine_canary_weight (by app) through workflow.GetMetricsHandler,
+// which the SDK keeps quiet during replay. The SDK's own metrics (temporal_*)
+// come through too.
+type PrometheusHandler struct {
+	reg  prometheus.Registerer
+	tags map[string]string
+	vecs *vecs
+}
+
+type vecs struct {
+	mu     sync.Mutex
+	counts map[string]*prometheus.CounterVec
+	gauges map[string]*prometheus.GaugeVec
+	hists  map[string]*prometheus.HistogramVec
+	labels map[string][]string
+}
+
+// NewPrometheusHandler returns a handler that registers metrics in reg as they are first used.
+func NewPrometheusHandler(reg prometheus.Registerer) *PrometheusHandler {
+	return &PrometheusHandler{reg: reg, vecs: &vecs{
+		counts: map[string]*prometheus.CounterVec{},
+		gauges: map[string]*prometheus.GaugeVec{},
+		hists:  map[string]*prometheus.HistogramVec{},
+		labels: map[string][]string{},
+	}}
+}
+
+var _ client.MetricsHandler = (*PrometheusHandler)(nil)
+
+// WithTags returns a handler that adds tags as labels.
+func (h *PrometheusHandler) WithTags(tags map[string]string) client.MetricsHandler {
+	merged := make(map[string]string, len(h.tags)+len(tags))
+	for k, v := range h.tags {
+		merged[k] = v
+	}
+	for k, v := range tags {
+		merged[sanitize(k)] = v
+	}
+	return &PrometheusHandler{reg: h.reg, tags: merged, vecs: h.vecs}
+}
+
+// Counter returns a counter; increments are dropped when the labels of a
+// name change between uses, which Prometheus does not allow.
+func (h *PrometheusHandler) Counter(name string) client.MetricsCounter {
+	name = sanitize(name)
+	names, values := h.labelSet()
+	h.vecs.mu.Lock()
+	defer h.vecs.mu.Unlock()
+	v, ok := h.vecs.counts[name]
+	if !ok {
+		v = prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: "Counter " + name + "."}, names)
+		if !h.register(name, names, v) {
+			return nop{}
+		}
+		h.vecs.counts[name] = v
+	}
+	if !sameLabels(h.vecs.labels[name], names) {
+		return nop{}
+	}
+	c := v.WithLabelValues(values...)
+	return counterFunc(func(d int64) { c.Add(float64(d)) })
+}
+
+// Gauge returns a gauge.
+func (h *PrometheusHandler) Gauge(name string) client.MetricsGauge {
+	name = sanitize(name)
+	names, values := h.labelSet()
+	h.vecs.mu.Lock()
+	defer h.vecs.mu.Unlock()
+	v, ok := h.vecs.gauges[name]
+	if !ok {
+		v = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: "Gauge " + name + "."}, names)
+		if !h.register(name, names, v) {
+			return nop{}
+		}
+		h.vecs.gauges[name] = v
+	}
+	if !sameLabels(h.vecs.labels[name], names) {
+		return nop{}
+	}
+	g := v.WithLabelValues(values...)
+	return gaugeFunc(g.Set)
+}
+
+// Timer returns a histogram in seconds; "_seconds" is appended to the name.
+func (h *PrometheusHandler) Timer(name string) client.MetricsTimer {
+	name = sanitize(name)
+	if !strings.HasSuffix(name, "_seconds") {
+		name += "_seconds"
+	}
+	names, values := h.labelSet()
+	h.vecs.mu.Lock()
+	defer h.vecs.mu.Unlock()
+	v, ok := h.vecs.hists[name]
+	if !ok {
+		v = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    name,
+			Help:    "Durations " + name + ".",
+			Buckets: []float64{.005, .05, .5, 1, 5, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
+		}, names)
+		if !h.register(name, names, v) {
+			return nop{}
+		}
+		h.vecs.hists[name] = v
+	}
+	if !sameLabels(h.vecs.labels[name], names) {
+		return nop{}
+	}
+	o := v.WithLabelValues(values...)
+	return timerFunc(func(d time.Duration) { o.Observe(d.Seconds()) })
+}
+
+// register registers c under name; callers hold h.vecs.mu.
+func (h *PrometheusHandler) register(name string, labels []string, c prometheus.Collector) bool {
+	if err := h.reg.Register(c); err != nil {
+		return false
+	}
+	h.vecs.labels[name] = labels
+	return true
+}
+
+func (h *PrometheusHandler) labelSet() (names, values []string) {
+	for k := range h.tags {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		values = append(values, h.tags[k])
+	}
+	return names, values
+}
+
+func sameLabels(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitize turns a metric or tag name into a valid Prometheus name.
+func sanitize(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		ok := r == '_' || r == ':' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+		if ok {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+type nop struct{}
+
+func (nop) Inc(int64)            {}
+func (nop) Update(float64)       {}
+func (nop) Record(time.Duration) {}
+
+type counterFunc func(int64)
+
+func (f counterFunc) Inc(d int64) { f(d) }
+
+type gaugeFunc func(float64)
+
+func (f gaugeFunc) Update(v float64) { f(v) }
+
+type timerFunc func(time.Duration)
+
+func (f timerFunc) Record(d time.Duration) { f(d) }

@@ -1,0 +1,139 @@
+// Package workers assembles coalmine's processes: configuration, clients,
+// activities, registration and the run loop of the Temporal worker, and the
+// dev stack that `coalmine dev` runs.
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/workflows"
+)
+
+// WorkflowName is the registered name of the Rollout workflow.
+const WorkflowName = "Rollout"
+
+// Register registers the Rollout workflow and the activities on w.
+func Register(w worker.Registry, acts *activities.Activities) {
+	w.RegisterWorkflowWithOptions(workflows.Rollout, workflow.RegisterOptions{Name: WorkflowName})
+	w.RegisterActivity(acts)
+}
+
+// NewWorker builds a worker on c for the task queue that runs rollouts.
+// Activities get stopTimeout to finish when the worker stops.
+func NewWorker(c client.Client, taskQueue string, acts *activities.Activities, stopTimeout time.Duration) worker.Worker {
+	if taskQueue == "" {
+		taskQueue = workflows.TaskQueue
+	}
+	w := worker.New(c, taskQueue, worker.Options{WorkerStopTimeout: stopTimeout})
+	Register(w, acts)
+	return w
+}
+
+// Config configures a worker process.
+type Config struct {
+	// HostPort is the Temporal frontend address, e.g. 127.0.0.1:7233.
+	HostPort string
+	// Namespace is the Temporal namespace; "default" when empty.
+	Namespace string
+	// TaskQueue is the task queue; "coalmine" when empty.
+	TaskQueue string
+	// MetricsAddr is where /metrics is served, e.g. 127.0.0.1:9464; empty serves none.
+	MetricsAddr string
+	// StopTimeout is how long activities may finish on shutdown; 30s when zero.
+	StopTimeout time.Duration
+	// Activities are the activities with their dependencies.
+	Activities *activities.Activities
+	// Logger logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Ready, when set, is called once the worker polls (and /metrics listens).
+	Ready func(metricsAddr string)
+}
+
+// Run runs a worker until ctx is done, then stops it gracefully: the
+// worker stops polling, activities in flight get StopTimeout to finish,
+// and the metrics listener drains.
+func Run(ctx context.Context, cfg Config) error {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if cfg.Activities == nil {
+		return errors.New("run worker: no activities")
+	}
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = 30 * time.Second
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:       cfg.HostPort,
+		Namespace:      cfg.Namespace,
+		Logger:         tlog.NewStructuredLogger(logger),
+		MetricsHandler: NewPrometheusHandler(reg),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", orDefault(cfg.HostPort, client.DefaultHostPort), err)
+	}
+	defer c.Close()
+
+	var srv *http.Server
+	metricsAddr := ""
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen for metrics on %s: %w", cfg.MetricsAddr, err)
+		}
+		metricsAddr = ln.Addr().String()
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("metrics listener failed", "addr", metricsAddr, "error", err)
+			}
+		}()
+	}
+
+	w := NewWorker(c, cfg.TaskQueue, cfg.Activities, cfg.StopTimeout)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %s: %w", orDefault(cfg.TaskQueue, workflows.TaskQueue), err)
+	}
+	logger.Info("worker started", "temporal", orDefault(cfg.HostPort, client.DefaultHostPort), "namespace", orDefault(cfg.Namespace, "default"), "taskQueue", orDefault(cfg.TaskQueue, workflows.TaskQueue), "metrics", metricsAddr)
+	if cfg.Ready != nil {
+		cfg.Ready(metricsAddr)
+	}
+	<-ctx.Done()
+	logger.Info("worker stopping")
+	w.Stop()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("stop metrics listener: %w", err)
+		}
+	}
+	logger.Info("worker stopped")
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
