@@ -61,3 +61,8 @@ bench-detect:
 
 clean:
 	rm -rf $(BIN)
+
+## record-histories: record the Rollout histories that the replay test checks into tests/testdata
+.PHONY: record-histories
+record-histories: $(BIN)/temporal
+	$(GO) test -count=1 ./tests/rollout -record
