@@ -39,15 +39,15 @@ const (
 // stack is one app behind the real gateway, with two demo agents and the
 // worker's activities, on its own task queue.
 type stack struct {
-	t         *testing.T
-	app       string
-	taskQueue string
-	stable    *httptest.Server
-	canary    *httptest.Server
-	gw        *gateway.Gateway
+	t                    *testing.T
+	app                  string
+	taskQueue            string
+	stable               *httptest.Server
+	canary               *httptest.Server
+	gw                   *gateway.Gateway
 	trafficURL, adminURL string
-	acts      *activities.Activities
-	calls     *countingRouters
+	acts                 *activities.Activities
+	calls                *countingRouters
 }
 
 // newStack starts the demo agents and the gateway; canaryQuality sets how
