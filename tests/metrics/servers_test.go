@@ -288,4 +288,3 @@ func waitForPromValue(t *testing.T, promURL, query string, want float64) {
 		waitTick()
 	}
 }
-
