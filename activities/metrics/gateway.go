@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/coalmine-dev/coalmine/analysis"
@@ -14,7 +15,8 @@ import (
 // Gateway measures a statistic of coalmine's built-in gateway for both
 // versions of a route: error rate, success rate, a latency or
 // time-to-first-token quantile, tokens in or out and cost per request, or
-// tool calls per answer.
+// tool calls per answer. The canary's numbers include its shadow series
+// (mirrored copies of stable requests that the canary served).
 //
 // Without a sequential block the statistic is computed over the gateway's
 // window since one metric interval ago and judged by the metric's
@@ -102,8 +104,8 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("metric %s: read gateway stats of route %s: %w", m.Name, t.route, err)
 	}
-	stable, stableOK := sumSeries(stats.Series, t.route, gateway.RoleStable, q.Stable.Name)
-	canary, canaryOK := sumSeries(stats.Series, t.route, gateway.RoleCanary, q.Canary.Name)
+	stable, stableOK := sumSeries(stats.Series, t.route, q.Stable.Name, gateway.RoleStable)
+	canary, canaryOK := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleCanary, gateway.RoleShadow)
 	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route,
 		"stable_series", stableOK, "canary_series", canaryOK)
 
@@ -301,13 +303,15 @@ type seriesCounts struct {
 	cumulative, window gateway.Counts
 }
 
-// sumSeries adds up the series of route and role (and version, when given)
-// and reports whether there was one.
-func sumSeries(all []gateway.Series, route, role, version string) (seriesCounts, bool) {
+// sumSeries adds up the series of route in any of roles (and of version,
+// when given) and reports whether there was one. The canary's counts include
+// its shadow series: mirrored requests are the canary's behaviour on real
+// prompts, and during a shadow step they are all the canary serves.
+func sumSeries(all []gateway.Series, route, version string, roles ...string) (seriesCounts, bool) {
 	var out seriesCounts
 	found := false
 	for _, s := range all {
-		if s.Route != route || s.Role != role || (version != "" && s.Version != version) {
+		if s.Route != route || !slices.Contains(roles, s.Role) || (version != "" && s.Version != version) {
 			continue
 		}
 		found = true

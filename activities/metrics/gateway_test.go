@@ -101,6 +101,8 @@ func gatewayStatsJSON(t *testing.T, stable, canary gateway.Counts) string {
 	st := gateway.Stats{Series: []gateway.Series{
 		{Route: "voice", Version: "v1", Role: gateway.RoleStable, Cumulative: stable, Window: &gateway.Window{Counts: stable}},
 		{Route: "voice", Version: "v2", Role: gateway.RoleCanary, Cumulative: canary, Window: &gateway.Window{Counts: canary}},
+		{Route: "voice", Version: "v2", Role: gateway.RoleShadow, Cumulative: gateway.Counts{Requests: 50}, Window: &gateway.Window{Counts: gateway.Counts{Requests: 50}}},
+		{Route: "voice", Version: "v2", Role: gateway.RoleStable, Cumulative: gateway.Counts{Requests: 7, Errors: 7}, Window: &gateway.Window{Counts: gateway.Counts{Requests: 7, Errors: 7}}},
 		{Route: "other", Version: "v2", Role: gateway.RoleCanary, Cumulative: gateway.Counts{Requests: 1000, Errors: 1000}},
 	}}
 	b, err := json.Marshal(st)
@@ -134,9 +136,11 @@ func TestGatewayMeasure(t *testing.T) {
 		t.Fatalf("Measure: %v", err)
 	}
 	m := res.Measurement
-	// 0.05 vs 0.01 is 5×, above the 3× that maxRelativeIncrease 2.0 allows.
-	if m.Verdict != analysis.Fail || m.CanarySamples != 100 || m.StableSamples != 1000 {
-		t.Errorf("measurement = %+v, want Fail with 100/1000 samples", m)
+	// The canary's 100 requests plus 50 shadow copies with 5 errors: 0.033
+	// vs 0.01 is 3.3×, above the 3× that maxRelativeIncrease 2.0 allows.
+	// Another version in the stable role and other routes do not count.
+	if m.Verdict != analysis.Fail || m.CanarySamples != 150 || m.StableSamples != 1000 {
+		t.Errorf("measurement = %+v, want Fail with 1000/150 samples", m)
 	}
 	reqs := srv.requests()
 	if len(reqs) != 1 || reqs[0].path != gateway.PathStats || !strings.Contains(reqs[0].query, "route=voice") ||
@@ -184,7 +188,7 @@ func TestGatewayMeasure(t *testing.T) {
 		if err := json.Unmarshal(res.State, &st); err != nil || st.Sequential == nil {
 			t.Fatalf("state %s: %v", res.State, err)
 		}
-		if st.Sequential.PrevCanary.Count != 100 || st.Sequential.PrevCanary.Events != 5 || st.Sequential.PrevStable.Count != 1000 {
+		if st.Sequential.PrevCanary.Count != 150 || st.Sequential.PrevCanary.Events != 5 || st.Sequential.PrevStable.Count != 1000 {
 			t.Errorf("state totals = %+v / %+v", st.Sequential.PrevStable, st.Sequential.PrevCanary)
 		}
 		if res.Measurement.Verdict == analysis.Pass {

@@ -13,14 +13,16 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
-// defaultJudgePrompts are the prompts sent to both versions for paired
+// defaultJudgePrompts returns the prompts sent to both versions for paired
 // samples when Options.JudgePrompts is empty.
-var defaultJudgePrompts = []string{
-	"What is the capital of France?",
-	"Explain in two sentences what a canary release is.",
-	"A customer says their invoice is wrong. Write a short, polite first reply.",
-	"What is 7 times 8?",
-	"List three risks of changing a production system prompt.",
+func defaultJudgePrompts() []string {
+	return []string{
+		"What is the capital of France?",
+		"Explain in two sentences what a canary release is.",
+		"A customer says their invoice is wrong. Write a short, polite first reply.",
+		"What is 7 times 8?",
+		"List three risks of changing a production system prompt.",
+	}
 }
 
 // defaultJudgeInstruction is the judge's system message when the plan
@@ -46,7 +48,7 @@ type Judge struct {
 func NewJudge(opts Options) *Judge {
 	p := opts.JudgePrompts
 	if len(p) == 0 {
-		p = defaultJudgePrompts
+		p = defaultJudgePrompts()
 	}
 	return &Judge{d: opts.deps(), prompts: append([]string(nil), p...)}
 }
@@ -71,6 +73,9 @@ func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
 	}
 	if cfg.URL == "" || cfg.Model == "" {
 		return Result{}, fmt.Errorf("metric %s: the judge needs url and model: %w", m.Name, ErrInvalidConfig)
+	}
+	if m.Sequential != nil {
+		return Result{}, fmt.Errorf("metric %s: the judge gives one verdict per look, not counts for a sequential test: %w", m.Name, ErrInvalidConfig)
 	}
 	var st judgeState
 	if err := decodeState(KindJudge, q.State, &st); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -125,5 +126,32 @@ func TestNewRegistry(t *testing.T) {
 	_, err := r.Measure(context.Background(), Query{Metric: plans.Metric{Name: "m"}})
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("metric without provider: err = %v", err)
+	}
+}
+
+func TestSequentialUnsupported(t *testing.T) {
+	seq := &plans.Sequential{WorseWhen: plans.WorseHigher}
+	tests := []struct {
+		name string
+		p    plans.Provider
+	}{
+		{"sentinel", plans.Provider{Sentinel: &plans.SentinelProvider{Prompts: []plans.SentinelPrompt{{Name: "a", Prompt: "b", Expect: plans.Expectation{Contains: "c"}}}}}},
+		{"judge", plans.Provider{Judge: &plans.JudgeProvider{URL: "http://127.0.0.1:1/v1", Model: "m"}}},
+		{"web", plans.Provider{Web: &plans.WebProvider{URL: "http://127.0.0.1:1", JSONPath: "$.x"}}},
+		{"gateway cost", plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatCost}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := Query{Metric: plans.Metric{Name: "m", Provider: tt.p, Sequential: seq}, App: "a",
+				Stable: Version{Name: "v1", URL: "http://127.0.0.1:1"}, Canary: Version{Name: "v2", URL: "http://127.0.0.1:1"}}
+			if tt.name == "gateway cost" {
+				srv := newRecorder(t, func(*http.Request) (int, string) { return 200, `{"series": []}` })
+				q.Traffic = plans.Traffic{Gateway: &plans.GatewayTraffic{URL: srv.URL, TokenEnv: "T"}}
+			}
+			_, err := NewRegistry(Options{Getenv: env(map[string]string{"T": "x"})}).Measure(context.Background(), q)
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
+			}
+		})
 	}
 }

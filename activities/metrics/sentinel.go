@@ -56,6 +56,9 @@ func (s *Sentinel) Measure(ctx context.Context, q Query) (Result, error) {
 	if cfg == nil {
 		return Result{}, fmt.Errorf("metric %s: no sentinel provider block: %w", m.Name, ErrInvalidConfig)
 	}
+	if m.Sequential != nil {
+		return Result{}, fmt.Errorf("metric %s: sentinels fail at once and take no sequential test: %w", m.Name, ErrInvalidConfig)
+	}
 	prompts, err := loadSentinels(cfg)
 	if err != nil {
 		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
