@@ -158,7 +158,7 @@ func renderStatus(w io.Writer, st workflows.Status, now time.Time) {
 			if left < 0 {
 				left = 0
 			}
-			fmt.Fprintf(w, " — %s left", left.Round(time.Second))
+			fmt.Fprintf(w, " — %s left", human(left))
 		}
 		fmt.Fprintln(w)
 	}
@@ -272,21 +272,27 @@ func orQ(s string) string {
 	return s
 }
 
-// since renders a duration for people: 1h2m, 45s.
-func since(now, t time.Time) string {
-	d := now.Sub(t).Round(time.Second)
+// since renders the time from t to now for people.
+func since(now, t time.Time) string { return human(now.Sub(t)) }
+
+// human renders a duration for people: 2h, 1h5m, 3m20s, 45s.
+func human(d time.Duration) string {
+	d = d.Round(time.Second)
 	if d < 0 {
 		d = 0
 	}
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
+	h, m, sec := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
+	switch {
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh", h)
+	case m > 0 && sec > 0:
+		return fmt.Sprintf("%dm%ds", m, sec)
+	case m > 0:
+		return fmt.Sprintf("%dm", m)
 	}
-	if s == "" {
-		return "0s"
-	}
-	return s
+	return fmt.Sprintf("%ds", sec)
 }
 
 func sortedNames(m map[string]float64) []string {

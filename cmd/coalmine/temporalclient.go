@@ -130,13 +130,31 @@ func sendUpdate(ctx context.Context, c client.Client, app, name string, req work
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
-		return "", plainError(app, err)
+		return "", endedError(ctx, c, app, err)
 	}
 	var out string
 	if err := h.Get(ctx, &out); err != nil {
-		return "", plainError(app, err)
+		return "", endedError(ctx, c, app, err)
 	}
 	return out, nil
+}
+
+// endedError says how the app's last rollout ended when err shows that
+// none is running, and is plainError otherwise.
+func endedError(ctx context.Context, c client.Client, app string, err error) error {
+	var nf *serviceerror.NotFound
+	if !errors.As(err, &nf) && !strings.Contains(err.Error(), "workflow execution already completed") {
+		return plainError(app, err)
+	}
+	d, derr := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(app), "")
+	if derr != nil {
+		return fmt.Errorf("no rollout of %s is running", app)
+	}
+	phase := keyword(d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields(), "CoalminePhase")
+	if phase == "" {
+		return fmt.Errorf("no rollout of %s is running: the last one has ended", app)
+	}
+	return fmt.Errorf("no rollout of %s is running: the last one has ended %s", app, phase)
 }
 
 // newUpdateCmd builds promote, abort, pause and resume: each sends one
