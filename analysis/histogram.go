@@ -49,3 +49,34 @@ func (s SequentialSpec) chooseBoundaries(stable Totals) ([]float64, error) {
 	}
 	return out, nil
 }
+
+// bad returns the look's count of bad outcomes at each tested boundary.
+func (s SequentialSpec) bad(st SequentialState, d Totals) ([]int64, error) {
+	if s.Kind == KindProportion {
+		if s.WorseWhen == WorseLower {
+			return []int64{max(d.Count-d.Events, 0)}, nil
+		}
+		return []int64{d.Events}, nil
+	}
+	out := make([]int64, len(st.Boundaries))
+	for i, b := range st.Boundaries {
+		c, ok := bucketCount(d.Buckets, b)
+		if !ok {
+			if d.Count == 0 {
+				continue
+			}
+			return nil, fmt.Errorf("no bucket le=%s in the histogram", fmtNum(b))
+		}
+		out[i] = d.Count - c
+	}
+	return out, nil
+}
+
+func bucketCount(bs []Bucket, le float64) (int64, bool) {
+	for _, b := range bs {
+		if b.Le == le {
+			return b.Count, true
+		}
+	}
+	return 0, false
+}

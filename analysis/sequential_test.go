@@ -256,7 +256,7 @@ func TestSequentialLookEdges(t *testing.T) {
 			t.Fatalf("verdict %s", m.Verdict)
 		}
 		m2, _ := look(t, spec, st, Totals{Count: 380000, Events: 190}, Totals{Count: 20000, Events: 30})
-		if m2.Verdict != Fail || !m2.Final || m2.Reason != m.Reason {
+		if m2.Verdict != Fail || !m2.Final || m2.Reason != m.Reason || m2.Result[0] != m.Result[0] {
 			t.Fatalf("second look %s final %v %q", m2.Verdict, m2.Final, m2.Reason)
 		}
 	})
