@@ -177,9 +177,35 @@ func readEvents(t *testing.T, r io.Reader) []string {
 	return nil
 }
 
-func newServer(t *testing.T, h http.Handler) string {
+func newServer(t testing.TB, h http.Handler) string {
 	t.Helper()
 	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
 	return s.URL
+}
+
+// startGatewayB runs a gateway for a benchmark and returns its traffic URL.
+func startGatewayB(b *testing.B, y string) string {
+	b.Helper()
+	cfg, err := gateway.ParseConfig([]byte(y))
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := gateway.New(cfg, testToken, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	al, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, tl, al) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return "http://" + tl.Addr().String()
 }

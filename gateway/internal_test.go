@@ -70,6 +70,9 @@ func TestParseAnswer(t *testing.T) {
 		{"responses spelling", `{"usage":{"input_tokens":7,"output_tokens":8}}`, 7, 8, 0, true, false},
 		{"no usage", `{"choices":[{"message":{"content":"hi"}}]}`, 0, 0, 0, false, false},
 		{"malformed", `{"usage":`, 0, 0, 0, false, false},
+		{"usage null", `{"usage":null}`, 0, 0, 0, false, false},
+		{"spaces and details", "{\"usage\" : {\"prompt_tokens_details\":{\"cached_tokens\":9},\n \"prompt_tokens\" : 21, \"completion_tokens\":0}}", 21, 0, 0, true, false},
+		{"mention inside content is ignored", `{"choices":[{"message":{"content":"the \"usage\": {\"prompt_tokens\": 5}"}}]}`, 0, 0, 0, false, false},
 		{"chunk start of tool call", `{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c"}]}}]}`, 0, 0, 1, false, true},
 		{"chunk continuation", `{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"x"}}]}}]}`, 0, 0, 0, false, true},
 	}

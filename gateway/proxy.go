@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -54,7 +55,7 @@ func (g *Gateway) serveTraffic(w http.ResponseWriter, r *http.Request) {
 			header: r.Header.Clone(), body: body,
 		})
 	}
-	w.Header().Set(HeaderRole, be.role)
+	w.Header()[HeaderRole] = be.roleHdr
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Limits.MaxDuration.D())
 	defer cancel()
 	o := g.exchange(ctx, r.Context(), w, be, r.Method, path, r.URL.RawQuery, r.Header, body, start, r.RemoteAddr)
@@ -93,36 +94,48 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int)
 func (g *Gateway) exchange(ctx, clientCtx context.Context, w http.ResponseWriter, be *backend,
 	method, path, query string, inHeader http.Header, body []byte, start time.Time, remoteAddr string) outcome {
 	var o outcome
-	target := be.URL
-	if strings.HasSuffix(target, "/") {
-		target = target[:len(target)-1]
+	u := *be.url
+	u.Path, u.RawPath = "", ""
+	u.Opaque = ""
+	if p := strings.TrimSuffix(be.url.EscapedPath(), "/") + path; p != "" {
+		if err := setEscapedPath(&u, p); err != nil {
+			o.status = http.StatusBadRequest
+			o.latency = time.Since(start)
+			writeError(w, http.StatusBadRequest, "", "malformed request path")
+			return o
+		}
 	}
-	target += path
-	if query != "" {
-		target += "?" + query
-	}
-	var rd io.Reader
+	u.RawQuery = query
+	out := (&http.Request{
+		Method:     method,
+		URL:        &u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, len(inHeader)+1),
+		Host:       u.Host,
+	}).WithContext(ctx)
 	if len(body) > 0 {
-		rd = bytes.NewReader(body)
-	}
-	out, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		o.status = http.StatusBadGateway
-		o.connFailure = true
-		o.latency = time.Since(start)
-		writeError(w, http.StatusBadGateway, "", "cannot build upstream request")
-		return o
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		out.ContentLength = int64(len(body))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	copyRequestHeader(out.Header, inHeader)
 	if remoteAddr != "" {
 		if ip, _, err := net.SplitHostPort(remoteAddr); err == nil {
-			if prior := inHeader.Values("X-Forwarded-For"); len(prior) > 0 {
+			if prior, ok := inHeader["X-Forwarded-For"]; ok && len(prior) > 0 {
 				ip = strings.Join(prior, ", ") + ", " + ip
 			}
-			out.Header.Set("X-Forwarded-For", ip)
+			out.Header["X-Forwarded-For"] = []string{ip}
 		}
 	}
-	resp, err := g.transport.RoundTrip(out)
+	var resp *http.Response
+	var err error
+	if be.url.Scheme == "http" {
+		resp, err = g.upstream.roundTrip(out)
+	} else {
+		resp, err = g.transport.RoundTrip(out)
+	}
 	if err != nil {
 		o.latency = time.Since(start)
 		switch {
@@ -143,7 +156,7 @@ func (g *Gateway) exchange(ctx, clientCtx context.Context, w http.ResponseWriter
 	o.status = resp.StatusCode
 	h := w.Header()
 	copyResponseHeader(h, resp.Header)
-	h.Set(HeaderVersion, be.Version)
+	h[HeaderVersion] = be.versionHdr
 	w.WriteHeader(resp.StatusCode)
 
 	ct := resp.Header.Get("Content-Type")
@@ -224,7 +237,9 @@ func copyRequestHeader(dst, src http.Header) {
 	}
 	removeHop(dst, src)
 	// The gateway reads usage from answers, so it asks for them uncompressed.
-	dst.Del("Accept-Encoding")
+	delete(dst, "Accept-Encoding")
+	// The body has been read already; nothing waits for a 100 Continue.
+	delete(dst, "Expect")
 }
 
 func copyResponseHeader(dst, src http.Header) {
@@ -237,7 +252,7 @@ func copyResponseHeader(dst, src http.Header) {
 // removeHop deletes hop-by-hop headers, including those named in the
 // source's Connection header.
 func removeHop(dst, src http.Header) {
-	for _, c := range src.Values("Connection") {
+	for _, c := range src["Connection"] {
 		for _, f := range strings.Split(c, ",") {
 			if f = strings.TrimSpace(f); f != "" {
 				dst.Del(f)
@@ -245,8 +260,19 @@ func removeHop(dst, src http.Header) {
 		}
 	}
 	for _, k := range hopHeaders {
-		if _, ok := dst[k]; ok {
-			dst.Del(k)
-		}
+		delete(dst, k) // the names are canonical
 	}
+}
+
+// setEscapedPath sets an already escaped path on u.
+func setEscapedPath(u *url.URL, escaped string) error {
+	p, err := url.PathUnescape(escaped)
+	if err != nil {
+		return err
+	}
+	u.Path = p
+	if p != escaped {
+		u.RawPath = escaped
+	}
+	return nil
 }

@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -29,5 +31,41 @@ routes:
 	}
 	if c.ToolCalls.Count != 3 || c.ToolCalls.Sum != 0 {
 		t.Fatalf("tool calls %+v", c.ToolCalls)
+	}
+}
+
+func TestProxyPathQueryAndStaleConnections(t *testing.T) {
+	type seen struct{ path, rawPath, query, host, expect, xff string }
+	got := make(chan seen, 10)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.Host, r.Header.Get("Expect"), r.Header.Get("X-Forwarded-For")}
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(s.Close)
+	g := startGateway(t, parseConfig(t, `
+routes:
+  - name: chat
+    stable: {version: v1, url: `+s.URL+`/base/}
+`))
+	code, _, _ := post(t, http.DefaultClient, g.traffic+"/chat/v1/files/a%2Fb?limit=2&x=%20", `{}`, map[string]string{"X-Forwarded-For": "10.0.0.1"})
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	r := <-got
+	if r.path != "/base/v1/files/a/b" || r.rawPath != "/base/v1/files/a%2Fb" || r.query != "limit=2&x=%20" ||
+		r.host != strings.TrimPrefix(s.URL, "http://") || r.xff != "10.0.0.1, 127.0.0.1" {
+		t.Fatalf("backend saw %+v", r)
+	}
+	// The backend drops its kept-alive connections; the next request must
+	// not fail on the stale one.
+	s.CloseClientConnections()
+	for range 3 {
+		if code, _, body := post(t, http.DefaultClient, g.traffic+"/chat/v1/x", `{}`, nil); code != 200 {
+			t.Fatalf("after the backend closed idle connections: %d %s", code, body)
+		}
+		<-got
+	}
+	if c := series(stats(t, g, "chat"), "chat", "v1", gateway.RoleStable).Cumulative; c.Errors != 0 || c.Requests != 4 {
+		t.Fatalf("counts %+v", c)
 	}
 }

@@ -18,6 +18,9 @@ type backend struct {
 	series *series // primary traffic
 	shadow *series // mirrored traffic (canary only)
 	price  Price
+	// versionHdr and roleHdr are the values of the response headers,
+	// allocated once; net/http only reads them.
+	versionHdr, roleHdr []string
 }
 
 // route is one route compiled from its configuration and current state. A

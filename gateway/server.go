@@ -25,7 +25,8 @@ type Gateway struct {
 	cfg       *Config
 	token     string
 	log       *slog.Logger
-	transport *http.Transport
+	transport *http.Transport // HTTPS backends
+	upstream  *upstream       // plain-HTTP backends
 	reg       *registry
 	prom      *prometheus.Registry
 	shadow    *shadower
@@ -75,6 +76,7 @@ func New(cfg *Config, token string, logger *slog.Logger) (*Gateway, error) {
 		WriteBufferSize:        32 << 10,
 		ReadBufferSize:         32 << 10,
 	}
+	g.upstream = newUpstream(cfg.Limits.ConnectTimeout.D(), cfg.Limits.UpstreamTimeout.D())
 	var persisted map[string]RouteState
 	if cfg.StateFile != "" {
 		var err error
@@ -132,7 +134,8 @@ func (g *Gateway) buildTable() *table {
 
 func (g *Gateway) newBackend(route string, b Backend, role string) *backend {
 	u, _ := url.Parse(b.URL) // validated before it gets here
-	return &backend{Backend: b, url: u, role: role, series: g.reg.get(route, b.Version, role), price: g.cfg.Prices[b.Version]}
+	return &backend{Backend: b, url: u, role: role, series: g.reg.get(route, b.Version, role), price: g.cfg.Prices[b.Version],
+		versionHdr: []string{b.Version}, roleHdr: []string{role}}
 }
 
 // TrafficHandler serves proxied traffic plus /healthz and /readyz.
@@ -234,6 +237,7 @@ func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 	stopSweep()
 	<-sweepDone
 	g.transport.CloseIdleConnections()
+	g.upstream.closeIdle()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("serve gateway: %w", serveErr)
 	}

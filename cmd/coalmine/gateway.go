@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,11 @@ The gateway drains requests in flight on SIGINT or SIGTERM.`,
 			token := os.Getenv(cfg.Admin.TokenEnv)
 			if token == "" {
 				return fmt.Errorf("start gateway: environment variable %s (admin.tokenEnv) is empty", cfg.Admin.TokenEnv)
+			}
+			if os.Getenv("GOGC") == "" {
+				// The proxy allocates little that lives long; collecting
+				// less often buys latency for a few MiB of memory.
+				debug.SetGCPercent(400)
 			}
 			logger := slog.New(slog.NewTextHandler(io.Err, nil))
 			g, err := gateway.New(cfg, token, logger)

@@ -1,0 +1,430 @@
+// Command benchgateway measures the latency the built-in gateway adds over
+// calling a backend directly, and compares it with nginx proxying the same
+// backends with the same split. It is run by `make bench-gateway` and is a
+// benchmark, not a test: it prints a Markdown table.
+//
+// Everything runs on this machine on loopback: two demo agents (stable and
+// canary, answering at once), `coalmine gateway` and nginx (Debian package)
+// with the same 5% sticky split by x-session-id. Fixed-rate loads come from
+// an open-loop generator in this program; saturation is measured with wrk.
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const body = `{"model":"m","messages":[{"role":"user","content":"What is the capital of France?"}]}`
+
+func main() {
+	var (
+		bin      = flag.String("coalmine", "bin/coalmine", "coalmine binary")
+		rates    = flag.String("rates", "1000,5000", "fixed request rates, per second")
+		duration = flag.Duration("duration", 6*time.Second, "measuring time per target and fixed-rate load")
+		satDur   = flag.Duration("saturation", 6*time.Second, "measuring time per target at saturation (wrk)")
+		conns    = flag.Int("connections", 64, "wrk connections at saturation")
+		rounds   = flag.Int("rounds", 3, "turns each target takes per load, interleaved with the others")
+	)
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(log, *bin, *rates, *duration, *satDur, *conns, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// procs are the child processes; stopped in reverse order.
+type procs struct{ cmds []*exec.Cmd }
+
+func (p *procs) start(name string, args ...string) error {
+	c := exec.Command(name, args...)
+	c.Stdout, c.Stderr = io.Discard, io.Discard
+	c.Env = append(os.Environ(), "COALMINE_GATEWAY_TOKEN=bench-token")
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p.cmds = append(p.cmds, c)
+	return nil
+}
+
+func (p *procs) stop() {
+	for i := len(p.cmds) - 1; i >= 0; i-- {
+		c := p.cmds[i]
+		_ = c.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = c.Process.Kill()
+			<-done
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitUp polls url until it answers, within 10 s.
+func waitUp(url string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not come up", url)
+}
+
+func run(log *slog.Logger, bin, rateList string, dur, satDur time.Duration, conns, rounds int) error {
+	var ps procs
+	defer ps.stop()
+	dir, err := os.MkdirTemp("", "bench-gateway-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ports := make([]int, 5) // stable, canary, gateway, gateway admin, nginx
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+	}
+	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
+	for i, v := range []string{"v1", "v2"} {
+		if err := ps.start(bin, "demo-agent", "--listen", addr(i), "--version", v, "--latency", "0", "--ttft", "0", "--tokens", "16", "--quality", "1"); err != nil {
+			return err
+		}
+	}
+	gwCfg := filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(gwCfg, []byte(fmt.Sprintf(`listen: %s
+admin: {listen: %s}
+routes:
+  - name: voice
+    sticky: {headers: [x-session-id]}
+    stable: {version: v1, url: "http://%s"}
+    canary: {version: v2, url: "http://%s"}
+    canaryWeightBP: 500
+`, addr(2), addr(3), addr(0), addr(1))), 0o600); err != nil {
+		return err
+	}
+	if err := ps.start(bin, "gateway", "--config", gwCfg); err != nil {
+		return err
+	}
+	ngConf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(ngConf, []byte(fmt.Sprintf(`daemon off;
+worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  upstream stable { server %[2]s; keepalive 256; }
+  upstream canary { server %[3]s; keepalive 256; }
+  split_clients "voice${http_x_session_id}" $backend { 5%% canary; * stable; }
+  server {
+    listen %[4]s;
+    location /voice/ {
+      rewrite ^/voice(/.*)$ $1 break;
+      proxy_pass http://$backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`, dir, addr(0), addr(1), addr(4))), 0o600); err != nil {
+		return err
+	}
+	if err := ps.start("nginx", "-p", dir, "-c", ngConf); err != nil {
+		return err
+	}
+	for _, u := range []string{"http://" + addr(0) + "/healthz", "http://" + addr(1) + "/healthz", "http://" + addr(2) + "/healthz", "http://" + addr(4) + "/"} {
+		if err := waitUp(u); err != nil {
+			return err
+		}
+	}
+	targets := []struct{ name, url string }{
+		{"direct", "http://" + addr(0) + "/v1/chat/completions"},
+		{"gateway", "http://" + addr(2) + "/voice/v1/chat/completions"},
+		{"nginx", "http://" + addr(4) + "/voice/v1/chat/completions"},
+	}
+	for _, t := range targets { // every target must answer correctly first
+		if err := check(t.url); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+	}
+	type row struct {
+		load     string
+		p50, p99 map[string]time.Duration
+		rps      map[string]float64
+		errs     map[string]int
+	}
+	var rows []row
+	for _, rs := range strings.Split(rateList, ",") {
+		rate, err := strconv.Atoi(strings.TrimSpace(rs))
+		if err != nil || rate <= 0 {
+			return fmt.Errorf("bad rate %q", rs)
+		}
+		r := row{load: fmt.Sprintf("%d req/s", rate), p50: map[string]time.Duration{}, p99: map[string]time.Duration{}, rps: map[string]float64{}, errs: map[string]int{}}
+		// Targets take turns in short slices, so that load from other
+		// work on the machine falls on all of them alike.
+		lats := map[string][]time.Duration{}
+		secs := map[string]float64{}
+		for round := range rounds {
+			for _, t := range targets {
+				log.Info("fixed rate", "target", t.name, "rate", rate, "round", round+1)
+				lat, errs, achieved, err := fixedRate(t.url, rate, dur/time.Duration(rounds))
+				if err != nil {
+					return fmt.Errorf("%s at %d/s: %w", t.name, rate, err)
+				}
+				lats[t.name] = append(lats[t.name], lat...)
+				r.errs[t.name] += errs
+				secs[t.name] += float64(len(lat)+errs) / achieved
+			}
+		}
+		for _, t := range targets {
+			l := lats[t.name]
+			r.p50[t.name], r.p99[t.name] = quantile(l, 0.5), quantile(l, 0.99)
+			r.rps[t.name] = float64(len(l)+r.errs[t.name]) / secs[t.name]
+		}
+		rows = append(rows, r)
+	}
+	script := filepath.Join(dir, "post.lua")
+	if err := os.WriteFile(script, []byte(`wrk.method = "POST"
+wrk.body = '`+body+`'
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  wrk.headers["x-session-id"] = tostring(math.random(1, 1000000000))
+  return wrk.format()
+end
+`), 0o600); err != nil {
+		return err
+	}
+	sat := row{load: fmt.Sprintf("saturation (wrk, %d conns)", conns), p50: map[string]time.Duration{}, p99: map[string]time.Duration{}, rps: map[string]float64{}, errs: map[string]int{}}
+	satRuns := map[string][]satResult{}
+	for round := range rounds {
+		for _, t := range targets {
+			log.Info("saturation", "target", t.name, "round", round+1)
+			p50, p99, rps, errs, err := wrk(script, t.url, satDur/time.Duration(rounds), conns)
+			if err != nil {
+				return fmt.Errorf("wrk %s: %w", t.name, err)
+			}
+			satRuns[t.name] = append(satRuns[t.name], satResult{p50, p99, rps})
+			sat.errs[t.name] += errs
+		}
+	}
+	for _, t := range targets { // the median round by throughput
+		runs := satRuns[t.name]
+		slices.SortFunc(runs, func(a, b satResult) int { return cmp.Compare(a.rps, b.rps) })
+		m := runs[len(runs)/2]
+		sat.p50[t.name], sat.p99[t.name], sat.rps[t.name] = m.p50, m.p99, m.rps
+	}
+	rows = append(rows, sat)
+
+	host, _ := os.Hostname()
+	cpus, _ := os.ReadFile("/proc/cpuinfo")
+	model := regexp.MustCompile(`model name\s*:\s*(.*)`).FindSubmatch(cpus)
+	fmt.Printf("Gateway benchmark, %s, host %s", time.Now().UTC().Format(time.RFC3339), host)
+	if model != nil {
+		fmt.Printf(", %s", model[1])
+	}
+	fmt.Printf(", %d CPUs shared with other work\n\n", countCPUs(cpus))
+	fmt.Println("| load | direct p50 / p99 | gateway p50 / p99 | added by gateway p50 / p99 | nginx p50 / p99 | added by nginx p50 / p99 | achieved req/s direct / gateway / nginx | errors g / n |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Printf("| %s | %s / %s | %s / %s | **%s / %s** | %s / %s | %s / %s | %.0f / %.0f / %.0f | %d / %d |\n", r.load,
+			us(r.p50["direct"]), us(r.p99["direct"]),
+			us(r.p50["gateway"]), us(r.p99["gateway"]),
+			us(r.p50["gateway"]-r.p50["direct"]), us(r.p99["gateway"]-r.p99["direct"]),
+			us(r.p50["nginx"]), us(r.p99["nginx"]),
+			us(r.p50["nginx"]-r.p50["direct"]), us(r.p99["nginx"]-r.p99["direct"]),
+			r.rps["direct"], r.rps["gateway"], r.rps["nginx"], r.errs["gateway"], r.errs["nginx"])
+	}
+	return nil
+}
+
+// satResult is one wrk run.
+type satResult struct {
+	p50, p99 time.Duration
+	rps      float64
+}
+
+func countCPUs(cpuinfo []byte) int {
+	return len(regexp.MustCompile(`(?m)^processor\s*:`).FindAll(cpuinfo, -1))
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
+
+func check(url string) error {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("x-session-id", "check")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "Paris") {
+		return fmt.Errorf("unexpected answer %d %s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+// fixedRate sends rate requests per second for dur (after a one-second
+// warm-up that is not measured) from an open-loop schedule, and returns the
+// latencies of successful requests, the number of failures and the rate
+// achieved.
+func fixedRate(url string, rate int, dur time.Duration) ([]time.Duration, int, float64, error) {
+	tr := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	warm := 300 * time.Millisecond
+	total := int(float64(rate) * (warm + dur).Seconds())
+	interval := time.Second / time.Duration(rate)
+	type result struct {
+		lat      time.Duration
+		ok, warm bool
+	}
+	results := make(chan result, 4096)
+	jobs := make(chan bool, 4096) // true = warm-up
+	var wg sync.WaitGroup
+	for range 256 {
+		wg.Go(func() {
+			for w := range jobs {
+				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("x-session-id", strconv.FormatUint(rand.Uint64(), 36))
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				ok := err == nil
+				if ok {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					ok = resp.StatusCode == 200
+				}
+				results <- result{time.Since(t0), ok, w}
+			}
+		})
+	}
+	var lat []time.Duration
+	fails := 0
+	collected := make(chan struct{})
+	go func() {
+		for r := range results {
+			switch {
+			case r.warm:
+			case !r.ok:
+				fails++
+			default:
+				lat = append(lat, r.lat)
+			}
+		}
+		close(collected)
+	}()
+	start := time.Now()
+	warmN := int(float64(rate) * warm.Seconds())
+	var measureStart time.Time
+	for i := 0; i < total; {
+		due := int(time.Since(start)/interval) + 1
+		if due > total {
+			due = total
+		}
+		for ; i < due; i++ {
+			if i == warmN {
+				measureStart = time.Now()
+			}
+			jobs <- i < warmN
+		}
+		time.Sleep(interval / 2)
+	}
+	close(jobs)
+	wg.Wait()
+	elapsed := time.Since(measureStart)
+	close(results)
+	<-collected
+	if len(lat) == 0 {
+		return nil, fails, 0, errors.New("no successful request")
+	}
+	return lat, fails, float64(len(lat)+fails) / elapsed.Seconds(), nil
+}
+
+func quantile(lat []time.Duration, q float64) time.Duration {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1))]
+}
+
+var (
+	wrkRPS  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkPct  = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)`)
+	wrkErrs = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	wrkSock = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+// wrk runs wrk at saturation and returns p50, p99, requests/s and errors.
+func wrk(script, url string, dur time.Duration, conns int) (p50, p99 time.Duration, rps float64, errs int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dur+30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "wrk", "-t2", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(dur.Seconds()))+"s",
+		"--latency", "-s", script, url).CombinedOutput()
+	if err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("%w: %s", err, out)
+	}
+	m := wrkRPS.FindSubmatch(out)
+	if m == nil {
+		return 0, 0, 0, 0, fmt.Errorf("no Requests/sec in wrk output: %s", out)
+	}
+	rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	for _, p := range wrkPct.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(string(p[2]), 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(p[3])]
+		d := time.Duration(v * float64(unit))
+		if string(p[1]) == "50" {
+			p50 = d
+		} else {
+			p99 = d
+		}
+	}
+	if m := wrkErrs.FindSubmatch(out); m != nil {
+		errs, _ = strconv.Atoi(string(m[1]))
+	}
+	if m := wrkSock.FindSubmatch(out); m != nil {
+		for _, g := range m[1:] {
+			n, _ := strconv.Atoi(string(g))
+			errs += n
+		}
+	}
+	return p50, p99, rps, errs, nil
+}
