@@ -479,6 +479,9 @@ type JudgeProvider struct {
 	APIKeyEnv string `json:"apiKeyEnv,omitempty"`
 	// Prompt is the judge's instruction; a built-in one is used when empty.
 	Prompt string `json:"prompt,omitempty"`
+	// Questions are sent to both versions; the judge compares their paired
+	// answers. A small built-in set is used when empty.
+	Questions []string `json:"questions,omitempty"`
 	// Samples is how many paired stable/canary answers to judge per measurement; defaults to 5.
 	Samples int `json:"samples,omitempty" jsonschema:"minimum=0"`
 	// MaxTokens caps the tokens the judge may spend per analysis; defaults to 20000.

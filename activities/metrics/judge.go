@@ -113,11 +113,15 @@ func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
 	if n <= 0 {
 		n = plans.DefaultJudgeSamples
 	}
-	pairs, err := j.samples(ctx, q, n, st.Next)
+	prompts := j.prompts
+	if len(cfg.Questions) > 0 {
+		prompts = cfg.Questions
+	}
+	pairs, err := j.samples(ctx, q, prompts, n, st.Next)
 	if err != nil {
 		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
-	st.Next = (st.Next + n) % len(j.prompts)
+	st.Next = (st.Next + n) % len(prompts)
 
 	zero := 0.0
 	req := chatRequest{
@@ -172,7 +176,7 @@ func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
 // renders the paired answers for the judge. An answer with an HTTP error
 // status is shown to the judge as that error; a version that cannot be
 // reached is an error.
-func (j *Judge) samples(ctx context.Context, q Query, n, from int) (string, error) {
+func (j *Judge) samples(ctx context.Context, q Query, prompts []string, n, from int) (string, error) {
 	var ends [2]string
 	for i, r := range []struct {
 		v    Version
@@ -188,7 +192,7 @@ func (j *Judge) samples(ctx context.Context, q Query, n, from int) (string, erro
 	}
 	var b strings.Builder
 	for k := range n {
-		prompt := j.prompts[(from+k)%len(j.prompts)]
+		prompt := prompts[(from+k)%len(prompts)]
 		fmt.Fprintf(&b, "QUESTION %d: %s\n", k+1, prompt)
 		for i, label := range []string{"STABLE", "CANARY"} {
 			answer, err := j.answer(ctx, ends[i], prompt)
