@@ -59,6 +59,12 @@ RUNS ?= 1000
 bench-detect:
 	$(GO) run ./tests/detect -runs $(RUNS)
 
+## bench-gateway: added latency of the gateway and of nginx over the backend, at fixed rates and at saturation (needs nginx, wrk)
+.PHONY: bench-gateway
+bench-gateway: build
+	@command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "bench-gateway needs nginx and wrk: apt-get install -y nginx wrk"; exit 1; }
+	$(GO) run ./tests/benchgateway -coalmine $(BIN)/coalmine
+
 clean:
 	rm -rf $(BIN)
 
