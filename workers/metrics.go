@@ -58,7 +58,7 @@ func (h *PrometheusHandler) WithTags(tags map[string]string) client.MetricsHandl
 // name change between uses, which Prometheus does not allow.
 func (h *PrometheusHandler) Counter(name string) client.MetricsCounter {
 	name = sanitize(name)
-	names, values := h.labelSet()
+	names, values := h.labelSet(name)
 	h.vecs.mu.Lock()
 	defer h.vecs.mu.Unlock()
 	v, ok := h.vecs.counts[name]
@@ -79,7 +79,7 @@ func (h *PrometheusHandler) Counter(name string) client.MetricsCounter {
 // Gauge returns a gauge.
 func (h *PrometheusHandler) Gauge(name string) client.MetricsGauge {
 	name = sanitize(name)
-	names, values := h.labelSet()
+	names, values := h.labelSet(name)
 	h.vecs.mu.Lock()
 	defer h.vecs.mu.Unlock()
 	v, ok := h.vecs.gauges[name]
@@ -103,7 +103,7 @@ func (h *PrometheusHandler) Timer(name string) client.MetricsTimer {
 	if !strings.HasSuffix(name, "_seconds") {
 		name += "_seconds"
 	}
-	names, values := h.labelSet()
+	names, values := h.labelSet(name)
 	h.vecs.mu.Lock()
 	defer h.vecs.mu.Unlock()
 	v, ok := h.vecs.hists[name]
@@ -134,8 +134,15 @@ func (h *PrometheusHandler) register(name string, labels []string, c prometheus.
 	return true
 }
 
-func (h *PrometheusHandler) labelSet() (names, values []string) {
+// coalmineLabels are the labels kept on coalmine_* metrics: the ones the
+// workflow sets and where it runs, not the SDK's worker context.
+var coalmineLabels = map[string]bool{"app": true, "kind": true, "outcome": true, "namespace": true, "task_queue": true}
+
+func (h *PrometheusHandler) labelSet(name string) (names, values []string) {
 	for k := range h.tags {
+		if strings.HasPrefix(name, "coalmine_") && !coalmineLabels[k] {
+			continue
+		}
 		names = append(names, k)
 	}
 	sort.Strings(names)
