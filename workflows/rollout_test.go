@@ -2,12 +2,15 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -590,5 +593,67 @@ func TestContinueAsNewKeepsState(t *testing.T) {
 	}
 	if !slices.ContainsFunc(s.Events, func(e Event) bool { return e.Kind == "pause" && e.By == "carol" }) {
 		t.Errorf("the pause event of the first run was lost: %+v", s.Events)
+	}
+}
+
+func TestSearchAttributesFollowPhaseAndWeight(t *testing.T) {
+	h := newHarness(t, nil)
+	var got []string
+	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		phase, _ := sa.GetKeyword(AttrPhase)
+		w, _ := sa.GetFloat64(AttrWeight)
+		entry := fmt.Sprintf("%s %v", phase, w)
+		if app, ok := sa.GetKeyword(AttrApp); ok {
+			entry += " " + app
+		}
+		got = append(got, entry)
+	}).Return(nil)
+	h.update(time.Hour, UpdatePromote, Request{By: "alice"}, &updateOutcome{})
+	h.run(plan(weight(10), gate(), weight(50)))
+	h.result()
+	want := []string{"Progressing 0 voice-agent", "Progressing 10", "Paused 10", "Progressing 10", "Progressing 50", "Promoted 100"}
+	if !slices.Equal(got, want) {
+		t.Errorf("search attribute upserts:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestApproveSignalWithoutGateIsRecordedAndIgnored(t *testing.T) {
+	h := newHarness(t, nil)
+	h.at(time.Minute, func() { h.env.SignalWorkflow(SignalApprove, Request{By: "U1"}) })
+	h.run(plan(weight(10), pauseFor(time.Hour), weight(50)))
+	r := h.result()
+	if r.Duration < time.Hour {
+		t.Errorf("approve cut a timed pause short: duration %s", r.Duration)
+	}
+	s := h.status()
+	if !slices.ContainsFunc(s.Events, func(e Event) bool {
+		return e.Kind == "approve" && e.By == "U1" && strings.Contains(e.Message, "approve ignored: no gate is waiting")
+	}) {
+		t.Errorf("no ignored-approve event in %+v", s.Events)
+	}
+}
+
+func TestDetailsMarkdownShowsWhereTheRolloutIs(t *testing.T) {
+	h := newHarness(t, nil)
+	var details string
+	h.at(30*time.Minute, func() {
+		v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
+		if err != nil {
+			t.Errorf("metadata query: %v", err)
+			return
+		}
+		var md sdkpb.WorkflowMetadata
+		if err := v.Get(&md); err != nil {
+			t.Errorf("decode metadata: %v", err)
+		}
+		details = md.GetCurrentDetails()
+	})
+	h.run(plan(weight(10), pauseFor(time.Hour), weight(50)))
+	h.result()
+	for _, want := range []string{"**voice-agent** v1 → v2 · **Progressing**", "Step 2 of 3: `pause 1h`", "Canary weight: **10%**", "Waiting for: pause of 1h (until "} {
+		if !strings.Contains(details, want) {
+			t.Errorf("details lack %q:\n%s", want, details)
+		}
 	}
 }
