@@ -657,3 +657,35 @@ func TestDetailsMarkdownShowsWhereTheRolloutIs(t *testing.T) {
 		}
 	}
 }
+
+func TestContinueAsNewCarriesBackgroundAnalysis(t *testing.T) {
+	p := plan(weight(10), pauseFor(time.Hour), weight(50))
+	p.Spec.BackgroundAnalysis = &plans.AnalysisRef{Templates: []string{"guard"}}
+	first := newHarness(t, nil)
+	first.at(10*time.Minute+30*time.Second, func() { first.env.SetContinueAsNewSuggested(true) })
+	first.run(p)
+	var can *workflow.ContinueAsNewError
+	if err := first.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("first run error = %v, want continue-as-new", err)
+	}
+	var next Input
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	bg := next.Carry.Status.Background
+	if len(bg) != 1 || bg[0].History.Count != 11 || string(bg[0].State) != `{"looks":11}` {
+		t.Fatalf("carried background analysis = %+v", bg)
+	}
+
+	second := newHarness(t, nil)
+	second.env.ExecuteWorkflow(Rollout, next)
+	second.result()
+	s := second.status()
+	if n := s.Background[0].History.Count; n < 60 || n > 62 {
+		t.Errorf("background measurements over both runs = %d, want about 61 (one a minute for an hour)", n)
+	}
+	if got := second.metrics.count("errors"); got < 49 || got > 51 {
+		t.Errorf("second run measured %d times, want about 50", got)
+	}
+	wantCalls(t, second.router.Calls(), []string{"setWeight 50", "promote"})
+}
