@@ -44,9 +44,9 @@ type condEnv struct {
 // Inputs are the values a condition sees. A nil or empty slice means the
 // value is missing; a slice of one is presented as a number.
 type Inputs struct {
-	Result []float64 `json:"result,omitempty"`
-	Stable []float64 `json:"stable,omitempty"`
-	Canary []float64 `json:"canary,omitempty"`
+	Result Values `json:"result,omitempty"`
+	Stable Values `json:"stable,omitempty"`
+	Canary Values `json:"canary,omitempty"`
 }
 
 // CompileCondition parses and type-checks a condition such as

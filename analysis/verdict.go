@@ -41,10 +41,10 @@ type Measurement struct {
 	// Reason says in plain words, with numbers, why the verdict was reached.
 	Reason string `json:"reason"`
 	// Result holds the metric value(s) the conditions saw as `result`.
-	Result []float64 `json:"result,omitempty"`
+	Result Values `json:"result,omitempty"`
 	// Stable and Canary hold the per-version values, when the metric compares versions.
-	Stable []float64 `json:"stable,omitempty"`
-	Canary []float64 `json:"canary,omitempty"`
+	Stable Values `json:"stable,omitempty"`
+	Canary Values `json:"canary,omitempty"`
 	// StableSamples and CanarySamples are the sample sizes behind the values
 	// (requests, evaluations), cumulative over the analysis when known.
 	StableSamples int64 `json:"stableSamples,omitempty"`
