@@ -69,3 +69,39 @@ routes:
 		t.Fatalf("counts %+v", c)
 	}
 }
+
+func TestHostRouting(t *testing.T) {
+	g := startGateway(t, parseConfig(t, `
+routes:
+  - name: voice
+    host: voice.internal
+    stable: {version: v1, url: `+versionServer(t, "v1")+`}
+  - name: chat
+    stable: {version: c1, url: `+versionServer(t, "c1")+`}
+`))
+	tests := []struct {
+		name, host, path string
+		wantStatus       int
+		wantVersion      string
+	}{
+		{"by host, path unchanged", "voice.internal:8080", "/v1/chat/completions", 200, "v1"},
+		{"by host and prefix", "voice.internal", "/voice/v1/chat/completions", 200, "v1"},
+		{"prefix with the wrong host", "other.example", "/voice/v1/chat/completions", 404, ""},
+		{"route without host, any host", "whatever.example", "/chat/v1/chat/completions", 200, "c1"},
+		{"unknown host and path", "other.example", "/v1/chat/completions", 404, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, g.traffic+tc.path, strings.NewReader(`{}`))
+			req.Host = tc.host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus || resp.Header.Get(gateway.HeaderVersion) != tc.wantVersion {
+				t.Fatalf("got %d from %q", resp.StatusCode, resp.Header.Get(gateway.HeaderVersion))
+			}
+		})
+	}
+}
