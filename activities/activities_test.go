@@ -1,0 +1,206 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/notify"
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// router is a router whose every change fails with err, or that reports weight on Read.
+type router struct {
+	err    error
+	weight float64
+}
+
+func (r *router) Router(context.Context, activities.TrafficInput) (activities.Router, error) {
+	return r, nil
+}
+func (r *router) SetWeight(context.Context, float64) error { return r.err }
+func (r *router) SetSegmentWeight(context.Context, plans.Segment, float64) error {
+	return r.err
+}
+func (r *router) SetShadow(context.Context, float64) error { return r.err }
+func (r *router) Promote(context.Context) error            { return r.err }
+func (r *router) Reset(context.Context) error              { return r.err }
+func (r *router) Read(context.Context) (activities.TrafficState, error) {
+	return activities.TrafficState{CanaryWeight: r.weight}, nil
+}
+
+type provider struct {
+	res metrics.Result
+	err error
+}
+
+func (p provider) Measure(context.Context, metrics.Query) (metrics.Result, error) {
+	return p.res, p.err
+}
+
+type notifier struct{ got []notify.Message }
+
+func (n *notifier) Notify(_ context.Context, m notify.Message) error {
+	n.got = append(n.got, m)
+	return nil
+}
+
+func env(a *activities.Activities) *testsuite.TestActivityEnvironment {
+	var s testsuite.WorkflowTestSuite
+	e := s.NewTestActivityEnvironment()
+	if a.Logger == nil {
+		a.Logger = slog.New(slog.DiscardHandler)
+	}
+	e.RegisterActivity(a)
+	return e
+}
+
+func appErr(t *testing.T, err error) *temporal.ApplicationError {
+	t.Helper()
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v is not an application error", err)
+	}
+	return ae
+}
+
+func weightInput(router string, w float64) activities.WeightInput {
+	return activities.WeightInput{
+		TrafficInput: activities.TrafficInput{Traffic: plans.Traffic{Router: router}, Target: activities.Target{App: "a", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"}}},
+		Weight:       w,
+	}
+}
+
+func TestTrafficActivities(t *testing.T) {
+	tests := []struct {
+		name          string
+		r             *router
+		run           func(*testsuite.TestActivityEnvironment) error
+		wantErr       string
+		nonRetryable  bool
+		wantErrorType string
+	}{
+		{
+			name: "weight read back",
+			r:    &router{weight: 25},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(activities.NameSetWeight, weightInput("gateway", 25))
+				return err
+			},
+		},
+		{
+			name: "a router that reports another weight is a retryable failure",
+			r:    &router{weight: 5},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(activities.NameSetWeight, weightInput("gateway", 25))
+				return err
+			},
+			wantErr: "router reports 5",
+		},
+		{
+			name: "an unsupported step names router and kind",
+			r:    &router{err: fmt.Errorf("mirror: %w", activities.ErrUnsupported)},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(activities.NameSetShadow, activities.ShadowInput{TrafficInput: weightInput("replicas", 0).TrafficInput, Percent: 10})
+				return err
+			},
+			wantErr: "router replicas cannot do shadow", nonRetryable: true, wantErrorType: activities.ErrorTypeUnsupported,
+		},
+		{
+			name: "invalid configuration is not retried",
+			r:    &router{err: fmt.Errorf("no url: %w", activities.ErrInvalidConfig)},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(activities.NameResetTraffic, weightInput("gateway", 0).TrafficInput)
+				return err
+			},
+			wantErr: "no url", nonRetryable: true, wantErrorType: activities.ErrorTypeInvalidConfig,
+		},
+		{
+			name: "an unknown segment is invalid",
+			r:    &router{},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(activities.NameSetSegmentWeight, activities.SegmentWeightInput{TrafficInput: weightInput("gateway", 0).TrafficInput, Segment: "pilot", Weight: 5})
+				return err
+			},
+			wantErr: `the plan has no segment "pilot"`, nonRetryable: true, wantErrorType: activities.ErrorTypeInvalidConfig,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.run(env(&activities.Activities{Routers: tt.r}))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			ae := appErr(t, err)
+			if ae.NonRetryable() != tt.nonRetryable || (tt.wantErrorType != "" && ae.Type() != tt.wantErrorType) {
+				t.Errorf("non-retryable %v type %q, want %v %q", ae.NonRetryable(), ae.Type(), tt.nonRetryable, tt.wantErrorType)
+			}
+		})
+	}
+}
+
+func TestMeasure(t *testing.T) {
+	in := activities.MeasureInput{Metric: plans.Metric{Name: "m"}, State: []byte("prev")}
+	tests := []struct {
+		name        string
+		p           provider
+		wantVerdict analysis.Verdict
+		wantState   string
+		wantErr     string
+	}{
+		{"a verdict and the next state", provider{res: metrics.Result{Measurement: analysis.Measurement{Verdict: analysis.Pass, Reason: "ok"}, State: []byte("next")}}, analysis.Pass, "next", ""},
+		{"a provider failure is an Error measurement", provider{err: errors.New("connection refused")}, analysis.Error, "prev", ""},
+		{"no verdict is an Error measurement", provider{res: metrics.Result{}}, analysis.Error, "", ""},
+		{"invalid configuration fails the activity for good", provider{err: fmt.Errorf("bad url: %w", metrics.ErrInvalidConfig)}, "", "", "bad url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := env(&activities.Activities{Metrics: tt.p}).ExecuteActivity(activities.NameMeasure, in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !appErr(t, err).NonRetryable() {
+					t.Fatalf("err = %v, want a non-retryable %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res activities.MeasureResult
+			if err := v.Get(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Measurement.Verdict != tt.wantVerdict || string(res.State) != tt.wantState || res.Measurement.At.IsZero() || res.Measurement.Reason == "" {
+				t.Errorf("result = %+v state %q", res.Measurement, res.State)
+			}
+		})
+	}
+}
+
+func TestNotifyHonoursThePlansEvents(t *testing.T) {
+	n := &notifier{}
+	e := env(&activities.Activities{Notifier: n})
+	cfg := &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys", Events: []string{plans.EventRolledBack}}}
+	for _, ev := range []string{plans.EventStarted, plans.EventRolledBack} {
+		if _, err := e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{App: "a", Event: ev, Text: "t", Notifications: cfg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(n.got) != 1 || n.got[0].Event != plans.EventRolledBack || n.got[0].Channel != "#deploys" {
+		t.Errorf("notifications = %+v, want only rolledBack in #deploys", n.got)
+	}
+}
