@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -150,6 +151,9 @@ func FuzzCondition(f *testing.F) {
 		m := EvaluateConditions(c, nil, in)
 		if !m.Verdict.Valid() || m.Reason == "" {
 			t.Fatalf("EvaluateConditions(%q) = %q %q", src, m.Verdict, m.Reason)
+		}
+		if _, err := json.Marshal(m); err != nil {
+			t.Fatalf("measurement does not marshal: %v", err)
 		}
 	})
 }
