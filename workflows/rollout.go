@@ -281,10 +281,11 @@ func canSuggested(ctx workflow.Context) bool {
 func (r *rollout) reasonOf(ctx workflow.Context, err error) string {
 	var se *stopError
 	switch {
+	case temporal.IsCanceledError(err) || ctx.Err() != nil:
+		// Whatever was under way when the cancellation came, it is the reason.
+		return "the workflow was cancelled"
 	case errors.As(err, &se):
 		return se.reason
-	case temporal.IsCanceledError(err) || ctx.Err() != nil:
-		return "the workflow was cancelled"
 	}
 	return err.Error()
 }

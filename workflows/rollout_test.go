@@ -689,3 +689,13 @@ func TestContinueAsNewCarriesBackgroundAnalysis(t *testing.T) {
 	}
 	wantCalls(t, second.router.Calls(), []string{"setWeight 50", "promote"})
 }
+
+func TestCancellationDuringAnActivityRollsBack(t *testing.T) {
+	h := newHarness(t, nil)
+	h.router.failures["setWeight"] = 6 // retried at 60s, 61s, 63s, 67s, 75s, ... when the cancellation comes at 70s
+	h.at(70*time.Second, func() { h.env.CancelWorkflow() })
+	h.run(plan(pauseFor(time.Minute), weight(10), weight(50)))
+	if msg := h.rolledBack(); !strings.HasSuffix(msg, ": the workflow was cancelled.") {
+		t.Errorf("message = %q", msg)
+	}
+}
