@@ -32,7 +32,9 @@ lint: $(BIN)/staticcheck $(BIN)/workflowcheck
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./plans -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+	$(GO) test ./plans -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./analysis -run '^$$' -fuzz '^FuzzCondition$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./analysis -run '^$$' -fuzz '^FuzzSequentialLook$$' -fuzztime $(FUZZTIME)
 
 ## tools: binaries the tests need, built from Go modules into bin/
 tools: $(BIN)/prometheus $(BIN)/temporal
