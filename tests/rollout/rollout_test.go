@@ -26,6 +26,12 @@ func TestStartStatusPromote(t *testing.T) {
 	if r := s.route(); r.CanaryWeightBP != 2000 || r.Canary == nil || r.Canary.Version != "v2" {
 		t.Errorf("gateway route at the gate: %+v", r)
 	}
+	if details := s.currentDetails(); !strings.Contains(details, "Waiting for: a person to promote") || !strings.Contains(details, "Canary weight: **20%**") {
+		t.Errorf("Web UI details at the gate:\n%s", details)
+	}
+	if sum := s.staticSummary(); sum != "it-promote v1 → v2" {
+		t.Errorf("Web UI summary = %q", sum)
+	}
 	if _, err := s.update(workflows.UpdateResume, workflows.Request{By: "alice"}); err == nil || !strings.Contains(err.Error(), "is not paused") {
 		t.Errorf("resume at a gate: err = %v, want a refusal", err)
 	}

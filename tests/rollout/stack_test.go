@@ -18,8 +18,10 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
@@ -357,4 +359,38 @@ func (r *countingRouter) Reset(ctx context.Context) error {
 		r.c.add("reset")
 	}
 	return err
+}
+
+// currentDetails is what the Web UI shows as the rollout's current details.
+func (s *stack) currentDetails() string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := dev.client.QueryWorkflow(ctx, workflows.WorkflowID(s.app), "", "__temporal_workflow_metadata")
+	if err != nil {
+		s.t.Fatalf("metadata query: %v", err)
+	}
+	var md sdkpb.WorkflowMetadata
+	if err := v.Get(&md); err != nil {
+		s.t.Fatalf("decode metadata: %v", err)
+	}
+	return md.GetCurrentDetails()
+}
+
+// staticSummary is the one-line summary the Web UI shows for the rollout.
+func (s *stack) staticSummary() string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := dev.client.DescribeWorkflowExecution(ctx, workflows.WorkflowID(s.app), "")
+	if err != nil {
+		s.t.Fatalf("describe: %v", err)
+	}
+	var sum string
+	if p := d.GetExecutionConfig().GetUserMetadata().GetSummary(); p != nil {
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &sum); err != nil {
+			s.t.Fatalf("decode summary: %v", err)
+		}
+	}
+	return sum
 }
