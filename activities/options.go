@@ -7,8 +7,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// nonRetryable are the error types no retry can fix.
-var nonRetryable = []string{ErrorTypeInvalidConfig, ErrorTypeUnsupported}
+// nonRetryable returns the error types no retry can fix, as a fresh slice
+// for each retry policy.
+func nonRetryable() []string { return []string{ErrorTypeInvalidConfig, ErrorTypeUnsupported} }
 
 // Options returns the activity options of one activity type, by name. All
 // timeouts and retry policies live here.
@@ -21,7 +22,7 @@ func Options(name string) workflow.ActivityOptions {
 			BackoffCoefficient:     2,
 			MaximumInterval:        30 * time.Second,
 			MaximumAttempts:        8,
-			NonRetryableErrorTypes: nonRetryable,
+			NonRetryableErrorTypes: nonRetryable(),
 		},
 	}
 	switch name {
@@ -35,7 +36,7 @@ func Options(name string) workflow.ActivityOptions {
 			BackoffCoefficient:     2,
 			MaximumInterval:        30 * time.Second,
 			MaximumAttempts:        5,
-			NonRetryableErrorTypes: nonRetryable,
+			NonRetryableErrorTypes: nonRetryable(),
 		}
 		return o
 	case NameMeasure:
@@ -49,7 +50,7 @@ func Options(name string) workflow.ActivityOptions {
 				BackoffCoefficient:     2,
 				MaximumInterval:        30 * time.Second,
 				MaximumAttempts:        3,
-				NonRetryableErrorTypes: nonRetryable,
+				NonRetryableErrorTypes: nonRetryable(),
 			},
 		}
 	case NameNotify:
@@ -59,7 +60,7 @@ func Options(name string) workflow.ActivityOptions {
 				InitialInterval:        2 * time.Second,
 				BackoffCoefficient:     2,
 				MaximumAttempts:        5,
-				NonRetryableErrorTypes: nonRetryable,
+				NonRetryableErrorTypes: nonRetryable(),
 			},
 		}
 	case NameScaleDownCanary:
@@ -71,7 +72,7 @@ func Options(name string) workflow.ActivityOptions {
 				BackoffCoefficient:     2,
 				MaximumInterval:        time.Minute,
 				MaximumAttempts:        10,
-				NonRetryableErrorTypes: nonRetryable,
+				NonRetryableErrorTypes: nonRetryable(),
 			},
 		}
 	}

@@ -21,15 +21,17 @@ import (
 	"github.com/coalmine-dev/coalmine/gateway"
 )
 
-// SearchAttributeTypes are coalmine's search attributes with their server
-// types, as `temporal server start-dev --search-attribute` and `temporal
-// operator search-attribute create` take them.
-var SearchAttributeTypes = [][2]string{
-	{"CoalmineApp", "Keyword"},
-	{"CoalminePhase", "Keyword"},
-	{"CoalmineStableVersion", "Keyword"},
-	{"CoalmineCanaryVersion", "Keyword"},
-	{"CoalmineCanaryWeight", "Double"},
+// SearchAttributeTypes returns coalmine's search attributes with their
+// server types, as `temporal server start-dev --search-attribute` and
+// `temporal operator search-attribute create` take them.
+func SearchAttributeTypes() [][2]string {
+	return [][2]string{
+		{"CoalmineApp", "Keyword"},
+		{"CoalminePhase", "Keyword"},
+		{"CoalmineStableVersion", "Keyword"},
+		{"CoalmineCanaryVersion", "Keyword"},
+		{"CoalmineCanaryWeight", "Double"},
+	}
 }
 
 // DevOptions configure the dev stack.
@@ -107,7 +109,7 @@ func RunDev(ctx context.Context, o DevOptions) error {
 		"--db-filename", filepath.Join(o.Dir, "temporal.db"),
 		"--namespace", o.Namespace, "--log-level", "warn",
 	}
-	for _, sa := range SearchAttributeTypes {
+	for _, sa := range SearchAttributeTypes() {
 		args = append(args, "--search-attribute", sa[0]+"="+sa[1])
 	}
 	srv := exec.Command(o.TemporalPath, args...)

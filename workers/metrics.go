@@ -134,13 +134,19 @@ func (h *PrometheusHandler) register(name string, labels []string, c prometheus.
 	return true
 }
 
-// coalmineLabels are the labels kept on coalmine_* metrics: the ones the
-// workflow sets and where it runs, not the SDK's worker context.
-var coalmineLabels = map[string]bool{"app": true, "kind": true, "outcome": true, "namespace": true, "task_queue": true}
+// coalmineLabel reports whether a label is kept on coalmine_* metrics: the
+// ones the workflow sets and where it runs, not the SDK's worker context.
+func coalmineLabel(name string) bool {
+	switch name {
+	case "app", "kind", "outcome", "namespace", "task_queue":
+		return true
+	}
+	return false
+}
 
 func (h *PrometheusHandler) labelSet(name string) (names, values []string) {
 	for k := range h.tags {
-		if strings.HasPrefix(name, "coalmine_") && !coalmineLabels[k] {
+		if strings.HasPrefix(name, "coalmine_") && !coalmineLabel(k) {
 			continue
 		}
 		names = append(names, k)
