@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -66,7 +67,7 @@ func hostOnly(h string) string {
 
 // bodyUser returns the `user` field of a JSON request body, or "".
 func bodyUser(body []byte) string {
-	if len(body) == 0 || !containsUserField(body) {
+	if len(body) == 0 || !bytes.Contains(body, userKey) {
 		return ""
 	}
 	var b struct {
@@ -78,9 +79,7 @@ func bodyUser(body []byte) string {
 	return b.User
 }
 
-func containsUserField(body []byte) bool {
-	return strings.Contains(string(body), `"user"`)
-}
+var userKey = []byte(`"user"`)
 
 // pick chooses the backend of a request: pinned version if live and still
 // present, else the split of its segment (or the route default).
