@@ -23,7 +23,8 @@ func newDevCmd(io streams) *cobra.Command {
 		Long: `Dev runs everything a rollout needs on this machine: a Temporal dev server
 with its Web UI (its database persists in .coalmine/temporal.db, and
 coalmine's search attributes are registered), a coalmine worker, and the
-built-in gateway when --gateway-config is given. It prints the addresses,
+built-in gateway when --gateway-config is given (or .coalmine/gateway.yaml
+exists). It prints the addresses,
 and Ctrl-C stops everything in order.
 
 The Temporal server is the temporal CLI: bin/temporal (make tools builds
@@ -37,6 +38,11 @@ it), or --temporal PATH, or temporal on the PATH.`,
 					return err
 				}
 				o.TemporalPath = p
+			}
+			if o.GatewayConfig == "" {
+				if def := filepath.Join(o.Dir, "gateway.yaml"); fileExists(def) {
+					o.GatewayConfig = def
+				}
 			}
 			logger := slog.New(slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			o.Logger = logger
@@ -67,7 +73,7 @@ func findTemporal() (string, error) {
 		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "temporal"))
 	}
 	for _, c := range candidates {
-		if fi, err := os.Stat(c); err == nil && !fi.IsDir() {
+		if fileExists(c) {
 			return c, nil
 		}
 	}
@@ -75,4 +81,9 @@ func findTemporal() (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("no temporal CLI found in bin/ or on the PATH: run make tools, or pass --temporal")
+}
+
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
 }
