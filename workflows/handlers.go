@@ -70,6 +70,9 @@ func (r *rollout) validateActive() error {
 	if a := r.ctl.Abort; a != nil {
 		return fmt.Errorf("the rollout of %s is being aborted by %s", r.st.App, a.By)
 	}
+	if r.st.Step >= len(r.st.Steps) || (r.ctl.Full && r.st.WaitKind == "") {
+		return fmt.Errorf("the rollout of %s is promoting %s now", r.st.App, r.st.Canary.Name)
+	}
 	return nil
 }
 

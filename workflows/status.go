@@ -164,7 +164,7 @@ func (s Status) CurrentStep() string {
 		if s.Phase == PhasePromoted {
 			return "promoted after all steps"
 		}
-		return "past the last step"
+		return "the end of its steps"
 	}
 	return stepLabel(s.Step, s.Steps)
 }
