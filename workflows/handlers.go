@@ -13,6 +13,7 @@ func (r *rollout) register(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) {
 		s := r.st
 		s.Phase = r.phase()
+		s.Held = r.ctl.Held
 		return s, nil
 	}); err != nil {
 		return fmt.Errorf("register query %s: %w", QueryStatus, err)

@@ -525,7 +525,7 @@ func TestPauseAndResume(t *testing.T) {
 	h.update(4*time.Hour, UpdateResume, Request{By: "carol"}, &updateOutcome{})
 	h.run(plan(weight(10), pauseFor(10*time.Minute), weight(50)))
 	r := h.result()
-	if st.Phase != PhasePaused || st.Step != 2 || st.WaitKind != waitHeld {
+	if st.Phase != PhasePaused || st.Step != 2 || st.WaitKind != waitHeld || st.Held == nil || st.Held.By != "carol" {
 		t.Errorf("status while held: phase %s step %d wait %q", st.Phase, st.Step, st.WaitKind)
 	}
 	if second.rejected == nil || !strings.Contains(second.rejected.Error(), "already paused by carol: incident elsewhere") {

@@ -137,6 +137,8 @@ type Status struct {
 	WaitKind string `json:"waitKind,omitempty"`
 	// WaitUntil is when the current wait ends by itself (a pause, a gate's timeout).
 	WaitUntil time.Time `json:"waitUntil,omitzero"`
+	// Held is the pause request in force: who paused the rollout and why.
+	Held *Request `json:"held,omitempty"`
 	// Analysis are the metrics of the current analysis step.
 	Analysis []MetricStatus `json:"analysis,omitempty"`
 	// Background are the metrics of the background analysis.

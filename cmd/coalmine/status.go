@@ -162,6 +162,13 @@ func renderStatus(w io.Writer, st workflows.Status, now time.Time) {
 		}
 		fmt.Fprintln(w)
 	}
+	if h := st.Held; h != nil && st.WaitKind != "held" {
+		fmt.Fprintf(w, "paused by %s", h.By)
+		if h.Reason != "" {
+			fmt.Fprintf(w, ": %s", h.Reason)
+		}
+		fmt.Fprintln(w, "; the rollout holds before its next step until resumed")
+	}
 	renderMetrics(w, "analysis", st.Analysis)
 	renderMetrics(w, "background analysis", st.Background)
 	if len(st.Verdicts) > 0 {
