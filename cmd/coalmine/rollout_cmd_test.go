@@ -46,7 +46,7 @@ func TestStatusGolden(t *testing.T) {
 			Phase: workflows.PhaseProgressing, Step: 1, Steps: steps, Weight: 5, Runs: 1,
 			Waiting: "pause of 5m", WaitKind: "pause", WaitUntil: at(6 * time.Minute),
 			SegmentWeights: map[string]float64{"internal": 50}, ShadowPercent: 10,
-			Held:           &workflows.Request{By: "carol", Reason: "incident elsewhere"},
+			Held:       &workflows.Request{By: "carol", Reason: "incident elsewhere"},
 			Background: []workflows.MetricStatus{{Template: "guardrails", Metric: "error-rate", History: hist, Assessment: analysis.Assessment{Phase: analysis.PhaseRunning}}},
 			Events:     events[:2], StartedAt: start,
 		}, at(3*time.Minute + 20*time.Second)},
