@@ -41,22 +41,30 @@ func main() {
 		satDur   = flag.Duration("saturation", 6*time.Second, "measuring time per target at saturation (wrk)")
 		conns    = flag.Int("connections", 64, "wrk connections at saturation")
 		rounds   = flag.Int("rounds", 3, "turns each target takes per load, interleaved with the others")
+		gwEnv    = flag.String("gateway-env", "", "extra environment of the gateway process, comma-separated K=V (e.g. GOMAXPROCS=1)")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log, *bin, *rates, *duration, *satDur, *conns, *rounds); err != nil {
+	if err := run(log, *bin, *rates, *duration, *satDur, *conns, *rounds, splitEnv(*gwEnv)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-gateway:", err)
 		os.Exit(1)
 	}
 }
 
+func splitEnv(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
 // procs are the child processes; stopped in reverse order.
 type procs struct{ cmds []*exec.Cmd }
 
-func (p *procs) start(name string, args ...string) error {
+func (p *procs) start(env []string, name string, args ...string) error {
 	c := exec.Command(name, args...)
 	c.Stdout, c.Stderr = io.Discard, io.Discard
-	c.Env = append(os.Environ(), "COALMINE_GATEWAY_TOKEN=bench-token")
+	c.Env = append(append(os.Environ(), "COALMINE_GATEWAY_TOKEN=bench-token"), env...)
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
@@ -102,7 +110,7 @@ func waitUp(url string) error {
 	return fmt.Errorf("%s did not come up", url)
 }
 
-func run(log *slog.Logger, bin, rateList string, dur, satDur time.Duration, conns, rounds int) error {
+func run(log *slog.Logger, bin, rateList string, dur, satDur time.Duration, conns, rounds int, gwEnv []string) error {
 	var ps procs
 	defer ps.stop()
 	dir, err := os.MkdirTemp("", "bench-gateway-")
@@ -118,7 +126,7 @@ func run(log *slog.Logger, bin, rateList string, dur, satDur time.Duration, conn
 	}
 	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
 	for i, v := range []string{"v1", "v2"} {
-		if err := ps.start(bin, "demo-agent", "--listen", addr(i), "--version", v, "--latency", "0", "--ttft", "0", "--tokens", "16", "--quality", "1"); err != nil {
+		if err := ps.start(nil, bin, "demo-agent", "--listen", addr(i), "--version", v, "--latency", "0", "--ttft", "0", "--tokens", "16", "--quality", "1"); err != nil {
 			return err
 		}
 	}
@@ -134,7 +142,7 @@ routes:
 `, addr(2), addr(3), addr(0), addr(1))), 0o600); err != nil {
 		return err
 	}
-	if err := ps.start(bin, "gateway", "--config", gwCfg); err != nil {
+	if err := ps.start(gwEnv, bin, "gateway", "--config", gwCfg); err != nil {
 		return err
 	}
 	ngConf := filepath.Join(dir, "nginx.conf")
@@ -167,7 +175,7 @@ http {
 `, dir, addr(0), addr(1), addr(4))), 0o600); err != nil {
 		return err
 	}
-	if err := ps.start("nginx", "-p", dir, "-c", ngConf); err != nil {
+	if err := ps.start(nil, "nginx", "-p", dir, "-c", ngConf); err != nil {
 		return err
 	}
 	for _, u := range []string{"http://" + addr(0) + "/healthz", "http://" + addr(1) + "/healthz", "http://" + addr(2) + "/healthz", "http://" + addr(4) + "/"} {
