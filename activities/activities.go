@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -61,9 +63,9 @@ type Routers interface {
 // ErrInvalidConfig marks configuration that cannot work; activities do not retry it.
 var ErrInvalidConfig = metrics.ErrInvalidConfig
 
-// Notifier tells people about a rollout.
+// Notifier shows a rollout's card to people and says where its message is.
 type Notifier interface {
-	Notify(ctx context.Context, m notify.Message) error
+	Notify(ctx context.Context, n notify.Note) (notify.Posted, error)
 }
 
 // Workloads manages the canary's Kubernetes workload.
@@ -87,6 +89,9 @@ type Activities struct {
 	Logger *slog.Logger
 	// HeartbeatEvery is how often a waiting activity heartbeats; 0 means 5s.
 	HeartbeatEvery time.Duration
+	// UIURL is the Temporal Web UI's base address, for links in
+	// notifications (e.g. http://127.0.0.1:8233); empty leaves them out.
+	UIURL string
 }
 
 // Activity names, as registered from the methods of Activities.
@@ -247,26 +252,61 @@ func (a *Activities) Measure(ctx context.Context, in MeasureInput) (MeasureResul
 	return MeasureResult{Measurement: res.Measurement, State: res.State}, nil
 }
 
-// Notify tells people about a rollout, where the plan says and for the
-// events it asks for.
-func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
-	m := notify.Message{App: in.App, Event: in.Event, Text: in.Text, WorkflowID: in.WorkflowID}
-	if n := in.Notifications; n != nil && n.Slack != nil {
-		m.Channel = n.Slack.Channel
-		if len(n.Slack.Events) > 0 && !contains(n.Slack.Events, in.Event) {
-			return nil
+// Notify shows the rollout's card where the plan says, for the events it
+// asks for: the rollout's one Slack message is posted the first time and
+// updated after that. Without Slack in the plan the card is only logged.
+//
+// It is idempotent: the message's place comes from the workflow's state,
+// or, when an earlier attempt posted and then failed, from that attempt's
+// heartbeat, so a retry updates rather than posts a second message.
+func (a *Activities) Notify(ctx context.Context, in NotifyInput) (NotifyResult, error) {
+	out := NotifyResult{Message: in.Message}
+	n := in.Notifications
+	if n == nil || n.Slack == nil {
+		_, _ = notify.Log{Logger: a.logger()}.Notify(ctx, notify.Note{Card: in.Card})
+		return out, nil
+	}
+	if len(n.Slack.Events) > 0 && !contains(n.Slack.Events, in.Event) {
+		return out, nil
+	}
+	note := notify.Note{Channel: n.Slack.Channel, Card: in.Card, Message: in.Message}
+	if in.Channel != "" {
+		note.Channel = in.Channel
+	}
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		if note.Card.UIURL == "" && a.UIURL != "" {
+			note.Card.UIURL = WorkflowURL(a.UIURL, info.WorkflowNamespace, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+		}
+		var last notify.Posted
+		if note.Message.TS == "" && activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &last) == nil {
+			note.Message = last
 		}
 	}
-	if in.Approval != nil && in.Approval.Channel != "" {
-		m.Channel = in.Approval.Channel
+	notifier := a.Notifier
+	if notifier == nil {
+		notifier = notify.Log{Logger: a.logger()}
 	}
-	if a.Notifier == nil {
-		return notify.Log{Logger: a.logger()}.Notify(ctx, m)
+	posted, err := notifier.Notify(ctx, note)
+	if err != nil {
+		return out, fmt.Errorf("notify %s about %s: %w", in.Card.App, in.Event, err)
 	}
-	if err := a.Notifier.Notify(ctx, m); err != nil {
-		return fmt.Errorf("notify %s about %s: %w", in.App, in.Event, err)
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, posted)
 	}
-	return nil
+	return NotifyResult{Message: posted}, nil
+}
+
+// WorkflowURL links to a rollout run in the Temporal Web UI at base.
+func WorkflowURL(base, namespace, workflowID, runID string) string {
+	if namespace == "" {
+		namespace = "default"
+	}
+	u := strings.TrimRight(base, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(workflowID)
+	if runID != "" {
+		u += "/" + url.PathEscape(runID)
+	}
+	return u + "/history"
 }
 
 // ScaleDownCanary removes the canary workload.

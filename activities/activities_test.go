@@ -47,11 +47,14 @@ func (p provider) Measure(context.Context, metrics.Query) (metrics.Result, error
 	return p.res, p.err
 }
 
-type notifier struct{ got []notify.Message }
+type notifier struct{ got []notify.Note }
 
-func (n *notifier) Notify(_ context.Context, m notify.Message) error {
-	n.got = append(n.got, m)
-	return nil
+func (n *notifier) Notify(_ context.Context, note notify.Note) (notify.Posted, error) {
+	n.got = append(n.got, note)
+	if note.Message.TS == "" {
+		return notify.Posted{Channel: "C0DEPLOYS", TS: fmt.Sprint(len(n.got))}, nil
+	}
+	return note.Message, nil
 }
 
 func env(a *activities.Activities) *testsuite.TestActivityEnvironment {
@@ -196,11 +199,57 @@ func TestNotifyHonoursThePlansEvents(t *testing.T) {
 	e := env(&activities.Activities{Notifier: n})
 	cfg := &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys", Events: []string{plans.EventRolledBack}}}
 	for _, ev := range []string{plans.EventStarted, plans.EventRolledBack} {
-		if _, err := e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{App: "a", Event: ev, Text: "t", Notifications: cfg}); err != nil {
+		if _, err := e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: ev, Card: notify.Card{App: "a", Event: ev, Text: "t"}, Notifications: cfg}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(n.got) != 1 || n.got[0].Event != plans.EventRolledBack || n.got[0].Channel != "#deploys" {
+	if len(n.got) != 1 || n.got[0].Card.Event != plans.EventRolledBack || n.got[0].Channel != "#deploys" {
 		t.Errorf("notifications = %+v, want only rolledBack in #deploys", n.got)
+	}
+}
+
+// TestNotifyKeepsOneMessage checks the idempotence of Notify: the place of
+// the message comes back, an update keeps it, and a retry after a post
+// that went through (its heartbeat recorded the place) updates rather than
+// posts again. Without Slack in the plan nothing reaches the notifier.
+func TestNotifyKeepsOneMessage(t *testing.T) {
+	n := &notifier{}
+	e := env(&activities.Activities{Notifier: n, UIURL: "http://ui:8233"})
+	cfg := &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys"}}
+	v, err := e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: plans.EventStarted, Card: notify.Card{App: "a"}, Notifications: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first activities.NotifyResult
+	if err := v.Get(&first); err != nil || first.Message.TS == "" {
+		t.Fatalf("first notify = %+v, %v", first, err)
+	}
+	if !strings.HasPrefix(n.got[0].Card.UIURL, "http://ui:8233/namespaces/") {
+		t.Errorf("card link = %q", n.got[0].Card.UIURL)
+	}
+	v, err = e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: plans.EventPromoted, Card: notify.Card{App: "a"}, Notifications: cfg, Message: first.Message})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var second activities.NotifyResult
+	if err := v.Get(&second); err != nil || second.Message != first.Message || n.got[1].Message != first.Message {
+		t.Fatalf("second notify = %+v, %v; note %+v", second, err, n.got[1])
+	}
+
+	retry := env(&activities.Activities{Notifier: n})
+	retry.SetHeartbeatDetails(first.Message)
+	if _, err := retry.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: plans.EventStarted, Card: notify.Card{App: "a"}, Notifications: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.got[2].Message; got != first.Message {
+		t.Errorf("retry notified with message %+v, want the heartbeat's %+v", got, first.Message)
+	}
+
+	before := len(n.got)
+	if _, err := e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: plans.EventStarted, Card: notify.Card{App: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.got) != before {
+		t.Error("a plan without Slack reached the notifier")
 	}
 }

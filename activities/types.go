@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"github.com/coalmine-dev/coalmine/activities/notify"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -96,22 +97,26 @@ type MeasureResult struct {
 	State []byte `json:"state,omitempty"`
 }
 
-// NotifyInput is one message to people about a rollout.
+// NotifyInput is one notification about a rollout: the card as it is now,
+// and where the plan wants it shown.
 type NotifyInput struct {
-	// App is the application being rolled out.
-	App string `json:"app"`
 	// Event is one of the plans.Event* names.
 	Event string `json:"event"`
-	// Text is the message in one or two plain sentences.
-	Text string `json:"text"`
-	// Target names the versions.
-	Target Target `json:"target"`
-	// Notifications is the plan's notification config (channels, events).
+	// Notifications is the plan's notification config (channel, events).
 	Notifications *plans.Notifications `json:"notifications,omitempty"`
-	// Approval is set for a gate message: who may act and where.
-	Approval *plans.Approval `json:"approval,omitempty"`
-	// WorkflowID identifies the rollout, for buttons that act on it.
-	WorkflowID string `json:"workflowId,omitempty"`
+	// Channel overrides the plan's channel (a gate's own channel).
+	Channel string `json:"channel,omitempty"`
+	// Card is what the rollout's message shows.
+	Card notify.Card `json:"card"`
+	// Message is where the rollout's message is, kept in workflow state so
+	// later events update it rather than post again.
+	Message notify.Posted `json:"message"`
+}
+
+// NotifyResult says where the rollout's message is now.
+type NotifyResult struct {
+	// Message is the message's channel and timestamp; empty when nothing was posted.
+	Message notify.Posted `json:"message"`
 }
 
 // ScaleDownInput asks for the canary workload to be removed.

@@ -128,7 +128,7 @@ func (c *checker) plan(p *RolloutPlan) {
 		if n.Slack.Channel == "" {
 			c.required("spec.notifications.slack", "channel", `channel: "#deploys"`)
 		}
-		events := []string{EventStarted, EventGate, EventPromoted, EventAborted, EventRolledBack, EventInconclusive}
+		events := []string{EventStarted, EventGate, EventApproved, EventPromoted, EventAborted, EventRolledBack, EventInconclusive}
 		for i, e := range n.Slack.Events {
 			c.oneOf(fmt.Sprintf("spec.notifications.slack.events[%d]", i), "event", e, events)
 		}

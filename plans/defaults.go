@@ -64,7 +64,7 @@ func ApplyDefaults(p *RolloutPlan) {
 	}
 	setDuration(&s.Rollback.ScaleDownDelay, DefaultScaleDownDelay)
 	if n := s.Notifications; n != nil && n.Slack != nil && len(n.Slack.Events) == 0 {
-		n.Slack.Events = []string{EventStarted, EventGate, EventPromoted, EventAborted, EventRolledBack, EventInconclusive}
+		n.Slack.Events = []string{EventStarted, EventGate, EventApproved, EventPromoted, EventAborted, EventRolledBack, EventInconclusive}
 	}
 	for name, tmpl := range s.AnalysisTemplates {
 		for i := range tmpl.Metrics {

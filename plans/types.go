@@ -285,6 +285,7 @@ type Notifications struct {
 const (
 	EventStarted      = "started"
 	EventGate         = "gate"
+	EventApproved     = "approved"
 	EventPromoted     = "promoted"
 	EventAborted      = "aborted"
 	EventRolledBack   = "rolledBack"
@@ -296,7 +297,7 @@ type SlackNotifications struct {
 	// Channel to post in, e.g. #deploys or a channel id.
 	Channel string `json:"channel"`
 	// Events to notify about; defaults to all of them.
-	Events []string `json:"events,omitempty" jsonschema:"enum=started,enum=gate,enum=promoted,enum=aborted,enum=rolledBack,enum=inconclusive"`
+	Events []string `json:"events,omitempty" jsonschema:"enum=started,enum=gate,enum=approved,enum=promoted,enum=aborted,enum=rolledBack,enum=inconclusive"`
 }
 
 // AnalysisTemplate is a named set of metrics.

@@ -182,12 +182,17 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	var acts *activities.Activities
 	if o.Activities != nil {
 		acts = o.Activities(getenv)
+		if acts != nil && acts.UIURL == "" {
+			acts.UIURL = fmt.Sprintf("http://127.0.0.1:%d", o.UIPort)
+		}
 	}
+	slackCfg := SlackFromEnv(os.Getenv)
+	slackCfg.Listen = "127.0.0.1:8092"
 	running++
 	go func() {
 		errc <- Run(runCtx, Config{
 			HostPort: hostPort, Namespace: o.Namespace, MetricsAddr: o.MetricsAddr,
-			Activities: acts, Logger: logger.With("component", "worker"),
+			Activities: acts, Logger: logger.With("component", "worker"), Slack: slackCfg,
 			StopTimeout: 5 * time.Second,
 			Ready: func(addr string) {
 				if addr != "" {

@@ -60,6 +60,8 @@ type Config struct {
 	Activities *activities.Activities
 	// Logger logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Slack configures Slack messages and approvals; zero means Slack is off.
+	Slack SlackConfig
 	// Ready, when set, is called once the worker polls (and /metrics listens).
 	Ready func(metricsAddr string)
 }
@@ -108,6 +110,12 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}()
 	}
+
+	stopSlack, err := startSlack(ctx, cfg.Slack, c, orDefault(cfg.Namespace, "default"), cfg.Activities, logger)
+	if err != nil {
+		return err
+	}
+	defer stopSlack()
 
 	w := NewWorker(c, cfg.TaskQueue, cfg.Activities, cfg.StopTimeout)
 	if err := w.Start(); err != nil {

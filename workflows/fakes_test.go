@@ -139,27 +139,37 @@ func (f *fakeMetrics) count(metric string) int {
 	return f.calls[metric]
 }
 
-// fakeNotifier records messages.
+// fakeNotifier records notes and, like Slack, posts one message per
+// rollout: the first note gets a timestamp, later ones keep it.
 type fakeNotifier struct {
-	mu   sync.Mutex
-	msgs []notify.Message
+	mu    sync.Mutex
+	notes []notify.Note
 }
 
-func (f *fakeNotifier) Notify(_ context.Context, m notify.Message) error {
+func (f *fakeNotifier) Notify(_ context.Context, n notify.Note) (notify.Posted, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.msgs = append(f.msgs, m)
-	return nil
+	f.notes = append(f.notes, n)
+	if n.Message.TS == "" {
+		return notify.Posted{Channel: "C0DEPLOYS", TS: fmt.Sprintf("1700000000.%06d", len(f.notes))}, nil
+	}
+	return n.Message, nil
 }
 
 func (f *fakeNotifier) events() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []string
-	for _, m := range f.msgs {
-		out = append(out, m.Event)
+	for _, n := range f.notes {
+		out = append(out, n.Card.Event)
 	}
 	return out
+}
+
+func (f *fakeNotifier) all() []notify.Note {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]notify.Note(nil), f.notes...)
 }
 
 // fakeWorkloads records scale-downs.

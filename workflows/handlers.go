@@ -213,6 +213,10 @@ func (r *rollout) approve(ctx workflow.Context, req Request) {
 		r.event(ctx, "approve", by(req), "approve ignored: no gate is waiting: the rollout is at "+r.where())
 		return
 	}
+	if req.Gate != "" && req.Gate != r.st.Gate {
+		r.event(ctx, "approve", by(req), fmt.Sprintf("approve for gate %s ignored: that gate has passed; the rollout is at %s", req.Gate, r.where()))
+		return
+	}
 	r.ctl.Skip = true
 	r.st.Approvals = append(r.st.Approvals, Approval{Step: r.st.Step, Decision: "approved", By: by(req), Reason: req.Reason, At: workflow.Now(ctx)})
 	r.event(ctx, "approve", by(req), withReason("approved at "+r.st.CurrentStep(), req))

@@ -213,7 +213,7 @@ func (r *rollout) advance(ctx workflow.Context) {
 	r.st.StepStartedAt = workflow.Now(ctx)
 	r.st.Analysis = nil
 	full := r.ctl.Full
-	r.ctl = Control{Held: r.ctl.Held, Abort: r.ctl.Abort, BackgroundDone: r.ctl.BackgroundDone, Full: full}
+	r.ctl = Control{Held: r.ctl.Held, Abort: r.ctl.Abort, BackgroundDone: r.ctl.BackgroundDone, Full: full, Message: r.ctl.Message}
 	r.touch(ctx)
 }
 
@@ -238,9 +238,12 @@ func isGate(kind string) bool {
 // ended because until passed.
 func (r *rollout) wait(ctx workflow.Context, kind, text string, until time.Time, done func() bool) (timedOut bool, err error) {
 	r.st.WaitKind, r.st.Waiting, r.st.WaitUntil = kind, text, until
+	if isGate(kind) {
+		r.st.Gate = gateID(r.st.Step)
+	}
 	r.touch(ctx)
 	defer func() {
-		r.st.WaitKind, r.st.Waiting, r.st.WaitUntil = "", "", time.Time{}
+		r.st.WaitKind, r.st.Waiting, r.st.WaitUntil, r.st.Gate, r.st.Approvers = "", "", time.Time{}, "", nil
 		r.touch(ctx)
 	}()
 	wake := func() bool { return done() || r.interrupted() || canSuggested(ctx) }
@@ -440,22 +443,6 @@ func (r *rollout) exec(ctx workflow.Context, summary string, fn any, name string
 	opts.Summary = summary
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in)
 	return f.Get(ctx, out)
-}
-
-// notify tells people; a failed notification is recorded, never fatal.
-func (r *rollout) notify(ctx workflow.Context, event, text string, approval *plans.Approval) {
-	in := activities.NotifyInput{
-		App:           r.st.App,
-		Event:         event,
-		Text:          text,
-		Target:        r.target,
-		Notifications: r.spec.Notifications,
-		Approval:      approval,
-		WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID,
-	}
-	if err := r.exec(ctx, "notify "+event, r.acts.Notify, activities.NameNotify, in, nil); err != nil {
-		r.event(ctx, "notify", "", "notification failed: "+errText(err))
-	}
 }
 
 // errText is an activity error's message without the SDK's wrapping.

@@ -189,10 +189,11 @@ func plan(steps ...plans.Step) plans.RolloutPlan {
 		Kind:       plans.Kind,
 		Metadata:   plans.Metadata{Name: "voice-agent"},
 		Spec: plans.Spec{
-			App:      "voice-agent",
-			Traffic:  plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: "http://gw", Route: "voice-agent"}},
-			Segments: []plans.Segment{{Name: "internal", Header: &plans.HeaderMatch{Name: "x-cohort", Value: "internal"}}},
-			Steps:    steps,
+			App:           "voice-agent",
+			Traffic:       plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: "http://gw", Route: "voice-agent"}},
+			Segments:      []plans.Segment{{Name: "internal", Header: &plans.HeaderMatch{Name: "x-cohort", Value: "internal"}}},
+			Steps:         steps,
+			Notifications: &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys"}},
 			AnalysisTemplates: map[string]plans.AnalysisTemplate{
 				"quality": {Metrics: []plans.Metric{metric("pass-rate", 3, time.Minute)}},
 				"guard":   {Metrics: []plans.Metric{metric("errors", 0, time.Minute)}},
@@ -697,5 +698,62 @@ func TestCancellationDuringAnActivityRollsBack(t *testing.T) {
 	h.run(plan(pauseFor(time.Minute), weight(10), weight(50)))
 	if msg := h.rolledBack(); !strings.HasSuffix(msg, ": the workflow was cancelled.") {
 		t.Errorf("message = %q", msg)
+	}
+}
+
+// TestSlackCardAtGates follows the rollout's one message through two
+// approval gates: every note after the first updates the same message, the
+// gate's card carries its id and approvers, an approve meant for a gate
+// that has passed is ignored, and passing a gate says who did it.
+func TestSlackCardAtGates(t *testing.T) {
+	h := newHarness(t, nil)
+	first := approval(2*time.Hour, "")
+	first.Approval.Approvers = &plans.Approvers{Users: []string{"U1"}, Groups: []string{"S9"}}
+	h.at(time.Minute, func() {
+		s := h.status()
+		if s.Gate != "step-2" || !slices.Equal(s.Approvers, []string{"U1", "S9"}) {
+			t.Errorf("status at the first gate: gate %q approvers %v", s.Gate, s.Approvers)
+		}
+		h.env.SignalWorkflow(SignalApprove, Request{By: "slack:U1", Gate: "step-2"})
+	})
+	// A late click on the first gate's button must not pass the second gate.
+	h.at(time.Hour, func() { h.env.SignalWorkflow(SignalApprove, Request{By: "slack:U1", Gate: "step-2"}) })
+	h.at(2*time.Hour, func() {
+		if s := h.status(); s.Gate != "step-4" || s.Phase != PhasePaused {
+			t.Errorf("the stale approve moved the rollout: gate %q phase %s", s.Gate, s.Phase)
+		}
+		h.env.SignalWorkflow(SignalApprove, Request{By: "slack:U2", Gate: "step-4"})
+	})
+	h.run(plan(weight(10), first, weight(50), approval(3*time.Hour, "")))
+	h.result()
+
+	notes := h.notes.all()
+	var events []string
+	for i, n := range notes {
+		events = append(events, n.Card.Event)
+		if i > 0 && n.Message.TS != "1700000000.000001" {
+			t.Errorf("note %d (%s) went to message %+v, not the rollout's first one", i, n.Card.Event, n.Message)
+		}
+	}
+	want := []string{plans.EventStarted, plans.EventGate, plans.EventApproved, plans.EventGate, plans.EventApproved, plans.EventPromoted}
+	if !slices.Equal(events, want) {
+		t.Fatalf("events = %v, want %v", events, want)
+	}
+	g := notes[1].Card.Gate
+	if g == nil || g.ID != "step-2" || g.WorkflowID == "" || !slices.Equal(g.Approvers, []string{"U1", "S9"}) || g.Deadline.IsZero() || g.OnTimeout != plans.OnTimeoutRollback {
+		t.Errorf("first gate card = %+v", g)
+	}
+	if d := notes[2].Card.Decision; d == nil || d.Action != "promote" || d.Who != "slack:U1" {
+		t.Errorf("decision after the first gate = %+v", d)
+	}
+	if notes[5].Card.Phase != string(PhasePromoted) || notes[5].Card.Weight != 100 {
+		t.Errorf("final card: phase %s weight %v", notes[5].Card.Phase, notes[5].Card.Weight)
+	}
+	stale := false
+	for _, e := range h.status().Events {
+		stale = stale || strings.Contains(e.Message, "approve for gate step-2 ignored")
+	}
+	if !stale {
+		t.Error("the stale approve left no event")
 	}
 }

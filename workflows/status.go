@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/notify"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -63,6 +64,10 @@ type Request struct {
 	Reason string `json:"reason,omitempty"`
 	// Full, on promote, skips every remaining step and promotes at once.
 	Full bool `json:"full,omitempty"`
+	// Gate, on approve, names the gate the sender saw (Status.Gate); an
+	// approve meant for another gate is ignored, so a late click never
+	// passes the next gate.
+	Gate string `json:"gate,omitempty"`
 }
 
 // Input starts a Rollout.
@@ -106,6 +111,9 @@ type Control struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	// BackgroundDone is set once background analysis has ended.
 	BackgroundDone bool `json:"backgroundDone,omitempty"`
+	// Message is where the rollout's Slack message is, so every
+	// notification updates it instead of posting another.
+	Message notify.Posted `json:"message,omitzero"`
 }
 
 // Status is the answer of the status query: everything about a rollout.
@@ -137,6 +145,12 @@ type Status struct {
 	WaitKind string `json:"waitKind,omitempty"`
 	// WaitUntil is when the current wait ends by itself (a pause, a gate's timeout).
 	WaitUntil time.Time `json:"waitUntil,omitzero"`
+	// Gate is the id of the gate waiting for a person now (e.g. step-9),
+	// empty when none waits.
+	Gate string `json:"gate,omitempty"`
+	// Approvers are the Slack users and user groups who may act on the
+	// waiting approval gate; empty means anyone.
+	Approvers []string `json:"approvers,omitempty"`
 	// Held is the pause request in force: who paused the rollout and why.
 	Held *Request `json:"held,omitempty"`
 	// Analysis are the metrics of the current analysis step.

@@ -128,12 +128,27 @@ func (r *rollout) gate(ctx workflow.Context, kind, text string, until time.Time,
 
 // gateWithDeadline notifies people once, then waits for promote or approve.
 func (r *rollout) gateWithDeadline(ctx workflow.Context, kind, text string, until time.Time, a *plans.Approval) (bool, error) {
+	if a != nil && a.Approvers != nil {
+		r.st.Approvers = append(append([]string(nil), a.Approvers.Users...), a.Approvers.Groups...)
+	}
 	if !r.ctl.Entered {
 		r.ctl.Entered = true
 		r.notify(ctx, plans.EventGate, fmt.Sprintf("%s %s waits at %s for %s.", r.st.App, r.st.Canary.Name, stepLabel(r.st.Step, r.st.Steps), text), a)
 	}
-	return r.wait(ctx, kind, text, until, func() bool { return r.ctl.Skip })
+	timedOut, err := r.wait(ctx, kind, text, until, func() bool { return r.ctl.Skip })
+	if err == nil && !timedOut && workflow.GetVersion(ctx, changeGateDecisionNote, workflow.DefaultVersion, 1) >= 1 {
+		// Say who passed the gate, so the message loses its buttons now.
+		r.notify(ctx, plans.EventApproved, fmt.Sprintf("%s %s passed %s.", r.st.App, r.st.Canary.Name, stepLabel(r.st.Step, r.st.Steps)), nil)
+	}
+	return timedOut, err
 }
+
+// changeGateDecisionNote versions the notification sent when a gate is
+// passed, which rollouts recorded before it do not have.
+const changeGateDecisionNote = "gate-decision-note"
+
+// gateID names the gate of step i, as Status.Gate and Slack buttons carry it.
+func gateID(i int) string { return fmt.Sprintf("step-%d", i+1) }
 
 func (r *rollout) shadow(ctx workflow.Context, sh plans.Shadow) error {
 	if !r.ctl.Entered {

@@ -4,17 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/slacktest"
+
+	"github.com/coalmine-dev/coalmine/tests/slackserver"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -84,51 +82,8 @@ func TestButtonValueRoundTrip(t *testing.T) {
 	}
 }
 
-// slackServer is slacktest's server with chat.update, which it lacks, and
-// a chat.postMessage that records each call and answers unique timestamps
-// (slacktest's are whole seconds, so two posts in one second collide).
-type slackServer struct {
-	*slacktest.Server
-	mu      sync.Mutex
-	posts   []call
-	updates []call
-}
-
-type call = map[string]string
-
-func newSlackServer(t *testing.T) *slackServer {
-	t.Helper()
-	s := &slackServer{}
-	s.Server = slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
-			_ = r.ParseForm()
-			s.mu.Lock()
-			s.posts = append(s.posts, call{"channel": r.FormValue("channel"), "text": r.FormValue("text"), "blocks": r.FormValue("blocks")})
-			ts := fmt.Sprintf("1700000000.%06d", len(s.posts))
-			s.mu.Unlock()
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": "C0DEPLOYS", "ts": ts})
-		})
-		c.Handle("/chat.update", func(w http.ResponseWriter, r *http.Request) {
-			_ = r.ParseForm()
-			s.mu.Lock()
-			s.updates = append(s.updates, call{"channel": r.FormValue("channel"), "ts": r.FormValue("ts"), "blocks": r.FormValue("blocks")})
-			s.mu.Unlock()
-			w.Header().Set("Content-Type", "application/json")
-			if r.FormValue("ts") == "gone" {
-				_, _ = w.Write([]byte(`{"ok": false, "error": "message_not_found"}`))
-				return
-			}
-			_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": r.FormValue("channel"), "ts": r.FormValue("ts"), "text": r.FormValue("text")})
-		})
-	})
-	s.Start()
-	t.Cleanup(s.Stop)
-	return s
-}
-
 func TestSlackUpsert(t *testing.T) {
-	srv := newSlackServer(t)
+	srv := slackserver.New(t, nil)
 	s := NewSlack("xoxb-test-token", srv.GetAPIURL(), nil)
 	ctx := context.Background()
 	c := sampleCard()
@@ -140,13 +95,14 @@ func TestSlackUpsert(t *testing.T) {
 	if posted.TS == "" || posted.Channel == "" {
 		t.Fatalf("post returned %+v", posted)
 	}
-	srv.mu.Lock()
-	first := srv.posts[0]
-	srv.mu.Unlock()
+	first := srv.Calls("chat.postMessage")[0]
 	if first["text"] != c.Fallback() || first["channel"] != "#deploys" || !strings.Contains(first["blocks"], ActionPromote) {
 		t.Errorf("chat.postMessage got %v", first)
 	}
-	if strings.Contains(fmt.Sprint(first), "xoxb-test-token") {
+	if first["token"] != "xoxb-test-token" && first["auth"] != "Bearer xoxb-test-token" {
+		t.Errorf("the bot token did not reach Slack: %v", first)
+	}
+	if strings.Contains(first["text"]+first["blocks"], "xoxb-test-token") {
 		t.Error("the bot token leaked into the message")
 	}
 
@@ -158,12 +114,9 @@ func TestSlackUpsert(t *testing.T) {
 	if again != posted {
 		t.Errorf("update moved the message: %+v → %+v", posted, again)
 	}
-	srv.mu.Lock()
-	n := len(srv.updates)
-	last := srv.updates[n-1]
-	srv.mu.Unlock()
-	if n != 1 || last["ts"] != posted.TS || !strings.Contains(last["blocks"], "Promoted") {
-		t.Fatalf("chat.update calls: %d, last %v", n, last)
+	updates := srv.Calls("chat.update")
+	if len(updates) != 1 || updates[0]["ts"] != posted.TS || !strings.Contains(updates[0]["blocks"], "Promoted") {
+		t.Fatalf("chat.update calls: %v", updates)
 	}
 
 	// A message that is gone is posted anew rather than failing the rollout.

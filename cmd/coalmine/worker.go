@@ -17,6 +17,8 @@ func newWorkerCmd(io streams) *cobra.Command {
 		tc          temporalOptions
 		metricsAddr string
 		stopTimeout time.Duration
+		slackListen string
+		uiURL       string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -30,6 +32,13 @@ Prometheus metrics are served on --metrics-listen at /metrics:
 coalmine_rollouts_total{app,outcome}, coalmine_step_duration_seconds{app,kind},
 coalmine_canary_weight{app}, and the Temporal SDK's own temporal_* metrics.
 
+Slack (optional): with SLACK_BOT_TOKEN set, each rollout whose plan has
+notifications.slack gets one message that is updated as it moves, and
+approval gates carry Promote and Abort buttons. Clicks arrive at
+--slack-listen under /slack/interactions, checked with SLACK_SIGNING_SECRET,
+or over Socket Mode with SLACK_APP_TOKEN. Without them the worker says so
+once and gates work from the CLI.
+
 On SIGINT or SIGTERM the worker stops polling and lets activities in
 flight finish within --stop-timeout.`,
 		Example: "  coalmine worker --address 127.0.0.1:7233 --metrics-listen 127.0.0.1:9464",
@@ -38,19 +47,26 @@ flight finish within --stop-timeout.`,
 			logger := slog.New(slog.NewTextHandler(io.Err, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			acts := workers.DefaultActivities(logger, nil)
+			acts.UIURL = uiURL
+			slackCfg := workers.SlackFromEnv(os.Getenv)
+			slackCfg.Listen = slackListen
 			return workers.Run(ctx, workers.Config{
 				HostPort:    tc.address,
 				Namespace:   tc.namespace,
 				TaskQueue:   tc.taskQueue,
 				MetricsAddr: metricsAddr,
 				StopTimeout: stopTimeout,
-				Activities:  workers.DefaultActivities(logger, nil),
+				Activities:  acts,
 				Logger:      logger,
+				Slack:       slackCfg,
 			})
 		},
 	}
 	tc.addFlags(cmd)
 	cmd.Flags().StringVar(&metricsAddr, "metrics-listen", "127.0.0.1:9464", "address for Prometheus /metrics; empty serves none")
 	cmd.Flags().DurationVar(&stopTimeout, "stop-timeout", 30*time.Second, "how long activities in flight may finish on shutdown")
+	cmd.Flags().StringVar(&slackListen, "slack-listen", ":8092", "address for Slack's Interactivity URL (/slack/interactions), used when SLACK_SIGNING_SECRET is set")
+	cmd.Flags().StringVar(&uiURL, "ui-url", envOr("http://127.0.0.1:8233", "COALMINE_UI_URL"), "Temporal Web UI address, for links in Slack messages (env COALMINE_UI_URL)")
 	return cmd
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/slack-go/slack/socketmode"
 )
 
-// acker acknowledges a Socket Mode envelope; socketmode.Client does.
-type acker interface {
+// Acker acknowledges a Socket Mode envelope; socketmode.Client does.
+type Acker interface {
 	Ack(req socketmode.Request, payload ...any) error
 }
 
@@ -30,14 +30,14 @@ func (h *Handler) RunSocketMode(ctx context.Context, api *slack.Client) error {
 			}
 			return fmt.Errorf("slack socket mode: %w", err)
 		case evt := <-client.Events:
-			h.socketEvent(ctx, client, evt)
+			h.HandleSocketEvent(ctx, client, evt)
 		}
 	}
 }
 
-// socketEvent handles one Socket Mode event: interactions are acknowledged
+// HandleSocketEvent handles one Socket Mode event: interactions are acknowledged
 // at once and handled as HTTP ones are; others are only logged.
-func (h *Handler) socketEvent(ctx context.Context, ack acker, evt socketmode.Event) Outcome {
+func (h *Handler) HandleSocketEvent(ctx context.Context, ack Acker, evt socketmode.Event) Outcome {
 	switch evt.Type {
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)

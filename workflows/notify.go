@@ -1,0 +1,81 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/notify"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// notify shows the rollout's card to people; a failed notification is
+// recorded, never fatal. The card's message place is kept in the state so
+// every event updates the one message.
+func (r *rollout) notify(ctx workflow.Context, event, text string, approval *plans.Approval) {
+	in := activities.NotifyInput{
+		Event:         event,
+		Notifications: r.spec.Notifications,
+		Card:          r.card(ctx, event, text, approval),
+		Message:       r.ctl.Message,
+	}
+	if approval != nil {
+		in.Channel = approval.Channel
+	}
+	var out activities.NotifyResult
+	if err := r.exec(ctx, "notify "+event, r.acts.Notify, activities.NameNotify, in, &out); err != nil {
+		r.event(ctx, "notify", "", "notification failed: "+errText(err))
+		return
+	}
+	if out.Message.TS != "" {
+		r.ctl.Message = out.Message
+	}
+}
+
+// card is the rollout as its Slack message shows it.
+func (r *rollout) card(ctx workflow.Context, event, text string, approval *plans.Approval) notify.Card {
+	c := notify.Card{
+		App:    r.st.App,
+		Stable: r.st.Stable.Name,
+		Canary: r.st.Canary.Name,
+		Phase:  string(r.phase()),
+		Step:   min(r.st.Step+1, len(r.st.Steps)),
+		Steps:  len(r.st.Steps),
+		Weight: r.st.Weight,
+		Event:  event,
+		Text:   text,
+	}
+	if r.st.Step < len(r.st.Steps) {
+		c.StepText = r.st.Steps[r.st.Step]
+	}
+	for _, ms := range [][]MetricStatus{r.st.Analysis, r.st.Background} {
+		for _, m := range ms {
+			if last, ok := m.History.Last(); ok {
+				c.Verdicts = append(c.Verdicts, notify.VerdictLine{Metric: m.Metric, Verdict: string(last.Verdict), Detail: last.Reason})
+			}
+		}
+	}
+	info := workflow.GetInfo(ctx)
+	switch event {
+	case plans.EventGate:
+		c.Phase = string(PhasePaused)
+		g := &notify.Gate{ID: gateID(r.st.Step), WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+		if approval != nil {
+			if approval.Approvers != nil {
+				g.Approvers = append(append([]string(nil), approval.Approvers.Users...), approval.Approvers.Groups...)
+			}
+			g.Deadline = r.ctl.Deadline
+			g.OnTimeout = onTimeout(approval)
+		}
+		c.Gate = g
+	case plans.EventApproved:
+		if n := len(r.st.Approvals); n > 0 {
+			a := r.st.Approvals[n-1]
+			action := "promote"
+			if a.Decision == "aborted" {
+				action = "abort"
+			}
+			c.Decision = &notify.Decision{Action: action, Who: a.By, At: a.At}
+		}
+	}
+	return c
+}
