@@ -276,7 +276,7 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (NotifyResult, 
 	if activity.IsActivity(ctx) {
 		info := activity.GetInfo(ctx)
 		if note.Card.UIURL == "" && a.UIURL != "" {
-			note.Card.UIURL = WorkflowURL(a.UIURL, info.WorkflowNamespace, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+			note.Card.UIURL = WorkflowURL(a.UIURL, info.Namespace, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 		}
 		var last notify.Posted
 		if note.Message.TS == "" && activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &last) == nil {
