@@ -179,8 +179,9 @@ func (a Assessment) Gate() Phase {
 
 // Assess turns a metric's history into its phase, as Argo Rollouts'
 // assessMetricStatus does: the failure, inconclusive and consecutive-error
-// limits are checked in that order (the worst wins), a final sequential
-// decision ends the metric, and reaching Count ends it. terminating says the
+// limits are checked in that order (the worst wins), a final decision (a
+// sequential test's, or a failed sentinel) ends the metric whatever the
+// limits, and reaching Count ends it. terminating says the
 // analysis is being stopped (the step ended). Unlike Argo, a metric that ends
 // without a single Pass is Inconclusive, never Successful: missing data is
 // never a Pass.
@@ -194,6 +195,11 @@ func Assess(h History, l Limits, terminating bool) Assessment {
 }
 
 func assess(h History, l Limits, terminating bool) Assessment {
+	// A final Fail (a sequential test's decision, a failed sentinel) ends
+	// the metric whatever the failure limit: it will not be measured again.
+	if last, ok := h.Last(); ok && h.Final && last.Final && last.Verdict == Fail {
+		return Assessment{Phase: PhaseFailed, Reason: "decided after " + plural(h.Count, "measurement") + ": " + last.Reason}
+	}
 	if fl := limitOr(l.FailureLimit, 0); fl >= 0 && h.Failed > fl {
 		return Assessment{Phase: PhaseFailed, Reason: fmt.Sprintf("%d of %d measurements failed, above the failure limit of %d%s", h.Failed, h.Count, fl, lastReason(h, Fail))}
 	}

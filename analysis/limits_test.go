@@ -63,6 +63,8 @@ func TestAssess(t *testing.T) {
 		{"terminating with passes", "P P", Limits{}, true, PhaseSuccessful, PhaseSuccessful},
 		{"final pass ends early", "I! P!", Limits{InconclusiveLimit: intp(-1), Count: 100}, false, PhaseSuccessful, PhaseSuccessful},
 		{"final fail", "F!", Limits{}, false, PhaseFailed, PhaseFailed},
+		{"final fail beats the failure limit", "P F!", Limits{FailureLimit: intp(3)}, false, PhaseFailed, PhaseFailed},
+		{"plain fail within the failure limit", "P F", Limits{FailureLimit: intp(3)}, false, PhaseRunning, PhaseRunning},
 		{"pending looks are not inconclusive", "I~ I~ I~", Limits{}, false, PhaseRunning, PhaseRunning},
 		{"pending then final fail", "I~ I~ F!", Limits{}, false, PhaseFailed, PhaseFailed},
 		{"pending then final pass", "I~ I~ P!", Limits{Count: 10}, false, PhaseSuccessful, PhaseSuccessful},
