@@ -251,3 +251,33 @@ func TestSlackSocketModeAbort(t *testing.T) {
 		t.Errorf("gateway after the abort: %+v", r)
 	}
 }
+
+// TestSlackStaleGate clicks the button of a gate that timed out and let the
+// rollout go on to a second gate: the click is answered with where the
+// rollout is now, and the second gate still waits.
+func TestSlackStaleGate(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, "it-slack-stale", 0.95)
+	sc := newSlackClicks(t, s)
+	w := s.startWorker()
+	defer w.Stop()
+	run := s.start(s.plan(`    - setWeight: 10
+    - approval: {timeout: 1s, onTimeout: promote}
+    - approval: {timeout: 1h}
+    - setWeight: 60`, `  notifications: {slack: {channel: "#deploys"}}`))
+	first := sc.api.WaitFor(t, "chat.update", slackserver.Contains("blocks", `"g\":\"step-2\"`))
+	s.waitFor("the second gate", func(st workflows.Status) bool { return st.Gate == "step-3" })
+
+	if code := sc.click(payload("UANYONE", notify.ActionPromote, buttonValue(t, first["blocks"]), first["ts"]), time.Now(), signingSecret); code != http.StatusOK {
+		t.Fatalf("stale click: HTTP %d", code)
+	}
+	sc.ephemeral("UANYONE", "This gate has already passed: the rollout is now at step 3 of 4")
+	if st := s.status(); st.Gate != "step-3" || len(st.Approvals) != 1 || st.Approvals[0].Decision != "timed out, promoted" {
+		t.Fatalf("after the stale click: gate %q approvals %+v", st.Gate, st.Approvals)
+	}
+	if _, err := s.update(workflows.UpdateAbort, workflows.Request{By: "test", Reason: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.result(run)
+	rolledBack(t, err)
+}
