@@ -157,12 +157,14 @@ func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request) 
 		}
 		_ = resp.Body.Close() // 1xx: informational, no body; wait for the real answer
 	}
-	if !stop() { // the context ended meanwhile
-		return nil, ctxErr(ctx, context.Canceled)
+	if err := ctx.Err(); err != nil { // the context ended meanwhile
+		stop()
+		return nil, err
 	}
 	_ = uc.c.SetReadDeadline(time.Time{})
-	resp.Body = &upBody{rc: resp.Body, u: u, uc: uc, addr: req.URL.Host, reuse: !resp.Close && !req.Close,
-		stop: context.AfterFunc(ctx, func() { _ = uc.c.SetDeadline(time.Unix(1, 0)) }), ctx: ctx}
+	// The same cancellation stays armed while the body is read; the body
+	// disarms it when it finishes.
+	resp.Body = &upBody{rc: resp.Body, u: u, uc: uc, addr: req.URL.Host, reuse: !resp.Close && !req.Close, stop: stop, ctx: ctx}
 	return resp, nil
 }
 
