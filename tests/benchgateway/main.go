@@ -41,11 +41,12 @@ func main() {
 		satDur   = flag.Duration("saturation", 6*time.Second, "measuring time per target at saturation (wrk)")
 		conns    = flag.Int("connections", 64, "wrk connections at saturation")
 		rounds   = flag.Int("rounds", 3, "turns each target takes per load, interleaved with the others")
+		gen      = flag.String("generator", "go", "fixed-rate load generator: go (open loop, this program) or wrk (paced connections)")
 		gwEnv    = flag.String("gateway-env", "", "extra environment of the gateway process, comma-separated K=V (e.g. GOMAXPROCS=1)")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log, *bin, *rates, *duration, *satDur, *conns, *rounds, splitEnv(*gwEnv)); err != nil {
+	if err := run(log, *bin, *rates, *duration, *satDur, *conns, *rounds, splitEnv(*gwEnv), *gen); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-gateway:", err)
 		os.Exit(1)
 	}
@@ -110,7 +111,7 @@ func waitUp(url string) error {
 	return fmt.Errorf("%s did not come up", url)
 }
 
-func run(log *slog.Logger, bin, rateList string, dur, satDur time.Duration, conns, rounds int, gwEnv []string) error {
+func run(log *slog.Logger, bin, rateList string, dur, satDur time.Duration, conns, rounds int, gwEnv []string, generator string) error {
 	var ps procs
 	defer ps.stop()
 	dir, err := os.MkdirTemp("", "bench-gateway-")
@@ -193,6 +194,33 @@ http {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
+	script := filepath.Join(dir, "post.lua")
+	if err := os.WriteFile(script, []byte(`wrk.method = "POST"
+wrk.body = '`+body+`'
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  wrk.headers["x-session-id"] = tostring(math.random(1, 1000000000))
+  return wrk.format()
+end
+`), 0o600); err != nil {
+		return err
+	}
+	// The paced script holds each connection 10 ms between requests, so
+	// rate/100 connections give about rate requests per second.
+	paced := filepath.Join(dir, "paced.lua")
+	if err := os.WriteFile(paced, []byte(`wrk.method = "POST"
+wrk.body = '`+body+`'
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  wrk.headers["x-session-id"] = tostring(math.random(1, 1000000000))
+  return wrk.format()
+end
+delay = function()
+  return 10
+end
+`), 0o600); err != nil {
+		return err
+	}
 	type row struct {
 		load     string
 		p50, p99 map[string]time.Duration
@@ -210,6 +238,29 @@ http {
 		// work on the machine falls on all of them alike.
 		lats := map[string][]time.Duration{}
 		secs := map[string]float64{}
+		if generator == "wrk" {
+			runs := map[string][]satResult{}
+			for round := range rounds {
+				for _, t := range targets {
+					log.Info("fixed rate (wrk, paced)", "target", t.name, "rate", rate, "round", round+1)
+					p50, p99, rps, errs, err := wrk(paced, t.url, dur/time.Duration(rounds), max(1, rate/100))
+					if err != nil {
+						return fmt.Errorf("wrk %s at %d/s: %w", t.name, rate, err)
+					}
+					runs[t.name] = append(runs[t.name], satResult{p50, p99, rps})
+					r.errs[t.name] += errs
+				}
+			}
+			for _, t := range targets { // medians over the turns
+				var p50s, p99s, rpss []float64
+				for _, x := range runs[t.name] {
+					p50s, p99s, rpss = append(p50s, float64(x.p50)), append(p99s, float64(x.p99)), append(rpss, x.rps)
+				}
+				r.p50[t.name], r.p99[t.name], r.rps[t.name] = time.Duration(median(p50s)), time.Duration(median(p99s)), median(rpss)
+			}
+			rows = append(rows, r)
+			continue
+		}
 		for round := range rounds {
 			for _, t := range targets {
 				log.Info("fixed rate", "target", t.name, "rate", rate, "round", round+1)
@@ -228,17 +279,6 @@ http {
 			r.rps[t.name] = float64(len(l)+r.errs[t.name]) / secs[t.name]
 		}
 		rows = append(rows, r)
-	}
-	script := filepath.Join(dir, "post.lua")
-	if err := os.WriteFile(script, []byte(`wrk.method = "POST"
-wrk.body = '`+body+`'
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  wrk.headers["x-session-id"] = tostring(math.random(1, 1000000000))
-  return wrk.format()
-end
-`), 0o600); err != nil {
-		return err
 	}
 	sat := row{load: fmt.Sprintf("saturation (wrk, %d conns)", conns), p50: map[string]time.Duration{}, p99: map[string]time.Duration{}, rps: map[string]float64{}, errs: map[string]int{}}
 	satRuns := map[string][]satResult{}
@@ -281,6 +321,12 @@ end
 			r.rps["direct"], r.rps["gateway"], r.rps["nginx"], r.errs["gateway"], r.errs["nginx"])
 	}
 	return nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // satResult is one wrk run.
