@@ -198,7 +198,11 @@ func (g *Gateway) copyBody(w http.ResponseWriter, body io.Reader, o *outcome, ca
 	if capture {
 		cb = g.capPool.Get().(*bytes.Buffer)
 		cb.Reset()
-		defer g.capPool.Put(cb)
+		defer func() {
+			if cb.Cap() <= 1<<20 { // a rare huge answer is not kept alive by the pool
+				g.capPool.Put(cb)
+			}
+		}()
 	}
 	for {
 		n, rerr := body.Read(buf)
