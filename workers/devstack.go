@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,6 +49,9 @@ type DevOptions struct {
 	Namespace string
 	// GatewayConfig is the gateway's configuration file; empty runs no gateway.
 	GatewayConfig string
+	// ExternalGateway describes a gateway that runs beside the stack (the
+	// demo's), printed instead of "not started" when GatewayConfig is empty.
+	ExternalGateway string
 	// MetricsAddr is where the worker serves /metrics; empty serves none.
 	MetricsAddr string
 	// Activities builds the worker's activities; getenv reads secrets, with
@@ -57,6 +61,21 @@ type DevOptions struct {
 	Out io.Writer
 	// Logger logs the worker and the gateway; nil means slog.Default().
 	Logger *slog.Logger
+	// Run, when set, runs once the worker polls, with a context that ends
+	// with the stack. RunDev then returns when Run returns (with its
+	// error), after stopping everything; without Run it returns when ctx
+	// is done. The demo runs its rollouts here.
+	Run func(ctx context.Context, info DevInfo) error
+}
+
+// DevInfo says where the running dev stack listens, for DevOptions.Run.
+type DevInfo struct {
+	// HostPort is the Temporal frontend and Namespace its namespace.
+	HostPort, Namespace string
+	// UIURL is the Temporal Web UI, e.g. http://127.0.0.1:8233.
+	UIURL string
+	// ServerPID is the process id of the Temporal dev server.
+	ServerPID int
 }
 
 // devToken is the gateway admin token the dev stack uses when the
@@ -142,7 +161,8 @@ func RunDev(ctx context.Context, o DevOptions) error {
 		return fmt.Errorf("%w (server log: %s)", err, logPath)
 	}
 	fmt.Fprintf(o.Out, "Temporal server: %s (namespace %s, database %s)\n", hostPort, o.Namespace, filepath.Join(o.Dir, "temporal.db"))
-	fmt.Fprintf(o.Out, "Temporal Web UI: http://%s\n", net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort)))
+	uiURL := "http://" + net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort))
+	fmt.Fprintf(o.Out, "Temporal Web UI: %s\n", uiURL)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -175,6 +195,8 @@ func RunDev(ctx context.Context, o DevOptions) error {
 		running++
 		go func() { errc <- g.ListenAndServe(runCtx) }()
 		fmt.Fprintf(o.Out, "Gateway: traffic on %s, admin API on %s\n", cfg.Listen, cfg.Admin.Listen)
+	} else if o.ExternalGateway != "" {
+		fmt.Fprintf(o.Out, "Gateway: %s\n", o.ExternalGateway)
 	} else {
 		fmt.Fprintln(o.Out, "Gateway: not started (pass --gateway-config to run one)")
 	}
@@ -188,6 +210,17 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	}
 	slackCfg := SlackFromEnv(os.Getenv)
 	slackCfg.Listen = "127.0.0.1:8092"
+	// hookc carries the result of o.Run; it is started once the worker polls.
+	hookc := make(chan error, 1)
+	hookStarted := false
+	var hookOnce sync.Once
+	startHook := func() {
+		hookOnce.Do(func() {
+			hookStarted = true
+			info := DevInfo{HostPort: hostPort, Namespace: o.Namespace, UIURL: uiURL, ServerPID: srv.Process.Pid}
+			go func() { hookc <- o.Run(runCtx, info) }()
+		})
+	}
 	running++
 	go func() {
 		errc <- Run(runCtx, Config{
@@ -199,13 +232,19 @@ func RunDev(ctx context.Context, o DevOptions) error {
 					fmt.Fprintf(o.Out, "Worker metrics: http://%s/metrics\n", addr)
 				}
 				fmt.Fprintln(o.Out, "Worker: polling task queue coalmine. Ctrl-C stops everything.")
+				if o.Run != nil {
+					startHook()
+				}
 			},
 		})
 	}()
 
 	var first error
+	hookDone := false
 	select {
 	case <-ctx.Done():
+	case first = <-hookc:
+		hookDone = true
 	case first = <-errc:
 		running--
 		if first == nil {
@@ -216,8 +255,16 @@ func RunDev(ctx context.Context, o DevOptions) error {
 		exited <- err
 	}
 	cancel()
+	// The hook starts from the worker's goroutine; once every component has
+	// stopped, hookStarted can no longer change.
 	for ; running > 0; running-- {
 		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	hookOnce.Do(func() {}) // no hook starts after this point
+	if hookStarted && !hookDone {
+		if err := <-hookc; err != nil && first == nil && !errors.Is(err, context.Canceled) {
 			first = err
 		}
 	}

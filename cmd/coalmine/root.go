@@ -40,7 +40,7 @@ func newRootCmd(io streams) *cobra.Command {
 		newValidateCmd(io),
 		newPlanCmd(io),
 		newSchemaCmd(io),
-		newGatewayCmd(io), newDemoAgentCmd(io),
+		newGatewayCmd(io), newDemoAgentCmd(io), newDemoCmd(io),
 	)
 	return root
 }

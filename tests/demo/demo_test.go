@@ -1,0 +1,171 @@
+// Package demo_test runs `coalmine demo` end to end at its fastest speed: a
+// real Temporal dev server (bin/temporal, built by make tools), the worker,
+// the gateway, three demo agents and the load generator, and both rollouts.
+package demo_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/workers"
+	"github.com/coalmine-dev/coalmine/workflows"
+)
+
+// syncBuffer is a bytes.Buffer safe for the demo's writers and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// options are the demo's options at its fastest, with paths from the repository root.
+func options(t *testing.T, out *syncBuffer) workers.DemoOptions {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	temporal := filepath.Join(root, "bin", "temporal")
+	if _, err := os.Stat(temporal); err != nil {
+		t.Fatalf("the Temporal dev server %s is missing: run make tools", temporal)
+	}
+	return workers.DemoOptions{
+		TemporalPath: temporal,
+		PlanPath:     filepath.Join(root, "plans", "examples", "demo-agent.yaml"),
+		Dir:          t.TempDir(),
+		Speed:        workers.MaxDemoSpeed,
+		GateHold:     300 * time.Millisecond,
+		Out:          out,
+	}
+}
+
+// assertGone fails when the process pid still exists.
+func assertGone(t *testing.T, pid int) {
+	t.Helper()
+	if pid <= 0 {
+		t.Fatalf("the demo reported no Temporal server pid (%d)", pid)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the Temporal dev server (pid %d) is still there after the demo: kill(0) = %v", pid, err)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	out := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	rep, err := workers.RunDemo(ctx, options(t, out))
+	t.Logf("demo took %s; its output:\n%s", time.Since(start).Round(100*time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	if len(rep.Rollouts) != 2 {
+		t.Fatalf("demo ran %d rollouts, want 2", len(rep.Rollouts))
+	}
+	good, bad := rep.Rollouts[0], rep.Rollouts[1]
+
+	if good.Phase != workflows.PhasePromoted || good.Canary != "v2" {
+		t.Errorf("good canary: %s ended %s (%s), want v2 Promoted", good.Canary, good.Phase, good.Reason)
+	}
+	if good.GatewayStable != "v2" {
+		t.Errorf("after the good canary the gateway's stable version is %q, want v2", good.GatewayStable)
+	}
+	if good.PromotedBy != "coalmine demo" {
+		t.Errorf("the good canary's gate was passed by %q, want the demo's promote update (coalmine demo)", good.PromotedBy)
+	}
+	if !good.DetectedAt.IsZero() {
+		t.Errorf("the good canary had a failed analysis at %s", good.DetectedAt)
+	}
+
+	if bad.Phase != workflows.PhaseRolledBack || bad.Canary != "v3" {
+		t.Errorf("bad canary: %s ended %s, want v3 RolledBack", bad.Canary, bad.Phase)
+	}
+	if !strings.Contains(bad.Reason, "tool-call-rate") && !strings.Contains(bad.Reason, "eval-pass-rate") {
+		t.Errorf("rollback reason %q names neither the tool-call rate nor the eval pass rate", bad.Reason)
+	}
+	if bad.GatewayStable != "v2" {
+		t.Errorf("after the rollback the gateway's stable version is %q, want v2", bad.GatewayStable)
+	}
+	if bad.DetectedAt.IsZero() || bad.TrafficAt.IsZero() || bad.StableAt.IsZero() {
+		t.Errorf("bad canary timings incomplete: traffic %s, detected %s, stable %s", bad.TrafficAt, bad.DetectedAt, bad.StableAt)
+	}
+	if d := bad.TimeToStable(); d > 10*time.Second {
+		t.Errorf("traffic took %s to return to stable after detection, want well under 10s", d)
+	}
+	for _, want := range []string{"Speed ×60", "Summary", "RolledBack", "Promoted", "time to detect", rep.UIURL + "/namespaces/default/workflows/coalmine%2Fdemo-agent/"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if rep.Requests < 1000 {
+		t.Errorf("the load generator sent %d requests, want a steady stream (over 1000)", rep.Requests)
+	}
+	assertGone(t, rep.ServerPID)
+}
+
+// TestDemoInterrupted stops the demo in the middle of its first rollout,
+// as Ctrl-C does, and checks that it returns promptly and leaves no
+// Temporal server behind.
+func TestDemoInterrupted(t *testing.T) {
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		rep workers.DemoReport
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := workers.RunDemo(ctx, options(t, out))
+		done <- result{rep, err}
+	}()
+	// The demo's output is the only sign of where it is: poll it.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(90 * time.Second)
+	for !strings.Contains(out.String(), "gets 20% of traffic") {
+		select {
+		case r := <-done:
+			t.Fatalf("demo ended before its first rollout moved traffic: %v\n%s", r.err, out)
+		case <-deadline:
+			t.Fatalf("the first rollout did not move traffic within 90s:\n%s", out)
+		case <-tick.C:
+		}
+	}
+	cancel()
+	stopped := time.Now()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("demo still running 30s after it was interrupted:\n%s", out)
+	}
+	if !errors.Is(r.err, context.Canceled) {
+		t.Errorf("interrupted demo returned %v, want context.Canceled", r.err)
+	}
+	t.Logf("demo stopped %s after the interrupt", time.Since(stopped).Round(10*time.Millisecond))
+	if !strings.Contains(out.String(), "Dev stack stopped.") {
+		t.Errorf("the dev stack did not report stopping:\n%s", out)
+	}
+	assertGone(t, r.rep.ServerPID)
+}
