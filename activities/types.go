@@ -35,6 +35,9 @@ type TrafficInput struct {
 	Traffic plans.Traffic `json:"traffic"`
 	// Segments are the plan's spec.segments, for setSegmentWeight.
 	Segments []plans.Segment `json:"segments,omitempty"`
+	// Sticky is the plan's spec.sticky, for routers that assign sessions
+	// to versions themselves (the built-in gateway).
+	Sticky *plans.Sticky `json:"sticky,omitempty"`
 	// Target names the app and the two versions.
 	Target Target `json:"target"`
 }
@@ -71,6 +74,10 @@ type TrafficState struct {
 	SegmentWeights map[string]float64 `json:"segmentWeights,omitempty"`
 	// ShadowPercent is the share of stable requests mirrored to the canary.
 	ShadowPercent float64 `json:"shadowPercent,omitempty"`
+	// AchievedWeight is the canary's actual share where the router can only
+	// approximate the asked weight (the replicas router: its share of
+	// pods); nil where the router sets weights exactly.
+	AchievedWeight *float64 `json:"achievedWeight,omitempty"`
 }
 
 // MeasureInput asks for one measurement of one metric.

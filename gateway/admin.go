@@ -184,6 +184,11 @@ func applyUpdate(cur RouteState, upd RouteUpdate) (RouteState, *ErrorBody) {
 	if upd.ShadowBP != nil {
 		next.ShadowBP = *upd.ShadowBP
 	}
+	if upd.Sticky != nil {
+		st := *upd.Sticky
+		st.Headers = append([]string(nil), st.Headers...)
+		next.Sticky = &st
+	}
 	if next.Segments == nil {
 		next.Segments = []Segment{}
 	}

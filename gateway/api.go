@@ -59,6 +59,9 @@ type RouteState struct {
 	Segments []Segment `json:"segments"`
 	// ShadowBP is the share of stable traffic mirrored to the canary.
 	ShadowBP int `json:"shadowBP"`
+	// Sticky, when set, replaces the route's stickiness from the
+	// configuration file (a rollout's plan sets it).
+	Sticky *Sticky `json:"sticky,omitempty"`
 	// UpdatedAt is when the last changing write was applied.
 	UpdatedAt time.Time `json:"updatedAt"`
 }
@@ -88,6 +91,8 @@ type RouteUpdate struct {
 	SegmentWeightsBP map[string]int `json:"segmentWeightsBP,omitempty"`
 	// ShadowBP sets the mirrored share of stable traffic.
 	ShadowBP *int `json:"shadowBP,omitempty"`
+	// Sticky replaces the route's stickiness (session key, pinning).
+	Sticky *Sticky `json:"sticky,omitempty"`
 	// DropPins forgets every pinned session of the route (a rollback). Pins
 	// are also dropped whenever a write leaves the canary without traffic.
 	DropPins bool `json:"dropPins,omitempty"`

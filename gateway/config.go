@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -82,15 +83,33 @@ type Price struct {
 	OutputPerMillion float64 `yaml:"outputPerMillion"`
 }
 
-// Sticky says where a request's assignment key is taken from.
+// Sticky says where a request's assignment key is taken from. It is set
+// per route in the configuration file, and a rollout's plan may replace it
+// through the admin API (RouteUpdate.Sticky).
 type Sticky struct {
 	// Headers are tried in order; the first non-empty one is the key.
-	Headers []string `yaml:"headers"`
+	Headers []string `yaml:"headers" json:"headers,omitempty"`
 	// UserField uses the JSON body's `user` field when no header is set.
-	UserField bool `yaml:"userField"`
+	UserField bool `yaml:"userField" json:"userField,omitempty"`
 	// PinTTL keeps a key on the version it started on until it has been
 	// idle this long; zero disables pinning.
-	PinTTL Duration `yaml:"pinTTL"`
+	PinTTL Duration `yaml:"pinTTL" json:"pinTTL,omitempty"`
+}
+
+// validate checks a stickiness setting; field prefixes the field path.
+func (s Sticky) validate(field string) *ErrorBody {
+	if s.PinTTL < 0 {
+		return &ErrorBody{Field: field + ".pinTTL", Error: "pinTTL must not be negative"}
+	}
+	if s.PinTTL > 0 && len(s.Headers) == 0 && !s.UserField {
+		return &ErrorBody{Field: field + ".pinTTL", Error: "pinning needs a key (sticky.headers or sticky.userField)"}
+	}
+	for i, h := range s.Headers {
+		if strings.TrimSpace(h) == "" {
+			return &ErrorBody{Field: fmt.Sprintf("%s.headers[%d]", field, i), Error: "empty header name"}
+		}
+	}
+	return nil
 }
 
 // RouteConfig is one route of the configuration file.
@@ -142,6 +161,23 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes the duration as a Go duration string ("30m0s").
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"30m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
 
 // DefaultLimits are used for every zero field of Limits.
 var DefaultLimits = Limits{
@@ -275,8 +311,8 @@ func (c *Config) Validate() error {
 			}
 			hosts[h] = r.Name
 		}
-		if r.Sticky.PinTTL > 0 && len(r.Sticky.Headers) == 0 && !r.Sticky.UserField {
-			return fmt.Errorf("%s.sticky.pinTTL: pinning needs a key (sticky.headers or sticky.userField)", where)
+		if fe := r.Sticky.validate("sticky"); fe != nil {
+			return fmt.Errorf("%s.%s: %s", where, fe.Field, fe.Error)
 		}
 		st := r.state()
 		if fe := validateState(&st); fe != nil {
@@ -330,6 +366,11 @@ func validateState(st *RouteState) *ErrorBody {
 	}
 	if !validBP(st.CanaryWeightBP) {
 		return &ErrorBody{Field: "canaryWeightBP", Error: fmt.Sprintf("%d is not within 0..%d", st.CanaryWeightBP, MaxBasisPoints)}
+	}
+	if st.Sticky != nil {
+		if fe := st.Sticky.validate("sticky"); fe != nil {
+			return fe
+		}
 	}
 	if !validBP(st.ShadowBP) {
 		return &ErrorBody{Field: "shadowBP", Error: fmt.Sprintf("%d is not within 0..%d", st.ShadowBP, MaxBasisPoints)}

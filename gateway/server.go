@@ -114,6 +114,9 @@ func (g *Gateway) buildTable() *table {
 			name: rc.Name, host: rc.Host, salt: rc.Salt, userHeader: rc.UserHeader,
 			sticky: rc.Sticky, state: st, pins: g.pins[rc.Name],
 		}
+		if st.Sticky != nil {
+			rt.sticky = *st.Sticky
+		}
 		for _, s := range st.Segments {
 			if len(s.Users) > 0 {
 				rt.needUser = true

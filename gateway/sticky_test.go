@@ -1,11 +1,15 @@
 package gateway_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
 )
@@ -209,4 +213,57 @@ routes:
 			t.Fatalf("%d internal requests on the canary at 0%%", c)
 		}
 	})
+}
+
+// TestStickyFromAdminAPI replaces a route's stickiness through the admin
+// API, as the gateway router does with a plan's spec.sticky: requests are
+// then assigned by the new key, and the setting survives a restart.
+func TestStickyFromAdminAPI(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	cfg := fmt.Sprintf(`
+stateFile: %s
+routes:
+  - name: chat
+    salt: s3
+    stable: {version: v1, url: %s}
+    canary: {version: v2, url: %s}
+    canaryWeightBP: 5000
+`, stateFile, versionServer(t, "v1"), versionServer(t, "v2"))
+	g := startGateway(t, parseConfig(t, cfg))
+	st := setRoute(t, g, "chat", gateway.RouteUpdate{Sticky: &gateway.Sticky{Headers: []string{"x-tenant"}, PinTTL: gateway.Duration(30 * time.Minute)}})
+	if st.Sticky == nil || st.Sticky.Headers[0] != "x-tenant" || st.Sticky.PinTTL.D() != 30*time.Minute {
+		t.Fatalf("route after the write: %+v", st.Sticky)
+	}
+	check := func(g *gw) {
+		t.Helper()
+		for i := range 40 {
+			key := fmt.Sprint("tenant-", i)
+			want := "v1"
+			if gateway.Bucket("s3", key) < 5000 {
+				want = "v2"
+			}
+			for range 3 {
+				if _, ver, _ := post(t, http.DefaultClient, g.traffic+"/chat/v1/chat/completions", `{}`, map[string]string{"x-tenant": key}); ver != want {
+					t.Fatalf("tenant %s served by %s, its bucket belongs to %s", key, ver, want)
+				}
+			}
+		}
+	}
+	check(g)
+	if err := g.stop(); err != nil {
+		t.Fatal(err)
+	}
+	g2 := startGateway(t, parseConfig(t, cfg))
+	got, err := g2.client.Route(context.Background(), "chat")
+	if err != nil || got.Sticky == nil || got.Sticky.PinTTL.D() != 30*time.Minute {
+		t.Fatalf("after restart: %+v, %v", got.Sticky, err)
+	}
+	check(g2)
+
+	// A pin without a key is refused, naming the field.
+	_, err = g2.client.SetRoute(context.Background(), "chat", gateway.RouteUpdate{IfGeneration: &got.Generation, Sticky: &gateway.Sticky{PinTTL: gateway.Duration(time.Minute)}})
+	var apiErr *gateway.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || apiErr.Body.Field != "sticky.pinTTL" {
+		t.Fatalf("pin without key: %v", err)
+	}
 }

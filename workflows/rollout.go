@@ -434,7 +434,7 @@ func (r *rollout) phase() Phase {
 
 // trafficInput is the input of the traffic activities.
 func (r *rollout) trafficInput() activities.TrafficInput {
-	return activities.TrafficInput{Traffic: r.spec.Traffic, Segments: r.spec.Segments, Target: r.target}
+	return activities.TrafficInput{Traffic: r.spec.Traffic, Segments: r.spec.Segments, Sticky: r.spec.Sticky, Target: r.target}
 }
 
 // exec runs one activity with the options of its type and a summary.

@@ -29,6 +29,7 @@ const writeAttempts = 5
 type Gateway struct {
 	url, route, tokenEnv string
 	target               activities.Target
+	sticky               *gateway.Sticky
 	deps                 Deps
 }
 
@@ -45,6 +46,9 @@ func NewGateway(_ context.Context, in activities.TrafficInput, deps Deps) (activ
 		return nil, fmt.Errorf("gateway router for %s: no environment reader: %w", in.Target.App, activities.ErrInvalidConfig)
 	}
 	g := &Gateway{url: gt.URL, route: gt.Route, tokenEnv: gt.TokenEnv, target: in.Target, deps: deps}
+	if st := in.Sticky; st != nil {
+		g.sticky = &gateway.Sticky{Headers: st.Headers, UserField: st.UserField, PinTTL: gateway.Duration(st.PinTTL.Duration)}
+	}
 	if g.route == "" {
 		g.route = in.Target.App
 	}
@@ -97,9 +101,13 @@ func toBP(percent float64) (int, error) {
 	return int(math.Round(percent * 100)), nil
 }
 
-// versions sets the update's backends to the rollout's versions. A version
-// given without URL must already be on the route under that name.
+// versions sets the update's backends to the rollout's versions, and the
+// route's stickiness to the plan's when the plan has one. A version given
+// without URL must already be on the route under that name.
 func (g *Gateway) versions(cur gateway.RouteState, upd *gateway.RouteUpdate) error {
+	if g.sticky != nil {
+		upd.Sticky = g.sticky
+	}
 	s, c := g.target.Stable, g.target.Canary
 	switch {
 	case s.URL != "":

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/activities/traffic"
@@ -326,5 +327,31 @@ func TestConcurrentWritersConverge(t *testing.T) {
 	}
 	if bp := e.route(t).CanaryWeightBP; bp != 1000 && bp != 2000 {
 		t.Fatalf("final weight %d bp", bp)
+	}
+}
+
+// TestGatewayRouterPushesPlanStickiness checks that a plan's spec.sticky
+// reaches the route with the first traffic change, and that repeating the
+// change leaves the route's generation alone.
+func TestGatewayRouterPushesPlanStickiness(t *testing.T) {
+	e := startGateway(t)
+	in := e.input()
+	in.Sticky = &plans.Sticky{Headers: []string{"x-tenant"}, UserField: true, PinTTL: plans.Duration{Duration: 30 * time.Minute}}
+	r, err := registry(map[string]string{"GW_TOKEN": token}).Router(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetWeight(context.Background(), 10); err != nil {
+		t.Fatal(err)
+	}
+	st := e.route(t)
+	if st.Sticky == nil || st.Sticky.Headers[0] != "x-tenant" || !st.Sticky.UserField || st.Sticky.PinTTL.D() != 30*time.Minute {
+		t.Fatalf("route stickiness = %+v", st.Sticky)
+	}
+	if err := r.SetWeight(context.Background(), 10); err != nil {
+		t.Fatal(err)
+	}
+	if again := e.route(t); again.Generation != st.Generation {
+		t.Errorf("repeating the change moved the generation from %d to %d", st.Generation, again.Generation)
 	}
 }
