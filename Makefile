@@ -74,3 +74,27 @@ clean:
 .PHONY: record-histories
 record-histories: $(BIN)/temporal
 	$(GO) test -count=1 ./tests/rollout -record
+
+## demo: two real canaries end to end on this machine: one promoted at its gate, one caught and rolled back (SPEED=10; SPEED=1 runs the plan's real durations)
+SPEED ?= 10
+.PHONY: demo
+demo: build $(BIN)/temporal
+	$(BIN)/coalmine demo --speed $(SPEED)
+
+## screenshots: docs/webui-rollout.png, the Temporal Web UI showing the demo's rolled-back canary (installs Debian's chromium if missing; not part of test)
+SCREENSHOT_UI_PORT ?= 8299
+.PHONY: screenshots
+screenshots: build $(BIN)/temporal
+	@command -v chromium >/dev/null || { echo "screenshots: installing Debian's chromium (apt-get update, then apt-get install -y chromium)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@set -eu; log=$$(mktemp); profile=$$(mktemp -d); \
+	echo "screenshots: running the demo in the background (log $$log), Web UI on port $(SCREENSHOT_UI_PORT)"; \
+	$(BIN)/coalmine demo --speed 30 --hold --ui-port $(SCREENSHOT_UI_PORT) >"$$log" 2>&1 & pid=$$!; \
+	trap 'kill -INT $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$profile"' EXIT; \
+	for i in $$(seq 300); do grep -q "keeps running for the Web UI" "$$log" && break; kill -0 $$pid 2>/dev/null || { cat "$$log"; exit 1; }; sleep 1; done; \
+	url=$$(sed -n 's/^  bad canary: //p' "$$log"); test -n "$$url" || { cat "$$log"; exit 1; }; \
+	echo "screenshots: chromium --headless --screenshot=docs/webui-rollout.png $$url"; \
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+		--no-first-run --disable-sync --user-data-dir="$$profile" --hide-scrollbars --window-size=1400,900 \
+		--virtual-time-budget=15000 --screenshot=$(CURDIR)/docs/webui-rollout.png "$$url" 2>/dev/null; \
+	echo "screenshots: docs/webui-rollout.png ($$(du -k docs/webui-rollout.png | cut -f1) KB); stopping the demo"
