@@ -30,9 +30,6 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Getenv reads secrets from the worker's environment at call time.
 	Getenv func(string) string
-	// Kube gives the Kubernetes clients of the httproute, virtualservice
-	// and replicas routers; nil on a worker without cluster access.
-	Kube KubeFactory
 }
 
 // Registry maps router names (plans.Traffic.Router) to builders.
@@ -51,10 +48,7 @@ func NewRegistry(deps Deps) *Registry {
 		deps.Getenv = os.Getenv
 	}
 	return &Registry{deps: deps, builders: map[string]Builder{
-		NameGateway:        NewGateway,
-		NameHTTPRoute:      NewHTTPRoute,
-		NameVirtualService: NewVirtualService,
-		NameReplicas:       NewReplicas,
+		NameGateway: NewGateway,
 	}}
 }
 
