@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/url"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/expr-lang/expr"
 	"go.yaml.in/yaml/v3"
@@ -442,21 +440,6 @@ func (c *checker) danglingRefs(s *Spec) bool {
 	return false
 }
 
-// templateData is what plan templates see; the check renders every template
-// against it with missingkey=error, so a misspelt placeholder fails at load.
-type templateData struct {
-	App     string
-	Version string
-	Canary  versionData
-	Stable  versionData
-	Args    map[string]string
-}
-
-type versionData struct {
-	Version string
-	URL     string
-}
-
 // conditionEnv is the expr environment of conditions: result, stable and
 // canary may each be a number or a list of numbers (result[0]).
 type conditionEnv struct {
@@ -712,15 +695,13 @@ func (c *checker) template(path, src string, args map[string]string) {
 	if src == "" || !strings.Contains(src, "{{") {
 		return
 	}
-	t, err := template.New(path).Option("missingkey=error").Parse(src)
-	if err != nil {
-		c.errorf(path, "placeholders look like {{.Canary.Version}}", "bad template: %s", trimTemplateErr(err))
-		return
-	}
-	data := templateData{App: "app", Version: "v", Canary: versionData{"v2", "http://canary"}, Stable: versionData{"v1", "http://stable"}, Args: args}
-	if err := t.Execute(io.Discard, data); err != nil {
-		c.errorf(path, "use {{.App}}, {{.Version}}, {{.Canary.Version}}, {{.Stable.Version}}, {{.Canary.URL}}, {{.Stable.URL}} or {{.Args.<declared arg>}}",
-			"bad template: %s", trimTemplateErr(err))
+	data := TemplateData{App: "app", Version: "v", Canary: VersionData{"v2", "http://canary"}, Stable: VersionData{"v1", "http://stable"}, Args: args}
+	if _, err := ExecuteTemplate(path, src, data); err != nil {
+		hint := "placeholders look like {{.Canary.Version}}"
+		if strings.HasPrefix(err.Error(), "fill ") {
+			hint = "use {{.App}}, {{.Version}}, {{.Canary.Version}}, {{.Stable.Version}}, {{.Canary.URL}}, {{.Stable.URL}} or {{.Args.<declared arg>}}"
+		}
+		c.errorf(path, hint, "bad template: %s", trimTemplateErr(errors.Unwrap(err)))
 	}
 }
 

@@ -20,7 +20,7 @@ func ptr[T any](v T) *T { return &v }
 
 var (
 	goodAgent = demoagent.Config{Version: "v1", Latency: 2 * time.Millisecond, Tokens: 8, Quality: 1, Seed: 1}
-	badAgent  = demoagent.Config{Version: "v2", ErrorRate: 0.4, Latency: 40 * time.Millisecond, Tokens: 24, Quality: 0.3, Seed: 2}
+	badAgent  = demoagent.Config{Version: "v2", ErrorRate: 0.4, Latency: 150 * time.Millisecond, Tokens: 24, Quality: 0.3, Seed: 2}
 )
 
 func registry() metrics.Registry {
