@@ -75,6 +75,34 @@ clean:
 record-histories: $(BIN)/temporal
 	$(GO) test -count=1 ./tests/rollout -record
 
+## tools-k8s: etcd, kube-apiserver, kubectl, kube-controller-manager, kube-scheduler and kwok built from Go modules into bin/k8s/ (first time only: several minutes)
+K8S_VERSION  := v1.34.4
+KWOK_VERSION := v0.8.0
+K8S_BIN      := $(BIN)/k8s
+K8S_LDFLAGS  := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=34 -X $(p).gitTreeState=clean)
+K8S_CMDS     := kube-apiserver kube-controller-manager kube-scheduler kubectl
+.PHONY: tools-k8s
+tools-k8s: $(K8S_BIN)/etcd $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kwok
+
+$(K8S_BIN)/etcd:
+	@echo "building etcd into bin/k8s/ from tools/k8s (first time only, under a minute)"
+	cd tools/k8s && $(GO) build -o $(K8S_BIN)/etcd go.etcd.io/etcd/server/v3
+
+# One go build makes all four Kubernetes commands; kube-apiserver stands for them.
+$(K8S_BIN)/kube-apiserver:
+	@echo "building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $(K8S_VERSION) into bin/k8s/ (first time only, about five minutes)"
+	@mkdir -p $(K8S_BIN)
+	cd tools/k8s && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(K8S_BIN)/ $(addprefix k8s.io/kubernetes/cmd/,$(K8S_CMDS))
+
+$(K8S_BIN)/kwok:
+	@echo "building kwok $(KWOK_VERSION) into bin/k8s/ (first time only, about a minute and a half)"
+	GOBIN=$(K8S_BIN) $(GO) install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+
+## test-k8s: the Kubernetes suites (routers on envtest, workload lifecycle on kwok, deploy/ dry run, end to end)
+.PHONY: test-k8s
+test-k8s: build tools tools-k8s
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -timeout 20m -tags k8s ./activities/traffic/... ./activities/workload/... ./tests/k8s/...
+
 ## demo: two real canaries end to end on this machine: one promoted at its gate, one caught and rolled back (SPEED=10; SPEED=1 runs the plan's real durations)
 SPEED ?= 10
 .PHONY: demo

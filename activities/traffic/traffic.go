@@ -30,6 +30,9 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Getenv reads secrets from the worker's environment at call time.
 	Getenv func(string) string
+	// Kube gives the Kubernetes clients of the httproute, virtualservice
+	// and replicas routers; nil on a worker without cluster access.
+	Kube KubeFactory
 }
 
 // Registry maps router names (plans.Traffic.Router) to builders.
@@ -48,7 +51,10 @@ func NewRegistry(deps Deps) *Registry {
 		deps.Getenv = os.Getenv
 	}
 	return &Registry{deps: deps, builders: map[string]Builder{
-		NameGateway: NewGateway,
+		NameGateway:        NewGateway,
+		NameHTTPRoute:      NewHTTPRoute,
+		NameVirtualService: NewVirtualService,
+		NameReplicas:       NewReplicas,
 	}}
 }
 
