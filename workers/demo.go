@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,6 +98,9 @@ type DemoRollout struct {
 	Phase workflows.Phase
 	// Reason says why it rolled back, in plain words.
 	Reason string
+	// Plain says in plain words which metric caught the canary and with
+	// what numbers; empty when nothing failed.
+	Plain string
 	// Verdicts are its analyses' results.
 	Verdicts []workflows.Verdict
 	// PromotedBy says who passed the approval gate, when one was passed.
@@ -499,6 +503,7 @@ func (d *demo) rollout(ctx context.Context, n int, title string, stable, canary 
 		}
 	}
 	r.TrafficAt, r.StableAt = samples.times(r.DetectedAt)
+	r.Plain = plainCatch(st, d.plan)
 	if rs, err := d.admin.Route(ctx, d.route); err == nil {
 		r.GatewayStable = rs.Stable.Version
 	}
@@ -590,6 +595,37 @@ func (d *demo) promote(ctx context.Context, app string) error {
 		return fmt.Errorf("demo: promote %s: %w", app, err)
 	}
 	return nil
+}
+
+// plainCatch says in plain words which failed metric caught the canary:
+// "v3's tool-call-rate was 0.524 against v2's 0.401 (1.31×)". It returns ""
+// when no metric failed.
+func plainCatch(st workflows.Status, p *plans.RolloutPlan) string {
+	for _, m := range append(slices.Clone(st.Background), st.Analysis...) {
+		if m.Assessment.Phase != analysis.PhaseFailed {
+			continue
+		}
+		last, ok := m.History.Last()
+		if !ok {
+			continue
+		}
+		switch {
+		case len(last.Canary) > 0 && len(last.Stable) > 0 && last.Stable[0] != 0:
+			return fmt.Sprintf("%s's %s was %.3g against %s's %.3g (%.2f×), worse than the plan allows",
+				st.Canary.Name, m.Metric, last.Canary[0], st.Stable.Name, last.Stable[0], last.Canary[0]/last.Stable[0])
+		case len(last.Result) > 0:
+			cond := ""
+			if t, ok := p.Spec.AnalysisTemplates[m.Template]; ok {
+				for _, pm := range t.Metrics {
+					if pm.Name == m.Metric && pm.SuccessCondition != "" {
+						cond = fmt.Sprintf("; the plan needs %s", pm.SuccessCondition)
+					}
+				}
+			}
+			return fmt.Sprintf("%s's %s was %.3g%s", st.Canary.Name, m.Metric, last.Result[0], cond)
+		}
+	}
+	return ""
 }
 
 // workflowUIURL links a workflow run in the Temporal Web UI.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
@@ -68,7 +70,7 @@ func TestDemoSummary(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rep := DemoReport{Speed: 10, Rate: 400, Requests: 1000, Failed: 5, UIURL: "http://127.0.0.1:8233", Rollouts: []DemoRollout{
 		{Title: "good canary", App: "a", Stable: "v1", Canary: "v2", Phase: workflows.PhasePromoted, PromotedBy: "coalmine demo", GatewayStable: "v2", UIURL: "http://ui/1"},
-		{Title: "bad canary", App: "a", Stable: "v2", Canary: "v3", Phase: workflows.PhaseRolledBack, Reason: "tool-call-rate is 1.3× stable's",
+		{Title: "bad canary", App: "a", Stable: "v2", Canary: "v3", Phase: workflows.PhaseRolledBack, Reason: "tool-call-rate is 1.3× stable's", Plain: "v3's tool-call-rate was 0.52 against v2's 0.4 (1.30×), worse than the plan allows",
 			TrafficAt: t0, DetectedAt: t0.Add(15500 * time.Millisecond), StableAt: t0.Add(15560 * time.Millisecond), GatewayStable: "v2", UIURL: "http://ui/2"},
 	}}
 	var b bytes.Buffer
@@ -77,7 +79,8 @@ func TestDemoSummary(t *testing.T) {
 		"speed ×10, load 400 requests/s",
 		"a v1 → v2 (good canary)  Promoted",
 		"a v2 → v3 (bad canary)   RolledBack  15.5s (≈ 2m35s at ×1)  60ms",
-		"v3: rolled back automatically: tool-call-rate is 1.3× stable's",
+		"v3: caught and rolled back automatically: v3's tool-call-rate was 0.52 against v2's 0.4 (1.30×), worse than the plan allows.",
+		"v3: rollback reason: tool-call-rate is 1.3× stable's",
 		"promoted (gate approved by coalmine demo",
 		"bad canary: http://ui/2",
 	} {
@@ -148,6 +151,44 @@ func TestRunDemoRejectsBadOptions(t *testing.T) {
 			_, err := RunDemo(context.Background(), tt.o)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("RunDemo = %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPlainCatch(t *testing.T) {
+	p, _, err := plans.LoadFile("../plans/examples/demo-agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := func(tpl, metric string, m analysis.Measurement) workflows.MetricStatus {
+		ms := workflows.MetricStatus{Template: tpl, Metric: metric, Assessment: analysis.Assessment{Phase: analysis.PhaseFailed}}
+		ms.History.Add(m)
+		return ms
+	}
+	base := workflows.Status{Stable: activities.Version{Name: "v2"}, Canary: activities.Version{Name: "v3"}}
+	tests := []struct {
+		name string
+		st   func(workflows.Status) workflows.Status
+		want string
+	}{
+		{"compared with stable", func(s workflows.Status) workflows.Status {
+			s.Background = []workflows.MetricStatus{failed("agent-guardrails", "tool-call-rate", analysis.Measurement{Verdict: analysis.Fail, Canary: analysis.Values{0.52}, Stable: analysis.Values{0.4}})}
+			return s
+		}, "v3's tool-call-rate was 0.52 against v2's 0.4 (1.30×), worse than the plan allows"},
+		{"condition", func(s workflows.Status) workflows.Status {
+			s.Analysis = []workflows.MetricStatus{failed("agent-checks", "eval-pass-rate", analysis.Measurement{Verdict: analysis.Fail, Result: analysis.Values{0.78}})}
+			return s
+		}, "v3's eval-pass-rate was 0.78; the plan needs result >= 0.9"},
+		{"nothing failed", func(s workflows.Status) workflows.Status {
+			s.Analysis = []workflows.MetricStatus{{Template: "agent-checks", Metric: "eval-pass-rate", Assessment: analysis.Assessment{Phase: analysis.PhaseSuccessful}}}
+			return s
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := plainCatch(tt.st(base), p); got != tt.want {
+				t.Errorf("plainCatch = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -198,7 +198,10 @@ func writeDemoSummary(w io.Writer, rep DemoReport) {
 			}
 			fmt.Fprintf(w, "%s: every analysis passed; promoted%s.\n", r.Canary, by)
 		case workflows.PhaseRolledBack:
-			fmt.Fprintf(w, "%s: rolled back automatically: %s\n", r.Canary, r.Reason)
+			if r.Plain != "" {
+				fmt.Fprintf(w, "%s: caught and rolled back automatically: %s.\n", r.Canary, r.Plain)
+			}
+			fmt.Fprintf(w, "%s: rollback reason: %s\n", r.Canary, r.Reason)
 		}
 	}
 	fmt.Fprintf(w, "\nTemporal Web UI: %s\n", rep.UIURL)

@@ -103,6 +103,9 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(bad.Reason, "tool-call-rate") && !strings.Contains(bad.Reason, "eval-pass-rate") {
 		t.Errorf("rollback reason %q names neither the tool-call rate nor the eval pass rate", bad.Reason)
 	}
+	if !strings.HasPrefix(bad.Plain, "v3's tool-call-rate was") && !strings.HasPrefix(bad.Plain, "v3's eval-pass-rate was") {
+		t.Errorf("plain-words catch = %q, want the tool-call rate or the eval pass rate of v3 with its number", bad.Plain)
+	}
 	if bad.GatewayStable != "v2" {
 		t.Errorf("after the rollback the gateway's stable version is %q, want v2", bad.GatewayStable)
 	}
