@@ -70,9 +70,19 @@ type Notifier interface {
 
 // Workloads manages the canary's Kubernetes workload.
 type Workloads interface {
+	// CreateCanary creates the canary workload (or converges an existing
+	// one) and waits until it is available.
+	CreateCanary(ctx context.Context, in WorkloadInput) error
+	// PromoteStable gives the stable workload the canary's version and
+	// waits until it has rolled out.
+	PromoteStable(ctx context.Context, in WorkloadInput) error
 	// ScaleDown removes the canary workload; removing one that is gone is not an error.
 	ScaleDown(ctx context.Context, w plans.Workload, canary Version) error
 }
+
+// ErrorTypeNotAvailable is a workload that did not become available within
+// its progress deadline; the message is the cluster's own.
+const ErrorTypeNotAvailable = "NotAvailable"
 
 // Activities are the rollout's activities. The worker registers one value
 // with its dependencies; the workflow names the methods through a nil pointer.
@@ -104,6 +114,8 @@ const (
 	NameMeasure          = "Measure"
 	NameNotify           = "Notify"
 	NameScaleDownCanary  = "ScaleDownCanary"
+	NameCreateCanary     = "CreateCanary"
+	NamePromoteWorkload  = "PromoteWorkload"
 )
 
 func (a *Activities) logger() *slog.Logger {
@@ -321,6 +333,40 @@ func (a *Activities) ScaleDownCanary(ctx context.Context, in ScaleDownInput) err
 		}
 		return nil
 	})
+}
+
+// CreateCanary creates the canary workload and waits, heartbeating, until
+// it is available. A canary that misses its progress deadline is a
+// non-retryable failure carrying the cluster's message.
+func (a *Activities) CreateCanary(ctx context.Context, in WorkloadInput) error {
+	if a.Workloads == nil {
+		return temporal.NewNonRetryableApplicationError("the plan has a workload but this worker manages none (start it with Kubernetes access)", ErrorTypeInvalidConfig, nil)
+	}
+	return a.heartbeating(ctx, func(ctx context.Context) error {
+		return classifyWorkload(a.Workloads.CreateCanary(ctx, in))
+	})
+}
+
+// PromoteWorkload gives the stable workload the canary's version and waits,
+// heartbeating, until it has rolled out.
+func (a *Activities) PromoteWorkload(ctx context.Context, in WorkloadInput) error {
+	if a.Workloads == nil {
+		return temporal.NewNonRetryableApplicationError("the plan has a workload but this worker manages none (start it with Kubernetes access)", ErrorTypeInvalidConfig, nil)
+	}
+	return a.heartbeating(ctx, func(ctx context.Context) error {
+		return classifyWorkload(a.Workloads.PromoteStable(ctx, in))
+	})
+}
+
+// ErrNotAvailable marks a workload that missed its progress deadline;
+// Workloads implementations wrap it.
+var ErrNotAvailable = errors.New("not available")
+
+func classifyWorkload(err error) error {
+	if errors.Is(err, ErrNotAvailable) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeNotAvailable, err)
+	}
+	return classify(err, "", "")
 }
 
 // heartbeating runs fn and heartbeats while it runs, so that a stuck call

@@ -63,6 +63,20 @@ func Options(name string) workflow.ActivityOptions {
 				NonRetryableErrorTypes: nonRetryable(),
 			},
 		}
+	case NameCreateCanary, NamePromoteWorkload:
+		// The activity waits for the cluster, heartbeating; a missed
+		// progress deadline fails it at once (NotAvailable).
+		return workflow.ActivityOptions{
+			StartToCloseTimeout: time.Hour,
+			HeartbeatTimeout:    30 * time.Second,
+			RetryPolicy: &temporal.RetryPolicy{
+				InitialInterval:        2 * time.Second,
+				BackoffCoefficient:     2,
+				MaximumInterval:        time.Minute,
+				MaximumAttempts:        10,
+				NonRetryableErrorTypes: append(nonRetryable(), ErrorTypeNotAvailable),
+			},
+		}
 	case NameScaleDownCanary:
 		return workflow.ActivityOptions{
 			StartToCloseTimeout: 10 * time.Minute,

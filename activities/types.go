@@ -133,3 +133,14 @@ type ScaleDownInput struct {
 	// Target names the versions.
 	Target Target `json:"target"`
 }
+
+// WorkloadInput asks for a step of the canary workload's lifecycle.
+type WorkloadInput struct {
+	// Workload is the plan's spec.workload.
+	Workload plans.Workload `json:"workload"`
+	// Target names the app and the versions.
+	Target Target `json:"target"`
+	// ZeroReplicas creates the canary with no pods, for routers that give
+	// it pods as its weight grows (replicas).
+	ZeroReplicas bool `json:"zeroReplicas,omitempty"`
+}

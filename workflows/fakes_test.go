@@ -172,15 +172,40 @@ func (f *fakeNotifier) all() []notify.Note {
 	return append([]notify.Note(nil), f.notes...)
 }
 
-// fakeWorkloads records scale-downs.
+// fakeWorkloads records the canary lifecycle: creations, promotions and
+// scale-downs, in order.
 type fakeWorkloads struct {
 	mu    sync.Mutex
 	downs []string
+	calls []string
+	// failCreate, when set, is the error CreateCanary returns.
+	failCreate error
+}
+
+func (f *fakeWorkloads) CreateCanary(_ context.Context, in activities.WorkloadInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "create "+in.Workload.Deployment+"@"+in.Target.Canary.Name)
+	return f.failCreate
+}
+
+func (f *fakeWorkloads) PromoteStable(_ context.Context, in activities.WorkloadInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "promote "+in.Workload.Deployment+"@"+in.Target.Canary.Name)
+	return nil
+}
+
+func (f *fakeWorkloads) log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
 }
 
 func (f *fakeWorkloads) ScaleDown(_ context.Context, w plans.Workload, canary activities.Version) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.downs = append(f.downs, w.Deployment+"@"+canary.Name)
+	f.calls = append(f.calls, "scaleDown "+w.Deployment+"@"+canary.Name)
 	return nil
 }

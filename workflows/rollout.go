@@ -86,6 +86,11 @@ func Rollout(ctx workflow.Context, in Input) (Result, error) {
 		r.event(ctx, "continued", "", fmt.Sprintf("run %d continues at %s", r.st.Runs, r.st.CurrentStep()))
 	}
 	r.refresh(ctx)
+	if in.Carry == nil && r.spec.Workload != nil {
+		if err := r.createCanary(ctx); err != nil {
+			return Result{}, r.rollback(ctx, "the canary did not start: "+errText(err))
+		}
+	}
 	r.startBackground(ctx)
 
 	err = r.runSteps(ctx)
@@ -316,11 +321,28 @@ func (r *rollout) promote(ctx workflow.Context) (Result, error) {
 	if r.ctl.Full && r.st.Step < len(r.st.Steps) {
 		r.event(ctx, "promote", "", fmt.Sprintf("skipped steps %d to %d (promote --full)", r.st.Step+1, len(r.st.Steps)))
 	}
+	if w := r.spec.Workload; w != nil {
+		in := r.workloadInput()
+		if err := r.exec(ctx, "give "+w.Deployment+" version "+r.st.Canary.Name, r.acts.PromoteWorkload, activities.NamePromoteWorkload, in, nil); err != nil {
+			return Result{}, r.rollback(ctx, "promotion failed: "+errText(err))
+		}
+		r.event(ctx, "promote", "", fmt.Sprintf("%s runs %s", w.Deployment, r.st.Canary.Name))
+	}
 	var ts activities.TrafficState
 	if err := r.exec(ctx, "promote "+r.st.Canary.Name+" to 100%", r.acts.PromoteTraffic, activities.NamePromoteTraffic, r.trafficInput(), &ts); err != nil {
 		return Result{}, r.rollback(ctx, "promotion failed: "+errText(err))
 	}
+	if w := r.spec.Workload; w != nil {
+		_ = workflow.NewTimerWithOptions(ctx, r.scaleDownDelay(), workflow.TimerOptions{Summary: "scale-down delay"}).Get(ctx, nil)
+		in := activities.ScaleDownInput{Workload: *w, Target: r.target}
+		if err := r.exec(ctx, "remove the canary", r.acts.ScaleDownCanary, activities.NameScaleDownCanary, in, nil); err != nil {
+			r.event(ctx, "promote", "", "could not remove the canary: "+errText(err))
+		} else {
+			r.event(ctx, "promote", "", "the canary "+w.Deployment+"-canary is removed")
+		}
+	}
 	r.st.Weight = 100
+	r.st.AchievedWeight = nil
 	r.st.ShadowPercent = 0
 	r.st.SegmentWeights = nil
 	r.st.Phase = PhasePromoted
@@ -370,6 +392,7 @@ func (r *rollout) rollback(ctx workflow.Context, reason string) error {
 		_ = workflow.NewTimerWithOptions(dctx, retryBackoff(attempt), workflow.TimerOptions{Summary: "retry returning traffic to stable"}).Get(dctx, nil)
 	}
 	r.st.Weight = 0
+	r.st.AchievedWeight = nil
 	r.st.ShadowPercent = 0
 	r.st.SegmentWeights = nil
 	r.event(dctx, "rollback", "", "all traffic is back on "+r.st.Stable.Name)
@@ -430,6 +453,29 @@ func (r *rollout) phase() Phase {
 		return PhasePaused
 	}
 	return PhaseProgressing
+}
+
+// createCanary starts the canary workload and waits until it is available.
+func (r *rollout) createCanary(ctx workflow.Context) error {
+	w := r.spec.Workload
+	if err := r.exec(ctx, "start "+w.Deployment+"-canary with "+r.st.Canary.Name, r.acts.CreateCanary, activities.NameCreateCanary, r.workloadInput(), nil); err != nil {
+		return err
+	}
+	r.event(ctx, "canary", "", fmt.Sprintf("%s-canary runs %s and is available", w.Deployment, r.st.Canary.Name))
+	return nil
+}
+
+// workloadInput is the input of the workload activities.
+func (r *rollout) workloadInput() activities.WorkloadInput {
+	return activities.WorkloadInput{Workload: *r.spec.Workload, Target: r.target, ZeroReplicas: r.spec.Traffic.Router == plans.RouterReplicas}
+}
+
+// scaleDownDelay is how long the canary keeps running after traffic left it.
+func (r *rollout) scaleDownDelay() time.Duration {
+	if rb := r.spec.Rollback; rb != nil && rb.ScaleDownDelay.Duration > 0 {
+		return rb.ScaleDownDelay.Duration
+	}
+	return defaultScaleDownDelay
 }
 
 // trafficInput is the input of the traffic activities.

@@ -757,3 +757,45 @@ func TestSlackCardAtGates(t *testing.T) {
 		t.Error("the stale approve left no event")
 	}
 }
+
+func TestWorkloadLifecycle(t *testing.T) {
+	withWorkload := func() plans.RolloutPlan {
+		p := plan(weight(10), weight(50))
+		p.Spec.Workload = &plans.Workload{Deployment: "voice-agent"}
+		p.Spec.Rollback = &plans.Rollback{ScaleDownDelay: plans.Seconds(45)}
+		return p
+	}
+	t.Run("canary created first, stable promoted before traffic, canary removed after the delay", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.run(withWorkload())
+		h.result()
+		wantCalls(t, h.loads.log(), []string{"create voice-agent@v2", "promote voice-agent@v2", "scaleDown voice-agent@v2"})
+		wantCalls(t, h.router.Calls(), []string{"setWeight 10", "setWeight 50", "promote"})
+		var removed bool
+		for _, e := range h.status().Events {
+			removed = removed || strings.Contains(e.Message, "voice-agent-canary is removed")
+		}
+		if !removed {
+			t.Error("no event says the canary was removed")
+		}
+	})
+	t.Run("a canary that never becomes available rolls back with the cluster's message", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.loads.failCreate = fmt.Errorf(`ReplicaSet "voice-agent-canary-5d" has timed out progressing. (%w)`, activities.ErrNotAvailable)
+		h.run(withWorkload())
+		msg := h.rolledBack()
+		if !strings.Contains(msg, "has timed out progressing") {
+			t.Errorf("message = %q", msg)
+		}
+		wantCalls(t, h.loads.log(), []string{"create voice-agent@v2", "scaleDown voice-agent@v2"})
+		wantCalls(t, h.router.Calls(), []string{"reset"})
+	})
+	t.Run("plans without a workload touch none", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.run(plan(weight(10)))
+		h.result()
+		if got := h.loads.log(); len(got) != 0 {
+			t.Errorf("workload calls %v", got)
+		}
+	})
+}

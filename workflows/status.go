@@ -135,6 +135,9 @@ type Status struct {
 	StepStartedAt time.Time `json:"stepStartedAt,omitzero"`
 	// Weight is the canary's share of traffic, in percent.
 	Weight float64 `json:"weight"`
+	// AchievedWeight is the share the router could actually give when it
+	// differs from Weight (the replicas router rounds to whole pods).
+	AchievedWeight *float64 `json:"achievedWeight,omitempty"`
 	// SegmentWeights are the canary's shares per segment, in percent.
 	SegmentWeights map[string]float64 `json:"segmentWeights,omitempty"`
 	// ShadowPercent is the share of stable traffic mirrored to the canary.

@@ -51,6 +51,12 @@ func (r *rollout) setWeight(ctx workflow.Context, w float64) error {
 		return r.stepFailed(err)
 	}
 	r.st.Weight = ts.CanaryWeight
+	r.st.AchievedWeight = nil
+	if a := ts.AchievedWeight; a != nil && *a != ts.CanaryWeight {
+		r.st.AchievedWeight = a
+		r.event(ctx, "weight", "", fmt.Sprintf("%s gets %s%% of traffic (asked %s%%; whole replicas allow no closer)", r.st.Canary.Name, pct(*a), pct(ts.CanaryWeight)))
+		return nil
+	}
 	r.event(ctx, "weight", "", fmt.Sprintf("%s gets %s%% of traffic", r.st.Canary.Name, pct(ts.CanaryWeight)))
 	return nil
 }

@@ -96,6 +96,9 @@ func (r *rollout) markdown(phase Phase) string {
 		b.WriteString(fmt.Sprintf("- All %d steps done\n", len(s.Steps)))
 	}
 	b.WriteString(fmt.Sprintf("- Canary weight: **%s%%**", pct(s.Weight)))
+	if a := s.AchievedWeight; a != nil {
+		b.WriteString(fmt.Sprintf(" (achieved %s%% with whole replicas)", pct(*a)))
+	}
 	if s.ShadowPercent > 0 {
 		b.WriteString(fmt.Sprintf(" · shadow %s%%", pct(s.ShadowPercent)))
 	}

@@ -83,7 +83,7 @@ func LazyKube(kubeconfig, kubeContext string) KubeFactory {
 	return sync.OnceValues(func() (Kube, error) {
 		cfg, err := LoadKubeConfig(kubeconfig, kubeContext)
 		if err != nil {
-			return Kube{}, err
+			return Kube{}, fmt.Errorf("%w: %w", err, activities.ErrInvalidConfig)
 		}
 		cfg.UserAgent = FieldManager
 		return NewKube(cfg)

@@ -36,16 +36,7 @@ func TestKubeRouters(t *testing.T) {
 	}
 	ns := func(t *testing.T) string {
 		t.Helper()
-		name := strings.Map(func(r rune) rune {
-			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-				return r
-			}
-			return '-'
-		}, strings.ToLower(t.Name()))
-		if len(name) > 60 {
-			name = name[len(name)-60:]
-		}
-		name = strings.Trim(name, "-")
+		name := kubetest.NamespaceName(t)
 		_, err := k.Typed.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)

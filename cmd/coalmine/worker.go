@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/workers"
 )
 
@@ -19,6 +20,8 @@ func newWorkerCmd(io streams) *cobra.Command {
 		stopTimeout time.Duration
 		slackListen string
 		uiURL       string
+		kubeconfig  string
+		kubeContext string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -27,6 +30,12 @@ func newWorkerCmd(io streams) *cobra.Command {
 the activities that move traffic, measure metrics and notify people.
 Secrets that plans name (gateway tokens, provider credentials) are read
 from this process's environment.
+
+Kubernetes (the httproute, virtualservice and replicas routers, and the
+canary Deployment of plans with spec.workload): in a pod the worker uses
+its service account; elsewhere --kubeconfig and --context, else
+$KUBECONFIG or ~/.kube/config. The cluster is contacted only when a plan
+needs it.
 
 Prometheus metrics are served on --metrics-listen at /metrics:
 coalmine_rollouts_total{app,outcome}, coalmine_step_duration_seconds{app,kind},
@@ -47,7 +56,7 @@ flight finish within --stop-timeout.`,
 			logger := slog.New(slog.NewTextHandler(io.Err, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			acts := workers.DefaultActivities(logger, nil)
+			acts := workers.KubeActivities(logger, nil, traffic.LazyKube(kubeconfig, kubeContext))
 			acts.UIURL = uiURL
 			slackCfg := workers.SlackFromEnv(os.Getenv)
 			slackCfg.Listen = slackListen
@@ -67,6 +76,8 @@ flight finish within --stop-timeout.`,
 	cmd.Flags().StringVar(&metricsAddr, "metrics-listen", "127.0.0.1:9464", "address for Prometheus /metrics; empty serves none")
 	cmd.Flags().DurationVar(&stopTimeout, "stop-timeout", 30*time.Second, "how long activities in flight may finish on shutdown")
 	cmd.Flags().StringVar(&slackListen, "slack-listen", ":8092", "address for Slack's Interactivity URL (/slack/interactions), used when SLACK_SIGNING_SECRET is set")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file for the Kubernetes routers and the canary workload; empty uses in-cluster configuration, else $KUBECONFIG or ~/.kube/config")
+	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context to use; empty uses the current one")
 	cmd.Flags().StringVar(&uiURL, "ui-url", envOr("http://127.0.0.1:8233", "COALMINE_UI_URL"), "Temporal Web UI address, for links in Slack messages (env COALMINE_UI_URL)")
 	return cmd
 }

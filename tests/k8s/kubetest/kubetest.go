@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,3 +152,18 @@ current-context: test
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// NamespaceName is a valid namespace name made from the test's name: its
+// last 60 characters, lowercase letters, digits and dashes.
+func NamespaceName(t testing.TB) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
+	if len(name) > 60 {
+		name = name[len(name)-60:]
+	}
+	return strings.Trim(name, "-")
+}
