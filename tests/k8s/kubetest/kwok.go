@@ -46,14 +46,16 @@ type Cluster struct {
 	Client kubernetes.Interface
 }
 
-// Kwok starts a cluster with one fake node and stops it, in reverse order,
-// when the test ends.
+// Kwok starts a cluster with one fake node, the Gateway API and Istio CRDs
+// installed, and stops it, in reverse order, when the test ends.
 func Kwok(t testing.TB) *Cluster {
 	t.Helper()
 	bin := BinDir(t, "etcd", "kube-apiserver", "kubectl", "kube-controller-manager", "kube-scheduler", "kwok")
 	start := time.Now()
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
+		CRDDirectoryPaths:        CRDPaths(t),
+		ErrorIfCRDPathMissing:    true,
 		ControlPlaneStartTimeout: time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
