@@ -44,8 +44,8 @@ func TestKubeRouters(t *testing.T) {
 		return name
 	}
 	t.Run("httproute", func(t *testing.T) { testHTTPRoute(t, cfg, k, ns) })
-	t.Run("virtualservice", func(t *testing.T) { testVirtualService(t, k, ns) })
-	t.Run("replicas", func(t *testing.T) { testReplicas(t, k, ns) })
+	t.Run("virtualservice", func(t *testing.T) { testVirtualService(t, cfg, k, ns) })
+	t.Run("replicas", func(t *testing.T) { testReplicas(t, cfg, k, ns) })
 }
 
 const httpRouteYAML = `
@@ -326,26 +326,12 @@ spec:
 	t.Run("concurrent writer", func(t *testing.T) {
 		ns := newNS(t)
 		create(t, k, gvr, ns, httpRouteYAML)
-		// Just before coalmine's first write reaches the server, another
-		// writer labels the route, so coalmine's write conflicts.
-		var raced atomic.Int32
-		racing := rest.CopyConfig(cfg)
-		racing.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-			return roundTripper(func(req *http.Request) (*http.Response, error) {
-				if req.Method == http.MethodPut && raced.Add(1) == 1 {
-					obj := get(t, k, gvr, ns, "voice-agent")
-					obj.SetLabels(map[string]string{"team": "voice"})
-					if _, err := k.Dynamic.Resource(gvr).Namespace(ns).Update(req.Context(), obj, metav1.UpdateOptions{}); err != nil {
-						t.Errorf("the other writer: %v", err)
-					}
-				}
-				return rt.RoundTrip(req)
-			})
+		kr, raced := racing(t, cfg, func(ctx context.Context) error {
+			obj := get(t, k, gvr, ns, "voice-agent")
+			obj.SetLabels(map[string]string{"team": "voice"})
+			_, err := k.Dynamic.Resource(gvr).Namespace(ns).Update(ctx, obj, metav1.UpdateOptions{})
+			return err
 		})
-		kr, err := NewKube(racing)
-		if err != nil {
-			t.Fatal(err)
-		}
 		r := build(t, input(ns, "primary", "voice-agent-canary"), kr)
 		if err := r.SetWeight(ctx, 50); err != nil {
 			t.Fatal(err)
@@ -447,6 +433,30 @@ func waitWeight(t *testing.T, ch <-chan watch.Event, w float64) time.Time {
 	}
 }
 
+// racing returns clients whose first write is preceded, just before it
+// reaches the server, by other's write to the same object, so that it
+// conflicts; the counter counts the writes.
+func racing(t *testing.T, cfg *rest.Config, other func(context.Context) error) (Kube, *atomic.Int32) {
+	t.Helper()
+	var writes atomic.Int32
+	c := rest.CopyConfig(cfg)
+	c.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodPut && writes.Add(1) == 1 {
+				if err := other(req.Context()); err != nil {
+					t.Errorf("the other writer: %v", err)
+				}
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	k, err := NewKube(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, &writes
+}
+
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -457,7 +467,7 @@ func equalJSON(a, b map[string]any) bool {
 	return string(x) == string(y)
 }
 
-func testVirtualService(t *testing.T, k Kube, newNS func(*testing.T) string) {
+func testVirtualService(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T) string) {
 	ctx := context.Background()
 	gvr := virtualServices()
 	input := func(ns, route, canarySubset string) activities.TrafficInput {
@@ -526,6 +536,29 @@ func testVirtualService(t *testing.T, k Kube, newNS func(*testing.T) string) {
 			t.Errorf("after reset: %v %v", order, routes["primary"])
 		}
 	})
+	t.Run("concurrent writer", func(t *testing.T) {
+		ns := newNS(t)
+		create(t, k, gvr, ns, virtualServiceYAML)
+		kr, writes := racing(t, cfg, func(ctx context.Context) error {
+			obj := get(t, k, gvr, ns, "voice-agent")
+			obj.SetAnnotations(map[string]string{"team": "voice"})
+			_, err := k.Dynamic.Resource(gvr).Namespace(ns).Update(ctx, obj, metav1.UpdateOptions{})
+			return err
+		})
+		r := build(t, input(ns, "primary", "canary"), kr)
+		if err := r.SetWeight(ctx, 25); err != nil {
+			t.Fatal(err)
+		}
+		if writes.Load() < 2 {
+			t.Errorf("coalmine wrote %d time(s); the conflict should have made it write again", writes.Load())
+		}
+		if obj := get(t, k, gvr, ns, "voice-agent"); obj.GetAnnotations()["team"] != "voice" {
+			t.Errorf("the other writer's annotation is gone: %v", obj.GetAnnotations())
+		}
+		if st, _ := r.Read(ctx); st.CanaryWeight != 25 {
+			t.Errorf("weight %v after the conflict", st.CanaryWeight)
+		}
+	})
 	t.Run("errors", func(t *testing.T) {
 		ns := newNS(t)
 		create(t, k, gvr, ns, virtualServiceYAML)
@@ -560,7 +593,7 @@ func deployment(ns, name string, replicas int32) *appsv1.Deployment {
 	}
 }
 
-func testReplicas(t *testing.T, k Kube, newNS func(*testing.T) string) {
+func testReplicas(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T) string) {
 	ctx := context.Background()
 	ns := newNS(t)
 	for _, d := range []*appsv1.Deployment{deployment(ns, "voice-agent", 10), deployment(ns, "voice-agent-canary", 0)} {
@@ -620,6 +653,28 @@ func testReplicas(t *testing.T, k Kube, newNS func(*testing.T) string) {
 	}
 	if err := r.SetSegmentWeight(ctx, segments[0], 5); !errors.Is(err, activities.ErrUnsupported) {
 		t.Errorf("segment on replicas: %v", err)
+	}
+	// Another writer labels the canary Deployment just before coalmine's
+	// first write (scaling the canary up): the write conflicts and is
+	// retried, the label stays. Without the conflict there are 3 writes
+	// (canary scale, stable scale, weight annotation).
+	kr, writes := racing(t, cfg, func(ctx context.Context) error {
+		d, err := k.Typed.AppsV1().Deployments(ns).Get(ctx, "voice-agent-canary", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Labels = map[string]string{"team": "voice"}
+		_, err = k.Typed.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
+	if err := build(t, in, kr).SetWeight(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	if writes.Load() != 4 {
+		t.Errorf("coalmine wrote %d time(s), want 4: the conflict should have made it write the canary's scale again", writes.Load())
+	}
+	if d, _ := k.Typed.AppsV1().Deployments(ns).Get(ctx, "voice-agent-canary", metav1.GetOptions{}); d.Labels["team"] != "voice" || *d.Spec.Replicas != 5 {
+		t.Errorf("after the conflict: labels %v, replicas %d", d.Labels, *d.Spec.Replicas)
 	}
 	in.Traffic.Replicas.CanaryDeployment = "voice-agent-v2"
 	err := build(t, in, k).SetWeight(ctx, 5)
