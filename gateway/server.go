@@ -161,6 +161,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.HandleFunc("GET "+PathRoutes+"/{name}", g.requireToken(g.handleGetRoute))
 	mux.HandleFunc("PUT "+PathRoutes+"/{name}", g.requireToken(g.handlePutRoute))
 	mux.HandleFunc("GET "+PathStats, g.requireToken(g.handleStats))
+	mux.HandleFunc(PathRoutes+"/{name}/versions/{version}/{path...}", g.requireToken(g.handlePinned))
 	return mux
 }
 

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -95,39 +96,47 @@ func chat(ctx context.Context, hc *http.Client, endpoint string, header http.Hea
 	return a, nil
 }
 
-// versionURL returns the base URL that serves version v in role (stable
-// or canary): the query's URL when the workflow gave one, otherwise the
-// backend URL of that role on the app's gateway route, read through the
-// gateway's admin API. Requests to it bypass the gateway's weighted split,
-// which has no way to pin a request to a version.
-func versionURL(ctx context.Context, d deps, q Query, v Version, role string) (string, error) {
-	if v.URL != "" {
-		return v.URL, nil
+// versionChat returns the chat completions endpoint that asks version v
+// (in role stable or canary) directly, and the headers that call needs.
+// When the app's traffic goes through coalmine's gateway the request goes
+// through it too, pinned to the version by the gateway's admin API (with
+// the admin token, recorded under the gateway's sentinel role, never as user
+// traffic); otherwise it goes to the version's own URL.
+func versionChat(ctx context.Context, d deps, q Query, v Version, role string) (string, http.Header, error) {
+	if q.Traffic.Gateway != nil && q.Traffic.Gateway.URL != "" {
+		t := gatewayTargetOf(q, nil)
+		token, err := secret(d.getenv, t.tokenEnv)
+		if err != nil {
+			return "", nil, fmt.Errorf("gateway admin token: %w", err)
+		}
+		if v.Name == "" {
+			return "", nil, fmt.Errorf("the %s version has no name to pin a request to: %w", role, ErrInvalidConfig)
+		}
+		client, err := t.adminClient(d)
+		if err != nil {
+			return "", nil, err
+		}
+		st, err := client.Route(ctx, t.route)
+		if err != nil {
+			return "", nil, fmt.Errorf("read gateway route %s: %w", t.route, err)
+		}
+		served := []string{st.Stable.Version}
+		if st.Canary != nil {
+			served = append(served, st.Canary.Version)
+		}
+		if !slices.Contains(served, v.Name) {
+			return "", nil, fmt.Errorf("route %s serves %s, not %s (the %s version): %w", t.route, strings.Join(served, " and "), v.Name, role, ErrNoData)
+		}
+		// Not chatCompletionsURL: a version named v1 would look like an API base.
+		endpoint := strings.TrimRight(t.url, "/") + gateway.PinnedPath(url.PathEscape(t.route), url.PathEscape(v.Name)) + "/v1/chat/completions"
+		return endpoint, http.Header{"Authorization": {"Bearer " + token}}, nil
 	}
-	if q.Traffic.Gateway == nil {
-		return "", fmt.Errorf("no URL for %s version %s and no gateway route to look it up: %w", role, v.Name, ErrInvalidConfig)
+	if v.URL == "" {
+		return "", nil, fmt.Errorf("no URL for %s version %s and no gateway route to reach it through: %w", role, v.Name, ErrInvalidConfig)
 	}
-	t := gatewayTargetOf(q, nil)
-	client, err := t.adminClient(d)
+	endpoint, err := chatCompletionsURL(v.URL)
 	if err != nil {
-		return "", err
+		return "", nil, fmt.Errorf("%s version %s: %w", role, v.Name, err)
 	}
-	st, err := client.Route(ctx, t.route)
-	if err != nil {
-		return "", fmt.Errorf("look up the %s backend of route %s: %w", role, t.route, err)
-	}
-	var be *gateway.Backend
-	switch role {
-	case gateway.RoleStable:
-		be = &st.Stable
-	case gateway.RoleCanary:
-		be = st.Canary
-	}
-	if be == nil {
-		return "", fmt.Errorf("route %s has no %s backend: %w", t.route, role, ErrNoData)
-	}
-	if v.Name != "" && be.Version != v.Name {
-		return "", fmt.Errorf("route %s serves %s version %s, not %s: %w", t.route, role, be.Version, v.Name, ErrNoData)
-	}
-	return be.URL, nil
+	return endpoint, nil, nil
 }

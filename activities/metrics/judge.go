@@ -177,17 +177,17 @@ func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
 // status is shown to the judge as that error; a version that cannot be
 // reached is an error.
 func (j *Judge) samples(ctx context.Context, q Query, prompts []string, n, from int) (string, error) {
-	var ends [2]string
+	var (
+		ends    [2]string
+		headers [2]http.Header
+	)
 	for i, r := range []struct {
 		v    Version
 		role string
 	}{{q.Stable, gateway.RoleStable}, {q.Canary, gateway.RoleCanary}} {
-		base, err := versionURL(ctx, j.d, q, r.v, r.role)
-		if err != nil {
+		var err error
+		if ends[i], headers[i], err = versionChat(ctx, j.d, q, r.v, r.role); err != nil {
 			return "", err
-		}
-		if ends[i], err = chatCompletionsURL(base); err != nil {
-			return "", fmt.Errorf("%s version %s: %w", r.role, r.v.Name, err)
 		}
 	}
 	var b strings.Builder
@@ -195,7 +195,7 @@ func (j *Judge) samples(ctx context.Context, q Query, prompts []string, n, from 
 		prompt := prompts[(from+k)%len(prompts)]
 		fmt.Fprintf(&b, "QUESTION %d: %s\n", k+1, prompt)
 		for i, label := range []string{"STABLE", "CANARY"} {
-			answer, err := j.answer(ctx, ends[i], prompt)
+			answer, err := j.answer(ctx, ends[i], headers[i], prompt)
 			if err != nil {
 				return "", fmt.Errorf("sample %d from %s: %w", k+1, strings.ToLower(label), err)
 			}
@@ -206,10 +206,10 @@ func (j *Judge) samples(ctx context.Context, q Query, prompts []string, n, from 
 	return b.String(), nil
 }
 
-func (j *Judge) answer(ctx context.Context, endpoint, prompt string) (string, error) {
+func (j *Judge) answer(ctx context.Context, endpoint string, header http.Header, prompt string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, plans.DefaultProviderTimeout)
 	defer cancel()
-	ans, err := chat(ctx, j.d.hc, endpoint, nil, chatRequest{Messages: []chatMessage{{Role: "user", Content: prompt}}})
+	ans, err := chat(ctx, j.d.hc, endpoint, header, chatRequest{Messages: []chatMessage{{Role: "user", Content: prompt}}})
 	if errors.Is(err, ErrBadAnswer) {
 		return "(the version failed to answer: " + oneLine(err.Error()) + ")", nil
 	}

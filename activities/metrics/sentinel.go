@@ -123,13 +123,9 @@ func sentinelVerdict(prompts []checkedPrompt, canaryFailed, stableFailed map[str
 // sentinels with the reason of each. An answer with an HTTP error status is
 // a failed sentinel; a version that cannot be reached is an error.
 func (s *Sentinel) runSuite(ctx context.Context, q Query, cfg *plans.SentinelProvider, prompts []checkedPrompt, v Version, role string) (map[string]string, error) {
-	base, err := versionURL(ctx, s.d, q, v, role)
+	endpoint, header, err := versionChat(ctx, s.d, q, v, role)
 	if err != nil {
 		return nil, err
-	}
-	endpoint, err := chatCompletionsURL(base)
-	if err != nil {
-		return nil, fmt.Errorf("%s version %s: %w", role, v.Name, err)
 	}
 	failed := map[string]string{}
 	zero := 0.0
@@ -140,7 +136,7 @@ func (s *Sentinel) runSuite(ctx context.Context, q Query, cfg *plans.SentinelPro
 		}
 		req.Messages = append(req.Messages, chatMessage{Role: "user", Content: p.Prompt})
 		cctx, cancel := context.WithTimeout(ctx, timeoutOr(cfg.Timeout, plans.DefaultProviderTimeout))
-		ans, err := chat(cctx, s.d.hc, endpoint, nil, req)
+		ans, err := chat(cctx, s.d.hc, endpoint, header, req)
 		cancel()
 		switch {
 		case errors.Is(err, ErrBadAnswer):

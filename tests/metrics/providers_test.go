@@ -19,7 +19,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 var (
-	goodAgent = demoagent.Config{Version: "v1", Latency: 2 * time.Millisecond, Tokens: 8, Quality: 1, Seed: 1}
+	goodAgent = demoagent.Config{Version: "v1", Latency: 20 * time.Millisecond, Tokens: 8, Quality: 1, Seed: 1}
 	badAgent  = demoagent.Config{Version: "v2", ErrorRate: 0.4, Latency: 150 * time.Millisecond, Tokens: 24, Quality: 0.3, Seed: 2}
 )
 
@@ -303,6 +303,19 @@ func TestSentinelProviderThroughGateway(t *testing.T) {
 			}
 			if tt.want == analysis.Fail && !strings.Contains(m.Reason, "capital") {
 				t.Errorf("reason %q does not name the failed sentinel", m.Reason)
+			}
+			// The prompts went through the gateway, pinned to each version and
+			// recorded under the sentinel role, not as user traffic.
+			st, err := g.client.Stats(context.Background(), "triage", time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]uint64{}
+			for _, sr := range st.Series {
+				got[sr.Version+"/"+sr.Role] = sr.Cumulative.Requests
+			}
+			if got["v1/sentinel"] != 3 || got["v2/sentinel"] != 3 || got["v2/canary"] != 0 || got["v1/stable"] != 0 {
+				t.Errorf("gateway series after the sentinels = %v, want 3 sentinel requests per version and no user traffic", got)
 			}
 		})
 	}

@@ -1,0 +1,63 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RoleSentinel records requests pinned to one version through the admin API
+// (sentinel prompts, an LLM judge's samples), so that they never count as
+// the canary's or the stable version's user traffic.
+const RoleSentinel = "sentinel"
+
+// PinnedPath returns the admin API path that sends a request to one version
+// of a route, whatever the split: /admin/v1/routes/{route}/versions/{version}.
+// The path of the request to the version follows it, e.g.
+// PinnedPath("voice", "v2") + "/v1/chat/completions".
+func PinnedPath(route, version string) string {
+	return PathRoutes + "/" + route + "/versions/" + version
+}
+
+// handlePinned proxies a request to the named version of a route. It is an
+// admin endpoint (bearer token required), because it bypasses the split: a
+// metric provider uses it to ask a version directly through the gateway.
+// The request gets the same limits, streaming and accounting as traffic,
+// under RoleSentinel.
+func (g *Gateway) handlePinned(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	name, version := r.PathValue("name"), r.PathValue("version")
+	rt, ok := g.table.Load().byName[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "", "unknown route "+strconv.Quote(name))
+		return
+	}
+	var target *backend
+	for _, be := range []*backend{rt.stable, rt.canary} {
+		if be != nil && be.Version == version {
+			target = be
+		}
+	}
+	if target == nil {
+		writeError(w, http.StatusNotFound, "", "route "+name+" has no version "+strconv.Quote(version))
+		return
+	}
+	body, status := g.readBody(w, r)
+	if status != 0 {
+		writeError(w, status, "", "cannot read request body")
+		return
+	}
+	be := *target
+	be.role, be.roleHdr = RoleSentinel, []string{RoleSentinel}
+	be.series = g.reg.get(name, version, RoleSentinel)
+	w.Header()[HeaderRole] = be.roleHdr
+	path := "/" + strings.TrimPrefix(r.PathValue("path"), "/")
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Limits.MaxDuration.D())
+	defer cancel()
+	hdr := r.Header.Clone()
+	hdr.Del("Authorization") // the admin token is for the gateway, never for the version
+	o := g.exchange(ctx, r.Context(), w, &be, r.Method, path, r.URL.RawQuery, hdr, body, start, r.RemoteAddr)
+	be.series.record(&o, be.price, time.Now())
+}
