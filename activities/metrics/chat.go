@@ -1,12 +1,12 @@
 package metrics
 
 import (
-	"slices"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/coalmine-dev/coalmine/gateway"
