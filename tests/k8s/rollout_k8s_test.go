@@ -215,7 +215,7 @@ func weightsOf(obj *unstructured.Unstructured) (stable, canary int64) {
 
 // watchWeights records the canary weight of every change of the route
 // until stop is called.
-func (e *e2e) watchWeights(ctx context.Context, t *testing.T) (stop func() []int64) {
+func (e *e2e) watchWeights(ctx context.Context, t *testing.T) (stop func() ([]int64, map[int64]time.Time)) {
 	t.Helper()
 	w, err := e.kube.Dynamic.Resource(httpRoutes()).Namespace("ai").Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=voice-agent"})
 	if err != nil {
@@ -224,6 +224,7 @@ func (e *e2e) watchWeights(ctx context.Context, t *testing.T) (stop func() []int
 	var (
 		mu   sync.Mutex
 		seen []int64
+		at   = map[int64]time.Time{}
 		done = make(chan struct{})
 	)
 	go func() {
@@ -237,19 +238,23 @@ func (e *e2e) watchWeights(ctx context.Context, t *testing.T) (stop func() []int
 			if s+c != 100 {
 				t.Errorf("half-applied weights on the route: stable %d, canary %d", s, c)
 			}
+			now := time.Now()
 			mu.Lock()
 			if len(seen) == 0 || seen[len(seen)-1] != c {
 				seen = append(seen, c)
 			}
+			if _, ok := at[c]; !ok {
+				at[c] = now
+			}
 			mu.Unlock()
 		}
 	}()
-	return func() []int64 {
+	return func() ([]int64, map[int64]time.Time) {
 		w.Stop()
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
-		return seen
+		return seen, at
 	}
 }
 
@@ -291,9 +296,26 @@ func (e *e2e) promoted(ctx context.Context, t *testing.T) {
 		t.Fatalf("rollout: %v", err)
 	}
 	t.Logf("promoted in %v", time.Since(start).Round(time.Millisecond))
-	if got, want := stop(), []int64{5, 25, 50, 100, 0}; !slices.Equal(got, want) {
+	got, at := stop()
+	if want := []int64{5, 25, 50, 100, 0}; !slices.Equal(got, want) {
 		t.Errorf("the route's canary weight went %v, want %v", got, want)
 	}
+	// From the start of each SetWeight activity's work to the change
+	// reaching the API server's watchers.
+	var worst time.Duration
+	for _, w := range []int64{5, 25, 50, 100} {
+		began := e.routers.startedAt(float64(w))
+		if began.IsZero() || at[w].IsZero() {
+			t.Errorf("weight %d: no timing (activity %v, seen %v)", w, began, at[w])
+			continue
+		}
+		d := at[w].Sub(began)
+		worst = max(worst, d)
+		if d > time.Second {
+			t.Errorf("weight %d reached the API server %v after its activity started", w, d)
+		}
+	}
+	t.Logf("a weight change reaches the API server within %v of its SetWeight activity starting, at worst", worst)
 	if s, c := e.routeWeights(ctx, t); s != 100 || c != 0 {
 		t.Errorf("after promotion the route has stable %d, canary %d", s, c)
 	}
@@ -381,8 +403,8 @@ func (e *e2e) crash(ctx context.Context, t *testing.T) {
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatalf("the rollout did not finish after the restart: %v", err)
 	}
-	if got, want := stop(), []int64{25, 50, 100, 0}; !slices.Equal(got, want) {
-		t.Errorf("the route's canary weight went %v, want %v", got, want)
+	if got, _ := stop(); !slices.Equal(got, []int64{25, 50, 100, 0}) {
+		t.Errorf("the route's canary weight went %v, want [25 50 100 0]", got)
 	}
 	if n := e.routers.setWeights(50); n < 2 {
 		t.Errorf("setWeight 50 ran %d time(s); the restarted worker should have run it again", n)
@@ -430,6 +452,15 @@ type crashingRouters struct {
 	crashAt float64
 	counts  map[float64]int
 	crashed chan struct{}
+	// started is when the first SetWeight activity for each weight built
+	// its router: the start of the activity's work.
+	started map[float64]time.Time
+}
+
+func (c *crashingRouters) startedAt(w float64) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.started[w]
 }
 
 func (c *crashingRouters) arm(w float64) {
@@ -449,13 +480,14 @@ func (c *crashingRouters) Router(ctx context.Context, in activities.TrafficInput
 	if err != nil {
 		return nil, err
 	}
-	return &crashingRouter{Router: r, c: c}, nil
+	return &crashingRouter{Router: r, c: c, built: time.Now()}, nil
 }
 
 type crashingRouter struct {
 	activities.Router
 	c     *crashingRouters
 	crash bool
+	built time.Time
 }
 
 func (r *crashingRouter) SetWeight(ctx context.Context, w float64) error {
@@ -466,6 +498,12 @@ func (r *crashingRouter) SetWeight(ctx context.Context, w float64) error {
 		r.c.counts = map[float64]int{}
 	}
 	r.c.counts[w]++
+	if r.c.started == nil {
+		r.c.started = map[float64]time.Time{}
+	}
+	if _, ok := r.c.started[w]; !ok {
+		r.c.started[w] = r.built
+	}
 	if err == nil && w == r.c.crashAt {
 		r.crash = true
 		r.c.crashAt = -1
