@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,6 +130,7 @@ func TestRolloutOnKubernetes(t *testing.T) {
 	t.Run("promoted", func(t *testing.T) { e.promoted(ctx, t) })
 	t.Run("aborted at 25%", func(t *testing.T) { e.aborted(ctx, t) })
 	t.Run("worker killed between setWeight and its read-back", func(t *testing.T) { e.crash(ctx, t) })
+	t.Run("replicas router", func(t *testing.T) { e.replicas(ctx, t) })
 }
 
 func stableDeployment() *appsv1.Deployment {
@@ -518,4 +520,45 @@ func (r *crashingRouter) Read(ctx context.Context) (activities.TrafficState, err
 		return activities.TrafficState{}, ctx.Err()
 	}
 	return r.Router.Read(ctx)
+}
+
+func (e *e2e) replicas(ctx context.Context, t *testing.T) {
+	w := e.worker(t)
+	defer w.Stop()
+	p, _, err := plans.Load("voice-agent.yaml", []byte(`apiVersion: coalmine.dev/v1
+kind: RolloutPlan
+metadata: {name: voice-agent}
+spec:
+  app: voice-agent
+  workload:
+    namespace: ai
+    deployment: voice-agent
+    image: registry.example.com/voice-agent:{{.Canary.Version}}
+    progressDeadline: 1m
+  traffic:
+    router: replicas
+    replicas: {stableDeployment: voice-agent}
+  rollback: {scaleDownDelay: 1s}
+  steps:
+    - setWeight: 25
+    - setWeight: 50
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := e.start(ctx, t, *p, "v3", "v4")
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("rollout: %v", err)
+	}
+	// 25% of 3 pods is 1 pod (33.33%), 50% is 2 (66.67%): the status says so.
+	var events []string
+	for _, ev := range e.status(ctx, t).Events {
+		events = append(events, ev.Message)
+	}
+	for _, want := range []string{"v4 gets 33.33% of traffic (asked 25%", "v4 gets 66.67% of traffic (asked 50%"} {
+		if !slices.ContainsFunc(events, func(m string) bool { return strings.Contains(m, want) }) {
+			t.Errorf("no event says %q: %q", want, events)
+		}
+	}
+	e.wantStableRuns(ctx, t, "registry.example.com/voice-agent:v4")
 }
