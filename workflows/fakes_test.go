@@ -20,6 +20,9 @@ type fakeRouter struct {
 	state       activities.TrafficState
 	failures    map[string]int // op → failures left before it succeeds
 	unsupported map[string]bool
+	// achieved maps an asked weight to the share a replica-count router
+	// would achieve; absent weights are exact.
+	achieved map[float64]float64
 }
 
 func newFakeRouter() *fakeRouter {
@@ -61,7 +64,12 @@ func indexSpace(s string) int {
 }
 
 func (f *fakeRouter) SetWeight(_ context.Context, w float64) error {
-	return f.do(fmt.Sprintf("setWeight %v", w), func() { f.state.CanaryWeight = w })
+	return f.do(fmt.Sprintf("setWeight %v", w), func() {
+		f.state.CanaryWeight, f.state.AchievedWeight = w, nil
+		if a, ok := f.achieved[w]; ok {
+			f.state.AchievedWeight = &a
+		}
+	})
 }
 
 func (f *fakeRouter) SetSegmentWeight(_ context.Context, s plans.Segment, w float64) error {

@@ -799,3 +799,38 @@ func TestWorkloadLifecycle(t *testing.T) {
 		}
 	})
 }
+
+func TestAchievedWeight(t *testing.T) {
+	h := newHarness(t, nil)
+	h.router.achieved = map[float64]float64{5: 10}
+	var st Status
+	var details string
+	h.at(30*time.Minute, func() {
+		st = h.status()
+		v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
+		if err != nil {
+			t.Errorf("metadata query: %v", err)
+			return
+		}
+		var md sdkpb.WorkflowMetadata
+		if err := v.Get(&md); err != nil {
+			t.Errorf("decode metadata: %v", err)
+		}
+		details = md.GetCurrentDetails()
+	})
+	h.run(plan(weight(5), pauseFor(time.Hour), weight(50)))
+	h.result()
+	if st.Weight != 5 || st.AchievedWeight == nil || *st.AchievedWeight != 10 {
+		t.Errorf("status during the pause: weight %v, achieved %v", st.Weight, st.AchievedWeight)
+	}
+	if !strings.Contains(details, "Canary weight: **5%** (achieved 10% with whole replicas)") {
+		t.Errorf("current details:\n%s", details)
+	}
+	var said bool
+	for _, e := range h.status().Events {
+		said = said || strings.Contains(e.Message, "v2 gets 10% of traffic (asked 5%")
+	}
+	if !said {
+		t.Error("no event names the achieved weight")
+	}
+}
