@@ -192,20 +192,37 @@ func addNode(t testing.TB, k kubernetes.Interface, name string) {
 	if _, err := k.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("add node %s: %v", name, err)
 	}
-	for {
-		got, err := k.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("node %s: %v", name, err)
-		}
-		for _, c := range got.Status.Conditions {
+	ready := func(n *corev1.Node) bool {
+		for _, c := range n.Status.Conditions {
 			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				return
+				return true
 			}
 		}
+		return false
+	}
+	list, err := k.CoreV1().Nodes().List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		t.Fatalf("node %s: %v", name, err)
+	}
+	if len(list.Items) == 1 && ready(&list.Items[0]) {
+		return
+	}
+	w, err := k.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch node %s: %v", name, err)
+	}
+	defer w.Stop()
+	for {
 		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatalf("node %s: the watch ended before it was Ready", name)
+			}
+			if n, isNode := ev.Object.(*corev1.Node); isNode && ready(n) {
+				return
+			}
 		case <-ctx.Done():
-			t.Fatalf("node %s never became Ready", name)
-		case <-time.After(50 * time.Millisecond):
+			t.Fatalf("node %s never became Ready (kwok manages nodes annotated kwok.x-k8s.io/node=fake)", name)
 		}
 	}
 }
