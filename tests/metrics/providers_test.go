@@ -19,7 +19,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 var (
-	goodAgent = demoagent.Config{Version: "v1", Latency: 20 * time.Millisecond, Tokens: 8, Quality: 1, Seed: 1}
+	goodAgent = demoagent.Config{Version: "v1", Latency: 20 * time.Millisecond, LatencySigma: 0.5, Tokens: 8, Quality: 1, Seed: 1}
 	badAgent  = demoagent.Config{Version: "v2", ErrorRate: 0.4, Latency: 150 * time.Millisecond, Tokens: 24, Quality: 0.3, Seed: 2}
 )
 
