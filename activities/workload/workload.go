@@ -8,6 +8,7 @@ package workload
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,6 +46,10 @@ const (
 	VersionLabel = "coalmine.dev/version"
 	// FieldManager names coalmine in managed fields.
 	FieldManager = "coalmine"
+	// PreviousTemplateAnnotation on the stable Deployment keeps its pod
+	// template from before a promotion (JSON), so a promotion that does not
+	// roll out can be undone and the old version serve whole again.
+	PreviousTemplateAnnotation = "coalmine.dev/previous-template"
 )
 
 // CanaryName is the canary Deployment's name for a stable Deployment.
@@ -293,6 +299,14 @@ func (m *Manager) PromoteStable(ctx context.Context, in activities.WorkloadInput
 		if equality.Semantic.DeepEqual(stable.Spec.Template, next) {
 			return nil
 		}
+		prev, err := json.Marshal(stable.Spec.Template)
+		if err != nil {
+			return fmt.Errorf("keep the previous template: %w", err)
+		}
+		if stable.Annotations == nil {
+			stable.Annotations = map[string]string{}
+		}
+		stable.Annotations[PreviousTemplateAnnotation] = string(prev)
 		stable.Spec.Template = next
 		_, err = k.AppsV1().Deployments(namespace).Update(ctx, stable, metav1.UpdateOptions{FieldManager: FieldManager})
 		if err == nil {
@@ -304,9 +318,48 @@ func (m *Manager) PromoteStable(ctx context.Context, in activities.WorkloadInput
 		return fmt.Errorf("promote %s to %s: %w", name, in.Target.Canary.Name, classify(err))
 	}
 	if err := waitRolledOut(ctx, k, namespace, in.Workload.Deployment, in.Workload.ProgressDeadline.Duration); err != nil {
-		return fmt.Errorf("%s did not finish rolling out %s: %w", name, in.Target.Canary.Name, err)
+		if !errors.Is(err, activities.ErrNotAvailable) {
+			return fmt.Errorf("%s did not finish rolling out %s: %w", name, in.Target.Canary.Name, err)
+		}
+		// The new template does not roll out: put the old one back and wait
+		// for it, so that the rollback sends traffic to a stable Deployment
+		// that runs one version again, never a mix.
+		if rerr := m.revertStable(ctx, k, namespace, in.Workload); rerr != nil {
+			return fmt.Errorf("%s did not finish rolling out %s (%w), and putting its previous template back failed: %w", name, in.Target.Canary.Name, err, rerr)
+		}
+		return fmt.Errorf("%s did not finish rolling out %s, so its previous template is back: %w", name, in.Target.Canary.Name, err)
 	}
 	return nil
+}
+
+// revertStable gives the stable Deployment back the template it had before
+// the promotion and waits until that rollout completes.
+func (m *Manager) revertStable(ctx context.Context, k kubernetes.Interface, namespace string, w plans.Workload) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		stable, err := get(ctx, k, namespace, w.Deployment)
+		if err != nil {
+			return err
+		}
+		raw, ok := stable.Annotations[PreviousTemplateAnnotation]
+		if !ok {
+			return fmt.Errorf("no %s annotation to revert to", PreviousTemplateAnnotation)
+		}
+		var prev corev1.PodTemplateSpec
+		if err := json.Unmarshal([]byte(raw), &prev); err != nil {
+			return fmt.Errorf("read the %s annotation: %w", PreviousTemplateAnnotation, err)
+		}
+		if equality.Semantic.DeepEqual(stable.Spec.Template, prev) {
+			return nil
+		}
+		stable.Spec.Template = prev
+		_, err = k.AppsV1().Deployments(namespace).Update(ctx, stable, metav1.UpdateOptions{FieldManager: FieldManager})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	m.logger().WarnContext(ctx, "promotion did not roll out; the stable Deployment has its previous template again", "deployment", deploymentName(namespace, w.Deployment))
+	return waitRolledOut(ctx, k, namespace, w.Deployment, w.ProgressDeadline.Duration)
 }
 
 // ScaleDown scales the canary Deployment to 0, waits until its pods are

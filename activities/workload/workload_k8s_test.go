@@ -171,6 +171,42 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("a promotion that does not roll out puts the old template back", func(t *testing.T) {
+		stable := stableDeployment(2)
+		pd := int32(2)
+		stable.Spec.ProgressDeadlineSeconds = &pd
+		ns := newNS(t, stable)
+		if err := waitRolledOut(ctx, k, ns, "voice-agent", 30*time.Second); err != nil {
+			t.Fatalf("the stable Deployment never rolled out: %v", err)
+		}
+		// A canary whose pods can be scheduled nowhere: once the stable
+		// Deployment takes its template, its rollout cannot finish.
+		zero := int32(0)
+		canary := stableDeployment(0)
+		canary.Name, canary.Namespace, canary.Spec.Replicas = "voice-agent-canary", ns, &zero
+		canary.Spec.Selector.MatchLabels = map[string]string{"app": "voice-agent", TrackLabel: "canary"}
+		canary.Spec.Template.Labels = map[string]string{"app": "voice-agent", TrackLabel: "canary"}
+		canary.Spec.Template.Spec.Containers[0].Image = "voice-agent:v2"
+		canary.Spec.Template.Spec.NodeSelector = map[string]string{"pool": "nowhere"}
+		if _, err := k.AppsV1().Deployments(ns).Create(ctx, canary, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		w := plans.Workload{Namespace: ns, Deployment: "voice-agent", Container: "agent", ProgressDeadline: plans.Seconds(30)}
+		err := m.PromoteStable(ctx, activities.WorkloadInput{Workload: w, Target: target})
+		if !errors.Is(err, activities.ErrNotAvailable) || !strings.Contains(err.Error(), "previous template is back") {
+			t.Fatalf("got %v, want a failed promotion with the previous template back", err)
+		}
+		d := deployment(t, ns, "voice-agent")
+		spec := d.Spec.Template.Spec
+		if spec.Containers[0].Image != "voice-agent:v1" || len(spec.NodeSelector) != 0 {
+			t.Errorf("stable template after the failed promotion: image %s, node selector %v", spec.Containers[0].Image, spec.NodeSelector)
+		}
+		if d.Status.UpdatedReplicas != 2 || d.Status.AvailableReplicas != 2 || d.Status.Replicas != 2 {
+			t.Errorf("stable after the revert: %d updated, %d available, %d in all; want 2 of the old version only",
+				d.Status.UpdatedReplicas, d.Status.AvailableReplicas, d.Status.Replicas)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		ns := newNS(t, stableDeployment(1))
 		cases := []struct {
