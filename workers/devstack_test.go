@@ -179,6 +179,8 @@ spec:
 	for _, want := range []string{
 		`coalmine_rollouts_total{app="dev-app",namespace="default",outcome="Promoted",task_queue="coalmine"} 1`,
 		`coalmine_canary_weight{app="dev-app",namespace="default",task_queue="coalmine"} 100`,
+		`coalmine_rollout_phase{app="dev-app",namespace="default",phase="Promoted",task_queue="coalmine"} 1`,
+		`coalmine_rollout_phase{app="dev-app",namespace="default",phase="Progressing",task_queue="coalmine"} 0`,
 		`coalmine_step_duration_seconds_count{app="dev-app",kind="setWeight",namespace="default",task_queue="coalmine"} 1`,
 	} {
 		if !strings.Contains(string(body), want) {

@@ -138,7 +138,7 @@ func (h *PrometheusHandler) register(name string, labels []string, c prometheus.
 // ones the workflow sets and where it runs, not the SDK's worker context.
 func coalmineLabel(name string) bool {
 	switch name {
-	case "app", "kind", "outcome", "namespace", "task_queue":
+	case "app", "kind", "outcome", "phase", "namespace", "task_queue":
 		return true
 	}
 	return false

@@ -53,6 +53,10 @@ const (
 	MetricStepDuration = "coalmine_step_duration"
 	// MetricCanaryWeight is the canary's current share of traffic, by app.
 	MetricCanaryWeight = "coalmine_canary_weight"
+	// MetricPhase is 1 for the phase a rollout is in now and 0 for the
+	// phase it left, by app and phase, so dashboards can count rollouts by
+	// phase.
+	MetricPhase = "coalmine_rollout_phase"
 )
 
 // metrics is the workflow's metrics handler with the app as a label; the
@@ -72,6 +76,12 @@ func (r *rollout) refresh(ctx workflow.Context) {
 		}
 		if !r.saSet || r.st.Weight != r.saWeight {
 			r.metrics(ctx).Gauge(MetricCanaryWeight).Update(r.st.Weight)
+		}
+		if !r.saSet || phase != r.saPhase {
+			if r.saSet {
+				r.metrics(ctx).WithTags(map[string]string{"phase": string(r.saPhase)}).Gauge(MetricPhase).Update(0)
+			}
+			r.metrics(ctx).WithTags(map[string]string{"phase": string(phase)}).Gauge(MetricPhase).Update(1)
 		}
 		if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 			r.logger.Warn("upsert search attributes", "error", err)

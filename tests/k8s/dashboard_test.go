@@ -31,7 +31,7 @@ func TestDashboard(t *testing.T) {
 	}
 	exported := map[string]bool{}
 	for _, m := range []string{
-		"coalmine_rollouts_total", "coalmine_canary_weight", "coalmine_step_duration_seconds_bucket",
+		"coalmine_rollouts_total", "coalmine_rollout_phase", "coalmine_canary_weight", "coalmine_step_duration_seconds_bucket",
 		"coalmine_gateway_requests_total", "coalmine_gateway_errors_total",
 		"coalmine_gateway_request_duration_seconds_bucket", "coalmine_gateway_time_to_first_token_seconds_bucket",
 		"coalmine_gateway_tokens_total", "coalmine_gateway_cost_usd_total",
