@@ -39,7 +39,8 @@ needs it.
 
 Prometheus metrics are served on --metrics-listen at /metrics:
 coalmine_rollouts_total{app,outcome}, coalmine_step_duration_seconds{app,kind},
-coalmine_canary_weight{app}, and the Temporal SDK's own temporal_* metrics.
+coalmine_canary_weight{app}, coalmine_rollout_phase{app,phase} (1 for the
+phase a rollout is in), and the Temporal SDK's own temporal_* metrics.
 
 Slack (optional): with SLACK_BOT_TOKEN set, each rollout whose plan has
 notifications.slack gets one message that is updated as it moves, and
