@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -133,7 +137,7 @@ func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request) 
 	// Cancellation: an expired or cancelled context breaks any blocked
 	// read or write on the connection.
 	stop := context.AfterFunc(ctx, func() { _ = uc.c.SetDeadline(time.Unix(1, 0)) })
-	if err := req.Write(uc.bw); err != nil {
+	if err := writeRequest(uc.bw, req); err != nil {
 		stop()
 		return nil, ctxErr(ctx, err)
 	}
@@ -223,4 +227,123 @@ func (b *upBody) finish(complete bool) {
 		return
 	}
 	b.uc.c.Close()
+}
+
+// reqExcluded are the header names writeRequest does not copy from
+// req.Header, as http.Request.Write.
+var reqExcluded = map[string]bool{
+	"Host": true, "User-Agent": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true,
+}
+
+// writeRequest writes req as http.Request.Write does for the requests the
+// gateway sends (a method, a URL with a plain host, a header, an optional
+// body of known length, no Close, no trailers), without its formatting,
+// sorting and allocations; anything else goes to req.Write. The header
+// order is the map's, which HTTP does not give a meaning to.
+func writeRequest(bw *bufio.Writer, req *http.Request) error {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	ruri := req.URL.RequestURI()
+	if req.Method == "" || req.Method == http.MethodConnect || req.Close || req.TransferEncoding != nil ||
+		req.Trailer != nil || req.ContentLength < 0 || !plainASCII(host) || !plainASCII(ruri) ||
+		(req.ContentLength > 0) != (req.Body != nil) {
+		return req.Write(bw)
+	}
+	bw.WriteString(req.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(ruri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	ua := "Go-http-client/1.1"
+	if vv, ok := req.Header["User-Agent"]; ok {
+		ua = ""
+		if len(vv) > 0 {
+			ua = vv[0]
+		}
+	}
+	if ua != "" {
+		writeHeaderLine(bw, "User-Agent", ua)
+	}
+	switch {
+	case req.ContentLength > 0:
+		bw.WriteString("Content-Length: ")
+		var nb [20]byte
+		bw.Write(strconv.AppendInt(nb[:0], req.ContentLength, 10))
+		bw.WriteString("\r\n")
+	case req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	for k, vv := range req.Header {
+		if reqExcluded[k] || !validToken(k) {
+			continue
+		}
+		for _, v := range vv {
+			writeHeaderLine(bw, k, v)
+		}
+	}
+	bw.WriteString("\r\n")
+	if req.Body == nil {
+		return nil
+	}
+	n, err := io.Copy(bw, req.Body)
+	if cerr := req.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write request body: %w", err)
+	}
+	if n != req.ContentLength {
+		return fmt.Errorf("write request body: %d bytes instead of Content-Length %d", n, req.ContentLength)
+	}
+	return nil
+}
+
+// writeHeaderLine writes one header field as http.Header.Write does:
+// line breaks in the value become spaces and surrounding blanks go.
+func writeHeaderLine(bw *bufio.Writer, k, v string) {
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' {
+				return ' '
+			}
+			return r
+		}, v)
+	}
+	v = textproto.TrimString(v)
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+}
+
+// plainASCII reports whether s has only printable ASCII, so that it needs
+// no punycode and holds no control character.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validToken reports whether s is a valid header field name (an RFC 9110
+// token), as net/http requires before writing one.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
