@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,10 +53,9 @@ func (g *Gateway) handlePinned(w http.ResponseWriter, r *http.Request) {
 	be.series = g.reg.get(name, version, RoleSentinel)
 	w.Header()[HeaderRole] = be.roleHdr
 	path := "/" + strings.TrimPrefix(r.PathValue("path"), "/")
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Limits.MaxDuration.D())
-	defer cancel()
+	deadline := time.Now().Add(g.cfg.Limits.MaxDuration.D())
 	hdr := r.Header.Clone()
 	hdr.Del("Authorization") // the admin token is for the gateway, never for the version
-	o := g.exchange(ctx, r.Context(), w, &be, r.Method, path, r.URL.RawQuery, hdr, body, start, r.RemoteAddr)
+	o := g.exchange(r.Context(), r.Context(), deadline, w, &be, r.Method, path, r.URL.RawQuery, hdr, body, start, r.RemoteAddr)
 	be.series.record(&o, be.price, time.Now())
 }

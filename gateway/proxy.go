@@ -56,9 +56,8 @@ func (g *Gateway) serveTraffic(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	w.Header()[HeaderRole] = be.roleHdr
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Limits.MaxDuration.D())
-	defer cancel()
-	o := g.exchange(ctx, r.Context(), w, be, r.Method, path, r.URL.RawQuery, r.Header, body, start, r.RemoteAddr)
+	deadline := time.Now().Add(g.cfg.Limits.MaxDuration.D())
+	o := g.exchange(r.Context(), r.Context(), deadline, w, be, r.Method, path, r.URL.RawQuery, r.Header, body, start, r.RemoteAddr)
 	be.series.record(&o, be.price, time.Now())
 }
 
@@ -90,10 +89,17 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int)
 // exchange sends one request to a backend and copies the answer to w,
 // reading usage, tool calls and time to first token on the way. clientCtx is
 // the context of whoever waits for the answer: when it ends first the
-// request counts as canceled rather than failed.
-func (g *Gateway) exchange(ctx, clientCtx context.Context, w http.ResponseWriter, be *backend,
+// request counts as canceled rather than failed. A non-zero deadline bounds
+// the exchange; passing it rather than a context with a timeout spares the
+// common path a timer and a context.
+func (g *Gateway) exchange(ctx, clientCtx context.Context, deadline time.Time, w http.ResponseWriter, be *backend,
 	method, path, query string, inHeader http.Header, body []byte, start time.Time, remoteAddr string) outcome {
 	var o outcome
+	if be.url.Scheme != "http" && !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	u := *be.url
 	u.Path, u.RawPath = "", ""
 	u.Opaque = ""
@@ -132,7 +138,7 @@ func (g *Gateway) exchange(ctx, clientCtx context.Context, w http.ResponseWriter
 	var resp *http.Response
 	var err error
 	if be.url.Scheme == "http" {
-		resp, err = g.upstream.roundTrip(out)
+		resp, err = g.upstream.roundTrip(out, deadline)
 	} else {
 		resp, err = g.transport.RoundTrip(out)
 	}

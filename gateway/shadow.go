@@ -57,7 +57,8 @@ func (s *shadower) run(j shadowJob) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.g.cfg.Shadow.Timeout.D())
 	defer cancel()
 	start := time.Now()
-	o := s.g.exchange(ctx, ctx, discard{h: http.Header{}}, j.be, j.method, j.path, j.query, j.header, j.body, start, "")
+	deadline, _ := ctx.Deadline()
+	o := s.g.exchange(ctx, ctx, deadline, discard{h: http.Header{}}, j.be, j.method, j.path, j.query, j.header, j.body, start, "")
 	if o.canceled { // the shadow's own deadline, not a client
 		o.canceled = false
 		o.timeout = true

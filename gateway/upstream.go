@@ -32,10 +32,11 @@ type upstream struct {
 }
 
 type upConn struct {
-	c    net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	used time.Time
+	c        net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	used     time.Time
+	deadline bool // a deadline is set on c
 }
 
 func newUpstream(connectTimeout, headerTimeout time.Duration) *upstream {
@@ -96,8 +97,11 @@ func (u *upstream) closeIdle() {
 // roundTrip sends req (whose body, if any, is replayable through GetBody)
 // and returns the response. The response body must be closed; reading it
 // to the end returns the connection to the pool. Cancelling req's context
-// aborts the exchange at once.
-func (u *upstream) roundTrip(req *http.Request) (*http.Response, error) {
+// aborts the exchange at once; a non-zero deadline bounds the whole
+// exchange, body included, and fails it with a timeout. The deadline is set
+// on the connection rather than through a context, which saves a timer and
+// a context per request.
+func (u *upstream) roundTrip(req *http.Request, deadline time.Time) (*http.Response, error) {
 	addr := req.URL.Host
 	if req.URL.Port() == "" {
 		addr += ":80"
@@ -108,7 +112,7 @@ func (u *upstream) roundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, err := u.exchange(ctx, uc, req)
+		resp, err := u.exchange(ctx, uc, req, deadline)
 		if err == nil {
 			return resp, nil
 		}
@@ -133,7 +137,12 @@ func staleConn(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request) (*http.Response, error) {
+func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request, deadline time.Time) (*http.Response, error) {
+	// The deadline of this exchange replaces whatever the connection had.
+	if !deadline.IsZero() || uc.deadline {
+		_ = uc.c.SetDeadline(deadline)
+		uc.deadline = !deadline.IsZero()
+	}
 	// Cancellation: an expired or cancelled context breaks any blocked
 	// read or write on the connection.
 	stop := context.AfterFunc(ctx, func() { _ = uc.c.SetDeadline(time.Unix(1, 0)) })
@@ -145,8 +154,16 @@ func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request) 
 		stop()
 		return nil, ctxErr(ctx, err)
 	}
+	readDeadline := deadline
 	if u.headerTimeout > 0 {
-		_ = uc.c.SetReadDeadline(time.Now().Add(u.headerTimeout))
+		if h := time.Now().Add(u.headerTimeout); deadline.IsZero() || h.Before(deadline) {
+			readDeadline = h
+			_ = uc.c.SetReadDeadline(h)
+			if err := ctx.Err(); err != nil { // cancelled before the deadline was moved
+				stop()
+				return nil, err
+			}
+		}
 	}
 	var resp *http.Response
 	for {
@@ -165,7 +182,13 @@ func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request) 
 		stop()
 		return nil, err
 	}
-	_ = uc.c.SetReadDeadline(time.Time{})
+	if !readDeadline.Equal(deadline) {
+		_ = uc.c.SetReadDeadline(deadline)
+		if err := ctx.Err(); err != nil {
+			stop()
+			return nil, err
+		}
+	}
 	// The same cancellation stays armed while the body is read; the body
 	// disarms it when it finishes.
 	resp.Body = &upBody{rc: resp.Body, u: u, uc: uc, addr: req.URL.Host, reuse: !resp.Close && !req.Close, stop: stop, ctx: ctx}
