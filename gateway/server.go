@@ -147,7 +147,52 @@ func (g *Gateway) TrafficHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", g.handleHealth)
 	mux.HandleFunc("GET /readyz", g.handleReady)
 	mux.HandleFunc("/", g.serveTraffic)
-	return mux
+	return trafficHandler{g: g, mux: mux}
+}
+
+// trafficHandler sends a request that the mux would give to serveTraffic
+// unchanged (a clean path other than the health endpoints) straight there,
+// sparing the proxied path the mux's pattern matching; everything else
+// (health, paths the mux redirects to their clean form, CONNECT) goes
+// through the mux.
+type trafficHandler struct {
+	g   *Gateway
+	mux *http.ServeMux
+}
+
+// ServeHTTP implements http.Handler.
+func (h trafficHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The mux cleans and matches the escaped path.
+	p, u := r.URL.EscapedPath(), r.URL.Path
+	if r.Method != http.MethodConnect && u != "/healthz" && u != "/readyz" && p != "/healthz" && p != "/readyz" && cleanPath(p) {
+		h.g.serveTraffic(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// cleanPath reports whether the mux would leave p as it is: p is rooted and
+// has no empty, "." or ".." element (a trailing slash is kept).
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		// p[start:i] is the element that ends here
+		start := strings.LastIndexByte(p[:i], '/') + 1
+		switch el := p[start:i]; el {
+		case ".", "..":
+			return false
+		case "":
+			if i < len(p) { // an empty element that is not the trailing one
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // AdminHandler serves the admin API (bearer token), /metrics, /healthz and

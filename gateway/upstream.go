@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -166,9 +167,12 @@ func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request, 
 		}
 	}
 	var resp *http.Response
+	var fastLen int64 = -1 // the body's length when readHead parsed the head
 	for {
 		var err error
-		resp, err = http.ReadResponse(uc.br, req)
+		if resp, fastLen, err = readHead(uc.br, req); resp == nil && err == nil {
+			resp, err = http.ReadResponse(uc.br, req)
+		}
 		if err != nil {
 			stop()
 			return nil, ctxErr(ctx, err)
@@ -191,7 +195,11 @@ func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request, 
 	}
 	// The same cancellation stays armed while the body is read; the body
 	// disarms it when it finishes.
-	resp.Body = &upBody{rc: resp.Body, u: u, uc: uc, addr: req.URL.Host, reuse: !resp.Close && !req.Close, stop: stop, ctx: ctx}
+	b := &upBody{rc: resp.Body, u: u, uc: uc, addr: req.URL.Host, reuse: !resp.Close && !req.Close, stop: stop, ctx: ctx}
+	if fastLen >= 0 {
+		b.rc, b.remain = nil, fastLen
+	}
+	resp.Body = b
 	return resp, nil
 }
 
@@ -206,27 +214,53 @@ func ctxErr(ctx context.Context, err error) error {
 // upBody returns the connection to the pool when the body was read to the
 // end, and closes it otherwise.
 type upBody struct {
-	rc    io.ReadCloser
-	u     *upstream
-	uc    *upConn
-	addr  string
-	reuse bool
-	stop  func() bool
-	ctx   context.Context
-	done  bool
+	rc     io.ReadCloser // nil: remain bytes are read from uc.br
+	remain int64
+	u      *upstream
+	uc     *upConn
+	addr   string
+	reuse  bool
+	stop   func() bool
+	ctx    context.Context
+	done   bool
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
 	}
-	n, err := b.rc.Read(p)
+	var n int
+	var err error
+	if b.rc != nil {
+		n, err = b.rc.Read(p)
+	} else {
+		n, err = b.readFixed(p)
+	}
 	switch {
 	case err == io.EOF:
 		b.finish(true)
 	case err != nil:
 		b.finish(false)
 		return n, ctxErr(b.ctx, err)
+	}
+	return n, err
+}
+
+// readFixed reads a body of known length straight from the connection's
+// buffer, as http.ReadResponse's body would.
+func (b *upBody) readFixed(p []byte) (int, error) {
+	if b.remain == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	n, err := b.uc.br.Read(p)
+	b.remain -= int64(n)
+	if err == io.EOF && b.remain > 0 {
+		err = io.ErrUnexpectedEOF
+	} else if err == io.EOF {
+		err = nil
 	}
 	return n, err
 }
@@ -369,4 +403,96 @@ func validToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// readHead parses the head of the common response (HTTP/1.1, a final
+// status, a single Content-Length, no Transfer-Encoding, Connection or
+// Trailer field, no folded lines) from what br has already buffered, with
+// one string for the whole head instead of one per field. It returns nil,
+// having consumed nothing, for anything else, which http.ReadResponse then
+// reads; otherwise it returns the response without a body and the body's
+// length. An error is that of reading the first bytes.
+func readHead(br *bufio.Reader, req *http.Request) (*http.Response, int64, error) {
+	if req.Method == http.MethodHead {
+		return nil, -1, nil
+	}
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // as http.ReadResponse
+			}
+			return nil, -1, err
+		}
+	}
+	buf, _ := br.Peek(br.Buffered())
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 {
+		return nil, -1, nil
+	}
+	head := string(buf[:end+2]) // every line with its CRLF
+	line, rest, _ := strings.Cut(head, "\r\n")
+	status := line[min(9, len(line)):]
+	if len(line) < 12 || line[:9] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
+		return nil, -1, nil
+	}
+	code := 0
+	for _, c := range []byte(line[9:12]) {
+		if c < '0' || c > '9' {
+			return nil, -1, nil
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+		return nil, -1, nil
+	}
+	n := strings.Count(rest, "\r\n")
+	h := make(http.Header, n)
+	vals := make([]string, n)
+	length := int64(-1)
+	for i := 0; rest != ""; i++ {
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || !validToken(k) {
+			return nil, -1, nil
+		}
+		v = textproto.TrimString(v)
+		for j := 0; j < len(v); j++ {
+			if c := v[j]; (c < ' ' && c != '\t') || c == 0x7f {
+				return nil, -1, nil
+			}
+		}
+		k = textproto.CanonicalMIMEHeaderKey(k)
+		switch k {
+		case "Transfer-Encoding", "Connection", "Trailer":
+			return nil, -1, nil
+		case "Content-Length":
+			if length >= 0 || v == "" || len(v) > 18 {
+				return nil, -1, nil
+			}
+			length = 0
+			for _, c := range []byte(v) {
+				if c < '0' || c > '9' {
+					return nil, -1, nil
+				}
+				length = length*10 + int64(c-'0')
+			}
+		}
+		vals[i] = v
+		if prior, ok := h[k]; ok {
+			h[k] = append(prior, v)
+		} else {
+			h[k] = vals[i : i+1 : i+1]
+		}
+	}
+	if length < 0 {
+		return nil, -1, nil
+	}
+	if _, err := br.Discard(end + 4); err != nil {
+		return nil, -1, nil
+	}
+	resp := &http.Response{
+		Status: status, StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, ContentLength: length, Request: req, Body: http.NoBody,
+	}
+	return resp, length, nil
 }

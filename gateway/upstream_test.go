@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -74,4 +75,78 @@ func splitRequest(t *testing.T, s string) []string {
 	fields := lines[1:]
 	slices.Sort(fields)
 	return append(append([]string{lines[0]}, fields...), body)
+}
+
+// TestReadHeadLikeReadResponse checks that readHead either reads a response
+// as http.ReadResponse does or leaves it, unread, to http.ReadResponse.
+func TestReadHeadLikeReadResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		fast      bool
+	}{
+		{"json", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\nDate: x\r\nx-lower:  a b \r\nSet-Cookie: a\r\nSet-Cookie: b\r\n\r\nhello", true},
+		{"no reason", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", true},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", false},
+		{"close", "HTTP/1.1 200 OK\r\nConnection: close, X-A\r\nX-A: 1\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"until close", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: x\n\n", false},
+		{"http/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"folded", "HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"bad name", "HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"no content", "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false},
+		{"informational", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false},
+		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello", false},
+		{"incomplete", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, "http://backend/x", nil)
+			br := bufio.NewReaderSize(strings.NewReader(tc.raw), 4096)
+			got, n, err := readHead(br, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got != nil) != tc.fast {
+				t.Fatalf("parsed: %v, want %v", got != nil, tc.fast)
+			}
+			if got == nil {
+				if br.Buffered() != len(tc.raw) {
+					t.Fatalf("consumed %d bytes without parsing", len(tc.raw)-br.Buffered())
+				}
+				return
+			}
+			want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(tc.raw)), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantBody, _ := io.ReadAll(want.Body)
+			gotBody := make([]byte, n)
+			if _, err := io.ReadFull(br, gotBody); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != want.Status || got.StatusCode != want.StatusCode || got.Proto != want.Proto ||
+				got.ContentLength != want.ContentLength || got.Close != want.Close ||
+				!reflect.DeepEqual(got.Header, want.Header) || string(gotBody) != string(wantBody) {
+				t.Errorf("got %+v %q\nwant %+v %q", got, gotBody, want, wantBody)
+			}
+		})
+	}
+}
+
+// TestCleanPathLikeServeMux checks cleanPath against path.Clean as
+// http.ServeMux applies it.
+func TestCleanPathLikeServeMux(t *testing.T) {
+	for _, p := range []string{"/", "/a", "/a/", "/a/b/c", "//", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..",
+		"/.", "/..", "/...", "/a/.b", "/a/b..", "", "a", "*", "/v1/chat/completions", "/a/b/", "/a/b//"} {
+		want := p != "" && p[0] == '/'
+		if want {
+			np := path.Clean(p)
+			if p[len(p)-1] == '/' && np != "/" {
+				np += "/"
+			}
+			want = np == p
+		}
+		if got := cleanPath(p); got != want {
+			t.Errorf("cleanPath(%q) = %v, want %v", p, got, want)
+		}
+	}
 }
