@@ -281,32 +281,60 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (NotifyResult, 
 	if len(n.Slack.Events) > 0 && !contains(n.Slack.Events, in.Event) {
 		return out, nil
 	}
-	note := notify.Note{Channel: n.Slack.Channel, Card: in.Card, Message: in.Message}
-	if in.Channel != "" {
-		note.Channel = in.Channel
-	}
+	card := in.Card
+	// What an earlier attempt of this activity posted, from its heartbeat.
+	var done notifyProgress
 	if activity.IsActivity(ctx) {
 		info := activity.GetInfo(ctx)
-		if note.Card.UIURL == "" && a.UIURL != "" {
-			note.Card.UIURL = WorkflowURL(a.UIURL, info.Namespace, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+		if card.UIURL == "" && a.UIURL != "" {
+			card.UIURL = WorkflowURL(a.UIURL, info.Namespace, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 		}
-		var last notify.Posted
-		if note.Message.TS == "" && activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &last) == nil {
-			note.Message = last
+		if activity.HasHeartbeatDetails(ctx) {
+			_ = activity.GetHeartbeatDetails(ctx, &done)
 		}
 	}
 	notifier := a.Notifier
 	if notifier == nil {
 		notifier = notify.Log{Logger: a.logger()}
 	}
+	// A gate with a channel of its own gets its own message there, with the
+	// buttons; the rollout's message shows the gate without them.
+	if in.Channel != "" && in.Channel != n.Slack.Channel && card.Gate != nil {
+		if done.Gate.TS == "" {
+			gate, err := notifier.Notify(ctx, notify.Note{Channel: in.Channel, Card: card})
+			if err != nil {
+				return out, fmt.Errorf("notify %s about its gate in %s: %w", card.App, in.Channel, err)
+			}
+			done.Gate = gate
+			a.recordProgress(ctx, done)
+		}
+		card.Gate = nil
+		card.Text = strings.TrimSpace(card.Text + " Approvals happen in " + in.Channel + ".")
+	}
+	note := notify.Note{Channel: n.Slack.Channel, Card: card, Message: in.Message}
+	if note.Message.TS == "" {
+		note.Message = done.Main
+	}
 	posted, err := notifier.Notify(ctx, note)
 	if err != nil {
-		return out, fmt.Errorf("notify %s about %s: %w", in.Card.App, in.Event, err)
+		return out, fmt.Errorf("notify %s about %s: %w", card.App, in.Event, err)
 	}
-	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, posted)
-	}
+	done.Main = posted
+	a.recordProgress(ctx, done)
 	return NotifyResult{Message: posted}, nil
+}
+
+// notifyProgress is what Notify has posted so far, kept in its heartbeat
+// so a retried attempt updates those messages instead of posting again.
+type notifyProgress struct {
+	Main notify.Posted `json:"main"`
+	Gate notify.Posted `json:"gate"`
+}
+
+func (a *Activities) recordProgress(ctx context.Context, p notifyProgress) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, p)
+	}
 }
 
 // WorkflowURL links to a rollout run in the Temporal Web UI at base.

@@ -237,7 +237,7 @@ func TestNotifyKeepsOneMessage(t *testing.T) {
 	}
 
 	retry := env(&activities.Activities{Notifier: n})
-	retry.SetHeartbeatDetails(first.Message)
+	retry.SetHeartbeatDetails(map[string]any{"main": first.Message})
 	if _, err := retry.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: plans.EventStarted, Card: notify.Card{App: "a"}, Notifications: cfg}); err != nil {
 		t.Fatal(err)
 	}
@@ -251,5 +251,31 @@ func TestNotifyKeepsOneMessage(t *testing.T) {
 	}
 	if len(n.got) != before {
 		t.Error("a plan without Slack reached the notifier")
+	}
+}
+
+// TestNotifyGateInItsOwnChannel checks a gate whose approval names its own
+// channel: the buttons go to a message there, the rollout's message shows
+// the gate without them, and a retry posts neither again.
+func TestNotifyGateInItsOwnChannel(t *testing.T) {
+	n := &notifier{}
+	e := env(&activities.Activities{Notifier: n})
+	cfg := &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys"}}
+	in := activities.NotifyInput{Event: plans.EventGate, Channel: "#voice-releases", Notifications: cfg,
+		Card: notify.Card{App: "a", Gate: &notify.Gate{ID: "step-3", WorkflowID: "coalmine/a"}}}
+	if _, err := e.ExecuteActivity(activities.NameNotify, in); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.got) != 2 || n.got[0].Channel != "#voice-releases" || n.got[0].Card.Gate == nil ||
+		n.got[1].Channel != "#deploys" || n.got[1].Card.Gate != nil || !strings.Contains(n.got[1].Card.Text, "#voice-releases") {
+		t.Fatalf("notes = %+v", n.got)
+	}
+	retry := env(&activities.Activities{Notifier: n})
+	retry.SetHeartbeatDetails(map[string]any{"gate": map[string]string{"channel": "C1", "ts": "9"}})
+	if _, err := retry.ExecuteActivity(activities.NameNotify, in); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.got) != 3 || n.got[2].Channel != "#deploys" {
+		t.Errorf("a retry after the gate message was posted: notes %+v", n.got[2:])
 	}
 }

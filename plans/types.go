@@ -231,8 +231,9 @@ type Approval struct {
 	// Approvers may promote or abort at this gate; without them anyone who
 	// can reach the CLI or the Slack message may.
 	Approvers *Approvers `json:"approvers,omitempty"`
-	// Channel is the Slack channel for this gate's message; defaults to
-	// notifications.slack.channel.
+	// Channel is the Slack channel where this gate's Promote and Abort
+	// buttons are posted, as a message of its own; defaults to
+	// notifications.slack.channel, where the rollout's message carries them.
 	Channel string `json:"channel,omitempty"`
 }
 
