@@ -7,15 +7,16 @@ import (
 	"strings"
 )
 
-// Reference renders the plan reference in Markdown from the JSON Schema:
-// one table per type, a row per field with its type, whether it is
-// required, and its description. docs/plan-reference.md is this output.
-func Reference() (string, error) {
+// Reference renders the plan reference in Markdown from a JSON Schema (the
+// embedded Schema, or one just generated): one table per type, a row per
+// field with its type, whether it is required, and its description.
+// docs/plan-reference.md is this output.
+func Reference(schema []byte) (string, error) {
 	var s schemaDoc
-	if err := json.Unmarshal(Schema, &s.root); err != nil {
+	if err := json.Unmarshal(schema, &s.root); err != nil {
 		return "", fmt.Errorf("read schema: %w", err)
 	}
-	if err := json.Unmarshal(Schema, &s); err != nil {
+	if err := json.Unmarshal(schema, &s); err != nil {
 		return "", fmt.Errorf("read schema: %w", err)
 	}
 	var b strings.Builder

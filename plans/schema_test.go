@@ -124,7 +124,11 @@ func TestExamplesMatchSchema(t *testing.T) {
 // TestReferenceUpToDate keeps docs/plan-reference.md equal to what the
 // schema says.
 func TestReferenceUpToDate(t *testing.T) {
-	got, err := Reference()
+	schema, err := GenerateSchema(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Reference(schema)
 	if err != nil {
 		t.Fatal(err)
 	}
