@@ -241,7 +241,7 @@ end
 		if generator == "wrk" {
 			runs := map[string][]satResult{}
 			for round := range rounds {
-				for _, t := range targets {
+				for _, t := range rotate(targets, round) {
 					log.Info("fixed rate (wrk, paced)", "target", t.name, "rate", rate, "round", round+1)
 					p50, p99, rps, errs, err := wrk(paced, t.url, dur/time.Duration(rounds), max(1, rate/100))
 					if err != nil {
@@ -262,7 +262,7 @@ end
 			continue
 		}
 		for round := range rounds {
-			for _, t := range targets {
+			for _, t := range rotate(targets, round) {
 				log.Info("fixed rate", "target", t.name, "rate", rate, "round", round+1)
 				lat, errs, achieved, err := fixedRate(t.url, rate, dur/time.Duration(rounds))
 				if err != nil {
@@ -283,7 +283,7 @@ end
 	sat := row{load: fmt.Sprintf("saturation (wrk, %d conns)", conns), p50: map[string]time.Duration{}, p99: map[string]time.Duration{}, rps: map[string]float64{}, errs: map[string]int{}}
 	satRuns := map[string][]satResult{}
 	for round := range rounds {
-		for _, t := range targets {
+		for _, t := range rotate(targets, round) {
 			log.Info("saturation", "target", t.name, "round", round+1)
 			p50, p99, rps, errs, err := wrk(script, t.url, satDur/time.Duration(rounds), conns)
 			if err != nil {
@@ -321,6 +321,15 @@ end
 			r.rps["direct"], r.rps["gateway"], r.rps["nginx"], r.errs["gateway"], r.errs["nginx"])
 	}
 	return nil
+}
+
+// rotate returns s starting at element round mod len(s), so that no target
+// always takes its turn right after the same other one (the backends serve
+// every target; whoever follows a heavy turn inherits its garbage and
+// connection churn).
+func rotate[T any](s []T, round int) []T {
+	k := round % len(s)
+	return append(append([]T{}, s[k:]...), s[:k]...)
 }
 
 func median(v []float64) float64 {
