@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 )
 
@@ -30,35 +31,8 @@ type gw struct {
 // startGateway runs a gateway for cfg until the test ends.
 func startGateway(t *testing.T, cfg *gateway.Config) *gw {
 	t.Helper()
-	g, err := gateway.New(cfg, testToken, nil)
-	if err != nil {
-		t.Fatalf("new gateway: %v", err)
-	}
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	al, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, tl, al) }()
-	stopped := false
-	var serveErr error
-	stop := func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			serveErr = <-done
-		}
-		return serveErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	admin := "http://" + al.Addr().String()
-	return &gw{g: g, traffic: "http://" + tl.Addr().String(), admin: admin,
-		client: gateway.NewClient(admin, testToken, nil), stop: stop}
+	s := gatewaytest.Start(t, cfg, testToken)
+	return &gw{g: s.Gateway, traffic: s.TrafficURL, admin: s.AdminURL, client: s.Client, stop: s.Stop}
 }
 
 // parseConfig parses a YAML config or fails the test.

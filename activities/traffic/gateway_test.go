@@ -15,6 +15,7 @@ import (
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -42,39 +43,13 @@ func versionServer(t *testing.T) string {
 func startGateway(t *testing.T) *env {
 	t.Helper()
 	e := &env{v1: versionServer(t), v2: versionServer(t)}
-	cfg, err := gateway.ParseConfig([]byte(`
+	g := gatewaytest.StartYAML(t, `
 routes:
   - name: voice
     sticky: {headers: [x-session-id], pinTTL: 1h}
-    stable: {version: v1, url: ` + e.v1 + `}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(cfg, token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	al, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, tl, al) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway shutdown: %v", err)
-		}
-	})
-	e.admin = "http://" + al.Addr().String()
-	e.traffic = "http://" + tl.Addr().String()
-	e.client = gateway.NewClient(e.admin, token, nil)
+    stable: {version: v1, url: `+e.v1+`}
+`, token)
+	e.admin, e.traffic, e.client = g.AdminURL, g.TrafficURL, g.Client
 	return e
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -19,7 +18,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/analysis"
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -134,27 +133,8 @@ func startDevStack(t *testing.T) devStack {
 			s.canary = hs.URL
 		}
 	}
-	cfg, err := gateway.ParseConfig([]byte(fmt.Sprintf("listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0, tokenEnv: CLI_TEST_TOKEN}\nroutes:\n  - name: cli-app\n    stable: {version: v1, url: %s}\n", s.stable)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(cfg, "cli-secret", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	al, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.admin = "http://" + al.Addr().String()
-	gctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(gctx, tl, al) }()
-	t.Cleanup(func() { stop(); <-done })
+	g := gatewaytest.StartYAML(t, fmt.Sprintf("admin: {tokenEnv: CLI_TEST_TOKEN}\nroutes:\n  - name: cli-app\n    stable: {version: v1, url: %s}\n", s.stable), "cli-secret")
+	s.admin = g.AdminURL
 
 	getenv := func(name string) string {
 		if name == "CLI_TEST_TOKEN" {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 )
 
@@ -61,27 +62,8 @@ func startGateway(t *testing.T, routes ...gateway.RouteConfig) *gw {
 			fmt.Fprintf(&b, "    canary: {version: %s, url: %q}\n    canaryWeightBP: %d\n", r.Canary.Version, r.Canary.URL, r.CanaryWeightBP)
 		}
 	}
-	cfg, err := gateway.ParseConfig([]byte(b.String()))
-	if err != nil {
-		t.Fatalf("parse gateway config: %v\n%s", err, b.String())
-	}
-	g, err := gateway.New(cfg, gatewayToken, nil)
-	if err != nil {
-		t.Fatalf("new gateway: %v", err)
-	}
-	tl := listen(t)
-	al := listen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, tl, al) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway stopped with: %v", err)
-		}
-	})
-	admin := "http://" + al.Addr().String()
-	return &gw{traffic: "http://" + tl.Addr().String(), admin: admin, client: gateway.NewClient(admin, gatewayToken, nil)}
+	g := gatewaytest.StartYAML(t, b.String(), gatewayToken)
+	return &gw{traffic: g.TrafficURL, admin: g.AdminURL, client: g.Client}
 }
 
 func route(name, stableURL, canaryURL string, weightBP int) gateway.RouteConfig {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
@@ -62,38 +62,13 @@ func newStack(t *testing.T, app string, canaryQuality float64) *stack {
 	s.canary = httptest.NewServer(demoagent.New(demoagent.Config{Version: "v2", Quality: canaryQuality, Seed: 2, Latency: time.Millisecond}).Handler())
 	t.Cleanup(s.canary.Close)
 
-	cfg, err := gateway.ParseConfig([]byte(fmt.Sprintf(`
-listen: 127.0.0.1:0
-admin: {listen: 127.0.0.1:0, tokenEnv: %s}
+	gw := gatewaytest.StartYAML(t, fmt.Sprintf(`
+admin: {tokenEnv: %s}
 routes:
   - name: %s
     stable: {version: v1, url: %s}
-`, tokenEnv, app, s.stable.URL)))
-	if err != nil {
-		t.Fatalf("gateway config: %v", err)
-	}
-	s.gw, err = gateway.New(cfg, token, nil)
-	if err != nil {
-		t.Fatalf("new gateway: %v", err)
-	}
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	al, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.trafficURL, s.adminURL = "http://"+tl.Addr().String(), "http://"+al.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.gw.Serve(ctx, tl, al) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	})
+`, tokenEnv, app, s.stable.URL), token)
+	s.gw, s.trafficURL, s.adminURL = gw.Gateway, gw.TrafficURL, gw.AdminURL
 
 	getenv := func(name string) string {
 		if name == tokenEnv {

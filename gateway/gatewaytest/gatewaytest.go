@@ -1,0 +1,83 @@
+// Package gatewaytest runs coalmine's gateway on loopback listeners for the
+// tests of the packages that talk to it (routers, metric providers, the
+// CLI, end-to-end suites), so each of them starts it the same way.
+package gatewaytest
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/coalmine-dev/coalmine/gateway"
+)
+
+// Server is a gateway serving on two loopback listeners until the test ends.
+type Server struct {
+	// Gateway is the running gateway.
+	Gateway *gateway.Gateway
+	// TrafficURL and AdminURL are the listeners' base URLs (http://127.0.0.1:port).
+	TrafficURL, AdminURL string
+	// Client is an admin client with the gateway's token.
+	Client *gateway.Client
+
+	stop func() error
+}
+
+// Start runs a gateway for cfg with the admin token until the test ends;
+// the test fails if the gateway cannot start or does not stop cleanly.
+func Start(t testing.TB, cfg *gateway.Config, token string) *Server {
+	t.Helper()
+	g, err := gateway.New(cfg, token, nil)
+	if err != nil {
+		t.Fatalf("new gateway: %v", err)
+	}
+	tl, al := listen(t), listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, tl, al) }()
+	var once sync.Once
+	var serveErr error
+	s := &Server{
+		Gateway:    g,
+		TrafficURL: "http://" + tl.Addr().String(),
+		AdminURL:   "http://" + al.Addr().String(),
+		stop: func() error {
+			once.Do(func() {
+				cancel()
+				serveErr = <-done
+			})
+			return serveErr
+		},
+	}
+	s.Client = gateway.NewClient(s.AdminURL, token, nil)
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("gateway stopped with: %v", err)
+		}
+	})
+	return s
+}
+
+// StartYAML parses a gateway.yaml document and starts it; see Start.
+func StartYAML(t testing.TB, config, token string) *Server {
+	t.Helper()
+	cfg, err := gateway.ParseConfig([]byte(config))
+	if err != nil {
+		t.Fatalf("parse gateway config: %v\n%s", err, config)
+	}
+	return Start(t, cfg, token)
+}
+
+// Stop shuts the gateway down gracefully, draining requests in flight, and
+// returns what Serve returned. Later calls return the same.
+func (s *Server) Stop() error { return s.stop() }
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
