@@ -54,22 +54,33 @@ func (h *PrometheusHandler) WithTags(tags map[string]string) client.MetricsHandl
 	return &PrometheusHandler{reg: h.reg, tags: merged, vecs: h.vecs}
 }
 
+// vecFor returns the vector registered under name in m, making and
+// registering it with newVec on first use. ok is false when the vector
+// cannot be used with these label names: registration failed, or the name
+// was first used with other labels, which Prometheus does not allow.
+func vecFor[V prometheus.Collector](h *PrometheusHandler, m map[string]V, name string, names []string, newVec func() V) (v V, ok bool) {
+	h.vecs.mu.Lock()
+	defer h.vecs.mu.Unlock()
+	v, ok = m[name]
+	if !ok {
+		v = newVec()
+		if !h.register(name, names, v) {
+			return v, false
+		}
+		m[name] = v
+	}
+	return v, sameLabels(h.vecs.labels[name], names)
+}
+
 // Counter returns a counter; increments are dropped when the labels of a
 // name change between uses, which Prometheus does not allow.
 func (h *PrometheusHandler) Counter(name string) client.MetricsCounter {
 	name = sanitize(name)
 	names, values := h.labelSet(name)
-	h.vecs.mu.Lock()
-	defer h.vecs.mu.Unlock()
-	v, ok := h.vecs.counts[name]
+	v, ok := vecFor(h, h.vecs.counts, name, names, func() *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: "Counter " + name + "."}, names)
+	})
 	if !ok {
-		v = prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: "Counter " + name + "."}, names)
-		if !h.register(name, names, v) {
-			return nop{}
-		}
-		h.vecs.counts[name] = v
-	}
-	if !sameLabels(h.vecs.labels[name], names) {
 		return nop{}
 	}
 	c := v.WithLabelValues(values...)
@@ -80,21 +91,13 @@ func (h *PrometheusHandler) Counter(name string) client.MetricsCounter {
 func (h *PrometheusHandler) Gauge(name string) client.MetricsGauge {
 	name = sanitize(name)
 	names, values := h.labelSet(name)
-	h.vecs.mu.Lock()
-	defer h.vecs.mu.Unlock()
-	v, ok := h.vecs.gauges[name]
+	v, ok := vecFor(h, h.vecs.gauges, name, names, func() *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: "Gauge " + name + "."}, names)
+	})
 	if !ok {
-		v = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: "Gauge " + name + "."}, names)
-		if !h.register(name, names, v) {
-			return nop{}
-		}
-		h.vecs.gauges[name] = v
-	}
-	if !sameLabels(h.vecs.labels[name], names) {
 		return nop{}
 	}
-	g := v.WithLabelValues(values...)
-	return gaugeFunc(g.Set)
+	return gaugeFunc(v.WithLabelValues(values...).Set)
 }
 
 // Timer returns a histogram in seconds; "_seconds" is appended to the name.
@@ -104,21 +107,14 @@ func (h *PrometheusHandler) Timer(name string) client.MetricsTimer {
 		name += "_seconds"
 	}
 	names, values := h.labelSet(name)
-	h.vecs.mu.Lock()
-	defer h.vecs.mu.Unlock()
-	v, ok := h.vecs.hists[name]
-	if !ok {
-		v = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	v, ok := vecFor(h, h.vecs.hists, name, names, func() *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    name,
 			Help:    "Durations " + name + ".",
 			Buckets: []float64{.005, .05, .5, 1, 5, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
 		}, names)
-		if !h.register(name, names, v) {
-			return nop{}
-		}
-		h.vecs.hists[name] = v
-	}
-	if !sameLabels(h.vecs.labels[name], names) {
+	})
+	if !ok {
 		return nop{}
 	}
 	o := v.WithLabelValues(values...)
