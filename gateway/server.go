@@ -242,15 +242,7 @@ func (g *Gateway) ListenAndServe(ctx context.Context) error {
 // shadow copies within Limits.ShutdownTimeout, and returns.
 func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 	lim := g.cfg.Limits
-	traffic := &http.Server{
-		Handler:           g.TrafficHandler(),
-		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
-		ReadTimeout:       lim.ReadTimeout.D(),
-		WriteTimeout:      lim.MaxDuration.D() + 10*time.Second,
-		IdleTimeout:       lim.IdleTimeout.D(),
-		MaxHeaderBytes:    lim.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-	}
+	traffic := newTrafficServer(g.TrafficHandler(), lim, g.log)
 	admin := &http.Server{
 		Handler:           g.AdminHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -277,7 +269,8 @@ func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), lim.ShutdownTimeout.D())
 	defer cancel()
 	if err := traffic.Shutdown(sctx); err != nil {
-		g.log.Warn("traffic listener did not drain in time", "err", err)
+		g.log.Warn("traffic listener did not drain in time; closing its connections", "err", err)
+		traffic.Close()
 	}
 	g.shadow.close(sctx)
 	if err := admin.Shutdown(sctx); err != nil {

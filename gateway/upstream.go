@@ -197,7 +197,7 @@ func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request, 
 	// disarms it when it finishes.
 	b := &upBody{rc: resp.Body, u: u, uc: uc, addr: req.URL.Host, reuse: !resp.Close && !req.Close, stop: stop, ctx: ctx}
 	if fastLen >= 0 {
-		b.rc, b.remain = nil, fastLen
+		b.rc, b.fixed = nil, lengthReader{br: uc.br, remain: fastLen}
 	}
 	resp.Body = b
 	return resp, nil
@@ -214,15 +214,15 @@ func ctxErr(ctx context.Context, err error) error {
 // upBody returns the connection to the pool when the body was read to the
 // end, and closes it otherwise.
 type upBody struct {
-	rc     io.ReadCloser // nil: remain bytes are read from uc.br
-	remain int64
-	u      *upstream
-	uc     *upConn
-	addr   string
-	reuse  bool
-	stop   func() bool
-	ctx    context.Context
-	done   bool
+	rc    io.ReadCloser // nil: the body is read by fixed
+	fixed lengthReader
+	u     *upstream
+	uc    *upConn
+	addr  string
+	reuse bool
+	stop  func() bool
+	ctx   context.Context
+	done  bool
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
@@ -234,7 +234,7 @@ func (b *upBody) Read(p []byte) (int, error) {
 	if b.rc != nil {
 		n, err = b.rc.Read(p)
 	} else {
-		n, err = b.readFixed(p)
+		n, err = b.fixed.Read(p)
 	}
 	switch {
 	case err == io.EOF:
@@ -246,18 +246,23 @@ func (b *upBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readFixed reads a body of known length straight from the connection's
+// lengthReader reads a body of known length straight from a connection's
 // buffer, as http.ReadResponse's body would.
-func (b *upBody) readFixed(p []byte) (int, error) {
-	if b.remain == 0 {
+type lengthReader struct {
+	br     *bufio.Reader
+	remain int64
+}
+
+func (l *lengthReader) Read(p []byte) (int, error) {
+	if l.remain == 0 {
 		return 0, io.EOF
 	}
-	if int64(len(p)) > b.remain {
-		p = p[:b.remain]
+	if int64(len(p)) > l.remain {
+		p = p[:l.remain]
 	}
-	n, err := b.uc.br.Read(p)
-	b.remain -= int64(n)
-	if err == io.EOF && b.remain > 0 {
+	n, err := l.br.Read(p)
+	l.remain -= int64(n)
+	if err == io.EOF && l.remain > 0 {
 		err = io.ErrUnexpectedEOF
 	} else if err == io.EOF {
 		err = nil
