@@ -61,6 +61,14 @@ const maxDrainBytes = 256 << 10
 // headSlack is what a request line may add to MaxHeaderBytes, as in net/http.
 const headSlack = 4096
 
+// trafficListener serves the traffic listener: trafficServer, or event
+// loops in front of it.
+type trafficListener interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close()
+}
+
 func newTrafficServer(h http.Handler, lim Limits, log *slog.Logger) *trafficServer {
 	return &trafficServer{handler: h, lim: lim, log: log, conns: map[*serverConn]struct{}{}, drained: make(chan struct{})}
 }
@@ -106,6 +114,24 @@ func (s *trafficServer) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		go sc.serve()
 	}
+}
+
+// adopt serves a connection that was accepted elsewhere (by an event loop
+// handing it over); pending is what was read from it and not used. It
+// returns the connection, registered and marked active, for the caller to
+// serve; nil when the server is closing.
+func (s *trafficServer) adopt(c net.Conn, pending []byte) *serverConn {
+	sc := newServerConn(s, c)
+	sc.cr.pending = pending
+	sc.state.Store(connActive)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		c.Close()
+		return nil
+	}
+	s.conns[sc] = struct{}{}
+	return sc
 }
 
 // Shutdown stops accepting, closes idle connections, lets requests in
@@ -211,15 +237,15 @@ type serverConn struct {
 // disconnect watch read when the client had in fact sent more.
 type connReader struct {
 	c       net.Conn
-	pending byte
-	has     bool
+	pending []byte
+	one     [1]byte // the watch's byte, without an allocation
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
-	if r.has && len(p) > 0 {
-		p[0] = r.pending
-		r.has = false
-		return 1, nil
+	if len(r.pending) > 0 {
+		n := copy(p, r.pending)
+		r.pending = r.pending[n:]
+		return n, nil
 	}
 	return r.c.Read(p)
 }
@@ -251,7 +277,12 @@ func badRequest(format string, args ...any) error {
 	return &requestError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
 
-func (sc *serverConn) serve() {
+func (sc *serverConn) serve() { sc.run(nil) }
+
+// run serves the connection until it ends, starting with first when it is
+// not nil (the rest of a request an event loop began), which reports
+// whether the connection can carry another request.
+func (sc *serverConn) run(first func() bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			sc.s.log.Error("panic serving traffic", "remote", sc.remote, "panic", v, "stack", string(debug.Stack()))
@@ -266,14 +297,17 @@ func (sc *serverConn) serve() {
 		sc.bw.Reset(nil)
 		writerPool.Put(sc.bw)
 	}()
+	if first != nil && !first() {
+		return
+	}
 	lim := sc.s.lim
-	first := true
+	initial := first == nil
 	for {
 		// Wait for a request: the header timeout bounds the first, the idle
 		// timeout the later ones.
-		if sc.br.Buffered() == 0 && !sc.cr.has {
+		if sc.br.Buffered() == 0 && len(sc.cr.pending) == 0 {
 			wait := lim.IdleTimeout.D()
-			if first || wait <= 0 {
+			if initial || wait <= 0 {
 				wait = lim.ReadHeaderTimeout.D()
 			}
 			if wait > 0 {
@@ -290,7 +324,7 @@ func (sc *serverConn) serve() {
 		if !sc.state.CompareAndSwap(connIdle, connActive) && sc.state.Load() == connClosed {
 			return // closed by Shutdown
 		}
-		first = false
+		initial = false
 		if !sc.serveOne() {
 			return
 		}
@@ -320,7 +354,13 @@ func (sc *serverConn) serveOne() bool {
 	} else if lim.ReadHeaderTimeout.D() > 0 {
 		_ = sc.c.SetReadDeadline(time.Time{})
 	}
-	if d := lim.MaxDuration.D(); d > 0 {
+	return sc.answer(req, start, sc.s.handler.ServeHTTP)
+}
+
+// answer runs handle for a request whose head has been read and reports
+// whether the connection can carry another request.
+func (sc *serverConn) answer(req *http.Request, start time.Time, handle func(http.ResponseWriter, *http.Request)) bool {
+	if d := sc.s.lim.MaxDuration.D(); d > 0 {
 		_ = sc.c.SetWriteDeadline(start.Add(d + 10*time.Second))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -334,7 +374,7 @@ func (sc *serverConn) serveOne() bool {
 	if !sc.body.unread() {
 		sc.arm() // otherwise once the handler has read the body
 	}
-	sc.s.handler.ServeHTTP(res, req)
+	handle(res, req)
 	sc.inHandler = false
 	gone := sc.disarm()
 	cancel()
@@ -413,15 +453,44 @@ func (sc *serverConn) readRequest() (*http.Request, error) {
 			break // an empty line ends the head
 		}
 	}
-	head := string(sc.head)
+	req, fr, err := parseRequest(string(sc.head), sc.remote)
+	if err != nil {
+		return nil, err
+	}
+	// The body: chunked or a length; no framing means no body.
+	sc.body.reset(sc)
+	req.Body = http.NoBody
+	switch {
+	case fr.chunked:
+		sc.body.chunked = httputil.NewChunkedReader(sc.br)
+		req.Body = &sc.body
+	case req.ContentLength > 0:
+		sc.body.fixed = lengthReader{br: sc.br, remain: req.ContentLength}
+		req.Body = &sc.body
+	}
+	sc.body.continueFirst = fr.expectContinue
+	return req, nil
+}
+
+// framing is how a request's body is delimited, as its head says.
+type framing struct {
+	chunked        bool // Transfer-Encoding: chunked (ContentLength is -1)
+	expectContinue bool // the client waits for 100 Continue before the body
+}
+
+// parseRequest parses a request head (the request line and the field
+// lines, each ending in a line break, the last one empty). The request it
+// returns has no Body yet.
+func parseRequest(head, remote string) (*http.Request, framing, error) {
+	var fr framing
 	line, rest, _ := strings.Cut(head, "\n")
 	line = strings.TrimSuffix(line, "\r")
 	method, rest1, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest1, " ")
 	if !ok1 || !ok2 || !validToken(method) || target == "" || strings.ContainsAny(target, " \t") {
-		return nil, badRequest("malformed request line %q", truncate(line, 64))
+		return nil, fr, badRequest("malformed request line %q", truncate(line, 64))
 	}
-	req := &http.Request{Method: method, RequestURI: target, Proto: proto, RemoteAddr: sc.remote}
+	req := &http.Request{Method: method, RequestURI: target, Proto: proto, RemoteAddr: remote}
 	switch proto {
 	case "HTTP/1.1":
 		req.ProtoMajor, req.ProtoMinor = 1, 1
@@ -429,30 +498,30 @@ func (sc *serverConn) readRequest() (*http.Request, error) {
 		req.ProtoMajor, req.ProtoMinor = 1, 0
 	default:
 		if strings.HasPrefix(proto, "HTTP/") {
-			return nil, &requestError{http.StatusHTTPVersionNotSupported, "only HTTP/1.1 and HTTP/1.0 are served, not " + truncate(proto, 16)}
+			return nil, fr, &requestError{http.StatusHTTPVersionNotSupported, "only HTTP/1.1 and HTTP/1.0 are served, not " + truncate(proto, 16)}
 		}
-		return nil, badRequest("malformed HTTP version %q", truncate(proto, 16))
+		return nil, fr, badRequest("malformed HTTP version %q", truncate(proto, 16))
 	}
 	if method == http.MethodConnect {
-		return nil, &requestError{http.StatusMethodNotAllowed, "CONNECT is not served"}
+		return nil, fr, &requestError{http.StatusMethodNotAllowed, "CONNECT is not served"}
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
-		return nil, badRequest("malformed request target %q", truncate(target, 64))
+		return nil, fr, badRequest("malformed request target %q", truncate(target, 64))
 	}
 	req.URL = u
 	h, err := parseHeader(rest)
 	if err != nil {
-		return nil, err
+		return nil, fr, err
 	}
 	req.Header = h
 	// Host: the one field for HTTP/1.1, or the absolute target's.
 	hosts := h["Host"]
 	switch {
 	case len(hosts) > 1:
-		return nil, badRequest("more than one Host field")
+		return nil, fr, badRequest("more than one Host field")
 	case len(hosts) == 0 && req.ProtoMinor == 1:
-		return nil, badRequest("missing required Host field")
+		return nil, fr, badRequest("missing required Host field")
 	}
 	if len(hosts) == 1 {
 		req.Host = hosts[0]
@@ -462,21 +531,19 @@ func (sc *serverConn) readRequest() (*http.Request, error) {
 		req.Host = u.Host
 	}
 	if !plainASCII(req.Host) && req.Host != "" {
-		return nil, badRequest("malformed Host %q", truncate(req.Host, 64))
+		return nil, fr, badRequest("malformed Host %q", truncate(req.Host, 64))
 	}
 	req.Close = wantsClose(req)
 	// The body: chunked wins over a length (and then the connection ends
 	// with the answer, RFC 9112 §6.3); no framing means no body.
-	sc.body.reset(sc)
-	req.Body = http.NoBody
 	te, cl := h["Transfer-Encoding"], h["Content-Length"]
 	switch {
 	case len(te) > 0:
 		if req.ProtoMinor == 0 {
-			return nil, badRequest("Transfer-Encoding in an HTTP/1.0 request")
+			return nil, fr, badRequest("Transfer-Encoding in an HTTP/1.0 request")
 		}
 		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
-			return nil, &requestError{http.StatusNotImplemented, "unsupported Transfer-Encoding " + strings.Join(te, ", ")}
+			return nil, fr, &requestError{http.StatusNotImplemented, "unsupported Transfer-Encoding " + strings.Join(te, ", ")}
 		}
 		if len(cl) > 0 {
 			req.Close = true
@@ -484,29 +551,24 @@ func (sc *serverConn) readRequest() (*http.Request, error) {
 		}
 		req.TransferEncoding = []string{"chunked"}
 		req.ContentLength = -1
-		sc.body.chunked = httputil.NewChunkedReader(sc.br)
-		req.Body = &sc.body
+		fr.chunked = true
 	case len(cl) > 0:
 		n, ok := parseLength(cl)
 		if !ok {
-			return nil, badRequest("malformed Content-Length %q", truncate(strings.Join(cl, ", "), 64))
+			return nil, fr, badRequest("malformed Content-Length %q", truncate(strings.Join(cl, ", "), 64))
 		}
 		req.ContentLength = n
-		if n > 0 {
-			sc.body.fixed = lengthReader{br: sc.br, remain: n}
-			req.Body = &sc.body
-		}
 	}
-	if req.Body != http.NoBody {
+	if fr.chunked || req.ContentLength > 0 {
 		switch e := h["Expect"]; {
 		case len(e) == 0:
 		case len(e) == 1 && strings.EqualFold(e[0], "100-continue") && req.ProtoMinor == 1:
-			sc.body.continueFirst = true
+			fr.expectContinue = true
 		default:
-			return nil, &requestError{http.StatusExpectationFailed, "unsupported Expect " + strings.Join(e, ", ")}
+			return nil, fr, &requestError{http.StatusExpectationFailed, "unsupported Expect " + strings.Join(e, ", ")}
 		}
 	}
-	return req, nil
+	return req, fr, nil
 }
 
 // parseHeader parses the field lines of a head (each ending in a line
@@ -632,7 +694,7 @@ func (sc *serverConn) arm() {
 // not be), and nothing else reads.
 func (sc *serverConn) startWatch() {
 	sc.wmu.Lock()
-	if !sc.armed || sc.running || sc.cr.has || sc.br.Buffered() > 0 {
+	if !sc.armed || sc.running || len(sc.cr.pending) > 0 || sc.br.Buffered() > 0 {
 		sc.wmu.Unlock()
 		return
 	}
@@ -642,11 +704,10 @@ func (sc *serverConn) startWatch() {
 	cancel := sc.cancel
 	_ = sc.c.SetReadDeadline(time.Time{})
 	sc.wmu.Unlock()
-	var b [1]byte
-	n, err := sc.c.Read(b[:])
+	n, err := sc.c.Read(sc.cr.one[:])
 	switch {
 	case n == 1:
-		sc.cr.pending, sc.cr.has = b[0], true
+		sc.cr.pending = sc.cr.one[:]
 	case err != nil && !isTimeout(err):
 		sc.gone = true
 		cancel()

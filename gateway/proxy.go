@@ -100,15 +100,32 @@ func (g *Gateway) exchange(ctx, clientCtx context.Context, deadline time.Time, w
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
+	out, err := outRequest(ctx, be, method, path, query, inHeader, body, remoteAddr)
+	if err != nil {
+		o.status = http.StatusBadRequest
+		o.latency = time.Since(start)
+		writeError(w, http.StatusBadRequest, "", "malformed request path")
+		return o
+	}
+	var resp *http.Response
+	if be.url.Scheme == "http" {
+		resp, err = g.upstream.roundTrip(out, deadline)
+	} else {
+		resp, err = g.transport.RoundTrip(out)
+	}
+	return g.relay(clientCtx, w, be, resp, err, start)
+}
+
+// outRequest builds the request that forwards a client's request to be:
+// the backend's URL with the route's path and query, the client's header
+// without hop-by-hop fields, and X-Forwarded-For.
+func outRequest(ctx context.Context, be *backend, method, path, query string, inHeader http.Header, body []byte, remoteAddr string) (*http.Request, error) {
 	u := *be.url
 	u.Path, u.RawPath = "", ""
 	u.Opaque = ""
 	if p := strings.TrimSuffix(be.url.EscapedPath(), "/") + path; p != "" {
 		if err := setEscapedPath(&u, p); err != nil {
-			o.status = http.StatusBadRequest
-			o.latency = time.Since(start)
-			writeError(w, http.StatusBadRequest, "", "malformed request path")
-			return o
+			return nil, err
 		}
 	}
 	u.RawQuery = query
@@ -135,13 +152,13 @@ func (g *Gateway) exchange(ctx, clientCtx context.Context, deadline time.Time, w
 			out.Header["X-Forwarded-For"] = []string{ip}
 		}
 	}
-	var resp *http.Response
-	var err error
-	if be.url.Scheme == "http" {
-		resp, err = g.upstream.roundTrip(out, deadline)
-	} else {
-		resp, err = g.transport.RoundTrip(out)
-	}
+	return out, nil
+}
+
+// relay copies a backend's answer (or its failure) to w, reading usage,
+// tool calls and time to first token on the way, and returns the outcome.
+func (g *Gateway) relay(clientCtx context.Context, w http.ResponseWriter, be *backend, resp *http.Response, err error, start time.Time) outcome {
+	var o outcome
 	if err != nil {
 		o.latency = time.Since(start)
 		switch {

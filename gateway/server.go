@@ -242,7 +242,7 @@ func (g *Gateway) ListenAndServe(ctx context.Context) error {
 // shadow copies within Limits.ShutdownTimeout, and returns.
 func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 	lim := g.cfg.Limits
-	traffic := newTrafficServer(g.TrafficHandler(), lim, g.log)
+	traffic := g.newTrafficListener()
 	admin := &http.Server{
 		Handler:           g.AdminHandler(),
 		ReadHeaderTimeout: 10 * time.Second,

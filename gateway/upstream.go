@@ -155,6 +155,25 @@ func (u *upstream) exchange(ctx context.Context, uc *upConn, req *http.Request, 
 		stop()
 		return nil, ctxErr(ctx, err)
 	}
+	return u.receive(ctx, uc, req, deadline, stop)
+}
+
+// resume reads the answer to req, which was sent on uc by someone else (an
+// event loop that hands the rest of the exchange over); see roundTrip.
+func (u *upstream) resume(ctx context.Context, uc *upConn, req *http.Request, deadline time.Time) (*http.Response, error) {
+	_ = uc.c.SetDeadline(deadline)
+	uc.deadline = !deadline.IsZero()
+	stop := context.AfterFunc(ctx, func() { _ = uc.c.SetDeadline(time.Unix(1, 0)) })
+	resp, err := u.receive(ctx, uc, req, deadline, stop)
+	if err != nil {
+		uc.c.Close()
+	}
+	return resp, err
+}
+
+// receive reads the answer to req on uc; stop disarms the cancellation of
+// the exchange, and the body calls it when it ends.
+func (u *upstream) receive(ctx context.Context, uc *upConn, req *http.Request, deadline time.Time, stop func() bool) (*http.Response, error) {
 	readDeadline := deadline
 	if u.headerTimeout > 0 {
 		if h := time.Now().Add(u.headerTimeout); deadline.IsZero() || h.Before(deadline) {
@@ -291,6 +310,14 @@ func (b *upBody) finish(complete bool) {
 	b.uc.c.Close()
 }
 
+// headWriter is what heads are written to: a connection's buffered writer
+// or an event loop's output buffer.
+type headWriter interface {
+	io.Writer
+	io.StringWriter
+	io.ByteWriter
+}
+
 // reqExcluded are the header names writeRequest does not copy from
 // req.Header, as http.Request.Write.
 var reqExcluded = map[string]bool{
@@ -302,7 +329,7 @@ var reqExcluded = map[string]bool{
 // body of known length, no Close, no trailers), without its formatting,
 // sorting and allocations; anything else goes to req.Write. The header
 // order is the map's, which HTTP does not give a meaning to.
-func writeRequest(bw *bufio.Writer, req *http.Request) error {
+func writeRequest(bw headWriter, req *http.Request) error {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
@@ -365,7 +392,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 
 // writeHeaderLine writes one header field as http.Header.Write does:
 // line breaks in the value become spaces and surrounding blanks go.
-func writeHeaderLine(bw *bufio.Writer, k, v string) {
+func writeHeaderLine(bw headWriter, k, v string) {
 	if strings.ContainsAny(v, "\r\n") {
 		v = strings.Map(func(r rune) rune {
 			if r == '\r' || r == '\n' {
@@ -430,25 +457,40 @@ func readHead(br *bufio.Reader, req *http.Request) (*http.Response, int64, error
 		}
 	}
 	buf, _ := br.Peek(br.Buffered())
+	resp, headLen, length := parseResponseHead(buf, req)
+	if resp == nil {
+		return nil, -1, nil
+	}
+	if _, err := br.Discard(headLen); err != nil {
+		return nil, -1, nil
+	}
+	return resp, length, nil
+}
+
+// parseResponseHead parses the head at the start of buf as readHead
+// describes; it returns nil when buf holds no whole head or a head of
+// another kind, else the response without a body, the head's length with
+// its empty line, and the body's length.
+func parseResponseHead(buf []byte, req *http.Request) (*http.Response, int, int64) {
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
-		return nil, -1, nil
+		return nil, 0, -1
 	}
 	head := string(buf[:end+2]) // every line with its CRLF
 	line, rest, _ := strings.Cut(head, "\r\n")
 	status := line[min(9, len(line)):]
 	if len(line) < 12 || line[:9] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
-		return nil, -1, nil
+		return nil, 0, -1
 	}
 	code := 0
 	for _, c := range []byte(line[9:12]) {
 		if c < '0' || c > '9' {
-			return nil, -1, nil
+			return nil, 0, -1
 		}
 		code = code*10 + int(c-'0')
 	}
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
-		return nil, -1, nil
+		return nil, 0, -1
 	}
 	n := strings.Count(rest, "\r\n")
 	h := make(http.Header, n)
@@ -458,26 +500,26 @@ func readHead(br *bufio.Reader, req *http.Request) (*http.Response, int64, error
 		line, rest, _ = strings.Cut(rest, "\r\n")
 		k, v, ok := strings.Cut(line, ":")
 		if !ok || !validToken(k) {
-			return nil, -1, nil
+			return nil, 0, -1
 		}
 		v = textproto.TrimString(v)
 		for j := 0; j < len(v); j++ {
 			if c := v[j]; (c < ' ' && c != '\t') || c == 0x7f {
-				return nil, -1, nil
+				return nil, 0, -1
 			}
 		}
 		k = textproto.CanonicalMIMEHeaderKey(k)
 		switch k {
 		case "Transfer-Encoding", "Connection", "Trailer":
-			return nil, -1, nil
+			return nil, 0, -1
 		case "Content-Length":
 			if length >= 0 || v == "" || len(v) > 18 {
-				return nil, -1, nil
+				return nil, 0, -1
 			}
 			length = 0
 			for _, c := range []byte(v) {
 				if c < '0' || c > '9' {
-					return nil, -1, nil
+					return nil, 0, -1
 				}
 				length = length*10 + int64(c-'0')
 			}
@@ -490,14 +532,11 @@ func readHead(br *bufio.Reader, req *http.Request) (*http.Response, int64, error
 		}
 	}
 	if length < 0 {
-		return nil, -1, nil
-	}
-	if _, err := br.Discard(end + 4); err != nil {
-		return nil, -1, nil
+		return nil, 0, -1
 	}
 	resp := &http.Response{
 		Status: status, StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, ContentLength: length, Request: req, Body: http.NoBody,
 	}
-	return resp, length, nil
+	return resp, end + 4, length
 }

@@ -1,0 +1,1115 @@
+//go:build linux
+
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// loopServer serves the traffic listener with one event loop per processor,
+// as nginx does with its workers: each loop waits on epoll for its client
+// and backend connections and moves a request through reading, forwarding
+// and answering without a goroutine switch, a deadline timer or a read that
+// finds nothing. It carries the common exchange — a request with a body of
+// known length to a plain-HTTP backend, answered with a body of known
+// length — and hands everything else to trafficServer's goroutines, with
+// the bytes it has read: before forwarding (streamed requests, chunked
+// bodies, Expect, HTTP/1.0, HTTPS backends, health endpoints, refusals) or
+// once the answer turns out to be something else (a stream, chunks, an
+// informational status).
+type loopServer struct {
+	g       *Gateway
+	ts      *trafficServer
+	lim     Limits
+	loops   []*loop
+	next    atomic.Uint32
+	closing atomic.Bool
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	ln      net.Listener
+}
+
+// Phases of a client connection on a loop.
+const (
+	phaseIdle     = iota // waiting for a request
+	phaseHead            // part of a head has arrived
+	phaseBody            // the head is read; the body is arriving
+	phaseUpstream        // forwarded; waiting for the backend's answer
+	phaseWrite           // the answer is being written
+)
+
+// loopSweep is how often a loop checks its connections' timeouts; timeouts
+// are kept to within this.
+const loopSweep = 100 * time.Millisecond
+
+// maxLoopAnswer is the largest answer a loop holds in memory; a longer one
+// is handed over and copied by a goroutine.
+const maxLoopAnswer = 1 << 20
+
+func newLoopServer(g *Gateway, ts *trafficServer) (*loopServer, error) {
+	s := &loopServer{g: g, ts: ts, lim: ts.lim}
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		l, err := newLoop(s)
+		if err != nil {
+			for _, l := range s.loops {
+				l.closeFDs()
+			}
+			return nil, err
+		}
+		s.loops = append(s.loops, l)
+	}
+	for _, l := range s.loops {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			l.run()
+		}()
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln and gives each to a loop until Shutdown or
+// Close; it then returns http.ErrServerClosed.
+func (s *loopServer) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	if s.closing.Load() {
+		ln.Close()
+		return http.ErrServerClosed
+	}
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.g.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		fd, err := dupFD(c)
+		if err != nil { // serve it the ordinary way
+			if sc := s.ts.adopt(c, nil); sc != nil {
+				go sc.serve()
+			}
+			continue
+		}
+		remote := c.RemoteAddr().String()
+		c.Close()
+		l := s.loops[s.next.Add(1)%uint32(len(s.loops))]
+		if !l.post(func() { l.addClient(fd, remote) }) {
+			unix.Close(fd)
+		}
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, lets requests in
+// flight finish and waits for every connection (on the loops and handed
+// over) to end, or for ctx.
+func (s *loopServer) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Unlock()
+	for _, l := range s.loops {
+		_ = l.post(l.startClosing)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.ts.Shutdown(ctx)
+}
+
+// Close ends every connection at once.
+func (s *loopServer) Close() {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Unlock()
+	for _, l := range s.loops {
+		_ = l.post(l.closeAll)
+	}
+	s.ts.Close()
+}
+
+// dupFD returns a duplicate of c's socket, non-blocking like the original.
+func dupFD(c net.Conn) (int, error) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return -1, errors.New("not a TCP connection")
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return fd, derr
+}
+
+// fileConn turns a socket the loop owned into a net.Conn for a goroutine;
+// fd is closed.
+func fileConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "")
+	defer f.Close()
+	return net.FileConn(f)
+}
+
+// loop is one event loop.
+type loop struct {
+	s      *loopServer
+	g      *Gateway
+	epfd   int
+	file   *os.File        // epfd, for the runtime's poller
+	rc     syscall.RawConn // of file
+	wakefd int
+	events [128]unix.EpollEvent
+
+	mu      sync.Mutex
+	tasks   []func() // to run on the loop, from other goroutines
+	stopped bool     // the loop has ended; its descriptors are closed
+
+	fds       map[int32]loopConn
+	clients   int
+	idle      map[string][]*loopUpstream // by host:port, most recent last
+	closing   bool
+	lastSweep time.Time
+	now       time.Time
+}
+
+// loopConn is a connection a loop waits on.
+type loopConn interface {
+	event(ev uint32)
+	sweep(now time.Time)
+}
+
+func newLoop(s *loopServer) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	l := &loop{s: s, g: s.g, epfd: epfd, wakefd: wakefd, fds: map[int32]loopConn{}, idle: map[string][]*loopUpstream{}}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, err
+	}
+	// The runtime's poller watches the epoll descriptor (see wait).
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, err
+	}
+	l.file = os.NewFile(uintptr(epfd), "epoll")
+	rc, err := l.file.SyscallConn()
+	if err == nil {
+		err = l.file.SetReadDeadline(time.Now().Add(loopSweep))
+	}
+	if err != nil {
+		l.closeFDs()
+		return nil, fmt.Errorf("watch the event loop's epoll descriptor: %w", err)
+	}
+	l.rc = rc
+	return l, nil
+}
+
+func (l *loop) closeFDs() {
+	l.file.Close()
+	unix.Close(l.wakefd)
+}
+
+// post runs f on the loop; it reports false, and f does not run, when the
+// loop has ended.
+func (l *loop) post(f func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return false
+	}
+	l.tasks = append(l.tasks, f)
+	one := [8]byte{1}
+	_, _ = unix.Write(l.wakefd, one[:])
+	return true
+}
+
+func (l *loop) run() {
+	defer func() {
+		l.mu.Lock()
+		l.stopped = true
+		l.closeFDs()
+		l.mu.Unlock()
+	}()
+	l.lastSweep = time.Now()
+	for {
+		n, err := l.wait()
+		if err != nil && err != unix.EINTR {
+			l.g.log.Error("event loop stopped", "err", err)
+			l.closeAll()
+			return
+		}
+		l.now = time.Now()
+		for i := 0; i < n; i++ {
+			ev := &l.events[i]
+			if int(ev.Fd) == l.wakefd {
+				l.runTasks()
+				continue
+			}
+			if c, ok := l.fds[ev.Fd]; ok {
+				c.event(ev.Events)
+			}
+		}
+		if l.now.Sub(l.lastSweep) >= loopSweep {
+			l.lastSweep = l.now
+			for _, c := range l.fds {
+				c.sweep(l.now)
+			}
+		}
+		if l.closing && l.clients == 0 {
+			for _, c := range l.fds {
+				if u, ok := c.(*loopUpstream); ok {
+					u.close()
+				}
+			}
+			return
+		}
+	}
+}
+
+// wait returns the next events. It looks with a raw, non-blocking system
+// call, which leaves the runtime nothing to do: a loop never sits in a
+// system call holding its processor (the runtime would hand the processor
+// off and its monitor thread would keep waking every 20 µs to do so). When
+// there is nothing, the loop parks in the runtime's own poller, which
+// watches the epoll descriptor like any socket, until an event or the next
+// sweep.
+func (l *loop) wait() (int, error) {
+	var n int
+	err := l.rc.Read(func(uintptr) bool {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
+		if e != 0 {
+			return e != unix.EINTR // an error ends the wait; EINTR looks again
+		}
+		n = int(r)
+		return n > 0
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = l.file.SetReadDeadline(time.Now().Add(loopSweep))
+		return 0, nil
+	}
+	return n, err
+}
+
+// rawRead and rawWrite are read and write on a non-blocking socket, which
+// return at once, without telling the scheduler of a system call (see wait).
+func rawRead(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+func rawWrite(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+func (l *loop) runTasks() {
+	var buf [8]byte
+	_, _ = unix.Read(l.wakefd, buf[:])
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = nil
+	l.mu.Unlock()
+	for _, f := range tasks {
+		f()
+	}
+}
+
+func (l *loop) watch(fd int, c loopConn, events uint32) bool {
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: events, Fd: int32(fd)}); err != nil {
+		unix.Close(fd)
+		return false
+	}
+	l.fds[int32(fd)] = c
+	return true
+}
+
+func (l *loop) modify(fd int, events uint32) {
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: events, Fd: int32(fd)})
+}
+
+// forget stops watching fd, which stays open.
+func (l *loop) forget(fd int) {
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	delete(l.fds, int32(fd))
+}
+
+func (l *loop) addClient(fd int, remote string) {
+	if l.closing {
+		unix.Close(fd)
+		return
+	}
+	c := &loopClient{l: l, fd: fd, remote: remote, since: time.Now(), first: true}
+	if l.watch(fd, c, unix.EPOLLIN|unix.EPOLLRDHUP) {
+		l.clients++
+	}
+}
+
+// startClosing makes the loop end once its clients have: idle ones now,
+// the others after their answers.
+func (l *loop) startClosing() {
+	l.closing = true
+	for _, c := range l.fds {
+		if cl, ok := c.(*loopClient); ok && cl.phase == phaseIdle {
+			cl.close()
+		}
+	}
+}
+
+func (l *loop) closeAll() {
+	l.closing = true
+	for _, c := range l.fds {
+		switch c := c.(type) {
+		case *loopClient:
+			c.close()
+		case *loopUpstream:
+			c.close()
+		}
+	}
+}
+
+// loopClient is a client connection on a loop.
+type loopClient struct {
+	l      *loop
+	fd     int
+	remote string
+	in     []byte // read and not yet used
+	out    []byte // the answer being written
+	outOff int
+	phase  int
+	since  time.Time // of the phase, for its timeout
+	first  bool      // no request yet: the header timeout bounds the wait
+	closed bool
+	wOut   bool // EPOLLOUT is asked for
+
+	// the request in progress
+	start   time.Time
+	headLen int
+	req     *http.Request
+	be      *backend
+	outReq  *http.Request
+	upBytes []byte // the forwarded request, kept for a retry
+	up      *loopUpstream
+	retried bool
+	answer  *http.Response // the head of the answer, once parsed
+	ansHead int
+	ansLen  int64
+}
+
+func (c *loopClient) event(ev uint32) {
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		if !c.read() {
+			return
+		}
+		c.advance()
+	}
+	if c.closed {
+		return
+	}
+	if ev&unix.EPOLLOUT != 0 && c.phase == phaseWrite {
+		c.flush()
+	}
+}
+
+// read reads what has arrived; false when the client has gone (and the
+// connection is closed).
+func (c *loopClient) read() bool {
+	limit := c.l.s.lim.MaxHeaderBytes + headSlack + int(c.l.s.lim.MaxBodyBytes) + 64<<10
+	if len(c.in) >= limit {
+		// A client that sends far ahead of the answers waits: nothing is read
+		// until the answer in progress is written.
+		c.l.modify(c.fd, c.events()&^unix.EPOLLIN)
+		return true
+	}
+	if cap(c.in)-len(c.in) < 2048 {
+		n := make([]byte, len(c.in), max(4096, 2*cap(c.in)))
+		copy(n, c.in)
+		c.in = n
+	}
+	n, err := rawRead(c.fd, c.in[len(c.in):cap(c.in)])
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return true
+	}
+	if n <= 0 {
+		c.gone()
+		return false
+	}
+	c.in = c.in[:len(c.in)+n]
+	return true
+}
+
+func (c *loopClient) events() uint32 {
+	ev := uint32(unix.EPOLLIN | unix.EPOLLRDHUP)
+	if c.wOut {
+		ev |= unix.EPOLLOUT
+	}
+	return ev
+}
+
+// gone handles a client that closed its connection or broke it.
+func (c *loopClient) gone() {
+	if c.phase == phaseUpstream && c.up != nil {
+		o := outcome{canceled: true, latency: time.Since(c.start)}
+		c.be.series.record(&o, c.be.price, time.Now())
+		c.up.close()
+	}
+	c.close()
+}
+
+func (c *loopClient) close() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.l.forget(c.fd)
+	unix.Close(c.fd)
+	c.l.clients--
+	if c.up != nil && c.phase == phaseUpstream {
+		c.up.close()
+	}
+}
+
+// advance moves the connection on with what has arrived.
+func (c *loopClient) advance() {
+	for !c.closed {
+		switch c.phase {
+		case phaseIdle, phaseHead:
+			if !c.parseHead() {
+				return
+			}
+		case phaseBody:
+			if !c.forward() {
+				return
+			}
+		default:
+			return // pipelined bytes wait for the answer in progress
+		}
+	}
+}
+
+var crlf2 = []byte("\r\n\r\n")
+
+// parseHead parses a whole head; it reports whether the request moved on.
+func (c *loopClient) parseHead() bool {
+	if len(c.in) == 0 {
+		return false
+	}
+	lim := c.l.s.lim
+	if c.phase == phaseIdle {
+		c.phase, c.since = phaseHead, c.l.now
+	}
+	end := bytes.Index(c.in, crlf2)
+	if end < 0 {
+		// Leading empty lines, bare line feeds and heads too large are the
+		// goroutine server's to read or refuse.
+		if c.in[0] == '\r' || c.in[0] == '\n' || bytes.Contains(c.in, []byte("\n\n")) || len(c.in) > lim.MaxHeaderBytes+headSlack {
+			c.handOver()
+		}
+		return false
+	}
+	if c.in[0] == '\r' || c.in[0] == '\n' || end+4 > lim.MaxHeaderBytes+headSlack {
+		c.handOver()
+		return false
+	}
+	req, fr, err := parseRequest(string(c.in[:end+4]), c.remote)
+	if err != nil || fr.chunked || fr.expectContinue || req.ProtoMinor == 0 ||
+		req.Method == http.MethodHead || req.ContentLength > lim.MaxBodyBytes || !plainRoute(req) {
+		c.handOver()
+		return false
+	}
+	c.start, c.req, c.headLen = c.l.now, req, end+4
+	c.phase = phaseBody
+	return true
+}
+
+// plainRoute reports whether trafficHandler would send r straight to
+// serveTraffic (not to the health endpoints or the mux).
+func plainRoute(r *http.Request) bool {
+	p := r.URL.EscapedPath()
+	return p != "/healthz" && p != "/readyz" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && cleanPath(p)
+}
+
+var streamKey = []byte(`"stream"`)
+
+// forward sends a request whose body has arrived to its backend.
+func (c *loopClient) forward() bool {
+	n := c.headLen + int(max(c.req.ContentLength, 0))
+	if len(c.in) < n {
+		return false
+	}
+	g := c.l.g
+	req := c.req
+	body := c.in[c.headLen:n]
+	rt, path := g.table.Load().match(req, req.URL.EscapedPath())
+	if rt == nil || bytes.Contains(body, streamKey) {
+		c.handOver()
+		return false
+	}
+	be := rt.pick(req, body, c.start)
+	if be.url.Scheme != "http" {
+		c.handOver()
+		return false
+	}
+	out, err := outRequest(context.Background(), be, req.Method, path, req.URL.RawQuery, req.Header, body, c.remote)
+	if err != nil {
+		c.handOver()
+		return false
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(body) + 512)
+	if err := writeRequest(&buf, out); err != nil {
+		c.handOver()
+		return false
+	}
+	if be.role == RoleStable && rt.canary != nil && rt.state.ShadowBP > 0 && rand.IntN(MaxBasisPoints) < rt.state.ShadowBP {
+		g.shadow.enqueue(shadowJob{
+			be: rt.canary, method: req.Method, path: path, query: req.URL.RawQuery,
+			header: req.Header, body: bytes.Clone(body),
+		})
+	}
+	c.in = c.in[n:]
+	c.be, c.outReq, c.upBytes, c.retried = be, out, buf.Bytes(), false
+	c.answer = nil
+	c.phase, c.since = phaseUpstream, c.l.now
+	c.connect(false)
+	return true
+}
+
+// connect finds or dials a backend connection and sends the request; fresh
+// asks for a new connection (a retry after a stale one).
+func (c *loopClient) connect(fresh bool) {
+	addr := c.outReq.URL.Host
+	if c.outReq.URL.Port() == "" {
+		addr += ":80"
+	}
+	if !fresh {
+		if u := c.l.takeIdle(addr); u != nil {
+			c.send(u, true)
+			return
+		}
+	}
+	l, g := c.l, c.l.g
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.ConnectTimeout.D())
+		defer cancel()
+		nc, err := g.upstream.dialer.DialContext(ctx, "tcp", addr)
+		fd := -1
+		if err == nil {
+			fd, err = dupFD(nc)
+			nc.Close()
+		}
+		posted := l.post(func() {
+			if c.closed || c.phase != phaseUpstream || c.up != nil {
+				if fd >= 0 {
+					unix.Close(fd)
+				}
+				return
+			}
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			u := &loopUpstream{l: l, fd: fd, addr: addr}
+			if !l.watch(fd, u, unix.EPOLLIN|unix.EPOLLRDHUP) {
+				c.fail(errors.New("cannot watch the backend connection"))
+				return
+			}
+			c.send(u, false)
+		})
+		if !posted && fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
+}
+
+func (c *loopClient) send(u *loopUpstream, reused bool) {
+	u.owner, u.reused, u.in, u.out, u.outOff = c, reused, u.in[:0], c.upBytes, 0
+	c.up = u
+	u.flush()
+}
+
+// fail answers a request whose backend could not be reached or broke.
+func (c *loopClient) fail(err error) {
+	u := c.up
+	if u != nil {
+		if u.reused && len(u.in) == 0 && !c.retried && staleConn(err) {
+			// A kept-alive connection closed while idle: the request was not
+			// processed; send it once more on a fresh connection.
+			u.close()
+			c.up, c.retried = nil, true
+			c.connect(true)
+			return
+		}
+		u.close()
+		c.up = nil
+	}
+	o := outcome{latency: time.Since(c.start)}
+	status, msg := http.StatusBadGateway, "upstream "+c.be.Version+" unreachable"
+	if isTimeout(err) {
+		status, msg, o.timeout = http.StatusGatewayTimeout, "upstream "+c.be.Version+" timed out", true
+	} else {
+		o.connFailure = true
+	}
+	o.status = status
+	c.be.series.record(&o, c.be.price, time.Now())
+	c.respondError(status, msg)
+}
+
+// respondError answers with the JSON error body writeError writes.
+func (c *loopClient) respondError(status int, msg string) {
+	var body bytes.Buffer
+	rw := &bufferResponse{h: http.Header{}, body: &body}
+	writeError(rw, status, "", msg)
+	c.out = c.out[:0]
+	c.out = appendStatusLine(c.out, status)
+	c.out = append(c.out, "Content-Type: application/json\r\nContent-Length: "...)
+	c.out = strconv.AppendInt(c.out, int64(body.Len()), 10)
+	c.out = append(c.out, "\r\n"...)
+	c.out = c.appendTail(c.out, nil)
+	c.out = append(c.out, body.Bytes()...)
+	c.startWrite()
+}
+
+// bufferResponse is a ResponseWriter into memory, for writeError.
+type bufferResponse struct {
+	h    http.Header
+	body *bytes.Buffer
+}
+
+func (b *bufferResponse) Header() http.Header         { return b.h }
+func (b *bufferResponse) WriteHeader(int)             {}
+func (b *bufferResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+
+func appendStatusLine(b []byte, code int) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	return append(append(b, http.StatusText(code)...), "\r\n"...)
+}
+
+// appendTail adds the fields every answer gets and ends the head.
+func (c *loopClient) appendTail(b []byte, h http.Header) []byte {
+	if _, ok := h["Date"]; !ok {
+		b = append(append(append(b, "Date: "...), httpDate()...), "\r\n"...)
+	}
+	if c.req.Close || c.l.closing {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// upstreamData looks at what the backend has sent so far.
+func (c *loopClient) upstreamData() {
+	u := c.up
+	if c.answer == nil {
+		resp, headLen, bodyLen := parseResponseHead(u.in, c.outReq)
+		if resp == nil {
+			if bytes.Contains(u.in, crlf2) || len(u.in) > 64<<10 {
+				c.handOverExchange() // another kind of answer
+			}
+			return
+		}
+		if bodyLen > maxLoopAnswer || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			c.handOverExchange()
+			return
+		}
+		c.answer, c.ansHead, c.ansLen = resp, headLen, bodyLen
+	}
+	total := c.ansHead + int(c.ansLen)
+	if len(u.in) < total {
+		return
+	}
+	resp := c.answer
+	body := u.in[c.ansHead:total]
+	o := outcome{status: resp.StatusCode}
+	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if ok2xx && strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		parseAnswer(body, &o)
+	}
+	// The answer: the backend's head without hop-by-hop fields, the
+	// gateway's fields, the body.
+	b := append(c.out[:0], "HTTP/1.1 "...)
+	b = append(append(b, resp.Status...), "\r\n"...)
+	for k, vv := range resp.Header {
+		if isHopHeader(k) {
+			continue
+		}
+		for _, v := range vv {
+			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
+		}
+	}
+	b = append(append(append(b, HeaderVersion+": "...), c.be.Version...), "\r\n"...)
+	b = append(append(append(b, HeaderRole+": "...), c.be.role...), "\r\n"...)
+	b = c.appendTail(b, resp.Header)
+	c.out = append(b, body...)
+	o.latency = time.Since(c.start)
+	o.answered = ok2xx
+	c.be.series.record(&o, c.be.price, time.Now())
+	extra := len(u.in) > total
+	u.in = u.in[:0]
+	c.up = nil
+	if extra {
+		u.close() // the backend sent more than it said
+	} else {
+		c.l.putIdle(u)
+	}
+	c.startWrite()
+}
+
+func isHopHeader(k string) bool {
+	for _, h := range hopHeaders {
+		if h == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *loopClient) startWrite() {
+	c.phase, c.since, c.outOff = phaseWrite, c.l.now, 0
+	c.flush()
+}
+
+// flush writes the answer; when it is out, the next request may start.
+func (c *loopClient) flush() {
+	for c.outOff < len(c.out) {
+		n, err := rawWrite(c.fd, c.out[c.outOff:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			if !c.wOut {
+				c.wOut = true
+				c.l.modify(c.fd, c.events())
+			}
+			return
+		}
+		if err != nil {
+			c.close()
+			return
+		}
+		c.outOff += n
+	}
+	if c.wOut {
+		c.wOut = false
+		c.l.modify(c.fd, c.events())
+	}
+	if cap(c.out) > 64<<10 {
+		c.out = nil // a rare large answer does not stay with the connection
+	}
+	if c.req.Close || c.l.closing {
+		c.close()
+		return
+	}
+	c.req, c.be, c.outReq, c.upBytes, c.answer = nil, nil, nil, nil, nil
+	c.phase, c.since, c.first = phaseIdle, c.l.now, false
+	if len(c.in) == 0 && cap(c.in) > 64<<10 {
+		c.in = nil
+	}
+	c.l.modify(c.fd, c.events()) // reading again, if it had stopped
+	c.advance()
+}
+
+// sweep applies the connection's timeouts.
+func (c *loopClient) sweep(now time.Time) {
+	lim := c.l.s.lim
+	since := now.Sub(c.since)
+	switch c.phase {
+	case phaseIdle:
+		wait := lim.IdleTimeout.D()
+		if c.first || wait <= 0 {
+			wait = lim.ReadHeaderTimeout.D()
+		}
+		if wait > 0 && since > wait {
+			c.close()
+		}
+	case phaseHead:
+		if d := lim.ReadHeaderTimeout.D(); d > 0 && since > d {
+			c.out = appendStatusLine(c.out[:0], http.StatusRequestTimeout)
+			c.out = append(c.out, "Content-Length: 0\r\nConnection: close\r\n\r\n"...)
+			_, _ = unix.Write(c.fd, c.out)
+			c.close()
+		}
+	case phaseBody:
+		if d := lim.ReadTimeout.D(); d > 0 && now.Sub(c.start) > d {
+			c.close()
+		}
+	case phaseUpstream:
+		switch {
+		case lim.MaxDuration.D() > 0 && now.Sub(c.start) > lim.MaxDuration.D(),
+			c.answer == nil && lim.UpstreamTimeout.D() > 0 && since > lim.UpstreamTimeout.D():
+			c.fail(errLoopTimeout)
+		}
+	case phaseWrite:
+		if d := lim.MaxDuration.D(); d > 0 && since > d+10*time.Second {
+			c.close()
+		}
+	}
+}
+
+// errLoopTimeout is a backend that did not answer in time.
+var errLoopTimeout error = loopTimeout{}
+
+type loopTimeout struct{}
+
+func (loopTimeout) Error() string   { return "backend timed out" }
+func (loopTimeout) Timeout() bool   { return true }
+func (loopTimeout) Temporary() bool { return true }
+
+// handOver gives the connection, with what has been read of it, to the
+// goroutine server, which reads the request again.
+func (c *loopClient) handOver() {
+	c.detach()
+	nc, err := fileConn(c.fd)
+	if err != nil {
+		return
+	}
+	if sc := c.l.s.ts.adopt(nc, c.in); sc != nil {
+		go sc.serve()
+	}
+}
+
+// detach stops the loop's watch of the connection, which it no longer owns.
+func (c *loopClient) detach() {
+	c.closed = true
+	c.l.forget(c.fd)
+	c.l.clients--
+}
+
+// handOverExchange gives the connection and its backend connection to a
+// goroutine, which reads the answer as the goroutine server would and goes
+// on serving the connection.
+func (c *loopClient) handOverExchange() {
+	u := c.up
+	c.detach()
+	u.owner = nil
+	c.l.forget(u.fd)
+	g, ts := c.l.g, c.l.s.ts
+	nc, err := fileConn(c.fd)
+	if err != nil {
+		unix.Close(u.fd)
+		return
+	}
+	uc, err := fileConn(u.fd)
+	if err != nil {
+		nc.Close()
+		return
+	}
+	sc := ts.adopt(nc, c.in)
+	if sc == nil {
+		uc.Close()
+		return
+	}
+	req, out, be, start := c.req, c.outReq, c.be, c.start
+	req.Body = http.NoBody
+	sc.body.reset(sc)
+	up := &upConn{c: uc, bw: bufio.NewWriterSize(uc, 16<<10)}
+	up.br = bufio.NewReaderSize(&connReader{c: uc, pending: bytes.Clone(u.in)}, 16<<10)
+	go sc.run(func() bool {
+		return sc.answer(req, start, func(w http.ResponseWriter, r *http.Request) {
+			w.Header()[HeaderRole] = be.roleHdr
+			var deadline time.Time
+			if d := g.cfg.Limits.MaxDuration.D(); d > 0 {
+				deadline = start.Add(d)
+			}
+			resp, err := g.upstream.resume(r.Context(), up, out.WithContext(r.Context()), deadline)
+			o := g.relay(r.Context(), w, be, resp, err, start)
+			be.series.record(&o, be.price, time.Now())
+		})
+	})
+}
+
+func (l *loop) takeIdle(addr string) *loopUpstream {
+	for list := l.idle[addr]; len(list) > 0; list = l.idle[addr] {
+		u := list[len(list)-1]
+		l.idle[addr] = list[:len(list)-1]
+		if l.now.Sub(u.used) > l.g.upstream.idleTimeout {
+			u.close()
+			continue
+		}
+		return u
+	}
+	return nil
+}
+
+func (l *loop) putIdle(u *loopUpstream) {
+	u.owner, u.used = nil, l.now
+	if len(l.idle[u.addr]) >= l.g.upstream.maxIdle || l.closing {
+		u.close()
+		return
+	}
+	l.idle[u.addr] = append(l.idle[u.addr], u)
+}
+
+// loopUpstream is a backend connection on a loop.
+type loopUpstream struct {
+	l      *loop
+	fd     int
+	addr   string
+	owner  *loopClient // nil when idle
+	reused bool
+	in     []byte
+	out    []byte
+	outOff int
+	wOut   bool
+	used   time.Time
+	closed bool
+}
+
+func (u *loopUpstream) event(ev uint32) {
+	if u.owner == nil {
+		// An idle connection has nothing to say: the backend closed it.
+		u.dropIdle()
+		return
+	}
+	if ev&unix.EPOLLOUT != 0 {
+		u.flush()
+		if u.closed || u.owner == nil {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
+		return
+	}
+	if cap(u.in)-len(u.in) < 4096 {
+		n := make([]byte, len(u.in), max(16<<10, 2*cap(u.in)))
+		copy(n, u.in)
+		u.in = n
+	}
+	n, err := rawRead(u.fd, u.in[len(u.in):cap(u.in)])
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	if n <= 0 {
+		if err == nil {
+			err = unexpectedEOF
+		}
+		u.owner.fail(err)
+		return
+	}
+	u.in = u.in[:len(u.in)+n]
+	u.owner.upstreamData()
+}
+
+var unexpectedEOF = errors.New("backend closed the connection: unexpected EOF")
+
+func (u *loopUpstream) flush() {
+	for u.outOff < len(u.out) {
+		n, err := rawWrite(u.fd, u.out[u.outOff:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			if !u.wOut {
+				u.wOut = true
+				u.l.modify(u.fd, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT)
+			}
+			return
+		}
+		if err != nil {
+			u.owner.fail(err)
+			return
+		}
+		u.outOff += n
+	}
+	if u.wOut {
+		u.wOut = false
+		u.l.modify(u.fd, unix.EPOLLIN|unix.EPOLLRDHUP)
+	}
+}
+
+// dropIdle closes an idle connection and takes it out of the pool.
+func (u *loopUpstream) dropIdle() {
+	list := u.l.idle[u.addr]
+	for i, v := range list {
+		if v == u {
+			u.l.idle[u.addr] = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	u.close()
+}
+
+func (u *loopUpstream) close() {
+	if u.closed {
+		return
+	}
+	u.closed = true
+	u.l.forget(u.fd)
+	unix.Close(u.fd)
+}
+
+func (u *loopUpstream) sweep(now time.Time) {
+	if u.owner == nil && now.Sub(u.used) > u.l.g.upstream.idleTimeout {
+		u.dropIdle()
+	}
+}
+
+// newTrafficListener returns the server of the traffic listener: event loops
+// in front of the goroutine server, or the goroutine server alone when the
+// loops cannot start.
+func (g *Gateway) newTrafficListener() trafficListener {
+	ts := newTrafficServer(g.TrafficHandler(), g.cfg.Limits, g.log)
+	ls, err := newLoopServer(g, ts)
+	if err != nil {
+		g.log.Warn("event loops unavailable; serving traffic with goroutines", "err", err)
+		return ts
+	}
+	return ls
+}
