@@ -437,6 +437,8 @@ type loopClient struct {
 	first  bool      // no request yet: the header timeout bounds the wait
 	closed bool
 	wOut   bool // EPOLLOUT is asked for
+	paused bool // EPOLLIN is not asked for: too much has arrived ahead
+	upBuf  bytes.Buffer
 
 	// the request in progress
 	start   time.Time
@@ -474,7 +476,8 @@ func (c *loopClient) read() bool {
 	if len(c.in) >= limit {
 		// A client that sends far ahead of the answers waits: nothing is read
 		// until the answer in progress is written.
-		c.l.modify(c.fd, c.events()&^unix.EPOLLIN)
+		c.paused = true
+		c.l.modify(c.fd, c.events())
 		return true
 	}
 	if cap(c.in)-len(c.in) < 2048 {
@@ -495,7 +498,10 @@ func (c *loopClient) read() bool {
 }
 
 func (c *loopClient) events() uint32 {
-	ev := uint32(unix.EPOLLIN | unix.EPOLLRDHUP)
+	ev := uint32(unix.EPOLLRDHUP)
+	if !c.paused {
+		ev |= unix.EPOLLIN
+	}
 	if c.wOut {
 		ev |= unix.EPOLLOUT
 	}
@@ -611,9 +617,9 @@ func (c *loopClient) forward() bool {
 		c.handOver()
 		return false
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(body) + 512)
-	if err := writeRequest(&buf, out); err != nil {
+	buf := &c.upBuf
+	buf.Reset()
+	if err := writeRequest(buf, out); err != nil {
 		c.handOver()
 		return false
 	}
@@ -804,8 +810,8 @@ func (c *loopClient) upstreamData() {
 	extra := len(u.in) > total
 	u.in = u.in[:0]
 	c.up = nil
-	if extra {
-		u.close() // the backend sent more than it said
+	if extra || u.outOff < len(u.out) {
+		u.close() // the backend sent more than it said, or answered before reading all
 	} else {
 		c.l.putIdle(u)
 	}
@@ -862,7 +868,10 @@ func (c *loopClient) flush() {
 	if len(c.in) == 0 && cap(c.in) > 64<<10 {
 		c.in = nil
 	}
-	c.l.modify(c.fd, c.events()) // reading again, if it had stopped
+	if c.paused { // reading again
+		c.paused = false
+		c.l.modify(c.fd, c.events())
+	}
 	c.advance()
 }
 

@@ -129,7 +129,7 @@ func outRequest(ctx context.Context, be *backend, method, path, query string, in
 		}
 	}
 	u.RawQuery = query
-	out := (&http.Request{
+	out := &http.Request{
 		Method:     method,
 		URL:        &u,
 		Proto:      "HTTP/1.1",
@@ -137,7 +137,10 @@ func outRequest(ctx context.Context, be *backend, method, path, query string, in
 		ProtoMinor: 1,
 		Header:     make(http.Header, len(inHeader)+1),
 		Host:       u.Host,
-	}).WithContext(ctx)
+	}
+	if ctx != context.Background() { // a request without one has Background's
+		out = out.WithContext(ctx)
+	}
 	if len(body) > 0 {
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		out.ContentLength = int64(len(body))
