@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -278,8 +279,16 @@ func (l *loop) run() {
 	defer func() {
 		l.mu.Lock()
 		l.stopped = true
+		tasks := l.tasks
+		l.tasks = nil
 		l.closeFDs()
 		l.mu.Unlock()
+		// Tasks posted after the last look: with closing set they close the
+		// descriptors they carry.
+		l.closing = true
+		for _, f := range tasks {
+			f()
+		}
 	}()
 	l.lastSweep = time.Now()
 	for {
@@ -439,6 +448,7 @@ type loopClient struct {
 	wOut   bool // EPOLLOUT is asked for
 	paused bool // EPOLLIN is not asked for: too much has arrived ahead
 	upBuf  bytes.Buffer
+	seq    uint64 // requests forwarded on this connection
 
 	// the request in progress
 	start   time.Time
@@ -455,6 +465,10 @@ type loopClient struct {
 }
 
 func (c *loopClient) event(ev uint32) {
+	if c.paused && ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.gone() // not reading, so the hang-up would be reported again and again
+		return
+	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		if !c.read() {
 			return
@@ -549,7 +563,29 @@ func (c *loopClient) advance() {
 	}
 }
 
-var crlf2 = []byte("\r\n\r\n")
+var (
+	crlf2 = []byte("\r\n\r\n")
+	crlf  = []byte("\r\n")
+	lf    = []byte("\n")
+)
+
+// headEnd returns the length of the head at the start of b, through its
+// first empty line (ended by CRLF or a bare LF), or -1 when b has none.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		if i < len(b) && b[i] == '\n' {
+			return i + 1
+		}
+		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			return i + 2
+		}
+	}
+}
 
 // parseHead parses a whole head; it reports whether the request moved on.
 func (c *loopClient) parseHead() bool {
@@ -560,19 +596,21 @@ func (c *loopClient) parseHead() bool {
 	if c.phase == phaseIdle {
 		c.phase, c.since = phaseHead, c.l.now
 	}
-	end := bytes.Index(c.in, crlf2)
-	if end < 0 {
-		// Leading empty lines, bare line feeds and heads too large are the
-		// goroutine server's to read or refuse.
-		if c.in[0] == '\r' || c.in[0] == '\n' || bytes.Contains(c.in, []byte("\n\n")) || len(c.in) > lim.MaxHeaderBytes+headSlack {
-			c.handOver()
+	// The head ends at the first empty line, as the goroutine server reads
+	// it; one with a bare line feed anywhere is that server's to read.
+	n := headEnd(c.in)
+	if n < 0 {
+		if c.in[0] == '\r' || c.in[0] == '\n' || len(c.in) > lim.MaxHeaderBytes+headSlack {
+			c.handOver() // leading empty lines, or a head too large to refuse here
 		}
 		return false
 	}
-	if c.in[0] == '\r' || c.in[0] == '\n' || end+4 > lim.MaxHeaderBytes+headSlack {
+	if c.in[0] == '\r' || c.in[0] == '\n' || n > lim.MaxHeaderBytes+headSlack ||
+		bytes.Count(c.in[:n], lf) != bytes.Count(c.in[:n], crlf) {
 		c.handOver()
 		return false
 	}
+	end := n - 4
 	req, fr, err := parseRequest(string(c.in[:end+4]), c.remote)
 	if err != nil || fr.chunked || fr.expectContinue || req.ProtoMinor == 0 ||
 		req.Method == http.MethodHead || req.ContentLength > lim.MaxBodyBytes || !plainRoute(req) {
@@ -630,6 +668,7 @@ func (c *loopClient) forward() bool {
 		})
 	}
 	c.in = c.in[n:]
+	c.seq++ // a dial for an earlier request is not this one's
 	c.be, c.outReq, c.upBytes, c.retried = be, out, buf.Bytes(), false
 	c.answer = nil
 	c.phase, c.since = phaseUpstream, c.l.now
@@ -650,7 +689,7 @@ func (c *loopClient) connect(fresh bool) {
 			return
 		}
 	}
-	l, g := c.l, c.l.g
+	l, g, seq := c.l, c.l.g, c.seq
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.ConnectTimeout.D())
 		defer cancel()
@@ -661,7 +700,7 @@ func (c *loopClient) connect(fresh bool) {
 			nc.Close()
 		}
 		posted := l.post(func() {
-			if c.closed || c.phase != phaseUpstream || c.up != nil {
+			if c.closed || c.seq != seq || c.phase != phaseUpstream || c.up != nil {
 				if fd >= 0 {
 					unix.Close(fd)
 				}
@@ -966,6 +1005,7 @@ func (c *loopClient) handOverExchange() {
 		return
 	}
 	req, out, be, start := c.req, c.outReq, c.be, c.start
+	unsent := u.out[u.outOff:] // an early answer (1xx) may come before the whole request went
 	req.Body = http.NoBody
 	sc.body.reset(sc)
 	up := &upConn{c: uc, bw: bufio.NewWriterSize(uc, 16<<10)}
@@ -977,7 +1017,13 @@ func (c *loopClient) handOverExchange() {
 			if d := g.cfg.Limits.MaxDuration.D(); d > 0 {
 				deadline = start.Add(d)
 			}
-			resp, err := g.upstream.resume(r.Context(), up, out.WithContext(r.Context()), deadline)
+			var resp *http.Response
+			_, err := up.c.Write(unsent)
+			if err == nil {
+				resp, err = g.upstream.resume(r.Context(), up, out.WithContext(r.Context()), deadline)
+			} else {
+				up.c.Close()
+			}
 			o := g.relay(r.Context(), w, be, resp, err, start)
 			be.series.record(&o, be.price, time.Now())
 		})
@@ -1056,7 +1102,9 @@ func (u *loopUpstream) event(ev uint32) {
 	u.owner.upstreamData()
 }
 
-var unexpectedEOF = errors.New("backend closed the connection: unexpected EOF")
+// unexpectedEOF is a backend connection closed before a whole answer; on a
+// kept-alive connection before any answer it is stale (see fail).
+var unexpectedEOF = fmt.Errorf("backend closed the connection: %w", io.ErrUnexpectedEOF)
 
 func (u *loopUpstream) flush() {
 	for u.outOff < len(u.out) {
