@@ -29,6 +29,10 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Shadow configures the mirror workers.
 	Shadow ShadowConfig `yaml:"shadow"`
+	// EventLoops is how many event loops serve the traffic listener on
+	// Linux: 0 (the default) for one per processor (GOMAXPROCS), -1 for
+	// none, leaving every request to the goroutine-per-connection server.
+	EventLoops int `yaml:"eventLoops"`
 	// Prices are per-version prices used to compute cost, keyed by version.
 	Prices map[string]Price `yaml:"prices"`
 	// Routes are the routes served. Their backends, weights, segments and
@@ -279,6 +283,9 @@ var reservedNames = map[string]bool{"healthz": true, "readyz": true, "metrics": 
 
 // Validate checks the configuration; errors name the offending field.
 func (c *Config) Validate() error {
+	if c.EventLoops < -1 {
+		return fmt.Errorf("eventLoops: %d is not a number of loops; use 0 for one per processor or -1 for none", c.EventLoops)
+	}
 	if c.Limits.MaxBodyBytes < 0 || c.Limits.MaxHeaderBytes < 0 {
 		return errors.New("limits: sizes must not be negative")
 	}

@@ -67,7 +67,11 @@ const maxLoopAnswer = 1 << 20
 
 func newLoopServer(g *Gateway, ts *trafficServer) (*loopServer, error) {
 	s := &loopServer{g: g, ts: ts, lim: ts.lim}
-	for range max(1, runtime.GOMAXPROCS(0)) {
+	n := g.cfg.EventLoops
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	for range n {
 		l, err := newLoop(s)
 		if err != nil {
 			for _, l := range s.loops {
@@ -726,6 +730,7 @@ func (c *loopClient) connect(fresh bool) {
 func (c *loopClient) send(u *loopUpstream, reused bool) {
 	u.owner, u.reused, u.in, u.out, u.outOff = c, reused, u.in[:0], c.upBytes, 0
 	c.up = u
+	c.since = c.l.now // the upstream timeout runs from here, as on the goroutine server
 	u.flush()
 }
 
@@ -941,7 +946,7 @@ func (c *loopClient) sweep(now time.Time) {
 	case phaseUpstream:
 		switch {
 		case lim.MaxDuration.D() > 0 && now.Sub(c.start) > lim.MaxDuration.D(),
-			c.answer == nil && lim.UpstreamTimeout.D() > 0 && since > lim.UpstreamTimeout.D():
+			c.up != nil && c.answer == nil && lim.UpstreamTimeout.D() > 0 && since > lim.UpstreamTimeout.D():
 			c.fail(errLoopTimeout)
 		}
 	case phaseWrite:
@@ -1163,6 +1168,9 @@ func (u *loopUpstream) sweep(now time.Time) {
 // loops cannot start.
 func (g *Gateway) newTrafficListener() trafficListener {
 	ts := newTrafficServer(g.TrafficHandler(), g.cfg.Limits, g.log)
+	if g.cfg.EventLoops < 0 {
+		return ts
+	}
 	ls, err := newLoopServer(g, ts)
 	if err != nil {
 		g.log.Warn("event loops unavailable; serving traffic with goroutines", "err", err)

@@ -55,10 +55,13 @@ func slowAcceptServer(t *testing.T, name string, serveAfter time.Duration) strin
 // the next request on the same client connection to the first request's
 // backend.
 func TestLateDialGoesToItsOwnRequest(t *testing.T) {
+	if os.Getenv("COALMINE_GATEWAY_EVENT_LOOPS") == "-1" {
+		t.Skip("the event loops' dials, and the loops are off")
+	}
 	x := slowAcceptServer(t, "X", 800*time.Millisecond)
 	y := slowAcceptServer(t, "Y", 5*time.Second)
 	g := startGateway(t, parseConfig(t, `
-limits: {upstreamTimeout: 600ms, connectTimeout: 8s}
+limits: {maxDuration: 600ms, connectTimeout: 8s}
 routes:
   - name: xr
     stable: {version: vx, url: `+x+`}
@@ -77,4 +80,37 @@ routes:
 	if strings.Contains(body, `"served_by":"X"`) || resp.StatusCode != http.StatusGatewayTimeout {
 		t.Fatalf("second answer %d %s, want a 504 from route yr", resp.StatusCode, body)
 	}
+}
+
+// A client that sends far ahead of its answer (so that the gateway stops
+// reading it) and then hangs up still cancels the backend request.
+// (The goroutine server, like net/http's, stops watching a connection once
+// the client has sent the first byte of its next request.)
+func TestHangUpAfterSendingAheadCancelsTheBackend(t *testing.T) {
+	if os.Getenv("COALMINE_GATEWAY_EVENT_LOOPS") == "-1" {
+		t.Skip("a property of the event loops, which are off")
+	}
+	arrived, canceled := make(chan struct{}), make(chan struct{})
+	slow := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		close(arrived)
+		<-r.Context().Done()
+		close(canceled)
+	}))
+	g := startGateway(t, parseConfig(t, `
+limits: {maxBodyBytes: 4096, maxHeaderBytes: 1024}
+routes:
+  - name: chat
+    stable: {version: v1, url: `+slow+`}
+`))
+	c := dialRaw(t, g.traffic)
+	c.send("POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}")
+	waitFor(t, arrived, "the request at the backend")
+	// More than the gateway reads ahead (header and body limits and 64 KiB),
+	// little enough to fit in the socket buffers, so that the hang-up arrives.
+	c.send(strings.Repeat("x", 96<<10))
+	if err := c.c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, canceled, "the backend request to be cancelled")
 }

@@ -79,31 +79,3 @@ routes:
 		}
 	}
 }
-
-// A client that sends far ahead of its answer (so that the gateway stops
-// reading it) and then hangs up still cancels the backend request.
-func TestHangUpAfterSendingAheadCancelsTheBackend(t *testing.T) {
-	arrived, canceled := make(chan struct{}), make(chan struct{})
-	slow := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		close(arrived)
-		<-r.Context().Done()
-		close(canceled)
-	}))
-	g := startGateway(t, parseConfig(t, `
-limits: {maxBodyBytes: 4096, maxHeaderBytes: 1024}
-routes:
-  - name: chat
-    stable: {version: v1, url: `+slow+`}
-`))
-	c := dialRaw(t, g.traffic)
-	c.send("POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}")
-	waitFor(t, arrived, "the request at the backend")
-	// More than the gateway reads ahead (header and body limits and 64 KiB),
-	// little enough to fit in the socket buffers, so that the hang-up arrives.
-	c.send(strings.Repeat("x", 96<<10))
-	if err := c.c.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, canceled, "the backend request to be cancelled")
-}

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -63,14 +64,20 @@ func splitEnv(s string) []string {
 type procs struct{ cmds []*exec.Cmd }
 
 func (p *procs) start(env []string, name string, args ...string) error {
+	_, err := p.startPID(env, name, args...)
+	return err
+}
+
+// startPID starts a process and returns its pid.
+func (p *procs) startPID(env []string, name string, args ...string) (int, error) {
 	c := exec.Command(name, args...)
 	c.Stdout, c.Stderr = io.Discard, io.Discard
 	c.Env = append(append(os.Environ(), "COALMINE_GATEWAY_TOKEN=bench-token"), env...)
 	if err := c.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", name, err)
+		return 0, fmt.Errorf("start %s: %w", name, err)
 	}
 	p.cmds = append(p.cmds, c)
-	return nil
+	return c.Process.Pid, nil
 }
 
 func (p *procs) stop() {
@@ -143,7 +150,8 @@ routes:
 `, addr(2), addr(3), addr(0), addr(1))), 0o600); err != nil {
 		return err
 	}
-	if err := ps.start(gwEnv, bin, "gateway", "--config", gwCfg); err != nil {
+	gwPID, err := ps.startPID(gwEnv, bin, "gateway", "--config", gwCfg)
+	if err != nil {
 		return err
 	}
 	ngConf := filepath.Join(dir, "nginx.conf")
@@ -176,7 +184,8 @@ http {
 `, dir, addr(0), addr(1), addr(4))), 0o600); err != nil {
 		return err
 	}
-	if err := ps.start(nil, "nginx", "-p", dir, "-c", ngConf); err != nil {
+	ngPID, err := ps.startPID(nil, "nginx", "-p", dir, "-c", ngConf)
+	if err != nil {
 		return err
 	}
 	for _, u := range []string{"http://" + addr(0) + "/healthz", "http://" + addr(1) + "/healthz", "http://" + addr(2) + "/healthz", "http://" + addr(4) + "/"} {
@@ -282,14 +291,22 @@ end
 	}
 	sat := row{load: fmt.Sprintf("saturation (wrk, %d conns)", conns), p50: map[string]time.Duration{}, p99: map[string]time.Duration{}, rps: map[string]float64{}, errs: map[string]int{}}
 	satRuns := map[string][]satResult{}
+	cpuPerReq := map[string][]float64{} // the proxy's own CPU time per request, per turn
 	for round := range rounds {
 		for _, t := range rotate(targets, round) {
 			log.Info("saturation", "target", t.name, "round", round+1)
+			pids := map[string][]int{"gateway": {gwPID}, "nginx": append([]int{ngPID}, childrenOf(ngPID)...)}[t.name]
+			cpu0 := procCPU(pids)
 			p50, p99, rps, errs, err := wrk(script, t.url, satDur/time.Duration(rounds), conns)
 			if err != nil {
 				return fmt.Errorf("wrk %s: %w", t.name, err)
 			}
+			perReq := time.Duration(0)
+			if n := rps * (satDur / time.Duration(rounds)).Seconds(); len(pids) > 0 && n > 0 {
+				perReq = time.Duration(float64(procCPU(pids)-cpu0) / n)
+			}
 			satRuns[t.name] = append(satRuns[t.name], satResult{p50, p99, rps})
+			cpuPerReq[t.name] = append(cpuPerReq[t.name], float64(perReq))
 			sat.errs[t.name] += errs
 		}
 	}
@@ -320,7 +337,59 @@ end
 			us(r.p50["nginx"]-r.p50["direct"]), us(r.p99["nginx"]-r.p99["direct"]),
 			r.rps["direct"], r.rps["gateway"], r.rps["nginx"], r.errs["gateway"], r.errs["nginx"])
 	}
+	fmt.Printf("\nCPU time of the proxy process(es) per request at saturation, median over the turns: gateway %s (turns %s), nginx %s (turns %s).\n",
+		us(time.Duration(median(cpuPerReq["gateway"]))), usList(cpuPerReq["gateway"]),
+		us(time.Duration(median(cpuPerReq["nginx"]))), usList(cpuPerReq["nginx"]))
 	return nil
+}
+
+func usList(v []float64) string {
+	var parts []string
+	for _, x := range v {
+		parts = append(parts, strconv.FormatInt(time.Duration(x).Microseconds(), 10))
+	}
+	return strings.Join(parts, ", ") + " µs"
+}
+
+// procCPU is the user and system CPU time the processes have used so far,
+// from /proc (in clock ticks of 10 ms, Linux's USER_HZ).
+func procCPU(pids []int) time.Duration {
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// The fields after the command name: state is the first, utime and
+		// stime the 12th and 13th.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// childrenOf lists the processes whose parent is pid (nginx's workers).
+func childrenOf(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }
 
 // rotate returns s starting at element round mod len(s), so that no target
