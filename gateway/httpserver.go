@@ -386,9 +386,10 @@ func (sc *serverConn) answer(req *http.Request, start time.Time, handle func(htt
 		return false
 	}
 	if res.closeAfter {
-		if sc.body.unread() {
-			sc.linger() // the client may still be sending what was refused
-		}
+		// The client may still be sending (a refused body, a next request);
+		// closing with unread bytes would reset the connection and could
+		// destroy the answer before the client reads it.
+		sc.linger()
 		return false
 	}
 	if !sc.body.drain() {
@@ -775,6 +776,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		}
 		n, err := b.chunked.Read(p)
 		if err == io.EOF {
+			// The last chunk: the trailer section and its empty line end
+			// the body.
+			if err = b.skipTrailer(); err != nil {
+				b.err = err
+				return n, err
+			}
+			err = io.EOF
 			b.eof = true
 			b.sc.arm()
 		} else if err != nil {
@@ -791,6 +799,34 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		b.sc.arm()
 	}
 	return n, err
+}
+
+// skipTrailer reads the trailer section after a chunked body, up to its
+// empty line; the gateway forwards bodies with a length, so trailer fields
+// are dropped.
+func (b *bodyReader) skipTrailer() error {
+	limit := b.sc.s.lim.MaxHeaderBytes
+	if limit <= 0 {
+		limit = http.DefaultMaxHeaderBytes
+	}
+	for read := 0; ; {
+		line, err := b.sc.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			err = errors.New("trailer line too long")
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if read += len(line); read > limit {
+			return errors.New("trailer section too large")
+		}
+		if len(line) == 1 || (len(line) == 2 && line[0] == '\r') {
+			return nil
+		}
+	}
 }
 
 // Close implements io.Closer; what is left is drained after the answer.

@@ -96,6 +96,7 @@ routes:
 		{name: "no body", raw: "GET /chat/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n", status: 200, body: `"method":"GET"`},
 		{name: "query and path", raw: post + "Content-Length: 2\r\n\r\n{}", status: 200, body: `"path":"/v1/chat/completions","query":"x=1"`},
 		{name: "chunked body", raw: post + "Transfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n", status: 200, body: `"body":"hello"`},
+		{name: "chunked body with a trailer section", raw: post + "Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-Checksum: 1\r\n\r\n" + post + "Content-Length: 1\r\n\r\nb", status: 200, body: `"body":"hi"`, extraReads: 1},
 		{name: "chunked wins over a length and closes", raw: post + "Content-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", status: 200, body: `"body":"hi"`, closes: true},
 		{name: "pipelined", raw: post + "Content-Length: 1\r\n\r\na" + post + "Content-Length: 1\r\n\r\nb", status: 200, body: `"body":"a"`, extraReads: 1},
 		{name: "empty lines before a request", raw: "\r\n\r\n" + post + "Content-Length: 1\r\n\r\na", status: 200, body: `"body":"a"`},

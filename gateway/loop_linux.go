@@ -55,7 +55,12 @@ const (
 	phaseBody            // the head is read; the body is arriving
 	phaseUpstream        // forwarded; waiting for the backend's answer
 	phaseWrite           // the answer is being written
+	phaseLinger          // answered and closing: discarding what still arrives
 )
+
+// lingerTime is how long a connection closing after its answer waits for
+// the client to close too; see loopClient.linger.
+const lingerTime = 500 * time.Millisecond
 
 // loopSweep is how often a loop checks its connections' timeouts; timeouts
 // are kept to within this.
@@ -469,6 +474,10 @@ type loopClient struct {
 }
 
 func (c *loopClient) event(ev uint32) {
+	if c.phase == phaseLinger {
+		c.discard()
+		return
+	}
 	if c.paused && ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		c.gone() // not reading, so the hang-up would be reported again and again
 		return
@@ -904,7 +913,7 @@ func (c *loopClient) flush() {
 		c.out = nil // a rare large answer does not stay with the connection
 	}
 	if c.req.Close || c.l.closing {
-		c.close()
+		c.linger()
 		return
 	}
 	c.req, c.be, c.outReq, c.upBytes, c.answer = nil, nil, nil, nil, nil
@@ -917,6 +926,41 @@ func (c *loopClient) flush() {
 		c.l.modify(c.fd, c.events())
 	}
 	c.advance()
+}
+
+// linger closes the sending side after the last answer and reads what the
+// client still sends until it closes too (or lingerTime passes): closing
+// with unread bytes would reset the connection, and a reset can destroy
+// the answer before the client has read it.
+func (c *loopClient) linger() {
+	_ = unix.Shutdown(c.fd, unix.SHUT_WR)
+	c.phase, c.since, c.in = phaseLinger, c.l.now, c.in[:0]
+	if c.paused {
+		c.paused = false
+		c.l.modify(c.fd, c.events())
+	}
+	c.discard()
+}
+
+// discard reads and drops what has arrived; at the client's end of the
+// connection it closes.
+func (c *loopClient) discard() {
+	if cap(c.in) == 0 {
+		c.in = make([]byte, 0, 4096)
+	}
+	for {
+		n, err := rawRead(c.fd, c.in[:cap(c.in)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return
+		}
+		if n <= 0 {
+			c.close()
+			return
+		}
+	}
 }
 
 // sweep applies the connection's timeouts.
@@ -936,8 +980,8 @@ func (c *loopClient) sweep(now time.Time) {
 		if d := lim.ReadHeaderTimeout.D(); d > 0 && since > d {
 			c.out = appendStatusLine(c.out[:0], http.StatusRequestTimeout)
 			c.out = append(c.out, "Content-Length: 0\r\nConnection: close\r\n\r\n"...)
-			_, _ = unix.Write(c.fd, c.out)
-			c.close()
+			_, _ = rawWrite(c.fd, c.out)
+			c.linger()
 		}
 	case phaseBody:
 		if d := lim.ReadTimeout.D(); d > 0 && now.Sub(c.start) > d {
@@ -951,6 +995,10 @@ func (c *loopClient) sweep(now time.Time) {
 		}
 	case phaseWrite:
 		if d := lim.MaxDuration.D(); d > 0 && since > d+10*time.Second {
+			c.close()
+		}
+	case phaseLinger:
+		if since > lingerTime {
 			c.close()
 		}
 	}
@@ -1098,7 +1146,7 @@ func (u *loopUpstream) event(ev uint32) {
 	}
 	if n <= 0 {
 		if err == nil {
-			err = unexpectedEOF
+			err = errUnexpectedEOF
 		}
 		u.owner.fail(err)
 		return
@@ -1107,9 +1155,9 @@ func (u *loopUpstream) event(ev uint32) {
 	u.owner.upstreamData()
 }
 
-// unexpectedEOF is a backend connection closed before a whole answer; on a
+// errUnexpectedEOF is a backend connection closed before a whole answer; on a
 // kept-alive connection before any answer it is stale (see fail).
-var unexpectedEOF = fmt.Errorf("backend closed the connection: %w", io.ErrUnexpectedEOF)
+var errUnexpectedEOF = fmt.Errorf("backend closed the connection: %w", io.ErrUnexpectedEOF)
 
 func (u *loopUpstream) flush() {
 	for u.outOff < len(u.out) {
