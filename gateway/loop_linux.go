@@ -15,7 +15,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -216,7 +215,7 @@ type loop struct {
 	tasks   []func() // to run on the loop, from other goroutines
 	stopped bool     // the loop has ended; its descriptors are closed
 
-	fds       map[int32]loopConn
+	fds       []loopConn // by descriptor number; nil where none
 	clients   int
 	idle      map[string][]*loopUpstream // by host:port, most recent last
 	closing   bool
@@ -240,7 +239,7 @@ func newLoop(s *loopServer) (*loop, error) {
 		unix.Close(epfd)
 		return nil, err
 	}
-	l := &loop{s: s, g: s.g, epfd: epfd, wakefd: wakefd, fds: map[int32]loopConn{}, idle: map[string][]*loopUpstream{}}
+	l := &loop{s: s, g: s.g, epfd: epfd, wakefd: wakefd, idle: map[string][]*loopUpstream{}}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil {
 		unix.Close(epfd)
 		unix.Close(wakefd)
@@ -314,14 +313,16 @@ func (l *loop) run() {
 				l.runTasks()
 				continue
 			}
-			if c, ok := l.fds[ev.Fd]; ok {
+			if c := l.conn(int(ev.Fd)); c != nil {
 				c.event(ev.Events)
 			}
 		}
 		if l.now.Sub(l.lastSweep) >= loopSweep {
 			l.lastSweep = l.now
 			for _, c := range l.fds {
-				c.sweep(l.now)
+				if c != nil {
+					c.sweep(l.now)
+				}
 			}
 		}
 		if l.closing && l.clients == 0 {
@@ -394,8 +395,18 @@ func (l *loop) watch(fd int, c loopConn, events uint32) bool {
 		unix.Close(fd)
 		return false
 	}
-	l.fds[int32(fd)] = c
+	if fd >= len(l.fds) {
+		l.fds = append(l.fds, make([]loopConn, fd+1-len(l.fds))...)
+	}
+	l.fds[fd] = c
 	return true
+}
+
+func (l *loop) conn(fd int) loopConn {
+	if fd < 0 || fd >= len(l.fds) {
+		return nil
+	}
+	return l.fds[fd]
 }
 
 func (l *loop) modify(fd int, events uint32) {
@@ -405,7 +416,9 @@ func (l *loop) modify(fd int, events uint32) {
 // forget stops watching fd, which stays open.
 func (l *loop) forget(fd int) {
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-	delete(l.fds, int32(fd))
+	if fd < len(l.fds) {
+		l.fds[fd] = nil
+	}
 }
 
 func (l *loop) addClient(fd int, remote string) {
@@ -468,9 +481,8 @@ type loopClient struct {
 	upBytes []byte // the forwarded request, kept for a retry
 	up      *loopUpstream
 	retried bool
-	answer  *http.Response // the head of the answer, once parsed
-	ansHead int
-	ansLen  int64
+	ans     plainHead // the head of the answer, once scanned
+	hasAns  bool
 }
 
 func (c *loopClient) event(ev uint32) {
@@ -683,7 +695,7 @@ func (c *loopClient) forward() bool {
 	c.in = c.in[n:]
 	c.seq++ // a dial for an earlier request is not this one's
 	c.be, c.outReq, c.upBytes, c.retried = be, out, buf.Bytes(), false
-	c.answer = nil
+	c.hasAns = false
 	c.phase, c.since = phaseUpstream, c.l.now
 	c.connect(false)
 	return true
@@ -780,7 +792,7 @@ func (c *loopClient) respondError(status int, msg string) {
 	c.out = append(c.out, "Content-Type: application/json\r\nContent-Length: "...)
 	c.out = strconv.AppendInt(c.out, int64(body.Len()), 10)
 	c.out = append(c.out, "\r\n"...)
-	c.out = c.appendTail(c.out, nil)
+	c.out = c.appendTail(c.out, false)
 	c.out = append(c.out, body.Bytes()...)
 	c.startWrite()
 }
@@ -803,8 +815,8 @@ func appendStatusLine(b []byte, code int) []byte {
 }
 
 // appendTail adds the fields every answer gets and ends the head.
-func (c *loopClient) appendTail(b []byte, h http.Header) []byte {
-	if _, ok := h["Date"]; !ok {
+func (c *loopClient) appendTail(b []byte, hasDate bool) []byte {
+	if !hasDate {
 		b = append(append(append(b, "Date: "...), httpDate()...), "\r\n"...)
 	}
 	if c.req.Close || c.l.closing {
@@ -816,53 +828,53 @@ func (c *loopClient) appendTail(b []byte, h http.Header) []byte {
 // upstreamData looks at what the backend has sent so far.
 func (c *loopClient) upstreamData() {
 	u := c.up
-	if c.answer == nil {
-		resp, headLen, bodyLen := parseResponseHead(u.in, c.outReq)
-		if resp == nil {
+	if !c.hasAns {
+		ph, ok := scanPlainHead(u.in)
+		if !ok {
 			if bytes.Contains(u.in, crlf2) || len(u.in) > 64<<10 {
 				c.handOverExchange() // another kind of answer
 			}
 			return
 		}
-		if bodyLen > maxLoopAnswer || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		if ph.length > maxLoopAnswer || bytes.HasPrefix(ph.contentType, []byte("text/event-stream")) {
 			c.handOverExchange()
 			return
 		}
-		c.answer, c.ansHead, c.ansLen = resp, headLen, bodyLen
+		c.ans, c.hasAns = ph, true
 	}
-	total := c.ansHead + int(c.ansLen)
+	ph := &c.ans
+	total := ph.headLen + int(ph.length)
 	if len(u.in) < total {
 		return
 	}
-	resp := c.answer
-	body := u.in[c.ansHead:total]
-	o := outcome{status: resp.StatusCode}
-	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
-	if ok2xx && strings.Contains(resp.Header.Get("Content-Type"), "json") {
+	body := u.in[ph.headLen:total]
+	o := outcome{status: ph.code}
+	ok2xx := ph.code >= 200 && ph.code < 300
+	if ok2xx && bytes.Contains(ph.contentType, []byte("json")) {
 		parseAnswer(body, &o)
 	}
-	// The answer: the backend's head without hop-by-hop fields, the
-	// gateway's fields, the body.
-	b := append(c.out[:0], "HTTP/1.1 "...)
-	b = append(append(b, resp.Status...), "\r\n"...)
-	for k, vv := range resp.Header {
-		if isHopHeader(k) {
-			continue
-		}
-		for _, v := range vv {
-			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
+	// The answer: the backend's head as it came, without hop-by-hop fields
+	// and the gateway's own; the gateway's fields; the body.
+	head := u.in[:ph.headLen-2]
+	line, rest, _ := bytes.Cut(head, crlf)
+	b := append(append(c.out[:0], line...), crlf...)
+	for len(rest) > 0 {
+		var field []byte
+		field, rest, _ = bytes.Cut(rest, crlf)
+		if k, _, _ := bytes.Cut(field, []byte(":")); !isHopHeader(k) && !fieldIs(k, HeaderVersion) && !fieldIs(k, HeaderRole) {
+			b = append(append(b, field...), crlf...)
 		}
 	}
-	b = append(append(append(b, HeaderVersion+": "...), c.be.Version...), "\r\n"...)
-	b = append(append(append(b, HeaderRole+": "...), c.be.role...), "\r\n"...)
-	b = c.appendTail(b, resp.Header)
+	b = append(append(append(b, HeaderVersion+": "...), c.be.Version...), crlf...)
+	b = append(append(append(b, HeaderRole+": "...), c.be.role...), crlf...)
+	b = c.appendTail(b, ph.hasDate)
 	c.out = append(b, body...)
 	o.latency = time.Since(c.start)
 	o.answered = ok2xx
 	c.be.series.record(&o, c.be.price, time.Now())
 	extra := len(u.in) > total
 	u.in = u.in[:0]
-	c.up = nil
+	c.up, c.hasAns = nil, false
 	if extra || u.outOff < len(u.out) {
 		u.close() // the backend sent more than it said, or answered before reading all
 	} else {
@@ -871,9 +883,9 @@ func (c *loopClient) upstreamData() {
 	c.startWrite()
 }
 
-func isHopHeader(k string) bool {
+func isHopHeader(k []byte) bool {
 	for _, h := range hopHeaders {
-		if h == k {
+		if fieldIs(k, h) {
 			return true
 		}
 	}
@@ -916,7 +928,7 @@ func (c *loopClient) flush() {
 		c.linger()
 		return
 	}
-	c.req, c.be, c.outReq, c.upBytes, c.answer = nil, nil, nil, nil, nil
+	c.req, c.be, c.outReq, c.upBytes, c.hasAns = nil, nil, nil, nil, false
 	c.phase, c.since, c.first = phaseIdle, c.l.now, false
 	if len(c.in) == 0 && cap(c.in) > 64<<10 {
 		c.in = nil
@@ -990,7 +1002,7 @@ func (c *loopClient) sweep(now time.Time) {
 	case phaseUpstream:
 		switch {
 		case lim.MaxDuration.D() > 0 && now.Sub(c.start) > lim.MaxDuration.D(),
-			c.up != nil && c.answer == nil && lim.UpstreamTimeout.D() > 0 && since > lim.UpstreamTimeout.D():
+			c.up != nil && !c.hasAns && lim.UpstreamTimeout.D() > 0 && since > lim.UpstreamTimeout.D():
 			c.fail(errLoopTimeout)
 		}
 	case phaseWrite:

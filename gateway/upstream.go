@@ -393,7 +393,7 @@ func writeRequest(bw headWriter, req *http.Request) error {
 // writeHeaderLine writes one header field as http.Header.Write does:
 // line breaks in the value become spaces and surrounding blanks go.
 func writeHeaderLine(bw headWriter, k, v string) {
-	if strings.ContainsAny(v, "\r\n") {
+	if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 {
 		v = strings.Map(func(r rune) rune {
 			if r == '\r' || r == '\n' {
 				return ' '
@@ -472,71 +472,120 @@ func readHead(br *bufio.Reader, req *http.Request) (*http.Response, int64, error
 // another kind, else the response without a body, the head's length with
 // its empty line, and the body's length.
 func parseResponseHead(buf []byte, req *http.Request) (*http.Response, int, int64) {
-	end := bytes.Index(buf, []byte("\r\n\r\n"))
-	if end < 0 {
+	ph, ok := scanPlainHead(buf)
+	if !ok {
 		return nil, 0, -1
 	}
-	head := string(buf[:end+2]) // every line with its CRLF
+	head := string(buf[:ph.headLen-2]) // every line with its CRLF
 	line, rest, _ := strings.Cut(head, "\r\n")
-	status := line[min(9, len(line)):]
-	if len(line) < 12 || line[:9] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
-		return nil, 0, -1
-	}
-	code := 0
-	for _, c := range []byte(line[9:12]) {
-		if c < '0' || c > '9' {
-			return nil, 0, -1
-		}
-		code = code*10 + int(c-'0')
-	}
-	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
-		return nil, 0, -1
-	}
 	n := strings.Count(rest, "\r\n")
 	h := make(http.Header, n)
 	vals := make([]string, n)
-	length := int64(-1)
 	for i := 0; rest != ""; i++ {
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || !validToken(k) {
-			return nil, 0, -1
-		}
-		v = textproto.TrimString(v)
-		for j := 0; j < len(v); j++ {
-			if c := v[j]; (c < ' ' && c != '\t') || c == 0x7f {
-				return nil, 0, -1
-			}
-		}
+		var field string
+		field, rest, _ = strings.Cut(rest, "\r\n")
+		k, v, _ := strings.Cut(field, ":")
 		k = textproto.CanonicalMIMEHeaderKey(k)
-		switch k {
-		case "Transfer-Encoding", "Connection", "Trailer":
-			return nil, 0, -1
-		case "Content-Length":
-			if length >= 0 || v == "" || len(v) > 18 {
-				return nil, 0, -1
-			}
-			length = 0
-			for _, c := range []byte(v) {
-				if c < '0' || c > '9' {
-					return nil, 0, -1
-				}
-				length = length*10 + int64(c-'0')
-			}
-		}
-		vals[i] = v
+		vals[i] = strings.Trim(v, " \t")
 		if prior, ok := h[k]; ok {
-			h[k] = append(prior, v)
+			h[k] = append(prior, vals[i])
 		} else {
 			h[k] = vals[i : i+1 : i+1]
 		}
 	}
-	if length < 0 {
-		return nil, 0, -1
-	}
 	resp := &http.Response{
-		Status: status, StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, ContentLength: length, Request: req, Body: http.NoBody,
+		Status: line[9:], StatusCode: ph.code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, ContentLength: ph.length, Request: req, Body: http.NoBody,
 	}
-	return resp, end + 4, length
+	return resp, ph.headLen, ph.length
+}
+
+// plainHead is what scanPlainHead learns of a head of the common kind.
+type plainHead struct {
+	code        int
+	headLen     int    // with the empty line
+	length      int64  // Content-Length
+	contentType []byte // the Content-Type value, in the scanned buffer
+	hasDate     bool
+}
+
+// scanPlainHead checks that buf starts with a whole head of the kind
+// readHead describes — HTTP/1.1, a final status with a body, one valid
+// Content-Length, no Transfer-Encoding, Connection or Trailer field, field
+// lines that net/http would accept — without allocating; ok is false for
+// anything else.
+func scanPlainHead(buf []byte) (ph plainHead, ok bool) {
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 {
+		return ph, false
+	}
+	ph.headLen = end + 4
+	line, rest, _ := bytes.Cut(buf[:end+2], []byte("\r\n"))
+	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
+		return ph, false
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return ph, false
+		}
+		ph.code = ph.code*10 + int(c-'0')
+	}
+	if ph.code < 200 || ph.code == http.StatusNoContent || ph.code == http.StatusNotModified {
+		return ph, false
+	}
+	ph.length = -1
+	for len(rest) > 0 {
+		var field []byte
+		field, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		k, v, found := bytes.Cut(field, []byte(":"))
+		if !found || !validToken(string(k)) { // the conversion does not allocate
+			return ph, false
+		}
+		v = bytes.Trim(v, " \t")
+		for _, c := range v {
+			if (c < ' ' && c != '\t') || c == 0x7f {
+				return ph, false
+			}
+		}
+		switch {
+		case fieldIs(k, "Transfer-Encoding"), fieldIs(k, "Connection"), fieldIs(k, "Trailer"):
+			return ph, false
+		case fieldIs(k, "Content-Length"):
+			if ph.length >= 0 || len(v) == 0 || len(v) > 18 {
+				return ph, false
+			}
+			ph.length = 0
+			for _, c := range v {
+				if c < '0' || c > '9' {
+					return ph, false
+				}
+				ph.length = ph.length*10 + int64(c-'0')
+			}
+		case fieldIs(k, "Content-Type"):
+			ph.contentType = v
+		case fieldIs(k, "Date"):
+			ph.hasDate = true
+		}
+	}
+	return ph, ph.length >= 0
+}
+
+// fieldIs reports whether the field name k is name, whatever its case.
+func fieldIs(k []byte, name string) bool {
+	if len(k) != len(name) {
+		return false
+	}
+	for i := range k {
+		a, b := k[i], name[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
