@@ -125,7 +125,7 @@ func (r *response) commit(final bool) {
 	r.committed = true
 	h := r.header
 	delete(h, "Transfer-Encoding")
-	if r.sc.s.closing.Load() || (r.status == http.StatusRequestEntityTooLarge && r.sc.body.unread()) {
+	if r.sc.s.stopping() || (r.status == http.StatusRequestEntityTooLarge && r.sc.body.unread()) {
 		r.closeAfter = true // a refused body is not read to find the next request
 	}
 	for _, v := range h["Connection"] {

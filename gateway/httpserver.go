@@ -42,11 +42,12 @@ type trafficServer struct {
 	lim     Limits
 	log     *slog.Logger
 
-	closing atomic.Bool
-	mu      sync.Mutex
-	ln      net.Listener
-	conns   map[*serverConn]struct{}
-	drained chan struct{} // closed when closing and the last connection ends
+	closing  atomic.Bool // shutting down: no new connections
+	draining atomic.Bool // connections end after their answers
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[*serverConn]struct{}
+	drained  chan struct{} // closed when closing and the last connection ends
 }
 
 // watchDelay is how long a request runs before its connection is watched
@@ -158,6 +159,13 @@ func (s *trafficServer) Shutdown(ctx context.Context) error {
 		}
 	}
 }
+
+// drain makes connections end after their answers and lets closeIdle end
+// idle ones, while the server still adopts connections handed over.
+func (s *trafficServer) drain() { s.draining.Store(true) }
+
+// stopping reports whether connections should end after their answers.
+func (s *trafficServer) stopping() bool { return s.closing.Load() || s.draining.Load() }
 
 // Close closes the listener and every connection at once.
 func (s *trafficServer) Close() {
@@ -314,7 +322,7 @@ func (sc *serverConn) run(first func() bool) {
 				_ = sc.c.SetReadDeadline(time.Now().Add(wait))
 			}
 			sc.state.Store(connIdle)
-			if sc.s.closing.Load() {
+			if sc.s.stopping() {
 				return
 			}
 			if _, err := sc.br.Peek(1); err != nil {
@@ -395,7 +403,7 @@ func (sc *serverConn) answer(req *http.Request, start time.Time, handle func(htt
 	if !sc.body.drain() {
 		return false
 	}
-	return !sc.s.closing.Load()
+	return !sc.s.stopping()
 }
 
 // refuse answers a request the server could not read and closes.

@@ -151,12 +151,23 @@ func (s *loopServer) Shutdown(ctx context.Context) error {
 	for _, l := range s.loops {
 		_ = l.post(l.startClosing)
 	}
+	// The goroutine server drains meanwhile (its idle connections close,
+	// answers end their connections) but still takes what the loops hand
+	// over until they have ended.
+	s.ts.drain()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for waiting := true; waiting; {
+		s.ts.closeIdle()
+		select {
+		case <-done:
+			waiting = false
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return s.ts.Shutdown(ctx)
 }
@@ -345,10 +356,15 @@ func (l *loop) run() {
 // sweep.
 func (l *loop) wait() (int, error) {
 	var n int
+	var werr error
 	err := l.rc.Read(func(uintptr) bool {
 		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
 		if e != 0 {
-			return e != unix.EINTR // an error ends the wait; EINTR looks again
+			if e == unix.EINTR {
+				return false // look again once woken
+			}
+			werr = e
+			return true
 		}
 		n = int(r)
 		return n > 0
@@ -356,6 +372,9 @@ func (l *loop) wait() (int, error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		_ = l.file.SetReadDeadline(time.Now().Add(loopSweep))
 		return 0, nil
+	}
+	if err == nil {
+		err = werr
 	}
 	return n, err
 }
@@ -448,7 +467,7 @@ func (l *loop) closeAll() {
 	for _, c := range l.fds {
 		switch c := c.(type) {
 		case *loopClient:
-			c.close()
+			c.gone()
 		case *loopUpstream:
 			c.close()
 		}
@@ -457,20 +476,23 @@ func (l *loop) closeAll() {
 
 // loopClient is a client connection on a loop.
 type loopClient struct {
-	l      *loop
-	fd     int
-	remote string
-	in     []byte // read and not yet used
-	out    []byte // the answer being written
-	outOff int
-	phase  int
-	since  time.Time // of the phase, for its timeout
-	first  bool      // no request yet: the header timeout bounds the wait
-	closed bool
-	wOut   bool // EPOLLOUT is asked for
-	paused bool // EPOLLIN is not asked for: too much has arrived ahead
-	upBuf  bytes.Buffer
-	seq    uint64 // requests forwarded on this connection
+	l          *loop
+	fd         int
+	remote     string
+	in         []byte // read and not yet used
+	out        []byte // the answer being written
+	outOff     int
+	phase      int
+	since      time.Time // of the phase, for its timeout
+	first      bool      // no request yet: the header timeout bounds the wait
+	closed     bool
+	wOut       bool // EPOLLOUT is asked for
+	bigIn      bool // in has grown past 64 KiB; dropped once empty
+	halfClosed bool // the client closed its side after sending ahead
+	scanned    int  // how much of a head in was searched for its end
+	paused     bool // EPOLLIN is not asked for: too much has arrived ahead
+	upBuf      bytes.Buffer
+	seq        uint64 // requests forwarded on this connection
 
 	// the request in progress
 	start   time.Time
@@ -490,7 +512,11 @@ func (c *loopClient) event(ev uint32) {
 		c.discard()
 		return
 	}
-	if c.paused && ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+	if c.halfClosed && ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.gone() // it stopped reading too
+		return
+	}
+	if c.paused && !c.halfClosed && ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		c.gone() // not reading, so the hang-up would be reported again and again
 		return
 	}
@@ -529,15 +555,30 @@ func (c *loopClient) read() bool {
 		return true
 	}
 	if n <= 0 {
+		if err == nil && len(c.in) > 0 && (c.phase == phaseUpstream || c.phase == phaseWrite) {
+			// The client sent its next request and then closed its sending
+			// side: it still reads. The answer in progress goes out, and
+			// then the connection ends (as on net/http's server, which
+			// answers that request and cancels the next).
+			c.halfClosed, c.paused = true, true
+			c.l.modify(c.fd, c.events())
+			return true
+		}
 		c.gone()
 		return false
+	}
+	if cap(c.in) > 64<<10 {
+		c.bigIn = true
 	}
 	c.in = c.in[:len(c.in)+n]
 	return true
 }
 
 func (c *loopClient) events() uint32 {
-	ev := uint32(unix.EPOLLRDHUP)
+	var ev uint32
+	if !c.halfClosed {
+		ev |= unix.EPOLLRDHUP
+	}
 	if !c.paused {
 		ev |= unix.EPOLLIN
 	}
@@ -549,12 +590,11 @@ func (c *loopClient) events() uint32 {
 
 // gone handles a client that closed its connection or broke it.
 func (c *loopClient) gone() {
-	if c.phase == phaseUpstream && c.up != nil {
+	if c.phase == phaseUpstream { // dialling or waiting for the answer
 		o := outcome{canceled: true, latency: time.Since(c.start)}
 		c.be.series.record(&o, c.be.price, time.Now())
-		c.up.close()
 	}
-	c.close()
+	c.close() // and the backend connection, if there is one
 }
 
 func (c *loopClient) close() {
@@ -595,9 +635,10 @@ var (
 )
 
 // headEnd returns the length of the head at the start of b, through its
-// first empty line (ended by CRLF or a bare LF), or -1 when b has none.
-func headEnd(b []byte) int {
-	for i := 0; ; {
+// first empty line (ended by CRLF or a bare LF), or -1 when b has none;
+// the search starts at from (b[:from] has no empty line).
+func headEnd(b []byte, from int) int {
+	for i := from; ; {
 		j := bytes.IndexByte(b[i:], '\n')
 		if j < 0 {
 			return -1
@@ -623,7 +664,8 @@ func (c *loopClient) parseHead() bool {
 	}
 	// The head ends at the first empty line, as the goroutine server reads
 	// it; one with a bare line feed anywhere is that server's to read.
-	n := headEnd(c.in)
+	n := headEnd(c.in, max(0, c.scanned-3))
+	c.scanned = len(c.in) // a head that has not ended is not searched again from its start
 	if n < 0 {
 		if c.in[0] == '\r' || c.in[0] == '\n' || len(c.in) > lim.MaxHeaderBytes+headSlack {
 			c.handOver() // leading empty lines, or a head too large to refuse here
@@ -642,7 +684,7 @@ func (c *loopClient) parseHead() bool {
 		c.handOver()
 		return false
 	}
-	c.start, c.req, c.headLen = c.l.now, req, end+4
+	c.start, c.req, c.headLen, c.scanned = c.l.now, req, end+4, 0
 	c.phase = phaseBody
 	return true
 }
@@ -789,6 +831,7 @@ func (c *loopClient) respondError(status int, msg string) {
 	writeError(rw, status, "", msg)
 	c.out = c.out[:0]
 	c.out = appendStatusLine(c.out, status)
+	c.out = append(append(append(c.out, HeaderRole+": "...), c.be.role...), crlf...)
 	c.out = append(c.out, "Content-Type: application/json\r\nContent-Length: "...)
 	c.out = strconv.AppendInt(c.out, int64(body.Len()), 10)
 	c.out = append(c.out, "\r\n"...)
@@ -873,7 +916,11 @@ func (c *loopClient) upstreamData() {
 	o.answered = ok2xx
 	c.be.series.record(&o, c.be.price, time.Now())
 	extra := len(u.in) > total
-	u.in = u.in[:0]
+	if cap(u.in) > 64<<10 {
+		u.in = nil // a large answer's buffer does not stay in the pool
+	} else {
+		u.in = u.in[:0]
+	}
 	c.up, c.hasAns = nil, false
 	if extra || u.outOff < len(u.out) {
 		u.close() // the backend sent more than it said, or answered before reading all
@@ -924,14 +971,14 @@ func (c *loopClient) flush() {
 	if cap(c.out) > 64<<10 {
 		c.out = nil // a rare large answer does not stay with the connection
 	}
-	if c.req.Close || c.l.closing {
+	if c.req.Close || c.l.closing || c.halfClosed {
 		c.linger()
 		return
 	}
 	c.req, c.be, c.outReq, c.upBytes, c.hasAns = nil, nil, nil, nil, false
 	c.phase, c.since, c.first = phaseIdle, c.l.now, false
-	if len(c.in) == 0 && cap(c.in) > 64<<10 {
-		c.in = nil
+	if c.bigIn && len(c.in) == 0 {
+		c.in, c.bigIn = nil, false // a rare large request does not stay with the connection
 	}
 	if c.paused { // reading again
 		c.paused = false

@@ -114,3 +114,110 @@ routes:
 	}
 	waitFor(t, canceled, "the backend request to be cancelled")
 }
+
+// A client that hangs up while its backend is still being dialled is
+// counted once, as canceled.
+func TestHangUpDuringDialIsCounted(t *testing.T) {
+	be := slowAcceptServer(t, "X", 20*time.Second) // connecting hangs
+	g := startGateway(t, parseConfig(t, `
+limits: {connectTimeout: 15s}
+routes:
+  - name: chat
+    stable: {version: v1, url: `+be+`}
+`))
+	c := dialRaw(t, g.traffic)
+	c.send("POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}")
+	c.c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := series(stats(t, g, "chat"), "chat", "v1", "stable").Cumulative
+		if n.Canceled == 1 && n.Requests == 0 && n.Errors == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %+v after the client hung up during the dial", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Shutting down closes idle connections at once, those the loops handed to
+// the goroutine server included, while a request on a loop still runs.
+func TestShutdownClosesIdleHandedOverConnections(t *testing.T) {
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	slow := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(func() { close(release) })
+	g := startGateway(t, parseConfig(t, `
+routes:
+  - name: slow
+    stable: {version: v1, url: `+slow+`}
+  - name: echo
+    stable: {version: v1, url: `+echoServer(t)+`}
+`))
+	b := dialRaw(t, g.traffic) // a chunked body: handed over
+	b.send("POST /echo/v1/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+	if resp, body := b.read(http.MethodPost); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	a := dialRaw(t, g.traffic)
+	a.send("POST /slow/v1/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}")
+	waitFor(t, arrived, "the slow request at its backend")
+	go func() { _ = g.stop() }()
+	if !b.closed() {
+		t.Fatal("the idle connection was not closed")
+	}
+	release <- struct{}{}
+	if resp, _ := a.read(http.MethodPost); resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("the request in flight: %d, close %v", resp.StatusCode, resp.Close)
+	}
+}
+
+// The gateway's own 502 says which role failed, as every answer does.
+func TestBadGatewayCarriesTheRole(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	g := startGateway(t, parseConfig(t, `
+routes:
+  - name: chat
+    stable: {version: v1, url: `+dead+`}
+`))
+	c := dialRaw(t, g.traffic)
+	c.send("POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}")
+	resp, body := c.read(http.MethodPost)
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("X-Coalmine-Role") != "stable" {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
+
+// A client that sends two requests and then closes its sending side (as
+// `nc -N` does) still gets the first answer, as from net/http's server.
+func TestPipelineThenHalfCloseAnswersTheFirst(t *testing.T) {
+	slow := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond) // a backend that takes its time
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	g := startGateway(t, parseConfig(t, `
+routes:
+  - name: slow
+    stable: {version: v1, url: `+slow+`}
+`))
+	c := dialRaw(t, g.traffic)
+	r := "POST /slow/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
+	c.send(r + r)
+	if err := c.c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := c.read(http.MethodPost); resp.StatusCode != 200 {
+		t.Fatalf("first answer %d %s", resp.StatusCode, body)
+	}
+}
