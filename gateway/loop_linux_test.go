@@ -55,12 +55,10 @@ func slowAcceptServer(t *testing.T, name string, serveAfter time.Duration) strin
 // the next request on the same client connection to the first request's
 // backend.
 func TestLateDialGoesToItsOwnRequest(t *testing.T) {
-	if os.Getenv("COALMINE_GATEWAY_EVENT_LOOPS") == "-1" {
-		t.Skip("the event loops' dials, and the loops are off")
-	}
 	x := slowAcceptServer(t, "X", 800*time.Millisecond)
 	y := slowAcceptServer(t, "Y", 5*time.Second)
 	g := startGateway(t, parseConfig(t, `
+eventLoops: 1 # the loops' dials, whatever the suite runs on
 limits: {maxDuration: 600ms, connectTimeout: 8s}
 routes:
   - name: xr
@@ -87,9 +85,6 @@ routes:
 // (The goroutine server, like net/http's, stops watching a connection once
 // the client has sent the first byte of its next request.)
 func TestHangUpAfterSendingAheadCancelsTheBackend(t *testing.T) {
-	if os.Getenv("COALMINE_GATEWAY_EVENT_LOOPS") == "-1" {
-		t.Skip("a property of the event loops, which are off")
-	}
 	arrived, canceled := make(chan struct{}), make(chan struct{})
 	slow := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -98,6 +93,7 @@ func TestHangUpAfterSendingAheadCancelsTheBackend(t *testing.T) {
 		close(canceled)
 	}))
 	g := startGateway(t, parseConfig(t, `
+eventLoops: 1 # a property of the loops, whatever the suite runs on
 limits: {maxBodyBytes: 4096, maxHeaderBytes: 1024}
 routes:
   - name: chat

@@ -29,11 +29,12 @@ type Server struct {
 // Start runs a gateway for cfg with the admin token until the test ends;
 // the test fails if the gateway cannot start or does not stop cleanly.
 //
-// COALMINE_GATEWAY_EVENT_LOOPS, when set, overrides cfg.EventLoops, so that a
-// suite can run against either of the traffic listener's servers.
+// COALMINE_GATEWAY_EVENT_LOOPS, when set, replaces a default cfg.EventLoops
+// (0), so that a suite can run against either of the traffic listener's
+// servers; a test that sets eventLoops itself keeps its setting.
 func Start(t testing.TB, cfg *gateway.Config, token string) *Server {
 	t.Helper()
-	if v := os.Getenv("COALMINE_GATEWAY_EVENT_LOOPS"); v != "" {
+	if v := os.Getenv("COALMINE_GATEWAY_EVENT_LOOPS"); v != "" && cfg.EventLoops == 0 {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			t.Fatalf("COALMINE_GATEWAY_EVENT_LOOPS=%q: not a number", v)
