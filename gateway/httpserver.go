@@ -85,42 +85,43 @@ func (s *trafficServer) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.mu.Unlock()
+	return acceptConns(ln, &s.closing, s.log, func(c net.Conn) {
+		if sc := s.adopt(c, nil); sc != nil {
+			go sc.serve()
+		}
+	})
+}
+
+// acceptConns accepts connections on ln and passes each to handle until
+// closing is set, when it returns http.ErrServerClosed. Transient failures
+// (out of file descriptors and the like) are retried after a growing
+// pause, as net/http does; any other is returned.
+func acceptConns(ln net.Listener, closing *atomic.Bool, log *slog.Logger, handle func(net.Conn)) error {
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() {
+			if closing.Load() {
 				return http.ErrServerClosed
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				// Out of file descriptors and the like: wait and retry, as
-				// net/http does.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				log.Warn("accept failed; retrying", "err", err, "in", backoff)
 				time.Sleep(backoff)
 				continue
 			}
 			return err
 		}
 		backoff = 0
-		sc := newServerConn(s, c)
-		s.mu.Lock()
-		if s.closing.Load() {
-			s.mu.Unlock()
-			c.Close()
-			return http.ErrServerClosed
-		}
-		s.conns[sc] = struct{}{}
-		s.mu.Unlock()
-		go sc.serve()
+		handle(c)
 	}
 }
 
-// adopt serves a connection that was accepted elsewhere (by an event loop
-// handing it over); pending is what was read from it and not used. It
-// returns the connection, registered and marked active, for the caller to
-// serve; nil when the server is closing.
+// adopt registers a connection to serve: one just accepted, or one an
+// event loop hands over, with pending what was read from it and not used.
+// It returns the connection, marked active, for the caller to serve; nil
+// (and the connection closed) when the server is closing.
 func (s *trafficServer) adopt(c net.Conn, pending []byte) *serverConn {
 	sc := newServerConn(s, c)
 	sc.cr.pending = pending

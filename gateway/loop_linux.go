@@ -105,29 +105,13 @@ func (s *loopServer) Serve(ln net.Listener) error {
 		ln.Close()
 		return http.ErrServerClosed
 	}
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return http.ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.g.log.Warn("accept failed; retrying", "err", err, "in", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
+	return acceptConns(ln, &s.closing, s.g.log, func(c net.Conn) {
 		fd, err := dupFD(c)
 		if err != nil { // serve it the ordinary way
 			if sc := s.ts.adopt(c, nil); sc != nil {
 				go sc.serve()
 			}
-			continue
+			return
 		}
 		remote := c.RemoteAddr().String()
 		c.Close()
@@ -135,19 +119,24 @@ func (s *loopServer) Serve(ln net.Listener) error {
 		if !l.post(func() { l.addClient(fd, remote) }) {
 			unix.Close(fd)
 		}
-	}
+	})
 }
 
-// Shutdown stops accepting, closes idle connections, lets requests in
-// flight finish and waits for every connection (on the loops and handed
-// over) to end, or for ctx.
-func (s *loopServer) Shutdown(ctx context.Context) error {
+// stopAccepting marks the server closing and closes its listener.
+func (s *loopServer) stopAccepting() {
 	s.closing.Store(true)
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
 	}
 	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, closes idle connections, lets requests in
+// flight finish and waits for every connection (on the loops and handed
+// over) to end, or for ctx.
+func (s *loopServer) Shutdown(ctx context.Context) error {
+	s.stopAccepting()
 	for _, l := range s.loops {
 		_ = l.post(l.startClosing)
 	}
@@ -174,12 +163,7 @@ func (s *loopServer) Shutdown(ctx context.Context) error {
 
 // Close ends every connection at once.
 func (s *loopServer) Close() {
-	s.closing.Store(true)
-	s.mu.Lock()
-	if s.ln != nil {
-		s.ln.Close()
-	}
-	s.mu.Unlock()
+	s.stopAccepting()
 	for _, l := range s.loops {
 		_ = l.post(l.closeAll)
 	}
