@@ -69,11 +69,7 @@ func TestAnswersOfEveryKind(t *testing.T) {
 				tt.handler(w, r)
 			}))
 			t.Cleanup(s.Close)
-			g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+s.URL+`}
-`))
+			g := startChat(t, s.URL)
 			c := dialRaw(t, g.traffic)
 			for i := range 2 {
 				c.send(tt.method + " /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}")
@@ -103,11 +99,7 @@ func TestClientGoneBeforeThePlainAnswer(t *testing.T) {
 		close(canceled)
 	}))
 	t.Cleanup(s.Close)
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+s.URL+`}
-`))
+	g := startChat(t, s.URL)
 	c := dialRaw(t, g.traffic)
 	c.send("POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}")
 	waitFor(t, arrived, "the request at the backend")

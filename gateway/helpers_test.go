@@ -35,6 +35,17 @@ func startGateway(t *testing.T, cfg *gateway.Config) *gw {
 	return &gw{g: s.Gateway, traffic: s.TrafficURL, admin: s.AdminURL, client: s.Client, stop: s.Stop}
 }
 
+// startChat runs a gateway with one route, chat, whose stable version v1 is
+// served at url.
+func startChat(t *testing.T, url string) *gw {
+	t.Helper()
+	return startGateway(t, parseConfig(t, `
+routes:
+  - name: chat
+    stable: {version: v1, url: `+url+`}
+`))
+}
+
 // parseConfig parses a YAML config or fails the test.
 func parseConfig(t *testing.T, y string) *gateway.Config {
 	t.Helper()

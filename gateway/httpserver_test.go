@@ -168,11 +168,7 @@ routes:
 }
 
 func TestTrafficServerExpectContinue(t *testing.T) {
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+echoServer(t)+`}
-`))
+	g := startChat(t, echoServer(t))
 	c := dialRaw(t, g.traffic)
 	c.send("POST /chat/v1/x HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
 	// The body is sent only after the interim answer, as a client would.
@@ -237,11 +233,7 @@ func TestTrafficServerRequestDuringSlowAnswer(t *testing.T) {
 		_, _ = io.WriteString(w, `{"body":"`+string(b)+`"}`)
 	}))
 	t.Cleanup(s.Close)
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+s.URL+`}
-`))
+	g := startChat(t, s.URL)
 	c := dialRaw(t, g.traffic)
 	const post = "POST /chat/v1/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\n\r\n"
 	c.send(post + "slow")

@@ -181,11 +181,7 @@ func TestBadGatewayCarriesTheRole(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+dead+`}
-`))
+	g := startChat(t, dead)
 	c := dialRaw(t, g.traffic)
 	c.send("POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}")
 	resp, body := c.read(http.MethodPost)

@@ -42,11 +42,7 @@ func closingBackend(t *testing.T) string {
 // A request sent on a kept-alive backend connection that the backend has
 // closed is sent again on a fresh one, not answered with a 502.
 func TestStaleBackendConnectionIsRetried(t *testing.T) {
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+closingBackend(t)+`}
-`))
+	g := startChat(t, closingBackend(t))
 	const post = "POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
 	for i := range 20 {
 		c := dialRaw(t, g.traffic)
@@ -63,11 +59,7 @@ routes:
 // before ends in a bare line feed; what follows is the body and then the
 // next request.
 func TestHeadEndsAtTheFirstEmptyLine(t *testing.T) {
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+echoServer(t)+`}
-`))
+	g := startChat(t, echoServer(t))
 	c := dialRaw(t, g.traffic)
 	c.send("POST /chat/v1/first HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\n\nhello" +
 		"POST /chat/v1/second HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc" +

@@ -138,11 +138,7 @@ func TestClientErrorsCountedApart(t *testing.T) {
 	srv.HandleFunc("/v1/bad", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "no", http.StatusBadRequest) })
 	srv.HandleFunc("/v1/boom", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", http.StatusServiceUnavailable) })
 	s := newServer(t, srv)
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+s+`}
-`))
+	g := startChat(t, s)
 	post(t, http.DefaultClient, g.traffic+"/chat/v1/bad", `{}`, nil)
 	post(t, http.DefaultClient, g.traffic+"/chat/v1/boom", `{}`, nil)
 	c := series(stats(t, g, "chat"), "chat", "v1", gateway.RoleStable).Cumulative
@@ -153,11 +149,7 @@ routes:
 
 func TestGracefulShutdownDrains(t *testing.T) {
 	slowURL, arrived, release := blockingServer(t, `{"ok":true}`)
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+slowURL+`}
-`))
+	g := startChat(t, slowURL)
 	type result struct {
 		code int
 		body string

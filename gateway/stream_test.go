@@ -43,11 +43,7 @@ func TestStreamFlushesPerEvent(t *testing.T) {
 		}
 	}))
 	t.Cleanup(s.Close)
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+s.URL+`}
-`))
+	g := startChat(t, s.URL)
 	resp, err := http.Post(g.traffic+"/chat/v1/chat/completions", "application/json", strings.NewReader(chatBody("hi", true, "")))
 	if err != nil {
 		t.Fatal(err)
@@ -78,11 +74,7 @@ routes:
 func TestStreamTTFTAndUsageFromDemoAgent(t *testing.T) {
 	const ttft, latency = 40 * time.Millisecond, 80 * time.Millisecond
 	a := agent(t, demoagent.Config{Version: "v1", TTFT: ttft, Latency: latency, Tokens: 5, StreamUsage: true})
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+a+`}
-`))
+	g := startChat(t, a)
 	resp, err := http.Post(g.traffic+"/chat/v1/chat/completions", "application/json", strings.NewReader(chatBody("hello there", true, "")))
 	if err != nil {
 		t.Fatal(err)
@@ -151,11 +143,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		close(canceled)
 	}))
 	t.Cleanup(s.Close)
-	g := startGateway(t, parseConfig(t, `
-routes:
-  - name: chat
-    stable: {version: v1, url: `+s.URL+`}
-`))
+	g := startChat(t, s.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.traffic+"/chat/v1/chat/completions", strings.NewReader(`{}`))
 	resp, err := http.DefaultClient.Do(req)
