@@ -64,11 +64,12 @@ RUNS ?= 1000
 bench-detect:
 	$(GO) run ./tests/detect -runs $(RUNS)
 
-## bench-gateway: added latency of the gateway and of nginx over the backend, at fixed rates and at saturation (needs nginx, wrk)
+## bench-gateway: added latency of the gateway and of nginx over the backend, at fixed rates and at saturation (needs nginx, wrk; REFERENCE=haproxy compares with HAProxy)
+REFERENCE ?= nginx
 .PHONY: bench-gateway
 bench-gateway: build
-	@command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "bench-gateway needs nginx and wrk: apt-get install -y nginx wrk"; exit 1; }
-	$(GO) run ./tests/benchgateway -coalmine $(BIN)/coalmine
+	@command -v $(REFERENCE) >/dev/null && command -v wrk >/dev/null || { echo "bench-gateway needs $(REFERENCE) and wrk: apt-get install -y $(REFERENCE) wrk"; exit 1; }
+	$(GO) run ./tests/benchgateway -coalmine $(BIN)/coalmine -reference $(REFERENCE)
 
 clean:
 	rm -rf $(BIN)

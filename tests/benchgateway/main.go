@@ -1,11 +1,12 @@
 // Command benchgateway measures the latency the built-in gateway adds over
-// calling a backend directly, and compares it with nginx proxying the same
-// backends with the same split. It is run by `make bench-gateway` and is a
+// calling a backend directly, and compares it with a well-known proxy (nginx,
+// or HAProxy with -reference haproxy) proxying the same backends with the
+// same split. It is run by `make bench-gateway` and is a
 // benchmark, not a test: it prints a Markdown table.
 //
 // Everything runs on this machine on loopback: two demo agents (stable and
-// canary, answering at once), `coalmine gateway` and nginx (Debian package)
-// with the same 5% sticky split by x-session-id. Fixed-rate loads come from
+// canary, answering at once), `coalmine gateway` and the reference proxy
+// (Debian package) with the same 5% sticky split by x-session-id. Fixed-rate loads come from
 // an open-loop generator in this program; saturation is measured with wrk.
 package main
 
@@ -43,11 +44,12 @@ func main() {
 		conns    = flag.Int("connections", 64, "wrk connections at saturation")
 		rounds   = flag.Int("rounds", 3, "turns each target takes per load, interleaved with the others")
 		gen      = flag.String("generator", "go", "fixed-rate load generator: go (open loop, this program) or wrk (paced connections)")
+		ref      = flag.String("reference", "nginx", "the proxy the gateway is compared with: nginx or haproxy (Debian packages)")
 		gwEnv    = flag.String("gateway-env", "", "extra environment of the gateway process, comma-separated K=V (e.g. GOMAXPROCS=1)")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log, *bin, *rates, *duration, *satDur, *conns, *rounds, splitEnv(*gwEnv), *gen); err != nil {
+	if err := run(log, *bin, *rates, *duration, *satDur, *conns, *rounds, splitEnv(*gwEnv), *gen, *ref); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-gateway:", err)
 		os.Exit(1)
 	}
@@ -118,7 +120,7 @@ func waitUp(url string) error {
 	return fmt.Errorf("%s did not come up", url)
 }
 
-func run(log *slog.Logger, bin, rateList string, dur, satDur time.Duration, conns, rounds int, gwEnv []string, generator string) error {
+func run(log *slog.Logger, bin, rateList string, dur, satDur time.Duration, conns, rounds int, gwEnv []string, generator, ref string) error {
 	var ps procs
 	defer ps.stop()
 	dir, err := os.MkdirTemp("", "bench-gateway-")
@@ -126,7 +128,7 @@ func run(log *slog.Logger, bin, rateList string, dur, satDur time.Duration, conn
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ports := make([]int, 5) // stable, canary, gateway, gateway admin, nginx
+	ports := make([]int, 5) // stable, canary, gateway, gateway admin, reference proxy
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			return err
@@ -154,41 +156,18 @@ routes:
 	if err != nil {
 		return err
 	}
-	ngConf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(ngConf, []byte(fmt.Sprintf(`daemon off;
-worker_processes auto;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  upstream stable { server %[2]s; keepalive 256; }
-  upstream canary { server %[3]s; keepalive 256; }
-  split_clients "voice${http_x_session_id}" $backend { 5%% canary; * stable; }
-  server {
-    listen %[4]s;
-    location /voice/ {
-      rewrite ^/voice(/.*)$ $1 break;
-      proxy_pass http://$backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-`, dir, addr(0), addr(1), addr(4))), 0o600); err != nil {
-		return err
+	refStart, ok := references[ref]
+	if !ok {
+		return fmt.Errorf("unknown reference proxy %q: use nginx or haproxy", ref)
 	}
-	ngPID, err := ps.startPID(nil, "nginx", "-p", dir, "-c", ngConf)
+	if _, err := exec.LookPath(ref); err != nil {
+		return fmt.Errorf("reference proxy %s is not installed: apt-get install -y %s", ref, ref)
+	}
+	refPIDs, err := refStart(&ps, dir, addr(0), addr(1), addr(4))
 	if err != nil {
-		return err
+		return fmt.Errorf("start %s: %w", ref, err)
 	}
-	for _, u := range []string{"http://" + addr(0) + "/healthz", "http://" + addr(1) + "/healthz", "http://" + addr(2) + "/healthz", "http://" + addr(4) + "/"} {
+	for _, u := range []string{"http://" + addr(0) + "/healthz", "http://" + addr(1) + "/healthz", "http://" + addr(2) + "/healthz", "http://" + addr(4) + "/voice/healthz"} {
 		if err := waitUp(u); err != nil {
 			return err
 		}
@@ -196,7 +175,7 @@ http {
 	targets := []struct{ name, url string }{
 		{"direct", "http://" + addr(0) + "/v1/chat/completions"},
 		{"gateway", "http://" + addr(2) + "/voice/v1/chat/completions"},
-		{"nginx", "http://" + addr(4) + "/voice/v1/chat/completions"},
+		{ref, "http://" + addr(4) + "/voice/v1/chat/completions"},
 	}
 	for _, t := range targets { // every target must answer correctly first
 		if err := check(t.url); err != nil {
@@ -235,14 +214,16 @@ end
 		p50, p99 map[string]time.Duration
 		rps      map[string]float64
 		errs     map[string]int
+		cpu      map[string][]float64 // the proxy's own CPU time per request, per turn
 	}
+	proxyPIDs := map[string][]int{"gateway": {gwPID}, ref: refPIDs()}
 	var rows []row
 	for _, rs := range strings.Split(rateList, ",") {
 		rate, err := strconv.Atoi(strings.TrimSpace(rs))
 		if err != nil || rate <= 0 {
 			return fmt.Errorf("bad rate %q", rs)
 		}
-		r := row{load: fmt.Sprintf("%d req/s", rate), p50: map[string]time.Duration{}, p99: map[string]time.Duration{}, rps: map[string]float64{}, errs: map[string]int{}}
+		r := row{load: fmt.Sprintf("%d req/s", rate), p50: map[string]time.Duration{}, p99: map[string]time.Duration{}, rps: map[string]float64{}, errs: map[string]int{}, cpu: map[string][]float64{}}
 		// Targets take turns in short slices, so that load from other
 		// work on the machine falls on all of them alike.
 		lats := map[string][]time.Duration{}
@@ -273,9 +254,14 @@ end
 		for round := range rounds {
 			for _, t := range rotate(targets, round) {
 				log.Info("fixed rate", "target", t.name, "rate", rate, "round", round+1)
+				pids := proxyPIDs[t.name]
+				cpu0 := procCPU(pids)
 				lat, errs, achieved, err := fixedRate(t.url, rate, dur/time.Duration(rounds))
 				if err != nil {
 					return fmt.Errorf("%s at %d/s: %w", t.name, rate, err)
+				}
+				if sent := float64(rate) * (warmUp + dur/time.Duration(rounds)).Seconds(); len(pids) > 0 {
+					r.cpu[t.name] = append(r.cpu[t.name], float64(procCPU(pids)-cpu0)/sent)
 				}
 				lats[t.name] = append(lats[t.name], lat...)
 				r.errs[t.name] += errs
@@ -289,13 +275,12 @@ end
 		}
 		rows = append(rows, r)
 	}
-	sat := row{load: fmt.Sprintf("saturation (wrk, %d conns)", conns), p50: map[string]time.Duration{}, p99: map[string]time.Duration{}, rps: map[string]float64{}, errs: map[string]int{}}
+	sat := row{load: fmt.Sprintf("saturation (wrk, %d conns)", conns), p50: map[string]time.Duration{}, p99: map[string]time.Duration{}, rps: map[string]float64{}, errs: map[string]int{}, cpu: map[string][]float64{}}
 	satRuns := map[string][]satResult{}
-	cpuPerReq := map[string][]float64{} // the proxy's own CPU time per request, per turn
 	for round := range rounds {
 		for _, t := range rotate(targets, round) {
 			log.Info("saturation", "target", t.name, "round", round+1)
-			pids := map[string][]int{"gateway": {gwPID}, "nginx": append([]int{ngPID}, childrenOf(ngPID)...)}[t.name]
+			pids := proxyPIDs[t.name]
 			cpu0 := procCPU(pids)
 			p50, p99, rps, errs, err := wrk(script, t.url, satDur/time.Duration(rounds), conns)
 			if err != nil {
@@ -306,7 +291,9 @@ end
 				perReq = time.Duration(float64(procCPU(pids)-cpu0) / n)
 			}
 			satRuns[t.name] = append(satRuns[t.name], satResult{p50, p99, rps})
-			cpuPerReq[t.name] = append(cpuPerReq[t.name], float64(perReq))
+			if len(pids) > 0 {
+				sat.cpu[t.name] = append(sat.cpu[t.name], float64(perReq))
+			}
 			sat.errs[t.name] += errs
 		}
 	}
@@ -326,20 +313,26 @@ end
 		fmt.Printf(", %s", model[1])
 	}
 	fmt.Printf(", %d CPUs shared with other work\n\n", countCPUs(cpus))
-	fmt.Println("| load | direct p50 / p99 | gateway p50 / p99 | added by gateway p50 / p99 | nginx p50 / p99 | added by nginx p50 / p99 | achieved req/s direct / gateway / nginx | errors g / n |")
+	fmt.Printf("| load | direct p50 / p99 | gateway p50 / p99 | added by gateway p50 / p99 | %[1]s p50 / p99 | added by %[1]s p50 / p99 | achieved req/s direct / gateway / %[1]s | errors gateway / %[1]s |\n", ref)
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		fmt.Printf("| %s | %s / %s | %s / %s | **%s / %s** | %s / %s | %s / %s | %.0f / %.0f / %.0f | %d / %d |\n", r.load,
 			us(r.p50["direct"]), us(r.p99["direct"]),
 			us(r.p50["gateway"]), us(r.p99["gateway"]),
 			us(r.p50["gateway"]-r.p50["direct"]), us(r.p99["gateway"]-r.p99["direct"]),
-			us(r.p50["nginx"]), us(r.p99["nginx"]),
-			us(r.p50["nginx"]-r.p50["direct"]), us(r.p99["nginx"]-r.p99["direct"]),
-			r.rps["direct"], r.rps["gateway"], r.rps["nginx"], r.errs["gateway"], r.errs["nginx"])
+			us(r.p50[ref]), us(r.p99[ref]),
+			us(r.p50[ref]-r.p50["direct"]), us(r.p99[ref]-r.p99["direct"]),
+			r.rps["direct"], r.rps["gateway"], r.rps[ref], r.errs["gateway"], r.errs[ref])
 	}
-	fmt.Printf("\nCPU time of the proxy process(es) per request at saturation, median over the turns: gateway %s (turns %s), nginx %s (turns %s).\n",
-		us(time.Duration(median(cpuPerReq["gateway"]))), usList(cpuPerReq["gateway"]),
-		us(time.Duration(median(cpuPerReq["nginx"]))), usList(cpuPerReq["nginx"]))
+	fmt.Println("\nCPU time of the proxy process(es) per request, median over the turns (each turn's figure in brackets):")
+	fmt.Println()
+	fmt.Printf("| load | gateway | %s |\n", ref)
+	fmt.Println("|---|---|---|")
+	for _, r := range rows {
+		fmt.Printf("| %s | %s (%s) | %s (%s) |\n", r.load,
+			us(time.Duration(median(r.cpu["gateway"]))), usList(r.cpu["gateway"]),
+			us(time.Duration(median(r.cpu[ref]))), usList(r.cpu[ref]))
+	}
 	return nil
 }
 
@@ -438,12 +431,14 @@ func check(url string) error {
 // warm-up that is not measured) from an open-loop schedule, and returns the
 // latencies of successful requests, the number of failures and the rate
 // achieved.
+// warmUp is how long each fixed-rate turn runs before it starts measuring.
+const warmUp = 300 * time.Millisecond
+
 func fixedRate(url string, rate int, dur time.Duration) ([]time.Duration, int, float64, error) {
 	tr := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	warm := 300 * time.Millisecond
-	total := int(float64(rate) * (warm + dur).Seconds())
+	total := int(float64(rate) * (warmUp + dur).Seconds())
 	interval := time.Second / time.Duration(rate)
 	type result struct {
 		lat      time.Duration
@@ -486,7 +481,7 @@ func fixedRate(url string, rate int, dur time.Duration) ([]time.Duration, int, f
 		close(collected)
 	}()
 	start := time.Now()
-	warmN := int(float64(rate) * warm.Seconds())
+	warmN := int(float64(rate) * warmUp.Seconds())
 	var measureStart time.Time
 	for i := 0; i < total; {
 		due := int(time.Since(start)/interval) + 1
