@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
 )
@@ -81,7 +80,7 @@ func TestAnswersOfEveryKind(t *testing.T) {
 					t.Fatalf("request %d: version %q", i, v)
 				}
 			}
-			if n := series(stats(t, g, "chat"), "chat", "v1", gateway.RoleStable).Cumulative; n.Requests != 2 || n.Canceled != 0 {
+			if n, ok := waitCounts(t, g, "chat", func(c gateway.Counts) bool { return c.Requests == 2 }); !ok || n.Canceled != 0 {
 				t.Fatalf("counts %+v", n)
 			}
 		})
@@ -105,15 +104,7 @@ func TestClientGoneBeforeThePlainAnswer(t *testing.T) {
 	waitFor(t, arrived, "the request at the backend")
 	c.c.Close()
 	waitFor(t, canceled, "the backend request to be cancelled")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := series(stats(t, g, "chat"), "chat", "v1", gateway.RoleStable).Cumulative
-		if c.Canceled == 1 && c.Errors == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counts %+v", c)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if c, ok := waitCounts(t, g, "chat", func(c gateway.Counts) bool { return c.Canceled == 1 && c.Errors == 0 }); !ok {
+		t.Fatalf("counts %+v", c)
 	}
 }

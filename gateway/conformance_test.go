@@ -86,21 +86,13 @@ routes:
 	if failures > 0 {
 		return // the counts would not add up
 	}
-	// The goroutine server records a request after writing its answer, so
-	// the counts may trail the answers for a moment.
-	deadline := time.Now().Add(3 * time.Second)
 	for _, route := range []string{"echo", "sized", "chunky", "sse"} {
-		for {
-			c := series(stats(t, g, route), route, "v1", gateway.RoleStable).Cumulative
-			if c.Requests == sent[route] && c.Errors == 0 && c.ClientErrors == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("route %s: stats count %d requests (%d errors, %d client errors, %d canceled), %d were sent",
-					route, c.Requests, c.Errors, c.ClientErrors, c.Canceled, sent[route])
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
+		c, ok := waitCounts(t, g, route, func(c gateway.Counts) bool {
+			return c.Requests == sent[route] && c.Errors == 0 && c.ClientErrors == 0
+		})
+		if !ok {
+			t.Errorf("route %s: stats count %d requests (%d errors, %d client errors, %d canceled), %d were sent",
+				route, c.Requests, c.Errors, c.ClientErrors, c.Canceled, sent[route])
 		}
 	}
 }

@@ -119,6 +119,25 @@ func series(st gateway.Stats, route, version, role string) gateway.Series {
 	return gateway.Series{}
 }
 
+// waitCounts polls the cumulative counts of route's stable v1 series until
+// ok accepts them or 10 s pass, and returns the last counts and whether ok
+// accepted them. The goroutine server records a request after writing its
+// answer, so the counts may trail the answers a client has read.
+func waitCounts(t *testing.T, g *gw, route string, ok func(gateway.Counts) bool) (gateway.Counts, bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := series(stats(t, g, route), route, "v1", gateway.RoleStable).Cumulative
+		if ok(c) {
+			return c, true
+		}
+		if time.Now().After(deadline) {
+			return c, false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func stats(t *testing.T, g *gw, route string) gateway.Stats {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -3,7 +3,6 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -785,9 +784,11 @@ func (c *loopClient) send(u *loopUpstream, reused bool) {
 func (c *loopClient) fail(err error) {
 	u := c.up
 	if u != nil {
-		if u.reused && len(u.in) == 0 && !c.retried && staleConn(err) {
-			// A kept-alive connection closed while idle: the request was not
-			// processed; send it once more on a fresh connection.
+		if u.reused && len(u.in) == 0 && !c.retried && staleConn(err) &&
+			(u.outOff == 0 || idempotent(c.outReq.Method, c.outReq.Header)) {
+			// A kept-alive connection that the backend closed, and either
+			// none of the request left or it may be repeated (see
+			// upstream.roundTrip): send it once more on a fresh connection.
 			u.close()
 			c.up, c.retried = nil, true
 			c.connect(true)
@@ -906,8 +907,10 @@ func (c *loopClient) upstreamData() {
 		u.in = u.in[:0]
 	}
 	c.up, c.hasAns = nil, false
-	if extra || u.outOff < len(u.out) {
-		u.close() // the backend sent more than it said, or answered before reading all
+	if extra || u.outOff < len(u.out) || u.peerClosed {
+		// The backend sent more than it said, answered before reading all,
+		// or closed the connection after the answer.
+		u.close()
 	} else {
 		c.l.putIdle(u)
 	}
@@ -1104,8 +1107,7 @@ func (c *loopClient) handOverExchange() {
 	unsent := u.out[u.outOff:] // an early answer (1xx) may come before the whole request went
 	req.Body = http.NoBody
 	sc.body.reset(sc)
-	up := &upConn{c: uc, bw: bufio.NewWriterSize(uc, 16<<10)}
-	up.br = bufio.NewReaderSize(&connReader{c: uc, pending: bytes.Clone(u.in)}, 16<<10)
+	up := newUpConn(uc, bytes.Clone(u.in))
 	go sc.run(func() bool {
 		return sc.answer(req, start, func(w http.ResponseWriter, r *http.Request) {
 			w.Header()[HeaderRole] = be.roleHdr
@@ -1161,6 +1163,9 @@ type loopUpstream struct {
 	wOut   bool
 	used   time.Time
 	closed bool
+	// peerClosed: the backend has closed its side, so the connection does
+	// not go back to the pool after this answer.
+	peerClosed bool
 }
 
 func (u *loopUpstream) event(ev uint32) {
@@ -1187,6 +1192,7 @@ func (u *loopUpstream) event(ev uint32) {
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return
 	}
+	u.peerClosed = u.peerClosed || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
 	if n <= 0 {
 		if err == nil {
 			err = errUnexpectedEOF

@@ -6,13 +6,15 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/coalmine-dev/coalmine/gateway"
 )
 
-// closingBackend answers one request per connection with a length and then
-// closes the connection without saying so, as a backend whose keep-alive
-// ran out does: the connection the gateway kept is then stale.
-func closingBackend(t *testing.T) string {
+// rawBackend is a backend that runs serve on each connection it accepts,
+// for behaviour an http.Server would not show.
+func rawBackend(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -25,33 +27,116 @@ func closingBackend(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-			}()
+			go serve(c)
 		}
 	}()
 	return "http://" + ln.Addr().String()
 }
 
-// A request sent on a kept-alive backend connection that the backend has
-// closed is sent again on a fresh one, not answered with a 502.
-func TestStaleBackendConnectionIsRetried(t *testing.T) {
-	g := startChat(t, closingBackend(t))
-	const post = "POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
-	for i := range 20 {
-		c := dialRaw(t, g.traffic)
-		c.send(post + post) // the second one finds the first one's connection
-		for j := range 2 {
-			if resp, body := c.read(http.MethodPost); resp.StatusCode != 200 {
-				t.Fatalf("round %d, answer %d: %d %s", i, j, resp.StatusCode, body)
-			}
+// closingBackend answers one request per connection with a length and then
+// closes the connection without saying so, as a backend whose keep-alive
+// ran out does: the connection the gateway kept is then stale. Each close
+// is reported on the channel.
+func closingBackend(t *testing.T) (string, <-chan struct{}) {
+	t.Helper()
+	closed := make(chan struct{}, 100)
+	url := rawBackend(t, func(c net.Conn) {
+		defer func() { c.Close(); closed <- struct{}{} }()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+	})
+	return url, closed
+}
+
+// A kept-alive backend connection that the backend has since closed is not
+// used: the next request, a POST that must not be sent twice, goes on a
+// fresh connection instead of failing with a 502.
+func TestClosedIdleBackendConnectionIsNotUsed(t *testing.T) {
+	url, closed := closingBackend(t)
+	g := startChat(t, url)
+	const post = "POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
+	c := dialRaw(t, g.traffic)
+	for i := range 20 {
+		c.send(post)
+		if resp, body := c.read(http.MethodPost); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+		<-closed // the connection the gateway kept is closed before the next request
+	}
+}
+
+// flakyBackend answers the first request on each connection and, on the
+// second, reads it whole and then closes the connection without an answer,
+// as a backend that crashes while working on it. It counts the requests it
+// reads.
+func flakyBackend(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	url := rawBackend(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			n.Add(1)
+			if i == 1 {
+				return
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+		}
+	})
+	return url, &n
+}
+
+// A request whose backend connection breaks after the request was sent and
+// before any answer is sent again only if doing so is safe (RFC 9110,
+// section 9.2.2): an idempotent method or an idempotency key. A POST may
+// have been acted on and is answered with a 502 instead.
+func TestBrokenExchangeIsRepeatedOnlyWhenSafe(t *testing.T) {
+	tests := []struct {
+		name, method, header string
+		wantStatus           int
+		wantSeen             int64 // requests the backend read, the first one included
+	}{
+		{"POST", "POST", "", 502, 2},
+		{"POST with an idempotency key", "POST", "Idempotency-Key: k-1\r\n", 200, 3},
+		{"POST with X-Idempotency-Key", "POST", "X-Idempotency-Key: k-1\r\n", 200, 3},
+		{"GET", "GET", "", 200, 3},
+		{"PUT", "PUT", "", 200, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, seen := flakyBackend(t)
+			g := startChat(t, url)
+			c := dialRaw(t, g.traffic)
+			first := "POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
+			c.send(first)
+			if resp, body := c.read(http.MethodPost); resp.StatusCode != 200 {
+				t.Fatalf("first request: %d %s", resp.StatusCode, body)
+			}
+			c.send(tt.method + " /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\n" + tt.header + "Content-Length: 2\r\n\r\n{}")
+			resp, body := c.read(tt.method)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("second request: %d %s, want %d", resp.StatusCode, body, tt.wantStatus)
+			}
+			if got := seen.Load(); got != tt.wantSeen {
+				t.Fatalf("the backend read %d requests, want %d", got, tt.wantSeen)
+			}
+			var wantErrs uint64 // a 502 the gateway gave is one error, against v1
+			if tt.wantStatus == 502 {
+				wantErrs = 1
+			}
+			if c, ok := waitCounts(t, g, "chat", func(c gateway.Counts) bool { return c.Requests == 2 }); !ok || c.Errors != wantErrs {
+				t.Fatalf("counts %+v, want 2 requests and %d errors", c, wantErrs)
+			}
+		})
 	}
 }
 

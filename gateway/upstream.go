@@ -34,10 +34,41 @@ type upstream struct {
 
 type upConn struct {
 	c        net.Conn
+	m        *meter // c, counted; br and bw read and write through it
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	used     time.Time
 	deadline bool // a deadline is set on c
+}
+
+// newUpConn wraps a backend connection; pending are answer bytes already
+// read from it (by an event loop that hands an exchange over).
+func newUpConn(c net.Conn, pending []byte) *upConn {
+	m := &meter{Conn: c}
+	var r io.Reader = m
+	if len(pending) > 0 {
+		r = &connReader{c: m, pending: pending}
+	}
+	return &upConn{c: c, m: m, br: bufio.NewReaderSize(r, 16<<10), bw: bufio.NewWriterSize(m, 16<<10)}
+}
+
+// meter counts the bytes that pass through a connection, so that a failed
+// exchange knows whether any of the request left and any answer came back.
+type meter struct {
+	net.Conn
+	in, out int64
+}
+
+func (m *meter) Read(p []byte) (int, error) {
+	n, err := m.Conn.Read(p)
+	m.in += int64(n)
+	return n, err
+}
+
+func (m *meter) Write(p []byte) (int, error) {
+	n, err := m.Conn.Write(p)
+	m.out += int64(n)
+	return n, err
 }
 
 func newUpstream(connectTimeout, headerTimeout time.Duration) *upstream {
@@ -62,6 +93,14 @@ func (u *upstream) get(ctx context.Context, addr string) (*upConn, bool, error) 
 			continue
 		}
 		u.mu.Unlock()
+		// A backend that closed the connection while it was idle (its own
+		// keep-alive ran out) would fail the request after it was sent;
+		// find that out now, when trying another is still safe.
+		if uc.br.Buffered() > 0 || !idleUsable(uc.c) {
+			uc.c.Close()
+			u.mu.Lock()
+			continue
+		}
 		return uc, true, nil
 	}
 	u.mu.Unlock()
@@ -69,7 +108,7 @@ func (u *upstream) get(ctx context.Context, addr string) (*upConn, bool, error) 
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}, false, nil
+	return newUpConn(c, nil), false, nil
 }
 
 func (u *upstream) put(addr string, uc *upConn) {
@@ -113,15 +152,18 @@ func (u *upstream) roundTrip(req *http.Request, deadline time.Time) (*http.Respo
 		if err != nil {
 			return nil, err
 		}
+		in, out := uc.m.in, uc.m.out
 		resp, err := u.exchange(ctx, uc, req, deadline)
 		if err == nil {
 			return resp, nil
 		}
 		uc.c.Close()
-		// A kept-alive connection the backend closed while idle fails
-		// before any answer; the request was not processed, so send it
-		// once more on a fresh connection.
-		if reused && attempt == 0 && ctx.Err() == nil && staleConn(err) {
+		// A kept-alive connection that the backend closed fails without an
+		// answer. If none of the request left, or the request may be
+		// repeated, send it once more on a fresh connection; otherwise the
+		// backend may have acted on it, and a proxy must not repeat it.
+		if reused && attempt == 0 && ctx.Err() == nil && staleConn(err) && uc.m.in == in &&
+			(uc.m.out == out || idempotent(req.Method, req.Header)) {
 			if req.GetBody != nil {
 				if req.Body, err = req.GetBody(); err != nil {
 					return nil, err
@@ -133,6 +175,22 @@ func (u *upstream) roundTrip(req *http.Request, deadline time.Time) (*http.Respo
 	}
 }
 
+// idempotent reports whether a request may be sent again after a failure
+// that leaves unknown whether the backend acted on it (RFC 9110, section
+// 9.2.2): its method is idempotent, or the client gave it an idempotency
+// key, as net/http's client also accepts.
+func idempotent(method string, h http.Header) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	_, key := h["Idempotency-Key"]
+	_, xkey := h["X-Idempotency-Key"]
+	return key || xkey
+}
+
+// staleConn reports whether err is what a connection closed by the other
+// side gives.
 func staleConn(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
