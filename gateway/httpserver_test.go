@@ -248,3 +248,20 @@ func TestTrafficServerRequestDuringSlowAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A head ends at its first empty line even when that line or the one
+// before ends in a bare line feed; what follows is the body and then the
+// next request.
+func TestHeadEndsAtTheFirstEmptyLine(t *testing.T) {
+	g := startChat(t, echoServer(t))
+	c := dialRaw(t, g.traffic)
+	c.send("POST /chat/v1/first HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\n\nhello" +
+		"POST /chat/v1/second HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc" +
+		"GET /chat/v1/third HTTP/1.1\r\nHost: gw\n\r\n")
+	for _, want := range []string{`"body":"hello","header"`, `"body":"abc","header"`, `"path":"/v1/third"`} {
+		resp, body := c.read(http.MethodPost)
+		if resp.StatusCode != 200 || !strings.Contains(body, want) {
+			t.Fatalf("answer %d %s, want %s", resp.StatusCode, body, want)
+		}
+	}
+}

@@ -95,7 +95,13 @@ func (u *upstream) get(ctx context.Context, addr string) (*upConn, bool, error) 
 		u.mu.Unlock()
 		// A backend that closed the connection while it was idle (its own
 		// keep-alive ran out) would fail the request after it was sent;
-		// find that out now, when trying another is still safe.
+		// find that out now, when trying another is still safe. The last
+		// exchange's deadline, which may have passed meanwhile, would fail
+		// the look, so it goes first.
+		if uc.deadline {
+			_ = uc.c.SetDeadline(time.Time{})
+			uc.deadline = false
+		}
 		if uc.br.Buffered() > 0 || !idleUsable(uc.c) {
 			uc.c.Close()
 			u.mu.Lock()

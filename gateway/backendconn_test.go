@@ -5,9 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
 )
@@ -140,19 +140,42 @@ func TestBrokenExchangeIsRepeatedOnlyWhenSafe(t *testing.T) {
 	}
 }
 
-// A head ends at its first empty line even when that line or the one
-// before ends in a bare line feed; what follows is the body and then the
-// next request.
-func TestHeadEndsAtTheFirstEmptyLine(t *testing.T) {
-	g := startChat(t, echoServer(t))
-	c := dialRaw(t, g.traffic)
-	c.send("POST /chat/v1/first HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\n\nhello" +
-		"POST /chat/v1/second HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc" +
-		"GET /chat/v1/third HTTP/1.1\r\nHost: gw\n\r\n")
-	for _, want := range []string{`"body":"hello","header"`, `"body":"abc","header"`, `"path":"/v1/third"`} {
-		resp, body := c.read(http.MethodPost)
-		if resp.StatusCode != 200 || !strings.Contains(body, want) {
-			t.Fatalf("answer %d %s, want %s", resp.StatusCode, body, want)
+// A kept-alive backend connection stays in use after the deadline of the
+// request that last used it has passed: the deadline belongs to that
+// request, not to the connection.
+func TestIdleBackendConnectionOutlivesItsLastDeadline(t *testing.T) {
+	var accepted atomic.Int64
+	url := rawBackend(t, func(c net.Conn) {
+		defer c.Close()
+		accepted.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
 		}
+	})
+	g := startGateway(t, parseConfig(t, `
+limits: {maxDuration: 100ms}
+routes:
+  - name: chat
+    stable: {version: v1, url: `+url+`}
+`))
+	c := dialRaw(t, g.traffic)
+	const post = "POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
+	for i := range 2 {
+		if i == 1 {
+			time.Sleep(150 * time.Millisecond) // past the first request's deadline
+		}
+		c.send(post)
+		if resp, body := c.read(http.MethodPost); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("the backend accepted %d connections, want 1", n)
 	}
 }
