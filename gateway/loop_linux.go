@@ -784,11 +784,7 @@ func (c *loopClient) send(u *loopUpstream, reused bool) {
 func (c *loopClient) fail(err error) {
 	u := c.up
 	if u != nil {
-		if u.reused && len(u.in) == 0 && !c.retried && staleConn(err) &&
-			(u.outOff == 0 || idempotent(c.outReq.Method, c.outReq.Header)) {
-			// A kept-alive connection that the backend closed, and either
-			// none of the request left or it may be repeated (see
-			// upstream.roundTrip): send it once more on a fresh connection.
+		if !c.retried && repeatable(u.reused, len(u.in) > 0, u.outOff > 0, c.outReq.Method, c.outReq.Header, err) {
 			u.close()
 			c.up, c.retried = nil, true
 			c.connect(true)
@@ -1128,11 +1124,20 @@ func (c *loopClient) handOverExchange() {
 	})
 }
 
+// idleLook is how long a backend connection must have been idle before a
+// loop looks at it ahead of reuse. The loop hears of a backend's close
+// through its events, but the close may come between those events and the
+// reuse; a backend closes idle connections only after its keep-alive
+// timeout, far longer than this, so under load (when connections are
+// reused within microseconds) the look costs no system call.
+const idleLook = time.Millisecond
+
 func (l *loop) takeIdle(addr string) *loopUpstream {
 	for list := l.idle[addr]; len(list) > 0; list = l.idle[addr] {
 		u := list[len(list)-1]
 		l.idle[addr] = list[:len(list)-1]
-		if l.now.Sub(u.used) > l.g.upstream.idleTimeout {
+		idle := l.now.Sub(u.used)
+		if idle > l.g.upstream.idleTimeout || (idle >= idleLook && !u.usable()) {
 			u.close()
 			continue
 		}
@@ -1230,6 +1235,19 @@ func (u *loopUpstream) flush() {
 	if u.wOut {
 		u.wOut = false
 		u.l.modify(u.fd, unix.EPOLLIN|unix.EPOLLRDHUP)
+	}
+}
+
+// usable reports whether an idle connection can carry another request: the
+// backend has not closed it and has sent nothing unasked (see idleUsable).
+func (u *loopUpstream) usable() bool {
+	var b [1]byte
+	for {
+		_, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(u.fd), uintptr(unsafe.Pointer(&b[0])), 1,
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		if e != unix.EINTR {
+			return e == unix.EAGAIN
+		}
 	}
 }
 

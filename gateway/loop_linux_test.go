@@ -3,6 +3,7 @@
 package gateway_test
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // slowAcceptServer is an HTTP server that answers with its name, on a
@@ -211,5 +214,39 @@ routes:
 	}
 	if resp, body := c.read(http.MethodPost); resp.StatusCode != 200 {
 		t.Fatalf("first answer %d %s", resp.StatusCode, body)
+	}
+}
+
+// A backend that hangs up together with its answer (data and FIN in one
+// segment, as TCP_CORK and a close send them) leaves no connection to reuse:
+// a request pipelined behind gets a fresh one at once, not the closed one.
+func TestBackendHangUpWithItsAnswer(t *testing.T) {
+	url := rawBackend(t, func(c net.Conn) {
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		// Held back until the close, which then sends the answer and the
+		// FIN together.
+		rc, err := c.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, 1) })
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+	})
+	g := startChat(t, url)
+	const post = "POST /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
+	for i := range 10 {
+		c := dialRaw(t, g.traffic)
+		c.send(post + post) // the second one comes right after the first answer
+		for j := range 2 {
+			if resp, body := c.read(http.MethodPost); resp.StatusCode != 200 {
+				t.Fatalf("round %d, answer %d: %d %s", i, j, resp.StatusCode, body)
+			}
+		}
 	}
 }

@@ -164,12 +164,8 @@ func (u *upstream) roundTrip(req *http.Request, deadline time.Time) (*http.Respo
 			return resp, nil
 		}
 		uc.c.Close()
-		// A kept-alive connection that the backend closed fails without an
-		// answer. If none of the request left, or the request may be
-		// repeated, send it once more on a fresh connection; otherwise the
-		// backend may have acted on it, and a proxy must not repeat it.
-		if reused && attempt == 0 && ctx.Err() == nil && staleConn(err) && uc.m.in == in &&
-			(uc.m.out == out || idempotent(req.Method, req.Header)) {
+		if attempt == 0 && ctx.Err() == nil &&
+			repeatable(reused, uc.m.in != in, uc.m.out != out, req.Method, req.Header, err) {
 			if req.GetBody != nil {
 				if req.Body, err = req.GetBody(); err != nil {
 					return nil, err
@@ -179,6 +175,16 @@ func (u *upstream) roundTrip(req *http.Request, deadline time.Time) (*http.Respo
 		}
 		return nil, err
 	}
+}
+
+// repeatable reports whether a request whose exchange failed with err may
+// be sent once more on a fresh connection. Only a kept-alive connection
+// that broke before any answer qualifies (the backend closed it while it
+// was idle), and then only if none of the request had left (sent) or the
+// request may be repeated (idempotent); otherwise the backend may have
+// acted on it, and a proxy must not repeat it.
+func repeatable(reused, answered, sent bool, method string, h http.Header, err error) bool {
+	return reused && !answered && staleConn(err) && (!sent || idempotent(method, h))
 }
 
 // idempotent reports whether a request may be sent again after a failure

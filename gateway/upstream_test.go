@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -148,5 +150,40 @@ func TestCleanPathLikeServeMux(t *testing.T) {
 		if got := cleanPath(p); got != want {
 			t.Errorf("cleanPath(%q) = %v, want %v", p, got, want)
 		}
+	}
+}
+
+// TestRepeatable checks the rule for sending a failed request again: only
+// after a kept-alive connection broke before any answer, and only when none
+// of the request left or repeating it is safe.
+func TestRepeatable(t *testing.T) {
+	key := http.Header{"Idempotency-Key": {"k"}}
+	tests := []struct {
+		name                   string
+		reused, answered, sent bool
+		method                 string
+		header                 http.Header
+		err                    error
+		want                   bool
+	}{
+		{"POST not yet sent", true, false, false, "POST", nil, io.EOF, true},
+		{"POST sent", true, false, true, "POST", nil, io.EOF, false},
+		{"POST sent, with a key", true, false, true, "POST", key, io.EOF, true},
+		{"POST sent, with an X- key", true, false, true, "POST", http.Header{"X-Idempotency-Key": {"k"}}, io.EOF, true},
+		{"GET sent", true, false, true, "GET", nil, io.ErrUnexpectedEOF, true},
+		{"PUT sent, reset", true, false, true, "PUT", nil, syscall.ECONNRESET, true},
+		{"DELETE not yet sent, broken pipe", true, false, false, "DELETE", nil, syscall.EPIPE, true},
+		{"PATCH sent", true, false, true, "PATCH", nil, io.EOF, false},
+		{"part of an answer came", true, true, false, "GET", nil, io.ErrUnexpectedEOF, false},
+		{"a fresh connection", false, false, false, "GET", nil, io.EOF, false},
+		{"a timeout", true, false, false, "GET", nil, os.ErrDeadlineExceeded, false},
+		{"refused", true, false, false, "GET", nil, syscall.ECONNREFUSED, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := repeatable(tt.reused, tt.answered, tt.sent, tt.method, tt.header, tt.err); got != tt.want {
+				t.Errorf("repeatable = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
