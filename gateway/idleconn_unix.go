@@ -21,19 +21,26 @@ func idleUsable(c net.Conn) bool {
 	if err != nil {
 		return false
 	}
-	var rerr error
-	var buf [1]byte
+	usable := false
 	if err := rc.Read(func(fd uintptr) bool {
-		for {
-			_, _, rerr = unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			if rerr != unix.EINTR {
-				return true
-			}
-		}
+		usable = fdUsable(int(fd))
+		return true
 	}); err != nil {
 		return false
 	}
-	// Nothing to read is the one good answer: a byte is one nobody asked
-	// for, zero bytes is the backend's close, and an error a broken one.
-	return rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK
+	return usable
+}
+
+// fdUsable is idleUsable on a socket's descriptor.
+func fdUsable(fd int) bool {
+	var b [1]byte
+	for {
+		_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if err != unix.EINTR {
+			// Nothing to read is the one good answer: a byte is one nobody
+			// asked for, zero bytes is the backend's close, and an error a
+			// broken one.
+			return err == unix.EAGAIN || err == unix.EWOULDBLOCK
+		}
+	}
 }

@@ -1137,7 +1137,7 @@ func (l *loop) takeIdle(addr string) *loopUpstream {
 		u := list[len(list)-1]
 		l.idle[addr] = list[:len(list)-1]
 		idle := l.now.Sub(u.used)
-		if idle > l.g.upstream.idleTimeout || (idle >= idleLook && !u.usable()) {
+		if idle > l.g.upstream.idleTimeout || (idle >= idleLook && !fdUsable(u.fd)) {
 			u.close()
 			continue
 		}
@@ -1235,19 +1235,6 @@ func (u *loopUpstream) flush() {
 	if u.wOut {
 		u.wOut = false
 		u.l.modify(u.fd, unix.EPOLLIN|unix.EPOLLRDHUP)
-	}
-}
-
-// usable reports whether an idle connection can carry another request: the
-// backend has not closed it and has sent nothing unasked (see idleUsable).
-func (u *loopUpstream) usable() bool {
-	var b [1]byte
-	for {
-		_, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(u.fd), uintptr(unsafe.Pointer(&b[0])), 1,
-			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-		if e != unix.EINTR {
-			return e == unix.EAGAIN
-		}
 	}
 }
 
