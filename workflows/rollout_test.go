@@ -104,6 +104,22 @@ func (h *harness) status() Status {
 	return s
 }
 
+// details is the workflow's current details, the Markdown the Web UI shows,
+// read through the SDK's metadata query; "" after reporting an error.
+func (h *harness) details() string {
+	h.t.Helper()
+	v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
+	if err != nil {
+		h.t.Errorf("metadata query: %v", err)
+		return ""
+	}
+	var md sdkpb.WorkflowMetadata
+	if err := v.Get(&md); err != nil {
+		h.t.Errorf("decode metadata: %v", err)
+	}
+	return md.GetCurrentDetails()
+}
+
 func (h *harness) result() Result {
 	h.t.Helper()
 	if err := h.env.GetWorkflowError(); err != nil {
@@ -639,16 +655,7 @@ func TestDetailsMarkdownShowsWhereTheRolloutIs(t *testing.T) {
 	h := newHarness(t, nil)
 	var details string
 	h.at(30*time.Minute, func() {
-		v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
-		if err != nil {
-			t.Errorf("metadata query: %v", err)
-			return
-		}
-		var md sdkpb.WorkflowMetadata
-		if err := v.Get(&md); err != nil {
-			t.Errorf("decode metadata: %v", err)
-		}
-		details = md.GetCurrentDetails()
+		details = h.details()
 	})
 	h.run(plan(weight(10), pauseFor(time.Hour), weight(50)))
 	h.result()
@@ -807,16 +814,7 @@ func TestAchievedWeight(t *testing.T) {
 	var details string
 	h.at(30*time.Minute, func() {
 		st = h.status()
-		v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
-		if err != nil {
-			t.Errorf("metadata query: %v", err)
-			return
-		}
-		var md sdkpb.WorkflowMetadata
-		if err := v.Get(&md); err != nil {
-			t.Errorf("decode metadata: %v", err)
-		}
-		details = md.GetCurrentDetails()
+		details = h.details()
 	})
 	h.run(plan(weight(5), pauseFor(time.Hour), weight(50)))
 	h.result()
