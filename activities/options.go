@@ -11,19 +11,27 @@ import (
 // for each retry policy.
 func nonRetryable() []string { return []string{ErrorTypeInvalidConfig, ErrorTypeUnsupported} }
 
+// retry is a retry policy that doubles its interval from initial up to
+// maxInterval (0: the SDK's default, 100 times initial), for at most
+// attempts, and does not retry the error types no retry can fix nor the
+// extra ones.
+func retry(initial, maxInterval time.Duration, attempts int32, extra ...string) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        initial,
+		BackoffCoefficient:     2,
+		MaximumInterval:        maxInterval,
+		MaximumAttempts:        attempts,
+		NonRetryableErrorTypes: append(nonRetryable(), extra...),
+	}
+}
+
 // Options returns the activity options of one activity type, by name. All
 // timeouts and retry policies live here.
 func Options(name string) workflow.ActivityOptions {
 	traffic := workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		HeartbeatTimeout:    20 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			MaximumAttempts:        8,
-			NonRetryableErrorTypes: nonRetryable(),
-		},
+		RetryPolicy:         retry(time.Second, 30*time.Second, 8),
 	}
 	switch name {
 	case NameSetWeight, NameSetSegmentWeight, NameSetShadow, NamePromoteTraffic:
@@ -31,13 +39,7 @@ func Options(name string) workflow.ActivityOptions {
 	case NameResetTraffic:
 		// The workflow repeats the whole activity until it succeeds.
 		o := traffic
-		o.RetryPolicy = &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			MaximumAttempts:        5,
-			NonRetryableErrorTypes: nonRetryable(),
-		}
+		o.RetryPolicy = retry(time.Second, 30*time.Second, 5)
 		return o
 	case NameMeasure:
 		// Provider failures come back as Error measurements; the retries
@@ -45,23 +47,12 @@ func Options(name string) workflow.ActivityOptions {
 		return workflow.ActivityOptions{
 			StartToCloseTimeout: 5 * time.Minute,
 			HeartbeatTimeout:    30 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:        time.Second,
-				BackoffCoefficient:     2,
-				MaximumInterval:        30 * time.Second,
-				MaximumAttempts:        3,
-				NonRetryableErrorTypes: nonRetryable(),
-			},
+			RetryPolicy:         retry(time.Second, 30*time.Second, 3),
 		}
 	case NameNotify:
 		return workflow.ActivityOptions{
 			StartToCloseTimeout: 30 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:        2 * time.Second,
-				BackoffCoefficient:     2,
-				MaximumAttempts:        5,
-				NonRetryableErrorTypes: nonRetryable(),
-			},
+			RetryPolicy:         retry(2*time.Second, 0, 5),
 		}
 	case NameCreateCanary, NamePromoteWorkload:
 		// The activity waits for the cluster, heartbeating; a missed
@@ -69,25 +60,13 @@ func Options(name string) workflow.ActivityOptions {
 		return workflow.ActivityOptions{
 			StartToCloseTimeout: time.Hour,
 			HeartbeatTimeout:    30 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:        2 * time.Second,
-				BackoffCoefficient:     2,
-				MaximumInterval:        time.Minute,
-				MaximumAttempts:        10,
-				NonRetryableErrorTypes: append(nonRetryable(), ErrorTypeNotAvailable),
-			},
+			RetryPolicy:         retry(2*time.Second, time.Minute, 10, ErrorTypeNotAvailable),
 		}
 	case NameScaleDownCanary:
 		return workflow.ActivityOptions{
 			StartToCloseTimeout: 10 * time.Minute,
 			HeartbeatTimeout:    30 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:        2 * time.Second,
-				BackoffCoefficient:     2,
-				MaximumInterval:        time.Minute,
-				MaximumAttempts:        10,
-				NonRetryableErrorTypes: nonRetryable(),
-			},
+			RetryPolicy:         retry(2*time.Second, time.Minute, 10),
 		}
 	}
 	return traffic
