@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc"
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/analysis"
@@ -84,6 +85,10 @@ type DemoOptions struct {
 	Out io.Writer
 	// Logger logs the worker and the gateway; nil discards.
 	Logger *slog.Logger
+	// Interceptor, when set, wraps every call the demo itself makes to
+	// Temporal (start, status query, promote update). Tests use it to
+	// interrupt the demo at a chosen call.
+	Interceptor grpc.UnaryClientInterceptor
 }
 
 // DemoRollout is what happened to one of the demo's rollouts.
@@ -316,11 +321,14 @@ func RunDemo(ctx context.Context, o DemoOptions) (DemoReport, error) {
 	}
 	fmt.Fprintf(o.Out, "Starting the dev stack: Temporal dev server (%s), worker, gateway\n", o.TemporalPath)
 	err = RunDev(runCtx, dev)
-	if ctx.Err() != nil && !finished && (err == nil || errors.Is(err, context.Canceled)) {
-		// Interrupted before the end: say so, whatever the stack returned.
-		err = ctx.Err()
+	if finished {
+		// The summary is out; a Ctrl-C that ends --hold is the normal end.
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		return rep, err
 	}
-	return rep, err
+	return rep, Interrupted(ctx, err)
 }
 
 // retargetGateway points the plan's router and every gateway metric that
@@ -421,8 +429,12 @@ type demo struct {
 }
 
 func (d *demo) run(ctx context.Context, rep *DemoReport) error {
-	c, err := client.DialContext(ctx, client.Options{HostPort: d.info.HostPort, Namespace: d.info.Namespace,
-		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	opts := client.Options{HostPort: d.info.HostPort, Namespace: d.info.Namespace,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))}
+	if d.o.Interceptor != nil {
+		opts.ConnectionOptions.DialOptions = []grpc.DialOption{grpc.WithChainUnaryInterceptor(d.o.Interceptor)}
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("demo: connect to Temporal at %s: %w", d.info.HostPort, err)
 	}

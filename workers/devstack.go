@@ -85,8 +85,14 @@ const devToken = "coalmine-dev"
 // RunDev runs the dev stack until ctx is done: a Temporal dev server with
 // its Web UI as a child process (database in Dir, search attributes
 // registered), the worker, and the gateway when configured. It then stops
-// the worker, the gateway and the server, in that order.
+// the worker, the gateway and the server, in that order. Once ctx is done
+// it returns ctx's error (context.Canceled after Ctrl-C), whatever a
+// component returned while stopping.
 func RunDev(ctx context.Context, o DevOptions) error {
+	return Interrupted(ctx, runDev(ctx, o))
+}
+
+func runDev(ctx context.Context, o DevOptions) error {
 	if o.Dir == "" {
 		o.Dir = ".coalmine"
 	}

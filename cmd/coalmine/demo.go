@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -67,12 +65,10 @@ Ctrl-C stops everything.`,
 				}
 			}
 			o.Render = renderStatus
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			ctx := cmd.Context() // cancelled by Ctrl-C or SIGTERM (run)
 			_, err := workers.RunDemo(ctx, o)
-			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-				fmt.Fprintln(io.Err, "coalmine: demo interrupted; everything it started is stopped")
-				return errSilent
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintln(io.Out, "Demo interrupted; everything it started is stopped.")
 			}
 			return err
 		},

@@ -7,9 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,8 +54,7 @@ built-in question set, as an eval harness would.`,
 			}
 			logger := slog.New(slog.NewTextHandler(io.Err, nil))
 			logger.Info("demo agent serving", "addr", ln.Addr().String(), "version", cfg.Version)
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			ctx := cmd.Context() // cancelled by Ctrl-C or SIGTERM (run)
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {

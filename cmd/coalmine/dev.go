@@ -5,9 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -50,8 +48,7 @@ it), or --temporal PATH, or temporal on the PATH.`,
 			o.Activities = func(getenv func(string) string) *activities.Activities {
 				return workers.DefaultActivities(logger, getenv)
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			ctx := cmd.Context() // cancelled by Ctrl-C or SIGTERM (run)
 			return workers.RunDev(ctx, o)
 		},
 	}

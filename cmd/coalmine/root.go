@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/spf13/cobra"
@@ -45,14 +49,39 @@ func newRootCmd(io streams) *cobra.Command {
 	return root
 }
 
+// exitInterrupted is the exit status of a command stopped by Ctrl-C or
+// SIGTERM before it finished: 128 + SIGINT, as shells report it.
+const exitInterrupted = 130
+
 // run executes the command line and returns the process exit code: 0 on
-// success, 1 on failure, 2 on a usage error.
+// success, 1 on failure, 2 on a usage error, 130 when interrupted. Ctrl-C
+// (or SIGTERM) cancels the command's context; a second one kills at once.
 func run(args []string, in io.Reader, out, errOut io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // the next signal gets the default action
+	return runContext(ctx, args, in, out, errOut)
+}
+
+// runContext is run with the context that interrupts the command. Once ctx
+// is done, whatever the command returned — context.Canceled, a client
+// library's own "canceled" status, a closed connection — is the interrupt
+// and not a failure: nothing is printed and the exit status is 130.
+func runContext(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
 	root := newRootCmd(streams{In: in, Out: out, Err: errOut})
 	root.SetArgs(args)
-	cmd, err := root.ExecuteC()
+	cmd, err := root.ExecuteContextC(ctx)
+	return exitCode(ctx, cmd, err, errOut)
+}
+
+// exitCode reports err, the outcome of cmd run with ctx, on errOut and
+// returns the process exit code.
+func exitCode(ctx context.Context, cmd *cobra.Command, err error, errOut io.Writer) int {
 	if err == nil {
 		return 0
+	}
+	if ctx.Err() != nil {
+		return exitInterrupted
 	}
 	if errors.Is(err, errSilent) {
 		return 1

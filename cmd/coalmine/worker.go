@@ -3,8 +3,6 @@ package main
 import (
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,8 +53,7 @@ flight finish within --stop-timeout.`,
 		Args:    exactArgs(0, "the worker takes flags only"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := slog.New(slog.NewTextHandler(io.Err, nil))
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			ctx := cmd.Context() // cancelled by Ctrl-C or SIGTERM (run)
 			acts := workers.KubeActivities(logger, nil, traffic.LazyKube(kubeconfig, kubeContext))
 			acts.UIURL = uiURL
 			slackCfg := workers.SlackFromEnv(os.Getenv)

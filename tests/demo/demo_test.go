@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
@@ -126,49 +128,98 @@ func TestDemo(t *testing.T) {
 	assertGone(t, rep.ServerPID)
 }
 
-// TestDemoInterrupted stops the demo in the middle of its first rollout,
-// as Ctrl-C does, and checks that it returns promptly and leaves no
-// Temporal server behind.
+// TestDemoInterrupted stops the demo as Ctrl-C does, at each kind of
+// point: between calls, and while its own call to Temporal is in flight (a
+// start, a status query, the promote update). The interrupt is placed by a
+// gRPC interceptor that cancels the demo's context as that call goes out,
+// so the client library answers with its own "canceled" status: the demo
+// must still return context.Canceled, promptly, and leave no Temporal
+// server behind.
 func TestDemoInterrupted(t *testing.T) {
-	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type result struct {
-		rep workers.DemoReport
-		err error
+	const svc = "/temporal.api.workflowservice.v1.WorkflowService/"
+	tests := []struct {
+		name   string
+		method string // the call during which to cancel; empty cancels between calls
+		nth    int    // on its nth occurrence
+	}{
+		{"between calls", "", 0},
+		{"during the start", svc + "StartWorkflowExecution", 1},
+		{"during a status query", svc + "QueryWorkflow", 3},
+		{"during the promote update", svc + "UpdateWorkflowExecution", 1},
 	}
-	done := make(chan result, 1)
-	go func() {
-		rep, err := workers.RunDemo(ctx, options(t, out))
-		done <- result{rep, err}
-	}()
-	// The demo's output is the only sign of where it is: poll it.
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := &syncBuffer{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			o := options(t, out)
+			var mu sync.Mutex
+			calls, fired := 0, false
+			o.Interceptor = func(ictx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				mu.Lock()
+				if method == tt.method {
+					calls++
+					if calls == tt.nth {
+						fired = true
+						cancel() // the call below goes out on a cancelled context
+					}
+				}
+				mu.Unlock()
+				return invoker(ictx, method, req, reply, cc, opts...)
+			}
+			done := make(chan demoResult, 1)
+			go func() {
+				rep, err := workers.RunDemo(ctx, o)
+				done <- demoResult{rep, err}
+			}()
+			if tt.method == "" {
+				waitForOutput(t, out, done, "gets 20% of traffic")
+				cancel()
+			}
+			stopped := time.Now()
+			var r demoResult
+			select {
+			case r = <-done:
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("demo still running 2m after it was started or interrupted:\n%s", out)
+			}
+			mu.Lock()
+			if tt.method != "" && !fired {
+				t.Fatalf("the demo ended without making call %d of %s (%v):\n%s", tt.nth, tt.method, r.err, out)
+			}
+			mu.Unlock()
+			if !errors.Is(r.err, context.Canceled) {
+				t.Errorf("interrupted demo returned %v, want context.Canceled", r.err)
+			}
+			t.Logf("demo stopped %s after the interrupt", time.Since(stopped).Round(10*time.Millisecond))
+			if !strings.Contains(out.String(), "Dev stack stopped.") {
+				t.Errorf("the dev stack did not report stopping:\n%s", out)
+			}
+			assertGone(t, r.rep.ServerPID)
+		})
+	}
+}
+
+// demoResult is what RunDemo returned.
+type demoResult struct {
+	rep workers.DemoReport
+	err error
+}
+
+// waitForOutput waits until the demo has printed want; the output is the
+// only sign of where it is.
+func waitForOutput(t *testing.T, out *syncBuffer, done <-chan demoResult, want string) {
+	t.Helper()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	deadline := time.After(90 * time.Second)
-	for !strings.Contains(out.String(), "gets 20% of traffic") {
+	deadline := time.After(2 * time.Minute)
+	for !strings.Contains(out.String(), want) {
 		select {
 		case r := <-done:
-			t.Fatalf("demo ended before its first rollout moved traffic: %v\n%s", r.err, out)
+			t.Fatalf("demo ended before it printed %q: %v\n%s", want, r.err, out)
 		case <-deadline:
-			t.Fatalf("the first rollout did not move traffic within 90s:\n%s", out)
+			t.Fatalf("the demo did not print %q within 2m:\n%s", want, out)
 		case <-tick.C:
 		}
 	}
-	cancel()
-	stopped := time.Now()
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("demo still running 30s after it was interrupted:\n%s", out)
-	}
-	if !errors.Is(r.err, context.Canceled) {
-		t.Errorf("interrupted demo returned %v, want context.Canceled", r.err)
-	}
-	t.Logf("demo stopped %s after the interrupt", time.Since(stopped).Round(10*time.Millisecond))
-	if !strings.Contains(out.String(), "Dev stack stopped.") {
-		t.Errorf("the dev stack did not report stopping:\n%s", out)
-	}
-	assertGone(t, r.rep.ServerPID)
 }

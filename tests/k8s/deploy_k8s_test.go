@@ -1,8 +1,5 @@
 //go:build k8s
 
-// Package k8s holds the suites that need a Kubernetes control plane:
-// deploy/'s manifests against a real API server, and the Rollout workflow
-// end to end on a kwok cluster.
 package k8s
 
 import (

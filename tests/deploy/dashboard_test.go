@@ -1,4 +1,7 @@
-package k8s
+// Package deploy checks deploy/ without a cluster: what can be verified from
+// the files alone. The suites that need a Kubernetes control plane are in
+// tests/k8s, behind the k8s build tag (make test-k8s).
+package deploy
 
 import (
 	"encoding/json"
