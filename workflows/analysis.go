@@ -146,6 +146,7 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		ms.Started = true
 	}
 	args := r.argsFor(ms.Template, ref)
+	judged := workflow.GetVersion(ctx, changeJudgedLooks, workflow.DefaultVersion, 1) >= 1
 	for {
 		if left := ms.NextAt.Sub(workflow.Now(ctx)); !ms.NextAt.IsZero() && left > 0 {
 			t := workflow.NewTimerWithOptions(ctx, left, workflow.TimerOptions{Summary: "next measurement of " + ms.Metric})
@@ -155,25 +156,32 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		}
 		var res activities.MeasureResult
 		in := activities.MeasureInput{Metric: m, Target: r.target, Traffic: r.spec.Traffic, Args: args, State: ms.State}
+		if judged {
+			in.Judge = &activities.JudgeInput{History: ms.History, Limits: limits, ExposedFor: r.exposedFor(ctx), At: workflow.Now(ctx)}
+		}
+		releases := ms.Releases
 		err := r.exec(ctx, "measure "+ms.Template+"/"+ms.Metric, r.acts.Measure, activities.NameMeasure, in, &res)
 		if ctx.Err() != nil {
 			return
 		}
 		now := workflow.Now(ctx)
-		meas := res.Measurement
-		if err != nil {
-			meas = analysis.Errored(now, errors.New(errText(err)))
+		if err == nil && res.History != nil && res.Assessment != nil {
+			ms.History, ms.Assessment, ms.State = *res.History, *res.Assessment, res.State
+			if ms.Releases != releases {
+				// A resume came while this look was taken: it was judged
+				// against the counts from before the resume.
+				ms.release("a resume")
+			}
+		} else {
+			r.assessHere(ms, res, err, limits, now)
 		}
-		if meas.At.IsZero() {
-			meas.At = now
-		}
-		ms.History.Add(meas)
-		if err == nil {
-			ms.State = res.State
-		}
-		ms.Assessment = analysis.Assess(ms.History, limits, false)
 		if err != nil && nonRetryable(err) {
 			ms.Assessment = analysis.Assessment{Phase: analysis.PhaseError, Reason: "the metric cannot be measured: " + errText(err)}
+		}
+		if judged && background && !nonRetryable(err) && r.watch(ctx, ms) {
+			ms.NextAt = now.Add(limits.Interval)
+			r.touch(ctx)
+			continue
 		}
 		if ended(ms) {
 			ms.NextAt = time.Time{}
@@ -182,6 +190,89 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		}
 		ms.NextAt = now.Add(limits.Interval)
 		r.touch(ctx)
+	}
+}
+
+// changeJudgedLooks versions the looks judged in the Measure activity
+// (sample floor, no-data timeout, limits, recorded in history), and
+// background analysis that keeps measuring through holds until the rollout
+// ends. Rollouts recorded before it judged in the workflow, and their
+// background metrics ended at their first result.
+const changeJudgedLooks = "judged-looks"
+
+// assessHere records a look and assesses the metric in the workflow, as
+// rollouts recorded before changeJudgedLooks did, and as every rollout does
+// when the Measure activity itself failed.
+func (r *rollout) assessHere(ms *MetricStatus, res activities.MeasureResult, err error, limits analysis.Limits, now time.Time) {
+	meas := res.Measurement
+	if err != nil {
+		meas = analysis.Errored(now, errors.New(errText(err)))
+	}
+	if meas.At.IsZero() {
+		meas.At = now
+	}
+	ms.History.Add(meas)
+	if err == nil {
+		ms.State = res.State
+	}
+	ms.Assessment = analysis.Assess(ms.History, limits, false)
+}
+
+// watch acts on a background metric after a look and reports whether it
+// goes on being measured. Inconclusive or Error holds the rollout once (a
+// person resumes or aborts) and the metric goes on; a failure, or a final
+// pass, ends it (backgroundResult acts on it).
+func (r *rollout) watch(ctx workflow.Context, ms *MetricStatus) bool {
+	a := ms.Assessment
+	switch {
+	case a.Phase == analysis.PhaseRunning || a.DryRun:
+		return true
+	case a.Phase == analysis.PhaseFailed || a.Phase == analysis.PhaseSuccessful:
+		return false
+	}
+	if !ms.Holding {
+		ms.Holding = true
+		r.holdFor(ctx, ms)
+	}
+	return true
+}
+
+// holdFor holds the rollout because a background metric is inconclusive
+// or keeps erroring, and says so.
+func (r *rollout) holdFor(ctx workflow.Context, ms *MetricStatus) {
+	a := ms.Assessment
+	name := ms.Template + "/" + ms.Metric
+	what := "is inconclusive"
+	if a.Phase == analysis.PhaseError {
+		what = "cannot be measured"
+	}
+	r.addVerdict(ctx, "background", a.Phase, name+": "+a.Reason)
+	if r.ctl.Held == nil {
+		r.ctl.Held = &Request{By: "background analysis", Reason: name + " " + what}
+	}
+	r.notify(ctx, plans.EventInconclusive, fmt.Sprintf("%s %s: background analysis %s %s (%s); the rollout holds before its next step and the metric is still measured: resume to go on, abort to roll back.", r.st.App, r.st.Canary.Name, name, what, sentence(a.Reason)), nil)
+}
+
+// releaseHolds starts the count of the background metrics that held the
+// rollout afresh, when a person resumes it: the metrics go on.
+func (r *rollout) releaseHolds(ctx workflow.Context, by string) {
+	for i := range r.st.Background {
+		ms := &r.st.Background[i]
+		if ms.Holding {
+			ms.Releases++
+			ms.release("resumed by " + by)
+		}
+	}
+	r.touch(ctx)
+}
+
+// release starts the metric's inconclusive and error counts afresh after a
+// hold; a failure stands.
+func (ms *MetricStatus) release(why string) {
+	ms.Holding = false
+	ms.History.Inconclusive, ms.History.ConsecutiveErrors = 0, 0
+	if ms.Assessment.Phase != analysis.PhaseFailed {
+		ms.Assessment = analysis.Assessment{Phase: analysis.PhaseRunning, Reason: why + ": measuring goes on", DryRun: ms.Assessment.DryRun}
 	}
 }
 
@@ -269,9 +360,14 @@ func (r *rollout) stopBackground(ctx workflow.Context) {
 		sort.Strings(open)
 		phases := make([]analysis.Phase, 0, len(r.st.Background))
 		for i := range r.st.Background {
-			h := r.st.Background[i].History
-			m, _ := r.metric(r.st.Background[i].Template, r.st.Background[i].Metric)
-			phases = append(phases, analysis.Assess(h, limitsFor(m, true), true).Gate())
+			ms := &r.st.Background[i]
+			m, _ := r.metric(ms.Template, ms.Metric)
+			final := analysis.Assess(ms.History, limitsFor(m, true), true)
+			phases = append(phases, final.Gate())
+			if !ended(ms) {
+				// The status says how each metric stood when the rollout ended.
+				ms.Assessment, ms.NextAt, ms.Holding = final, time.Time{}, false
+			}
 		}
 		r.st.Verdicts = append(r.st.Verdicts, Verdict{
 			Analysis: "background",

@@ -14,6 +14,9 @@ func (r *rollout) register(ctx workflow.Context) error {
 		s := r.st
 		s.Phase = r.phase()
 		s.Held = r.ctl.Held
+		if s.Phase.Ended() || s.Phase == PhaseRollingBack {
+			s.Held = nil
+		}
 		return s, nil
 	}); err != nil {
 		return fmt.Errorf("register query %s: %w", QueryStatus, err)
@@ -198,6 +201,7 @@ func (r *rollout) handleResume(ctx workflow.Context, req Request) (string, error
 		return "", err
 	}
 	r.ctl.Held = nil
+	r.releaseHolds(ctx, by(req))
 	r.event(ctx, "resume", by(req), withReason("resume", req))
 	return fmt.Sprintf("%s goes on", r.st.App), nil
 }

@@ -51,6 +51,7 @@ func (r *rollout) setWeight(ctx workflow.Context, w float64) error {
 		return r.stepFailed(err)
 	}
 	r.st.Weight = ts.CanaryWeight
+	r.exposed(ctx)
 	r.st.AchievedWeight = nil
 	if a := ts.AchievedWeight; a != nil && *a != ts.CanaryWeight {
 		r.st.AchievedWeight = a
@@ -78,6 +79,7 @@ func (r *rollout) setSegmentWeight(ctx workflow.Context, sw plans.SegmentWeight)
 	if v, ok := ts.SegmentWeights[sw.Segment]; ok {
 		r.st.SegmentWeights[sw.Segment] = v
 	}
+	r.exposed(ctx)
 	r.event(ctx, "weight", "", fmt.Sprintf("%s gets %s%% of segment %s", r.st.Canary.Name, pct(r.st.SegmentWeights[sw.Segment]), sw.Segment))
 	return nil
 }
@@ -181,6 +183,7 @@ func (r *rollout) setShadow(ctx workflow.Context, percent float64) error {
 		return r.stepFailed(err)
 	}
 	r.st.ShadowPercent = ts.ShadowPercent
+	r.exposed(ctx)
 	if percent == 0 {
 		r.event(ctx, "shadow", "", "shadow traffic stopped")
 	} else {
@@ -244,4 +247,28 @@ func (r *rollout) analysisStep(ctx workflow.Context, ref plans.AnalysisRef) erro
 	r.ctl.Entered = true
 	_, err := r.wait(ctx, waitInconclusive, "a person to promote or abort: the analysis was inconclusive", time.Time{}, func() bool { return r.ctl.Skip })
 	return err
+}
+
+// exposed notes whether the canary has a share of traffic now, for the
+// metrics' noDataTimeout.
+func (r *rollout) exposed(ctx workflow.Context) {
+	share := r.st.Weight > 0 || r.st.ShadowPercent > 0
+	//workflowcheck:ignore any share will do: the order does not matter
+	for _, w := range r.st.SegmentWeights {
+		share = share || w > 0
+	}
+	switch {
+	case !share:
+		r.st.CanaryTrafficSince = time.Time{}
+	case r.st.CanaryTrafficSince.IsZero():
+		r.st.CanaryTrafficSince = workflow.Now(ctx)
+	}
+}
+
+// exposedFor is how long the canary has had a share of traffic; 0 when it has none.
+func (r *rollout) exposedFor(ctx workflow.Context) time.Duration {
+	if r.st.CanaryTrafficSince.IsZero() {
+		return 0
+	}
+	return workflow.Now(ctx).Sub(r.st.CanaryTrafficSince)
 }

@@ -111,7 +111,7 @@ func compareValues(name string, stable, canary float64, stableN, canaryN int64, 
 		m := analysis.Measurement{Verdict: analysis.Pass}
 		switch {
 		case math.IsNaN(canary):
-			m.Verdict, m.Reason = analysis.Inconclusive, fmt.Sprintf("no data for canary's %s", name)
+			m.Verdict, m.NoData, m.Reason = analysis.Inconclusive, true, fmt.Sprintf("no data for canary's %s", name)
 		case c.MaxAbsolute != nil && canary > *c.MaxAbsolute:
 			m.Verdict, m.Reason = analysis.Fail, fmt.Sprintf("canary %s %s is above the maximum %s", name, num(canary), num(*c.MaxAbsolute))
 		case c.MinAbsolute != nil && canary < *c.MinAbsolute:
@@ -165,6 +165,13 @@ func combine(parts []analysis.Measurement) analysis.Measurement {
 	out.Reason = strings.Join(reasons, "; ")
 	if out.Verdict != analysis.Inconclusive {
 		out.Pending = false
+	}
+	// Waiting for data only when every inconclusive part is.
+	out.NoData = out.Verdict == analysis.Inconclusive
+	for _, p := range parts {
+		if p.Verdict == analysis.Inconclusive && !p.NoData {
+			out.NoData = false
+		}
 	}
 	return out
 }
@@ -224,5 +231,5 @@ func num(x float64) string {
 
 // noData is the measurement of a look that found nothing to judge.
 func noData(reason string) analysis.Measurement {
-	return analysis.Measurement{Verdict: analysis.Inconclusive, Reason: "no data: " + reason}
+	return analysis.Measurement{Verdict: analysis.Inconclusive, NoData: true, Reason: "no data: " + reason}
 }

@@ -66,19 +66,7 @@ const (
 
 // KindOf returns the kind of the provider a metric uses, or "" when none is set.
 func KindOf(p plans.Provider) string {
-	switch {
-	case p.Prometheus != nil:
-		return KindPrometheus
-	case p.Web != nil:
-		return KindWeb
-	case p.Gateway != nil:
-		return KindGateway
-	case p.Sentinel != nil:
-		return KindSentinel
-	case p.Judge != nil:
-		return KindJudge
-	}
-	return ""
+	return plans.KindOfProvider(p)
 }
 
 // Registry dispatches each metric to the provider of its kind. An unknown
