@@ -200,6 +200,12 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 // background metrics ended at their first result.
 const changeJudgedLooks = "judged-looks"
 
+// HistoryVersion names the folder of tests/testdata that `make
+// record-histories` writes: change it with every workflow.GetVersion
+// change, so the histories of each version are recorded beside the older
+// ones and never overwrite them.
+const HistoryVersion = "v2-judged-looks"
+
 // assessHere records a look and assesses the metric in the workflow, as
 // rollouts recorded before changeJudgedLooks did, and as every rollout does
 // when the Measure activity itself failed.

@@ -56,10 +56,17 @@ type stack struct {
 // well v2 answers the eval questions.
 func newStack(t *testing.T, app string, canaryQuality float64) *stack {
 	t.Helper()
+	canary := demoagent.New(demoagent.Config{Version: "v2", Quality: canaryQuality, Seed: 2, Latency: time.Millisecond}).Handler()
+	return newStackWith(t, app, canary)
+}
+
+// newStackWith is newStack with the canary's handler given.
+func newStackWith(t *testing.T, app string, canary http.Handler) *stack {
+	t.Helper()
 	s := &stack{t: t, app: app, taskQueue: "it-" + app}
 	s.stable = httptest.NewServer(demoagent.New(demoagent.Config{Version: "v1", Quality: 0.95, Seed: 1, Latency: time.Millisecond}).Handler())
 	t.Cleanup(s.stable.Close)
-	s.canary = httptest.NewServer(demoagent.New(demoagent.Config{Version: "v2", Quality: canaryQuality, Seed: 2, Latency: time.Millisecond}).Handler())
+	s.canary = httptest.NewServer(canary)
 	t.Cleanup(s.canary.Close)
 
 	gw := gatewaytest.StartYAML(t, fmt.Sprintf(`
@@ -238,10 +245,18 @@ func (s *stack) result(run client.WorkflowRun) (workflows.Result, error) {
 	return r, err
 }
 
-// recordHistory writes the run's history to tests/testdata/name.json with -record.
+// recordHistory writes the run's history to
+// tests/testdata/<workflows.HistoryVersion>/name.json with -record. A
+// history already recorded there is kept: histories are never overwritten.
 func (s *stack) recordHistory(run client.WorkflowRun, name string) {
 	s.t.Helper()
 	if !*record {
+		return
+	}
+	dir := filepath.Join(repoRoot(), "tests", "testdata", workflows.HistoryVersion)
+	path := filepath.Join(dir, name+".json")
+	if _, err := os.Stat(path); err == nil {
+		s.t.Logf("kept %s: a recorded history is never overwritten", path)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -259,7 +274,9 @@ func (s *stack) recordHistory(run client.WorkflowRun, name string) {
 	if err != nil {
 		s.t.Fatalf("encode history: %v", err)
 	}
-	path := filepath.Join(repoRoot(), "tests", "testdata", name+".json")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.t.Fatalf("history folder: %v", err)
+	}
 	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		s.t.Fatalf("write history: %v", err)
 	}

@@ -1,0 +1,156 @@
+package rollout_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/workers/demoagent"
+	"github.com/coalmine-dev/coalmine/workflows"
+)
+
+// faultyCanary is the demo agent v2 behind a switch: when every is n > 0,
+// one chat request in n is answered with HTTP 500.
+type faultyCanary struct {
+	next  http.Handler
+	every atomic.Int64
+	seen  atomic.Int64
+}
+
+func newFaultyCanary() *faultyCanary {
+	return &faultyCanary{next: demoagent.New(demoagent.Config{Version: "v2", Quality: 0.95, Seed: 2, Latency: time.Millisecond}).Handler()}
+}
+
+func (f *faultyCanary) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n := f.every.Load(); n > 0 && strings.HasSuffix(r.URL.Path, "/chat/completions") && f.seen.Add(1)%n == 0 {
+		http.Error(w, `{"error":{"message":"injected failure"}}`, http.StatusInternalServerError)
+		return
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+// load sends chat requests through the gateway, each with its own
+// session, until the test ends.
+func (s *stack) load() {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	s.t.Cleanup(func() { cancel(); wg.Wait() })
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.trafficURL+"/"+s.app+"/v1/chat/completions",
+					strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+				if err != nil {
+					return
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("x-session-id", fmt.Sprintf("load-%d-%d", w, i))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+}
+
+// guardTemplate is a background error-rate guardrail read from the gateway.
+const guardTemplate = `  backgroundAnalysis: {templates: [guard]}
+  analysisTemplates:
+    guard:
+      metrics:
+        - name: error-rate
+          interval: 1s
+          minSamples: 20
+          provider: {gateway: {stat: error_rate}}
+          successCondition: result <= 0.005
+          failureCondition: result > 0.05`
+
+func TestGuardrailWatchesAfterSegmentAndShadow(t *testing.T) {
+	t.Parallel()
+	canary := newFaultyCanary()
+	s := newStackWith(t, "it-guardrail", canary)
+	w := s.startWorker()
+	defer w.Stop()
+	s.load()
+	run := s.start(s.plan(`    - setSegmentWeight: {segment: internal, weight: 100}
+    - shadow: {percent: 50, duration: 3s}
+    - setWeight: 100
+    - pause: {duration: 5m}`, `  segments:
+    - name: internal
+      header: {name: x-cohort, value: internal}
+`+guardTemplate))
+	// The internal segment sends nothing: the guardrail waits for data
+	// instead of ending; it judges the mirrored requests, then everyone's.
+	s.waitFor("the canary at 100%", func(st workflows.Status) bool { return st.Weight == 100 && st.WaitKind == "pause" })
+	canary.every.Store(5)
+	_, err := s.result(run)
+	msg := rolledBack(t, err)
+	if !strings.Contains(msg, "background analysis failed: guard/error-rate") {
+		t.Errorf("message = %q", msg)
+	}
+	st := s.status()
+	if st.Held != nil {
+		t.Errorf("hold shown after the rollback: %+v", st.Held)
+	}
+	s.recordHistory(run, "segment-shadow-guardrail")
+}
+
+func TestBackgroundHoldResumeThenFail(t *testing.T) {
+	t.Parallel()
+	canary := newFaultyCanary()
+	canary.every.Store(50) // 2% errors: neither the success nor the failure condition
+	s := newStackWith(t, "it-hold", canary)
+	w := s.startWorker()
+	defer w.Stop()
+	s.load()
+	run := s.start(s.plan(`    - setWeight: 50
+    - pause: {duration: 2s}
+    - setWeight: 60
+    - pause: {duration: 5m}`, guardTemplate))
+	st := s.waitFor("the hold", func(st workflows.Status) bool { return st.WaitKind == "held" })
+	if st.Held == nil || !strings.Contains(st.Held.Reason, "guard/error-rate is inconclusive") {
+		t.Fatalf("hold = %+v", st.Held)
+	}
+	canary.every.Store(0)
+	if _, err := s.update(workflows.UpdateResume, workflows.Request{By: "alice", Reason: "flaky upstream, fixed"}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	s.waitFor("the next step", func(st workflows.Status) bool { return st.Weight == 60 })
+	canary.every.Store(5) // 20% errors: a failure
+	_, err := s.result(run)
+	if msg := rolledBack(t, err); !strings.Contains(msg, "background analysis failed: guard/error-rate") {
+		t.Errorf("message = %q", msg)
+	}
+	s.recordHistory(run, "background-hold-resume-fail")
+}
+
+func TestApprovalTimeoutGoesOn(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, "it-approval-timeout", 0.95)
+	w := s.startWorker()
+	defer w.Stop()
+	run := s.start(s.plan(`    - setWeight: 10
+    - approval: {timeout: 2s, onTimeout: promote}
+    - setWeight: 50`, ""))
+	r, err := s.result(run)
+	if err != nil {
+		t.Fatalf("rollout: %v", err)
+	}
+	if len(r.Approvals) != 1 || r.Approvals[0].Decision != "timed out, promoted" {
+		t.Errorf("approvals = %+v", r.Approvals)
+	}
+	s.recordHistory(run, "approval-timeout")
+}
