@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coalmine-dev/coalmine/analysis"
@@ -39,6 +40,8 @@ func NewGateway(opts Options) *Gateway {
 type gatewayState struct {
 	// Sequential is the sequential test's state; nil before the first look.
 	Sequential *analysis.SequentialState `json:"sequential,omitempty"`
+	// Confidence is the state of compare limits judged with confidence.
+	Confidence *analysis.ConfidenceState `json:"confidence,omitempty"`
 }
 
 // gatewayTarget is where the statistic is read.
@@ -112,6 +115,16 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	if m.Sequential != nil {
 		return g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
 	}
+	var extra []analysis.Measurement
+	var next []byte
+	if lim, rest, ok := confidenceLimits(m, cfg); ok {
+		meas, state, err := g.confidence(q, lim, stable.cumulative, canary.cumulative)
+		if err != nil {
+			return Result{}, err
+		}
+		extra, next = append(extra, meas), state
+		m.Compare = rest
+	}
 	var v values
 	sv, sn := statValue(cfg, stable.window)
 	cv, cn := statValue(cfg, canary.window)
@@ -122,7 +135,7 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	} else {
 		v.Result = present(cv)
 	}
-	meas, err := judgeValues(m, v)
+	meas, err := judgeValues(m, v, extra...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -130,7 +143,67 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 		meas.Reason = fmt.Sprintf("%s (no canary requests on route %s in the last %s)", meas.Reason, t.route, window)
 	}
 	meas.At = now
-	return Result{Measurement: meas}, nil
+	return Result{Measurement: meas, State: next}, nil
+}
+
+// confidence judges the compare limits that have a test with confidence
+// (see confidenceLimits) on the cumulative counts.
+func (g *Gateway) confidence(q Query, lim analysis.ConfidenceLimits, stable, canary gateway.Counts) (analysis.Measurement, []byte, error) {
+	m := q.Metric
+	var st gatewayState
+	if err := decodeState(KindGateway, q.State, &st); err != nil {
+		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	var prev analysis.ConfidenceState
+	if st.Confidence != nil {
+		prev = *st.Confidence
+	}
+	stat := m.Provider.Gateway.Stat
+	meas, next, err := lim.Look(prev, totalsOf(stat, stable), totalsOf(stat, canary))
+	if err != nil {
+		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w: %w", m.Name, err, ErrInvalidConfig)
+	}
+	state, err := encodeState(KindGateway, gatewayState{Confidence: &next})
+	if err != nil {
+		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	return meas, state, nil
+}
+
+// confidenceLimits splits a metric's compare block, when its method is
+// confidence, into the limits judged with confidence on counts and the
+// rest, judged on point estimates: limits relative to stable on error_rate,
+// tool_call_rate, latency and ttft, and absolute limits on the canary's own
+// error_rate, success or tool_call_rate. ok is false when no limit is
+// judged with confidence.
+func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.ConfidenceLimits, rest *plans.Compare, ok bool) {
+	c := m.Compare
+	if c == nil || c.Method != plans.CompareConfidence {
+		return lim, c, false
+	}
+	left := *c
+	lim = analysis.ConfidenceLimits{Kind: analysis.KindProportion, Alpha: orDefault(c.Alpha, plans.DefaultAlpha), Metric: strings.ReplaceAll(cfg.Stat, "_", " ")}
+	switch cfg.Stat {
+	case plans.StatErrorRate, plans.StatToolCallRate:
+		lim.MaxRelativeIncrease, left.MaxRelativeIncrease = c.MaxRelativeIncrease, nil
+		lim.MaxRate, left.MaxAbsolute = c.MaxAbsolute, nil
+		lim.MinRate, left.MinAbsolute = c.MinAbsolute, nil
+	case plans.StatSuccess:
+		lim.MaxRate, left.MaxAbsolute = c.MaxAbsolute, nil
+		lim.MinRate, left.MinAbsolute = c.MinAbsolute, nil
+	case plans.StatLatency, plans.StatTTFT:
+		lim.Kind = analysis.KindHistogram
+		lim.MaxRelativeIncrease, left.MaxRelativeIncrease = c.MaxRelativeIncrease, nil
+	default:
+		return lim, c, false
+	}
+	if lim.MaxRelativeIncrease == nil && lim.MaxRate == nil && lim.MinRate == nil {
+		return lim, c, false
+	}
+	if left.MaxRelativeIncrease == nil && left.MaxRelativeDecrease == nil && left.MaxAbsolute == nil && left.MinAbsolute == nil {
+		return lim, nil, true
+	}
+	return lim, &left, true
 }
 
 // sequential runs one look of the sequential test on cumulative counts.

@@ -43,13 +43,19 @@ func main() {
 		os.Exit(2)
 	}
 	start := time.Now()
-	res, err := run(cfg)
+	res, err := run(cfg, scenarios, methods(cfg))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "detect:", err)
 		os.Exit(1)
 	}
 	report(os.Stdout, cfg, res)
-	fmt.Fprintf(os.Stderr, "detect: %d cells × %d rollouts in %s\n", len(res), cfg.runs, time.Since(start).Round(time.Second))
+	table, err := run(cfg, tableScenarios, tableMethods())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "detect:", err)
+		os.Exit(1)
+	}
+	reportTable(os.Stdout, cfg, table)
+	fmt.Fprintf(os.Stderr, "detect: %d cells × %d rollouts in %s\n", len(res)+len(table), cfg.runs, time.Since(start).Round(time.Second))
 }
 
 var scenarios = []scenario{
@@ -88,10 +94,9 @@ type cellResult struct {
 	pass  []int   // per method: rollouts promoted early
 }
 
-func run(cfg config) ([]cellResult, error) {
-	ms := methods(cfg)
+func run(cfg config, scs []scenario, ms []method) ([]cellResult, error) {
 	var cells []cellResult
-	for _, sc := range scenarios {
+	for _, sc := range scs {
 		for _, rps := range cfg.rates {
 			cells = append(cells, cellResult{sc: sc, rps: rps, fails: make([][]int, len(ms)), pass: make([]int, len(ms))})
 		}
