@@ -167,7 +167,7 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		now := workflow.Now(ctx)
 		if err == nil && res.History != nil && res.Assessment != nil {
 			ms.History, ms.Assessment, ms.State = *res.History, *res.Assessment, res.State
-			if ms.Releases != releases {
+			if ms.Releases != releases && ms.Assessment.Gate() != analysis.PhaseFailed {
 				// A resume came while this look was taken: it was judged
 				// against the counts from before the resume.
 				ms.release("a resume")
@@ -233,7 +233,21 @@ func (r *rollout) watch(ctx workflow.Context, ms *MetricStatus) bool {
 	switch {
 	case a.Phase == analysis.PhaseRunning || a.DryRun:
 		return true
-	case a.Phase == analysis.PhaseFailed || a.Phase == analysis.PhaseSuccessful:
+	case a.Phase == analysis.PhaseSuccessful:
+		return false
+	case a.Phase == analysis.PhaseFailed:
+		m, _ := r.metric(ms.Template, ms.Metric)
+		switch m.OnFailure {
+		case plans.OnFailureNotify:
+			r.failureNotice(ctx, ms)
+			return true
+		case plans.OnFailurePause:
+			if !ms.Holding || r.ctl.Held == nil || r.ctl.Held.Gate != holdFailure {
+				ms.Holding = true
+				r.failureHold(ctx, ms)
+			}
+			return true
+		}
 		return false
 	}
 	if !ms.Holding {
@@ -242,6 +256,31 @@ func (r *rollout) watch(ctx workflow.Context, ms *MetricStatus) bool {
 	}
 	return true
 }
+
+// failureNotice records and notifies a failed background metric whose
+// onFailure is notify; its failures count afresh and it goes on.
+func (r *rollout) failureNotice(ctx workflow.Context, ms *MetricStatus) {
+	name := ms.Template + "/" + ms.Metric
+	r.addVerdict(ctx, "background", ms.Assessment.Phase, name+": "+ms.Assessment.Reason+" (onFailure: notify)")
+	r.notify(ctx, plans.EventInconclusive, fmt.Sprintf("%s %s: background analysis %s failed (%s); it only notifies (onFailure: notify), so the rollout goes on.", r.st.App, r.st.Canary.Name, name, sentence(ms.Assessment.Reason)), nil)
+	ms.History.Failed = 0
+	ms.Assessment = analysis.Assessment{Phase: analysis.PhaseRunning, Reason: "failed and notified: measuring goes on"}
+}
+
+// failureHold holds the rollout, as a gate with Promote and Abort
+// buttons, for a failed background metric whose onFailure is pause.
+func (r *rollout) failureHold(ctx workflow.Context, ms *MetricStatus) {
+	name := ms.Template + "/" + ms.Metric
+	r.addVerdict(ctx, "background", ms.Assessment.Phase, name+": "+ms.Assessment.Reason+" (onFailure: pause)")
+	if r.ctl.Held == nil || r.ctl.Held.Gate != holdFailure {
+		r.ctl.Held = &Request{By: "background analysis", Reason: name + " failed: " + sentence(ms.Assessment.Reason), Gate: holdFailure}
+	}
+}
+
+// holdFailure marks a hold (Control.Held.Gate) that waits for a person to
+// review a failure, as a gate: promote or the Slack button goes on, abort
+// rolls back, and nobody deciding within the approval timeout rolls back.
+const holdFailure = "failure"
 
 // holdFor holds the rollout because a background metric is inconclusive
 // or keeps erroring, and says so.
@@ -272,14 +311,12 @@ func (r *rollout) releaseHolds(ctx workflow.Context, by string) {
 	r.touch(ctx)
 }
 
-// release starts the metric's inconclusive and error counts afresh after a
-// hold; a failure stands.
+// release starts the counts of a metric that held the rollout afresh: it
+// goes on being measured.
 func (ms *MetricStatus) release(why string) {
 	ms.Holding = false
-	ms.History.Inconclusive, ms.History.ConsecutiveErrors = 0, 0
-	if ms.Assessment.Phase != analysis.PhaseFailed {
-		ms.Assessment = analysis.Assessment{Phase: analysis.PhaseRunning, Reason: why + ": measuring goes on", DryRun: ms.Assessment.DryRun}
-	}
+	ms.History.Inconclusive, ms.History.ConsecutiveErrors, ms.History.Failed = 0, 0, 0
+	ms.Assessment = analysis.Assessment{Phase: analysis.PhaseRunning, Reason: why + ": measuring goes on", DryRun: ms.Assessment.DryRun}
 }
 
 // nonRetryable reports whether an activity failed for good.

@@ -122,6 +122,7 @@ func (r *rollout) handlePromote(ctx workflow.Context, req Request) (string, erro
 	r.ctl.Skip = true
 	if kind == waitHeld || req.Full {
 		r.ctl.Held = nil
+		r.releaseHolds(ctx, by(req))
 	}
 	if isGate(kind) {
 		r.st.Approvals = append(r.st.Approvals, Approval{Step: r.st.Step, Decision: "approved", By: by(req), Reason: req.Reason, At: workflow.Now(ctx)})

@@ -107,6 +107,9 @@ type Control struct {
 	Entered bool `json:"entered,omitempty"`
 	// Inconclusive is set while the current analysis step waits for a person.
 	Inconclusive bool `json:"inconclusive,omitempty"`
+	// Failed says why, while a failed analysis whose metrics say
+	// onFailure: pause waits for a person.
+	Failed string `json:"failed,omitempty"`
 	// Deadline ends the current pause, shadow or gate.
 	Deadline time.Time `json:"deadline,omitzero"`
 	// BackgroundDone is set once background analysis has ended.
