@@ -27,9 +27,13 @@ func TestStepOnFailure(t *testing.T) {
 	}{
 		{name: "notify goes on", onFailure: plans.OnFailureNotify, want: "promoted"},
 		{name: "pause then promote goes on", onFailure: plans.OnFailurePause, want: "promoted",
-			act: func(h *harness) { h.update(time.Hour, UpdatePromote, Request{By: "alice", Reason: "cost is expected"}, &updateOutcome{}) }},
+			act: func(h *harness) {
+				h.update(time.Hour, UpdatePromote, Request{By: "alice", Reason: "cost is expected"}, &updateOutcome{})
+			}},
 		{name: "pause then abort rolls back", onFailure: plans.OnFailurePause, want: "bob aborted it: too expensive",
-			act: func(h *harness) { h.update(time.Hour, UpdateAbort, Request{By: "bob", Reason: "too expensive"}, &updateOutcome{}) }},
+			act: func(h *harness) {
+				h.update(time.Hour, UpdateAbort, Request{By: "bob", Reason: "too expensive"}, &updateOutcome{})
+			}},
 		{name: "pause times out and rolls back", onFailure: plans.OnFailurePause, want: "nobody reviewed the failure within 24h"},
 		{name: "rollback is the default", want: "analysis at step 2 failed"},
 	}
