@@ -110,6 +110,11 @@ type History struct {
 	ConsecutiveErrors int `json:"consecutiveErrors"`
 	// Final is set once a measurement ended the metric (a sequential decision).
 	Final bool `json:"final,omitempty"`
+	// LastError is the reason of the latest Error measurement, kept when
+	// later measurements push it out of Measurements.
+	LastError string `json:"lastError,omitempty"`
+	// LastErrorAt is when that measurement was taken.
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
 }
 
 // Add records m, updates the counters and drops the oldest measurements
@@ -138,6 +143,7 @@ func (h *History) Add(m Measurement) {
 	}
 	if m.Verdict == Error {
 		h.ConsecutiveErrors++
+		h.LastError, h.LastErrorAt = m.Reason, m.At
 	} else {
 		h.ConsecutiveErrors = 0
 	}

@@ -178,6 +178,10 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		if err != nil && nonRetryable(err) {
 			ms.Assessment = analysis.Assessment{Phase: analysis.PhaseError, Reason: "the metric cannot be measured: " + errText(err)}
 		}
+		if last, ok := ms.History.Last(); judged && ok && last.Verdict == analysis.Error && ms.History.ConsecutiveErrors == 1 {
+			// The first error of a streak goes in the timeline, with its text.
+			r.event(ctx, "measure", "", fmt.Sprintf("%s/%s could not be measured: %s", ms.Template, ms.Metric, last.Reason))
+		}
 		if judged && background && !nonRetryable(err) && r.watch(ctx, ms) {
 			ms.NextAt = now.Add(limits.Interval)
 			r.touch(ctx)

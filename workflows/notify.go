@@ -54,7 +54,7 @@ func (r *rollout) card(ctx workflow.Context, event, text string, approval *plans
 	for _, ms := range [][]MetricStatus{r.st.Analysis, r.st.Background} {
 		for _, m := range ms {
 			if last, ok := m.History.Last(); ok {
-				c.Verdicts = append(c.Verdicts, notify.VerdictLine{Metric: m.Metric, Verdict: string(last.Verdict), Detail: last.Reason})
+				c.Verdicts = append(c.Verdicts, notify.VerdictLine{Metric: m.Metric, Verdict: last.Label(), Detail: lastMeasurement(m)})
 			}
 		}
 	}

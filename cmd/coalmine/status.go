@@ -205,10 +205,18 @@ func renderMetrics(w io.Writer, title string, ms []workflows.MetricStatus) {
 	fmt.Fprintf(w, "\n%s\n", title)
 	for _, m := range ms {
 		h := m.History
-		fmt.Fprintf(w, "  %s/%s  %s  %d measured: %d pass, %d fail, %d inconclusive, %d error\n",
-			m.Template, m.Metric, m.Assessment.Phase, h.Count, h.Passed, h.Failed, h.Inconclusive, h.Errors)
+		fmt.Fprintf(w, "  %s/%s  %s  %d measured: %d pass, %d fail, %d inconclusive, %d waiting for data, %d error\n",
+			m.Template, m.Metric, m.Assessment.Phase, h.Count, h.Passed, h.Failed, h.Inconclusive+h.Pending, h.Waiting, h.Errors)
+		if m.Assessment.Reason != "" && m.Assessment.Phase != analysis.PhaseRunning {
+			fmt.Fprintf(w, "    %s\n", m.Assessment.Reason)
+		}
 		if last, ok := h.Last(); ok {
-			fmt.Fprintf(w, "    last: %s%s — %s\n", last.Verdict, values(last), last.Reason)
+			fmt.Fprintf(w, "    last: %s%s — %s\n", last.Label(), values(last), last.Reason)
+		}
+		if h.LastError != "" {
+			if last, ok := h.Last(); !ok || last.Verdict != analysis.Error {
+				fmt.Fprintf(w, "    last error (%s): %s\n", h.LastErrorAt.UTC().Format("15:04:05"), h.LastError)
+			}
 		}
 	}
 }
