@@ -109,11 +109,14 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	}
 	stable, stableOK := sumSeries(stats.Series, t.route, q.Stable.Name, gateway.RoleStable)
 	canary, canaryOK := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleCanary, gateway.RoleShadow)
+	mirrored, _ := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleShadow)
 	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route,
 		"stable_series", stableOK, "canary_series", canaryOK)
 
 	if m.Sequential != nil {
-		return g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
+		res, err := g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
+		res.Measurement.Reason += rolesNote(canary.cumulative.Requests, mirrored.cumulative.Requests, "")
+		return res, err
 	}
 	var extra []analysis.Measurement
 	var next []byte
@@ -142,8 +145,22 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	if len(v.Result) == 0 && meas.Verdict == analysis.Inconclusive {
 		meas.Reason = fmt.Sprintf("%s (no canary requests on route %s in the last %s)", meas.Reason, t.route, window)
 	}
+	meas.Reason += rolesNote(canary.window.Requests, mirrored.window.Requests, " in the last "+window.String())
 	meas.At = now
 	return Result{Measurement: meas, State: next}, nil
+}
+
+// rolesNote says which requests the canary's numbers include, when some
+// were mirrored (shadow) copies of stable requests: the canary's stats
+// count both roles alike.
+func rolesNote(all, mirrored uint64, when string) string {
+	switch {
+	case mirrored == 0:
+		return ""
+	case mirrored == all:
+		return fmt.Sprintf(" (canary: on %d mirrored requests%s)", mirrored, when)
+	}
+	return fmt.Sprintf(" (canary: %d requests%s, %d of them mirrored)", all, when, mirrored)
 }
 
 // confidence judges the compare limits that have a test with confidence
