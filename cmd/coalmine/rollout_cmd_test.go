@@ -268,3 +268,15 @@ func TestListPhaseFilter(t *testing.T) {
 		t.Errorf("unknown phase: err = %v", err)
 	}
 }
+
+func TestWatchWithoutTerminalPrintsChanges(t *testing.T) {
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	prev := workflows.Status{App: "voice-agent", Phase: workflows.PhaseProgressing, Steps: []string{"setWeight 5", "pause 5m"}, Weight: 5, UpdatedAt: start,
+		Events: []workflows.Event{{At: start, Kind: "started", Message: "rollout started"}}}
+	next := prev
+	next.Step, next.Waiting, next.UpdatedAt = 1, "pause of 5m", start.Add(time.Second)
+	next.Events = append(next.Events, workflows.Event{At: start.Add(time.Second), Kind: "step", Step: 1, Message: "step 2 of 2, pause 5m"})
+	var b strings.Builder
+	renderChanges(&b, prev, next)
+	golden(t, "watch-changes.golden", b.String())
+}
