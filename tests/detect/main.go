@@ -181,11 +181,7 @@ func medianTTD(fails []int, runs int) (int, bool) {
 
 func report(w io.Writer, cfg config, cells []cellResult) {
 	ms := methods(cfg)
-	fmt.Fprintf(w, "| scenario | req/s |")
-	for _, m := range ms {
-		fmt.Fprintf(w, " %s |", m.name)
-	}
-	fmt.Fprintf(w, "\n|---|---|%s\n", strings.Repeat("---|", len(ms)))
+	tableHeader(w, ms)
 	for _, c := range cells {
 		fmt.Fprintf(w, "| %s | %s |", c.sc.name, trimFloat(c.rps))
 		for mi := range ms {
@@ -212,6 +208,15 @@ func report(w io.Writer, cfg config, cells []cellResult) {
 	fmt.Fprintf(w, "%d simulated rollouts per cell, %d min each at a %s%% canary share after %d min of stable-only traffic; one look a minute; seed %d.\n",
 		cfg.runs, cfg.horizon, trimFloat(100*cfg.share), cfg.pre, cfg.seed)
 	checkTargets(w, cfg, cells, ms)
+}
+
+// tableHeader prints the header of a table with a column per method.
+func tableHeader(w io.Writer, ms []method) {
+	fmt.Fprintf(w, "| scenario | req/s |")
+	for _, m := range ms {
+		fmt.Fprintf(w, " %s |", m.name)
+	}
+	fmt.Fprintf(w, "\n|---|---|%s\n", strings.Repeat("---|", len(ms)))
 }
 
 // checkTargets prints whether the targets hold, per traffic level.

@@ -112,11 +112,8 @@ func tableConfidence() method {
 // detection and median time to detect for regressions.
 func reportTable(w io.Writer, cfg config, cells []cellResult) {
 	ms := tableMethods()
-	fmt.Fprintf(w, "\nThreshold table (error rate ≤ 2× stable's and ≤ 5%%; p99 ≤ 1.5× stable's), failureLimit 0:\n\n| scenario | req/s |")
-	for _, m := range ms {
-		fmt.Fprintf(w, " %s |", m.name)
-	}
-	fmt.Fprintf(w, "\n|---|---|%s\n", strings.Repeat("---|", len(ms)))
+	fmt.Fprintf(w, "\nThreshold table (error rate ≤ 2× stable's and ≤ 5%%; p99 ≤ 1.5× stable's), failureLimit 0:\n\n")
+	tableHeader(w, ms)
 	for _, c := range cells {
 		fmt.Fprintf(w, "| %s | %s |", c.sc.name, trimFloat(c.rps))
 		for mi := range ms {
