@@ -57,14 +57,18 @@ type stack struct {
 func newStack(t *testing.T, app string, canaryQuality float64) *stack {
 	t.Helper()
 	canary := demoagent.New(demoagent.Config{Version: "v2", Quality: canaryQuality, Seed: 2, Latency: time.Millisecond}).Handler()
-	return newStackWith(t, app, canary)
+	return newStackWith(t, app, nil, canary)
 }
 
-// newStackWith is newStack with the canary's handler given.
-func newStackWith(t *testing.T, app string, canary http.Handler) *stack {
+// newStackWith is newStack with the versions' handlers given; a nil
+// stable is the demo agent v1.
+func newStackWith(t *testing.T, app string, stable, canary http.Handler) *stack {
 	t.Helper()
 	s := &stack{t: t, app: app, taskQueue: "it-" + app}
-	s.stable = httptest.NewServer(demoagent.New(demoagent.Config{Version: "v1", Quality: 0.95, Seed: 1, Latency: time.Millisecond}).Handler())
+	if stable == nil {
+		stable = demoagent.New(demoagent.Config{Version: "v1", Quality: 0.95, Seed: 1, Latency: time.Millisecond}).Handler()
+	}
+	s.stable = httptest.NewServer(stable)
 	t.Cleanup(s.stable.Close)
 	s.canary = httptest.NewServer(canary)
 	t.Cleanup(s.canary.Close)

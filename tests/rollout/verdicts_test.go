@@ -81,7 +81,7 @@ const guardTemplate = `  backgroundAnalysis: {templates: [guard]}
 func TestGuardrailWatchesAfterSegmentAndShadow(t *testing.T) {
 	t.Parallel()
 	canary := newFaultyCanary()
-	s := newStackWith(t, "it-guardrail", canary)
+	s := newStackWith(t, "it-guardrail", nil, canary)
 	w := s.startWorker()
 	defer w.Stop()
 	s.load()
@@ -112,7 +112,7 @@ func TestBackgroundHoldResumeThenFail(t *testing.T) {
 	t.Parallel()
 	canary := newFaultyCanary()
 	canary.every.Store(50) // 2% errors: neither the success nor the failure condition
-	s := newStackWith(t, "it-hold", canary)
+	s := newStackWith(t, "it-hold", nil, canary)
 	w := s.startWorker()
 	defer w.Stop()
 	s.load()
@@ -153,4 +153,42 @@ func TestApprovalTimeoutGoesOn(t *testing.T) {
 		t.Errorf("approvals = %+v", r.Approvals)
 	}
 	s.recordHistory(run, "approval-timeout")
+}
+
+func TestThresholdTableAAPromotes(t *testing.T) {
+	t.Parallel()
+	agent := func(version string, seed uint64) http.Handler {
+		return demoagent.New(demoagent.Config{Version: version, ErrorRate: 0.01, Latency: 2 * time.Millisecond, LatencySigma: 0.5, Quality: 0.95, Seed: seed}).Handler()
+	}
+	s := newStackWith(t, "it-aa-table", agent("v1", 1), agent("v2", 2))
+	w := s.startWorker()
+	defer w.Stop()
+	s.load()
+	// The usual rollback-triggers table, judged with confidence (the
+	// default method): an identical canary must not be rolled back.
+	run := s.start(s.plan(`    - setWeight: 50
+    - pause: {duration: 20s}`, `  backgroundAnalysis: {templates: [table]}
+  analysisTemplates:
+    table:
+      metrics:
+        - name: error-rate
+          interval: 1s
+          provider: {gateway: {stat: error_rate}}
+          compare: {with: stable, maxRelativeIncrease: 1.0, maxAbsolute: 0.05}
+        - name: latency-p99
+          interval: 1s
+          provider: {gateway: {stat: latency, quantile: 0.99}}
+          compare: {with: stable, maxRelativeIncrease: 0.5}`))
+	r, err := s.result(run)
+	if err != nil {
+		t.Fatalf("an A/A canary was not promoted: %v", err)
+	}
+	st := s.status()
+	for _, m := range st.Background {
+		if m.History.Failed > 0 {
+			t.Errorf("%s/%s failed %d looks of an A/A canary: %s", m.Template, m.Metric, m.History.Failed, m.Assessment.Reason)
+		}
+		t.Logf("%s/%s: %d looks (%d pass, %d gathering evidence, %d waiting); %s", m.Template, m.Metric, m.History.Count, m.History.Passed, m.History.Pending, m.History.Waiting, m.Assessment.Reason)
+	}
+	t.Logf("promoted %s after %s", r.Promoted.Name, r.Duration)
 }
