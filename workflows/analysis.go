@@ -386,8 +386,16 @@ func (r *rollout) backgroundResult(ctx workflow.Context, ms *MetricStatus) {
 	}
 }
 
-// stopBackground ends background analysis and records what it found.
+// stopBackground ends background analysis and records what it found. The
+// metrics of a step analysis cut short say how they stood too: after the
+// rollout no metric is Running.
 func (r *rollout) stopBackground(ctx workflow.Context) {
+	for i := range r.st.Analysis {
+		if ms := &r.st.Analysis[i]; !ended(ms) {
+			m, _ := r.metric(ms.Template, ms.Metric)
+			ms.Assessment, ms.NextAt = analysis.Assess(ms.History, limitsFor(m, false), true), time.Time{}
+		}
+	}
 	if r.bgCancel != nil {
 		r.bgCancel()
 		r.bgCancel = nil

@@ -108,3 +108,19 @@ func TestNoDataTimeoutCountsFromCanaryTraffic(t *testing.T) {
 		t.Errorf("reason = %q", hold.Reason)
 	}
 }
+
+func TestNoMetricRunningAfterTheEnd(t *testing.T) {
+	h := newHarness(t, map[string][]string{"pass-rate": {"Pass"}, "errors": {"Pass"}})
+	h.update(90*time.Second, UpdateAbort, Request{By: "bob", Reason: "enough"}, &updateOutcome{})
+	h.run(guarded(weight(10), analyze("quality"), weight(50)))
+	h.rolledBack()
+	s := h.status()
+	for _, ms := range append(s.Analysis, s.Background...) {
+		if ms.Assessment.Phase == analysis.PhaseRunning {
+			t.Errorf("%s/%s still Running after the rollback: %s", ms.Template, ms.Metric, ms.Assessment.Reason)
+		}
+	}
+	if len(s.Analysis) == 0 {
+		t.Error("the step analysis cut short is not shown")
+	}
+}
