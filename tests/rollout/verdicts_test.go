@@ -192,3 +192,37 @@ func TestThresholdTableAAPromotes(t *testing.T) {
 	}
 	t.Logf("promoted %s after %s", r.Promoted.Name, r.Duration)
 }
+
+func TestOnFailurePauseWaitsForAPerson(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, "it-onfailure-pause", 0.2)
+	w := s.startWorker()
+	defer w.Stop()
+	run := s.start(s.plan(`    - setWeight: 10
+    - analysis: {templates: [evals]}
+    - setWeight: 50`, `  analysisTemplates:
+    evals:
+      metrics:
+        - name: eval-pass-rate
+          interval: 1s
+          count: 1
+          onFailure: pause
+          provider:
+            web: {url: "{{.Canary.URL}}/api/run?suite=voice&repeat=20", jsonPath: "$.passRate"}
+          successCondition: result >= 0.9`))
+	st := s.waitFor("the failure review", func(st workflows.Status) bool { return st.WaitKind == "failed" })
+	if st.Weight != 10 || st.Phase != workflows.PhasePaused || !strings.Contains(st.Waiting, "evals/eval-pass-rate") {
+		t.Errorf("at the review: %s at %v%%, waiting for %q", st.Phase, st.Weight, st.Waiting)
+	}
+	if _, err := s.update(workflows.UpdatePromote, workflows.Request{By: "alice", Reason: "the eval suite is being rewritten"}); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	r, err := s.result(run)
+	if err != nil {
+		t.Fatalf("rollout after the review: %v", err)
+	}
+	if len(r.Approvals) != 1 || r.Approvals[0].By != "alice" {
+		t.Errorf("approvals = %+v", r.Approvals)
+	}
+	s.recordHistory(run, "onfailure-pause")
+}
