@@ -125,6 +125,11 @@ func TestBackgroundHoldResumeThenFail(t *testing.T) {
 		t.Fatalf("hold = %+v", st.Held)
 	}
 	canary.every.Store(0)
+	// The metric is still measured during the hold: wait for a clean look.
+	s.waitFor("a passing look during the hold", func(st workflows.Status) bool {
+		last, ok := st.Background[0].History.Last()
+		return ok && last.Verdict == "Pass"
+	})
 	if _, err := s.update(workflows.UpdateResume, workflows.Request{By: "alice", Reason: "flaky upstream, fixed"}); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
