@@ -124,3 +124,33 @@ func TestNoMetricRunningAfterTheEnd(t *testing.T) {
 		t.Error("the step analysis cut short is not shown")
 	}
 }
+
+func TestBackgroundErrorsHoldAndShowTheirText(t *testing.T) {
+	h := newHarness(t, map[string][]string{"errors": {"err", "err", "err", "err", "err", "Pass", "Pass", "Fail"}})
+	var held Status
+	h.at(6*time.Minute+30*time.Second, func() { held = h.status() })
+	h.run(guarded(weight(10), pauseFor(10*time.Minute), weight(50)))
+	msg := h.rolledBack()
+	if !strings.Contains(msg, "background analysis failed: guard/errors") {
+		t.Errorf("message = %q", msg)
+	}
+	if held.Held == nil || !strings.Contains(held.Held.Reason, "guard/errors cannot be measured") {
+		t.Errorf("hold at 6m30s = %+v", held.Held)
+	}
+	bg := held.Background[0]
+	if !strings.Contains(bg.History.LastError, "provider unreachable") {
+		t.Errorf("last error = %q, want the provider's text", bg.History.LastError)
+	}
+	var timeline []string
+	for _, e := range h.status().Events {
+		if e.Kind == "measure" {
+			timeline = append(timeline, e.Message)
+		}
+	}
+	if len(timeline) != 1 || !strings.Contains(timeline[0], "provider unreachable") {
+		t.Errorf("timeline of errors = %q, want the first error of the streak with its text", timeline)
+	}
+	if got := h.metrics.count("errors"); got != 8 {
+		t.Errorf("measured %d times, want 8: the metric goes on during the hold", got)
+	}
+}
