@@ -203,18 +203,7 @@ func TestOnFailurePauseWaitsForAPerson(t *testing.T) {
 	s := newStack(t, "it-onfailure-pause", 0.2)
 	w := s.startWorker()
 	defer w.Stop()
-	run := s.start(s.plan(`    - setWeight: 10
-    - analysis: {templates: [evals]}
-    - setWeight: 50`, `  analysisTemplates:
-    evals:
-      metrics:
-        - name: eval-pass-rate
-          interval: 1s
-          count: 1
-          onFailure: pause
-          provider:
-            web: {url: "{{.Canary.URL}}/api/run?suite=voice&repeat=20", jsonPath: "$.passRate"}
-          successCondition: result >= 0.9`))
+	run := s.start(s.evalsPlan("count: 1", "onFailure: pause"))
 	st := s.waitFor("the failure review", func(st workflows.Status) bool { return st.WaitKind == "failed" })
 	if st.Weight != 10 || st.Phase != workflows.PhasePaused || !strings.Contains(st.Waiting, "evals/eval-pass-rate") {
 		t.Errorf("at the review: %s at %v%%, waiting for %q", st.Phase, st.Weight, st.Waiting)
