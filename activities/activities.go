@@ -237,6 +237,7 @@ func (a *Activities) Measure(ctx context.Context, in MeasureInput) (MeasureResul
 		Traffic: in.Traffic,
 		Args:    in.Args,
 		State:   in.State,
+		Watch:   in.Watch,
 	}
 	var res metrics.Result
 	err := a.heartbeating(ctx, func(ctx context.Context) error {

@@ -95,6 +95,9 @@ type MeasureInput struct {
 	// State is the provider's opaque state from the previous measurement of
 	// this metric in this analysis (sequential tests); nil at the first.
 	State []byte `json:"state,omitempty"`
+	// Watch asks a sequential test not to end at a Pass: background
+	// analysis watches until the rollout ends.
+	Watch bool `json:"watch,omitempty"`
 	// Judge, when set, makes the activity judge the measurement as well:
 	// the sample floor, the no-data timeout and the limits, so that these
 	// decisions are recorded in history. Nil leaves them to the caller.

@@ -157,6 +157,7 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		var res activities.MeasureResult
 		in := activities.MeasureInput{Metric: m, Target: r.target, Traffic: r.spec.Traffic, Args: args, State: ms.State}
 		if judged {
+			in.Watch = background
 			in.Judge = &activities.JudgeInput{History: ms.History, Limits: limits, ExposedFor: r.exposedFor(ctx), At: workflow.Now(ctx)}
 		}
 		releases := ms.Releases

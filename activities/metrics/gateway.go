@@ -238,7 +238,7 @@ func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary
 	if st.Sequential != nil {
 		prev = *st.Sequential
 	}
-	look, next, err := sequentialLook(m, kind, prev, totalsOf(cfg.Stat, stable), totalsOf(cfg.Stat, canary))
+	look, next, err := sequentialLook(m, kind, prev, totalsOf(cfg.Stat, stable), totalsOf(cfg.Stat, canary), q.Watch)
 	if err != nil {
 		return Result{}, err
 	}

@@ -178,8 +178,10 @@ func combine(parts []analysis.Measurement) analysis.Measurement {
 
 // sequentialLook runs one look of the metric's sequential test on the
 // cumulative totals of both versions and returns the look's measurement and
-// the test's next state.
-func sequentialLook(m plans.Metric, kind analysis.SequentialKind, st analysis.SequentialState, stable, canary analysis.Totals) (analysis.Measurement, analysis.SequentialState, error) {
+// the test's next state. With watch (background analysis), a Pass does not
+// end the test: the evidence keeps growing, and a later regression still
+// fails with the same bound on false failures.
+func sequentialLook(m plans.Metric, kind analysis.SequentialKind, st analysis.SequentialState, stable, canary analysis.Totals, watch bool) (analysis.Measurement, analysis.SequentialState, error) {
 	s := m.Sequential
 	spec := analysis.SequentialSpec{
 		Kind:       kind,
@@ -192,6 +194,9 @@ func sequentialLook(m plans.Metric, kind analysis.SequentialKind, st analysis.Se
 	meas, next, err := spec.Look(st, stable, canary)
 	if err != nil {
 		return analysis.Measurement{}, st, fmt.Errorf("metric %s: sequential test: %w: %w", m.Name, err, ErrInvalidConfig)
+	}
+	if watch && meas.Verdict == analysis.Pass {
+		meas.Final, next.Decided = false, nil
 	}
 	return meas, next, nil
 }

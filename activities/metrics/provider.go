@@ -38,6 +38,9 @@ type Query struct {
 	// State is what the provider returned with the previous measurement of
 	// this metric in this analysis; nil at the first one.
 	State []byte
+	// Watch asks a sequential test not to end at a Pass (background
+	// analysis, which watches until the rollout ends).
+	Watch bool
 }
 
 // Result is one measurement and the state for the next.
