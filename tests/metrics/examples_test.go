@@ -33,7 +33,8 @@ func TestExampleQueriesReturnData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	shadow := 10000
-	if _, err := g.client.SetRoute(ctx, "summarizer", gateway.RouteUpdate{ShadowBP: &shadow}); err != nil {
+	mirror := func(gateway.RouteState) (gateway.RouteUpdate, error) { return gateway.RouteUpdate{ShadowBP: &shadow}, nil }
+	if _, err := g.client.Modify(ctx, "summarizer", 3, mirror); err != nil {
 		t.Fatalf("mirror summarizer: %v", err)
 	}
 	prom := startPrometheus(t, g.admin)
