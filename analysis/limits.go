@@ -231,7 +231,7 @@ func assess(h History, l Limits, terminating bool) Assessment {
 			return Assessment{Phase: PhaseRunning, Reason: "no measurement yet"}
 		}
 		if last, ok := h.Last(); ok && last.NoData {
-			return Assessment{Phase: PhaseRunning, Reason: fmt.Sprintf("waiting for data (%s): %s", tally(h), last.Reason)}
+			return Assessment{Phase: PhaseRunning, Reason: fmt.Sprintf("waiting for data after %s (%s): %s", plural(h.Count, "measurement"), tally(h), last.Reason)}
 		}
 		return Assessment{Phase: PhaseRunning, Reason: fmt.Sprintf("%s so far (%s)", plural(h.Count, "measurement"), tally(h))}
 	}
