@@ -33,7 +33,9 @@ func TestExampleQueriesReturnData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	shadow := 10000
-	mirror := func(gateway.RouteState) (gateway.RouteUpdate, error) { return gateway.RouteUpdate{ShadowBP: &shadow}, nil }
+	mirror := func(gateway.RouteState) (gateway.RouteUpdate, error) {
+		return gateway.RouteUpdate{ShadowBP: &shadow}, nil
+	}
 	if _, err := g.client.Modify(ctx, "summarizer", 3, mirror); err != nil {
 		t.Fatalf("mirror summarizer: %v", err)
 	}
