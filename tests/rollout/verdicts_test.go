@@ -4,12 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -219,4 +225,53 @@ func TestOnFailurePauseWaitsForAPerson(t *testing.T) {
 		t.Errorf("approvals = %+v", r.Approvals)
 	}
 	s.recordHistory(run, "onfailure-pause")
+}
+
+// TestContinueAsNewWithBackgroundAnalysis runs on its own dev server that
+// suggests continue-as-new after a few hundred events, so that a rollout
+// with background analysis hands over to a new run in seconds.
+func TestContinueAsNewWithBackgroundAnalysis(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:     filepath.Join(repoRoot(), "bin", "temporal"),
+		SearchAttributes: workflows.SearchAttributes("app", "v1", "v2", workflows.PhaseProgressing, 0),
+		ClientOptions:    &client.Options{Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))},
+		LogLevel:         "error",
+		ExtraArgs:        []string{"--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=150"},
+	})
+	if err != nil {
+		t.Fatalf("start a dev server: %v", err)
+	}
+	defer func() { _ = srv.Stop() }()
+	s := newStack(t, "it-continue", 0.95)
+	s.client = srv.Client()
+	w := s.startWorker()
+	defer w.Stop()
+	s.load()
+	run := s.start(s.plan(`    - setWeight: 20
+    - pause: {duration: 15s}`, `  backgroundAnalysis: {templates: [guard]}
+  analysisTemplates:
+    guard:
+      metrics:
+        - name: error-rate
+          interval: 200ms
+          provider: {gateway: {stat: error_rate}}
+          failureCondition: result > 0.05`))
+	first := run.GetRunID()
+	r, err := s.result(run)
+	if err != nil {
+		t.Fatalf("rollout across runs: %v", err)
+	}
+	st := s.status()
+	if st.Runs < 2 {
+		t.Fatalf("the rollout ran in %d run, want a continue-as-new", st.Runs)
+	}
+	if bg := st.Background[0]; bg.History.Count < 10 {
+		t.Errorf("background looks over all runs = %d, want the metric measured across the hand-over", bg.History.Count)
+	}
+	t.Logf("promoted %s after %d runs", r.Promoted.Name, st.Runs)
+	s.recordRun(run.GetID(), first, "continue-as-new-background-first-run")
+	s.recordHistory(run, "continue-as-new-background")
 }
