@@ -74,7 +74,7 @@ bench-gateway: build
 clean:
 	rm -rf $(BIN)
 
-## record-histories: record the Rollout histories that the replay test checks into tests/testdata
+## record-histories: record the Rollout histories that the replay test checks into tests/testdata/<version>/ (never overwrites)
 .PHONY: record-histories
 record-histories: $(BIN)/temporal
 	$(GO) test -count=1 ./tests/rollout -record

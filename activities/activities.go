@@ -237,6 +237,7 @@ func (a *Activities) Measure(ctx context.Context, in MeasureInput) (MeasureResul
 		Traffic: in.Traffic,
 		Args:    in.Args,
 		State:   in.State,
+		Watch:   in.Watch,
 	}
 	var res metrics.Result
 	err := a.heartbeating(ctx, func(ctx context.Context) error {
@@ -252,7 +253,8 @@ func (a *Activities) Measure(ctx context.Context, in MeasureInput) (MeasureResul
 		return MeasureResult{}, fmt.Errorf("measure %s: %w", in.Metric.Name, err)
 	case err != nil:
 		m := analysis.Errored(now, fmt.Errorf("measure %s: %w", in.Metric.Name, err))
-		return MeasureResult{Measurement: m, State: in.State}, nil
+		a.logger().WarnContext(ctx, "measurement failed", "app", in.Target.App, "metric", in.Metric.Name, "error", err)
+		return judged(in, MeasureResult{Measurement: m, State: in.State}), nil
 	}
 	if !res.Measurement.Verdict.Valid() {
 		res.Measurement = analysis.Errored(now, fmt.Errorf("measure %s: provider gave no verdict", in.Metric.Name))
@@ -260,8 +262,22 @@ func (a *Activities) Measure(ctx context.Context, in MeasureInput) (MeasureResul
 	if res.Measurement.At.IsZero() {
 		res.Measurement.At = now
 	}
-	a.logger().InfoContext(ctx, "measured", "app", in.Target.App, "metric", in.Metric.Name, "verdict", res.Measurement.Verdict, "reason", res.Measurement.Reason)
-	return MeasureResult{Measurement: res.Measurement, State: res.State}, nil
+	out := judged(in, MeasureResult{Measurement: res.Measurement, State: res.State})
+	a.logger().InfoContext(ctx, "measured", "app", in.Target.App, "metric", in.Metric.Name, "verdict", out.Measurement.Label(), "reason", out.Measurement.Reason)
+	return out, nil
+}
+
+// judged adds the judgement to a measurement when the input asks for it.
+func judged(in MeasureInput, res MeasureResult) MeasureResult {
+	if in.Judge == nil {
+		return res
+	}
+	if !in.Judge.At.IsZero() {
+		res.Measurement.At = in.Judge.At
+	}
+	meas, h, a := judge(in.Metric, res.Measurement, *in.Judge)
+	res.Measurement, res.History, res.Assessment = meas, &h, &a
+	return res
 }
 
 // Notify shows the rollout's card where the plan says, for the events it

@@ -1,6 +1,8 @@
 package activities
 
 import (
+	"time"
+
 	"github.com/coalmine-dev/coalmine/activities/notify"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -93,6 +95,27 @@ type MeasureInput struct {
 	// State is the provider's opaque state from the previous measurement of
 	// this metric in this analysis (sequential tests); nil at the first.
 	State []byte `json:"state,omitempty"`
+	// Watch asks a sequential test not to end at a Pass: background
+	// analysis watches until the rollout ends.
+	Watch bool `json:"watch,omitempty"`
+	// Judge, when set, makes the activity judge the measurement as well:
+	// the sample floor, the no-data timeout and the limits, so that these
+	// decisions are recorded in history. Nil leaves them to the caller.
+	Judge *JudgeInput `json:"judge,omitempty"`
+}
+
+// JudgeInput is what the Measure activity needs to turn a measurement into
+// the metric's assessment.
+type JudgeInput struct {
+	// History is the metric's record before this measurement.
+	History analysis.History `json:"history"`
+	// Limits are the metric's limits.
+	Limits analysis.Limits `json:"limits"`
+	// ExposedFor is how long the canary has had a non-zero share of
+	// traffic (weight, segment weight or shadow); 0 while it has none.
+	ExposedFor time.Duration `json:"exposedFor,omitempty"`
+	// At is the workflow's time of the measurement.
+	At time.Time `json:"at,omitzero"`
 }
 
 // MeasureResult is one measurement with its verdict, and the provider's
@@ -102,6 +125,10 @@ type MeasureResult struct {
 	Measurement analysis.Measurement `json:"measurement"`
 	// State is passed back as MeasureInput.State next time.
 	State []byte `json:"state,omitempty"`
+	// History and Assessment are set when the input asked for a
+	// judgement: the metric's record with this measurement, and its phase.
+	History    *analysis.History    `json:"history,omitempty"`
+	Assessment *analysis.Assessment `json:"assessment,omitempty"`
 }
 
 // NotifyInput is one notification about a rollout: the card as it is now,

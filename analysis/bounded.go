@@ -133,7 +133,7 @@ func (s SequentialSpec) lookBounded(st SequentialState, ds, dc Totals) (Measurem
 	}
 	st.StableArm, st.CanaryArm = &sa, &ca
 	if sa.N == 0 || ca.N == 0 {
-		return Measurement{Verdict: Inconclusive, Reason: fmt.Sprintf("no data yet: %d stable and %d canary scores since the baseline", sa.N, ca.N)}, st, nil
+		return Measurement{Verdict: Inconclusive, NoData: true, Reason: fmt.Sprintf("no data yet: %d stable and %d canary scores since the baseline", sa.N, ca.N)}, st, nil
 	}
 	return s.decideBounded(st, sa, ca), st, nil
 }

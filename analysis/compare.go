@@ -67,13 +67,13 @@ func Compare(name string, stable, canary float64, stableN, canaryN int64, l Comp
 	}
 	switch {
 	case math.IsNaN(stable) && math.IsNaN(canary):
-		m.Verdict, m.Reason = Inconclusive, fmt.Sprintf("no data for %s on either version", name)
+		m.Verdict, m.NoData, m.Reason = Inconclusive, true, fmt.Sprintf("no data for %s on either version", name)
 		return m
 	case math.IsNaN(stable):
-		m.Verdict, m.Reason = Inconclusive, fmt.Sprintf("no data for stable's %s", name)
+		m.Verdict, m.NoData, m.Reason = Inconclusive, true, fmt.Sprintf("no data for stable's %s", name)
 		return m
 	case math.IsNaN(canary):
-		m.Verdict, m.Reason = Inconclusive, fmt.Sprintf("no data for canary's %s", name)
+		m.Verdict, m.NoData, m.Reason = Inconclusive, true, fmt.Sprintf("no data for canary's %s", name)
 		return m
 	}
 	ratio := canary / stable

@@ -166,13 +166,13 @@ func EvaluateConditions(success, failure *Condition, in Inputs) Measurement {
 			continue
 		}
 		if v, missing := c.missing(in); missing {
-			m.Verdict, m.Reason = Inconclusive, fmt.Sprintf("no data: %s has no value for condition `%s`", v, c.src)
+			m.Verdict, m.NoData, m.Reason = Inconclusive, true, fmt.Sprintf("no data: %s has no value for condition `%s`", v, c.src)
 			return m
 		}
 	}
 	if success == nil && failure == nil {
 		if !present(in.Result) && !present(in.Canary) {
-			m.Verdict, m.Reason = Inconclusive, "no data: the metric returned no value"
+			m.Verdict, m.NoData, m.Reason = Inconclusive, true, "no data: the metric returned no value"
 			return m
 		}
 		m.Verdict, m.Reason = Pass, shown+"; no condition to check"

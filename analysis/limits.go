@@ -103,10 +103,18 @@ type History struct {
 	// Pending counts Inconclusive looks of a sequential test still gathering
 	// evidence; they are not counted in Inconclusive.
 	Pending int `json:"pending,omitempty"`
+	// Waiting counts looks that found no data (Measurement.NoData); they
+	// count toward no limit and not toward Count.
+	Waiting int `json:"waiting,omitempty"`
 	// ConsecutiveErrors counts the Error measurements since the last other one.
 	ConsecutiveErrors int `json:"consecutiveErrors"`
 	// Final is set once a measurement ended the metric (a sequential decision).
 	Final bool `json:"final,omitempty"`
+	// LastError is the reason of the latest Error measurement, kept when
+	// later measurements push it out of Measurements.
+	LastError string `json:"lastError,omitempty"`
+	// LastErrorAt is when that measurement was taken.
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
 }
 
 // Add records m, updates the counters and drops the oldest measurements
@@ -123,7 +131,9 @@ func (h *History) Add(m Measurement) {
 	case Fail:
 		h.Failed++
 	case Inconclusive:
-		if m.Pending {
+		if m.NoData {
+			h.Waiting++
+		} else if m.Pending {
 			h.Pending++
 		} else {
 			h.Inconclusive++
@@ -133,6 +143,7 @@ func (h *History) Add(m Measurement) {
 	}
 	if m.Verdict == Error {
 		h.ConsecutiveErrors++
+		h.LastError, h.LastErrorAt = m.Reason, m.At
 	} else {
 		h.ConsecutiveErrors = 0
 	}
@@ -214,10 +225,13 @@ func assess(h History, l Limits, terminating bool) Assessment {
 			return Assessment{Phase: PhaseSuccessful, Reason: "decided after " + plural(h.Count, "measurement") + ": " + last.Reason}
 		}
 	}
-	done := (l.Count > 0 && h.Count >= l.Count) || terminating
+	done := (l.Count > 0 && h.Count-h.Waiting >= l.Count) || terminating
 	if !done {
 		if h.Count == 0 {
 			return Assessment{Phase: PhaseRunning, Reason: "no measurement yet"}
+		}
+		if last, ok := h.Last(); ok && last.NoData {
+			return Assessment{Phase: PhaseRunning, Reason: fmt.Sprintf("waiting for data after %s (%s): %s", plural(h.Count, "measurement"), tally(h), last.Reason)}
 		}
 		return Assessment{Phase: PhaseRunning, Reason: fmt.Sprintf("%s so far (%s)", plural(h.Count, "measurement"), tally(h))}
 	}
@@ -246,7 +260,7 @@ func tally(h History) string {
 	for _, c := range []struct {
 		n    int
 		what string
-	}{{h.Passed, "passed"}, {h.Failed, "failed"}, {h.Inconclusive, "inconclusive"}, {h.Errors, "errored"}, {h.Pending, "still gathering evidence"}} {
+	}{{h.Passed, "passed"}, {h.Failed, "failed"}, {h.Inconclusive, "inconclusive"}, {h.Errors, "errored"}, {h.Pending, "still gathering evidence"}, {h.Waiting, "waiting for data"}} {
 		if c.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
 		}

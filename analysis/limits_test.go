@@ -179,3 +179,24 @@ func TestWorst(t *testing.T) {
 		})
 	}
 }
+
+func TestWaitingLooksCountTowardNothing(t *testing.T) {
+	zero := 0
+	l := Limits{FailureLimit: &zero, InconclusiveLimit: &zero, Count: 2}
+	var h History
+	for range 3 {
+		h.Add(Waiting("no data: no canary requests"))
+	}
+	a := Assess(h, l, false)
+	if a.Phase != PhaseRunning || h.Waiting != 3 || h.Inconclusive != 0 || !strings.Contains(a.Reason, "waiting for data after 3 measurements") {
+		t.Fatalf("after three looks without data: %s (%s), history %+v", a.Phase, a.Reason, h)
+	}
+	h.Add(Measurement{Verdict: Pass})
+	h.Add(Measurement{Verdict: Pass})
+	if a := Assess(h, l, false); a.Phase != PhaseSuccessful {
+		t.Errorf("after two passes: %s (%s), want the count of 2 reached", a.Phase, a.Reason)
+	}
+	if m := Waiting("x"); m.Label() != "waiting for data" || (Measurement{Verdict: Fail}).Label() != "Fail" {
+		t.Errorf("labels: %q", m.Label())
+	}
+}

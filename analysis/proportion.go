@@ -131,7 +131,7 @@ func (s SequentialSpec) lookCounts(st SequentialState, ds, dc Totals) (Measureme
 		st.CanarySamples += dc.Count
 	}
 	if len(st.Looks) == 0 {
-		return Measurement{Verdict: Inconclusive, Reason: "no data yet: no look since the baseline had requests on both versions"}, st, nil
+		return Measurement{Verdict: Inconclusive, NoData: true, Reason: "no data yet: no look since the baseline had requests on both versions"}, st, nil
 	}
 	st.cache = updateCache(st.cache, st.Looks, len(st.Looks[0].XC))
 	return s.decideCounts(st), st, nil

@@ -57,6 +57,13 @@ type Measurement struct {
 	// test's normal state between decisions. A metric that ends while still
 	// pending is Inconclusive (see Assess).
 	Pending bool `json:"pending,omitempty"`
+	// NoData marks a look that found no samples for the canary (or for
+	// stable, where the metric compares), or fewer than the metric's
+	// minSamples: the metric is waiting for data. Such a look is no
+	// verdict at all: limits do not count it, it never passes and never
+	// holds. Its Verdict is Inconclusive for readers that do not know the
+	// flag.
+	NoData bool `json:"noData,omitempty"`
 	// At is when the measurement was taken.
 	At time.Time `json:"at,omitzero"`
 }
@@ -69,6 +76,20 @@ func Errored(at time.Time, err error) Measurement {
 		reason = "measurement failed: " + err.Error()
 	}
 	return Measurement{Verdict: Error, Reason: reason, At: at}
+}
+
+// Waiting returns a look that is waiting for data, with the reason.
+func Waiting(reason string) Measurement {
+	return Measurement{Verdict: Inconclusive, NoData: true, Reason: reason}
+}
+
+// Label is the verdict as people read it: the verdict, or "waiting for
+// data" for a look without enough data.
+func (m Measurement) Label() string {
+	if m.NoData && m.Verdict == Inconclusive {
+		return "waiting for data"
+	}
+	return string(m.Verdict)
 }
 
 // fmtNum formats a number for reasons: short, and without exponent for the

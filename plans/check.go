@@ -572,7 +572,7 @@ func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string
 		c.template(pp+".judge.prompt", j.Prompt, args)
 		judged = true
 	}
-	if !judged && set == 1 && !c.unknown[path] {
+	if !judged && set == 1 && !c.unknown[path] && !m.DryRun {
 		c.errorf(path, "add successCondition (e.g. result >= 0.92), compare: {with: stable, …} or sequential: {worseWhen: higher}",
 			"metric %s has no way to judge its numbers", m.Name)
 	}
@@ -584,6 +584,7 @@ func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string
 	if m.Count < 0 {
 		c.errorf(path+".count", "write a count such as 3", "count must not be negative")
 	}
+	c.verdictFields(path, m)
 	for _, l := range []struct {
 		name string
 		v    *int
@@ -635,6 +636,51 @@ func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string
 				"the sequential test needs raw counts from the gateway or Prometheus provider")
 		}
 	}
+}
+
+// verdictFields checks the fields that say how a metric's looks become a
+// verdict: the sample floor, the no-data timeout, onFailure and the compare
+// method.
+func (c *checker) verdictFields(path string, m *Metric) {
+	if m.MinSamples < 0 {
+		c.errorf(path+".minSamples", "write 0 or more", "minSamples must not be negative")
+	}
+	if m.MinSamples > 0 && m.Sequential == nil && (m.Provider.Prometheus != nil || m.Provider.Web != nil) {
+		c.errorf(path+".minSamples", "remove it, or use sequential: {…} (which reads counts), or the gateway provider",
+			"minSamples needs sample sizes, which a %s query does not report", KindOfProvider(m.Provider))
+	}
+	if m.NoDataTimeout.Duration < 0 {
+		c.errorf(path+".noDataTimeout", "write a duration such as 5m", "noDataTimeout must not be negative")
+	}
+	if m.OnFailure != "" {
+		c.oneOf(path+".onFailure", "onFailure", m.OnFailure, []string{OnFailureRollback, OnFailurePause, OnFailureNotify})
+	}
+	if cmp := m.Compare; cmp != nil {
+		if cmp.Method != "" {
+			c.oneOf(path+".compare.method", "compare method", cmp.Method, []string{CompareConfidence, ComparePoint})
+		}
+		if cmp.Alpha < 0 || cmp.Alpha > 0.5 {
+			c.errorf(path+".compare.alpha", "write a small probability such as 0.05", "alpha %v is not between 0 and 0.5", cmp.Alpha)
+		}
+	}
+}
+
+// KindOfProvider names the provider a metric uses: prometheus, web,
+// gateway, sentinel or judge; "" when none is set.
+func KindOfProvider(p Provider) string {
+	switch {
+	case p.Prometheus != nil:
+		return "prometheus"
+	case p.Web != nil:
+		return "web"
+	case p.Gateway != nil:
+		return "gateway"
+	case p.Sentinel != nil:
+		return "sentinel"
+	case p.Judge != nil:
+		return "judge"
+	}
+	return ""
 }
 
 // has reports whether the plan file gave a value at path.

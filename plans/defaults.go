@@ -22,6 +22,8 @@ const (
 	DefaultAlpha                 = 0.05
 	DefaultMinEffect             = 0.1
 	DefaultMinSamples            = 100
+	// DefaultNoDataIntervals is noDataTimeout's default in metric intervals.
+	DefaultNoDataIntervals = 5
 )
 
 // ApplyDefaults fills every field the plan left out with its default. It is
@@ -79,6 +81,14 @@ func metricDefaults(m *Metric, s *Spec) {
 	setInt(&m.FailureLimit, DefaultFailureLimit)
 	setInt(&m.InconclusiveLimit, DefaultInconclusiveLimit)
 	setInt(&m.ConsecutiveErrorLimit, DefaultConsecutiveErrorLimit)
+	setDuration(&m.NoDataTimeout, DefaultNoDataIntervals*m.Interval.Duration)
+	setString(&m.OnFailure, OnFailureRollback)
+	if cmp := m.Compare; cmp != nil {
+		setString(&cmp.Method, CompareConfidence)
+		if cmp.Alpha == 0 {
+			cmp.Alpha = DefaultAlpha
+		}
+	}
 	p := &m.Provider
 	if pr := p.Prometheus; pr != nil {
 		setDuration(&pr.Timeout, DefaultProviderTimeout)

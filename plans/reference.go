@@ -1,6 +1,7 @@
 package plans
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -60,8 +61,15 @@ func Reference(schema []byte) (string, error) {
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f, p.typeName(), req, strings.ReplaceAll(oneLine(p.Description), "|", "\\|"))
 		}
 	}
+	b.WriteString(verdictsDoc)
 	return b.String(), nil
 }
+
+// verdictsDoc is the reference's hand-written part: how looks become
+// verdicts, with a worked example of compare judged with confidence.
+//
+//go:embed verdicts.md
+var verdictsDoc string
 
 // schemaDoc is the part of the generated JSON Schema that the reference reads.
 type schemaDoc struct {

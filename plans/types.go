@@ -351,9 +351,33 @@ type Metric struct {
 	// ConsecutiveErrorLimit is how many provider errors in a row are
 	// tolerated; defaults to 4.
 	ConsecutiveErrorLimit *int `json:"consecutiveErrorLimit,omitempty" jsonschema:"minimum=0"`
-	// DryRun measures and reports but never fails the analysis.
+	// DryRun measures and reports but never fails the analysis. A dry-run
+	// metric may have no condition, compare or sequential block: it then
+	// only measures and reports.
 	DryRun bool `json:"dryRun,omitempty"`
+	// MinSamples is the sample floor of every judgement of this metric
+	// (conditions, compare and sequential alike): a look with fewer canary
+	// samples (or stable samples, where the metric compares) is waiting for
+	// data, not a verdict. Only providers that report sample sizes
+	// (gateway, sentinel, judge, sequential tests) can have it.
+	MinSamples int `json:"minSamples,omitempty" jsonschema:"minimum=0"`
+	// NoDataTimeout is how long a metric may wait for data once the canary
+	// has a non-zero share of traffic (weight, segment weight or shadow);
+	// after it, a look without data is Inconclusive. Defaults to 5 × interval.
+	NoDataTimeout Duration `json:"noDataTimeout,omitempty"`
+	// OnFailure is what a failed analysis of this metric does: rollback
+	// (the default) rolls back at once; pause holds the rollout at its
+	// current weight until a person promotes (goes on) or aborts (rolls
+	// back); notify records and notifies, and the rollout goes on.
+	OnFailure string `json:"onFailure,omitempty" jsonschema:"enum=rollback,enum=pause,enum=notify"`
 }
+
+// What a failed metric does (Metric.OnFailure).
+const (
+	OnFailureRollback = "rollback"
+	OnFailurePause    = "pause"
+	OnFailureNotify   = "notify"
+)
 
 // Provider is the source of a metric's numbers. Exactly one field is set.
 type Provider struct {
@@ -510,7 +534,20 @@ type Compare struct {
 	MaxAbsolute *float64 `json:"maxAbsolute,omitempty"`
 	// MinAbsolute is the smallest value the canary may have, whatever stable's.
 	MinAbsolute *float64 `json:"minAbsolute,omitempty"`
+	// Method is how the limits are judged: confidence (the default) decides
+	// limits on counts (error_rate, success, tool_call_rate) and latency
+	// quantiles with the anytime-valid tests, at Alpha; point compares the
+	// two point estimates of each look, as before.
+	Method string `json:"method,omitempty" jsonschema:"enum=confidence,enum=point"`
+	// Alpha is the false-alarm level of the confidence method; defaults to 0.05.
+	Alpha float64 `json:"alpha,omitempty" jsonschema:"exclusiveMinimum=0,maximum=0.5"`
 }
+
+// Methods of judging compare limits (Compare.Method).
+const (
+	CompareConfidence = "confidence"
+	ComparePoint      = "point"
+)
 
 // Directions in which a metric gets worse.
 const (

@@ -146,6 +146,7 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		ms.Started = true
 	}
 	args := r.argsFor(ms.Template, ref)
+	judged := workflow.GetVersion(ctx, changeJudgedLooks, workflow.DefaultVersion, 1) >= 1
 	for {
 		if left := ms.NextAt.Sub(workflow.Now(ctx)); !ms.NextAt.IsZero() && left > 0 {
 			t := workflow.NewTimerWithOptions(ctx, left, workflow.TimerOptions{Summary: "next measurement of " + ms.Metric})
@@ -155,25 +156,37 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		}
 		var res activities.MeasureResult
 		in := activities.MeasureInput{Metric: m, Target: r.target, Traffic: r.spec.Traffic, Args: args, State: ms.State}
+		if judged {
+			in.Watch = background
+			in.Judge = &activities.JudgeInput{History: ms.History, Limits: limits, ExposedFor: r.exposedFor(ctx), At: workflow.Now(ctx)}
+		}
+		releases := ms.Releases
 		err := r.exec(ctx, "measure "+ms.Template+"/"+ms.Metric, r.acts.Measure, activities.NameMeasure, in, &res)
 		if ctx.Err() != nil {
 			return
 		}
 		now := workflow.Now(ctx)
-		meas := res.Measurement
-		if err != nil {
-			meas = analysis.Errored(now, errors.New(errText(err)))
+		if err == nil && res.History != nil && res.Assessment != nil {
+			ms.History, ms.Assessment, ms.State = *res.History, *res.Assessment, res.State
+			if ms.Releases != releases && ms.Assessment.Gate() != analysis.PhaseFailed {
+				// A resume came while this look was taken: it was judged
+				// against the counts from before the resume.
+				ms.release("a resume")
+			}
+		} else {
+			r.assessHere(ms, res, err, limits, now)
 		}
-		if meas.At.IsZero() {
-			meas.At = now
-		}
-		ms.History.Add(meas)
-		if err == nil {
-			ms.State = res.State
-		}
-		ms.Assessment = analysis.Assess(ms.History, limits, false)
 		if err != nil && nonRetryable(err) {
 			ms.Assessment = analysis.Assessment{Phase: analysis.PhaseError, Reason: "the metric cannot be measured: " + errText(err)}
+		}
+		if last, ok := ms.History.Last(); judged && ok && last.Verdict == analysis.Error && ms.History.ConsecutiveErrors == 1 {
+			// The first error of a streak goes in the timeline, with its text.
+			r.event(ctx, "measure", "", fmt.Sprintf("%s/%s could not be measured: %s", ms.Template, ms.Metric, last.Reason))
+		}
+		if judged && background && !nonRetryable(err) && r.watch(ctx, ms) {
+			ms.NextAt = now.Add(limits.Interval)
+			r.touch(ctx)
+			continue
 		}
 		if ended(ms) {
 			ms.NextAt = time.Time{}
@@ -183,6 +196,132 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		ms.NextAt = now.Add(limits.Interval)
 		r.touch(ctx)
 	}
+}
+
+// changeJudgedLooks versions the looks judged in the Measure activity
+// (sample floor, no-data timeout, limits, recorded in history), and
+// background analysis that keeps measuring through holds until the rollout
+// ends. Rollouts recorded before it judged in the workflow, and their
+// background metrics ended at their first result.
+const changeJudgedLooks = "judged-looks"
+
+// HistoryVersion names the folder of tests/testdata that `make
+// record-histories` writes: change it with every workflow.GetVersion
+// change, so the histories of each version are recorded beside the older
+// ones and never overwrite them.
+const HistoryVersion = "v2-judged-looks"
+
+// assessHere records a look and assesses the metric in the workflow, as
+// rollouts recorded before changeJudgedLooks did, and as every rollout does
+// when the Measure activity itself failed.
+func (r *rollout) assessHere(ms *MetricStatus, res activities.MeasureResult, err error, limits analysis.Limits, now time.Time) {
+	meas := res.Measurement
+	if err != nil {
+		meas = analysis.Errored(now, errors.New(errText(err)))
+	}
+	if meas.At.IsZero() {
+		meas.At = now
+	}
+	ms.History.Add(meas)
+	if err == nil {
+		ms.State = res.State
+	}
+	ms.Assessment = analysis.Assess(ms.History, limits, false)
+}
+
+// watch acts on a background metric after a look and reports whether it
+// goes on being measured. Inconclusive or Error holds the rollout once (a
+// person resumes or aborts) and the metric goes on; a failure, or a final
+// pass, ends it (backgroundResult acts on it).
+func (r *rollout) watch(ctx workflow.Context, ms *MetricStatus) bool {
+	a := ms.Assessment
+	switch {
+	case a.Phase == analysis.PhaseRunning || a.DryRun:
+		return true
+	case a.Phase == analysis.PhaseSuccessful:
+		return false
+	case a.Phase == analysis.PhaseFailed:
+		m, _ := r.metric(ms.Template, ms.Metric)
+		switch m.OnFailure {
+		case plans.OnFailureNotify:
+			r.failureNotice(ctx, ms)
+			return true
+		case plans.OnFailurePause:
+			if !ms.Holding || r.ctl.Held == nil || r.ctl.Held.Gate != holdFailure {
+				ms.Holding = true
+				r.failureHold(ctx, ms)
+			}
+			return true
+		}
+		return false
+	}
+	if !ms.Holding {
+		ms.Holding = true
+		r.holdFor(ctx, ms)
+	}
+	return true
+}
+
+// failureNotice records and notifies a failed background metric whose
+// onFailure is notify; its failures count afresh and it goes on.
+func (r *rollout) failureNotice(ctx workflow.Context, ms *MetricStatus) {
+	name := ms.Template + "/" + ms.Metric
+	r.addVerdict(ctx, "background", ms.Assessment.Phase, name+": "+ms.Assessment.Reason+" (onFailure: notify)")
+	r.notify(ctx, plans.EventInconclusive, fmt.Sprintf("%s %s: background analysis %s failed (%s); it only notifies (onFailure: notify), so the rollout goes on.", r.st.App, r.st.Canary.Name, name, sentence(ms.Assessment.Reason)), nil)
+	ms.History.Failed = 0
+	ms.Assessment = analysis.Assessment{Phase: analysis.PhaseRunning, Reason: "failed and notified: measuring goes on"}
+}
+
+// failureHold holds the rollout, as a gate with Promote and Abort
+// buttons, for a failed background metric whose onFailure is pause.
+func (r *rollout) failureHold(ctx workflow.Context, ms *MetricStatus) {
+	name := ms.Template + "/" + ms.Metric
+	r.addVerdict(ctx, "background", ms.Assessment.Phase, name+": "+ms.Assessment.Reason+" (onFailure: pause)")
+	if r.ctl.Held == nil || r.ctl.Held.Gate != holdFailure {
+		r.ctl.Held = &Request{By: "background analysis", Reason: name + " failed: " + sentence(ms.Assessment.Reason), Gate: holdFailure}
+	}
+}
+
+// holdFailure marks a hold (Control.Held.Gate) that waits for a person to
+// review a failure, as a gate: promote or the Slack button goes on, abort
+// rolls back, and nobody deciding within the approval timeout rolls back.
+const holdFailure = "failure"
+
+// holdFor holds the rollout because a background metric is inconclusive
+// or keeps erroring, and says so.
+func (r *rollout) holdFor(ctx workflow.Context, ms *MetricStatus) {
+	a := ms.Assessment
+	name := ms.Template + "/" + ms.Metric
+	what := "is inconclusive"
+	if a.Phase == analysis.PhaseError {
+		what = "cannot be measured"
+	}
+	r.addVerdict(ctx, "background", a.Phase, name+": "+a.Reason)
+	if r.ctl.Held == nil {
+		r.ctl.Held = &Request{By: "background analysis", Reason: name + " " + what}
+	}
+	r.notify(ctx, plans.EventInconclusive, fmt.Sprintf("%s %s: background analysis %s %s (%s); the rollout holds before its next step and the metric is still measured: resume to go on, abort to roll back.", r.st.App, r.st.Canary.Name, name, what, sentence(a.Reason)), nil)
+}
+
+// releaseHolds starts the count of the background metrics that held the
+// rollout afresh, when a person resumes it: the metrics go on.
+func (r *rollout) releaseHolds(ctx workflow.Context, by string) {
+	for i := range r.st.Background {
+		ms := &r.st.Background[i]
+		if ms.Holding {
+			ms.Releases++
+			ms.release("resumed by " + by)
+		}
+	}
+	r.touch(ctx)
+}
+
+// release starts the counts of a metric that held the rollout afresh: it
+// goes on being measured.
+func (ms *MetricStatus) release(why string) {
+	ms.Holding = false
+	ms.History.Inconclusive, ms.History.ConsecutiveErrors, ms.History.Failed = 0, 0, 0
+	ms.Assessment = analysis.Assessment{Phase: analysis.PhaseRunning, Reason: why + ": measuring goes on", DryRun: ms.Assessment.DryRun}
 }
 
 // nonRetryable reports whether an activity failed for good.
@@ -248,8 +387,16 @@ func (r *rollout) backgroundResult(ctx workflow.Context, ms *MetricStatus) {
 	}
 }
 
-// stopBackground ends background analysis and records what it found.
+// stopBackground ends background analysis and records what it found. The
+// metrics of a step analysis cut short say how they stood too: after the
+// rollout no metric is Running.
 func (r *rollout) stopBackground(ctx workflow.Context) {
+	for i := range r.st.Analysis {
+		if ms := &r.st.Analysis[i]; !ended(ms) {
+			m, _ := r.metric(ms.Template, ms.Metric)
+			ms.Assessment, ms.NextAt = analysis.Assess(ms.History, limitsFor(m, false), true), time.Time{}
+		}
+	}
 	if r.bgCancel != nil {
 		r.bgCancel()
 		r.bgCancel = nil
@@ -269,9 +416,14 @@ func (r *rollout) stopBackground(ctx workflow.Context) {
 		sort.Strings(open)
 		phases := make([]analysis.Phase, 0, len(r.st.Background))
 		for i := range r.st.Background {
-			h := r.st.Background[i].History
-			m, _ := r.metric(r.st.Background[i].Template, r.st.Background[i].Metric)
-			phases = append(phases, analysis.Assess(h, limitsFor(m, true), true).Gate())
+			ms := &r.st.Background[i]
+			m, _ := r.metric(ms.Template, ms.Metric)
+			final := analysis.Assess(ms.History, limitsFor(m, true), true)
+			phases = append(phases, final.Gate())
+			if !ended(ms) {
+				// The status says how each metric stood when the rollout ended.
+				ms.Assessment, ms.NextAt, ms.Holding = final, time.Time{}, false
+			}
 		}
 		r.st.Verdicts = append(r.st.Verdicts, Verdict{
 			Analysis: "background",

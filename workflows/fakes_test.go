@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/coalmine-dev/coalmine/activities"
@@ -107,7 +109,8 @@ func (f *fakeRouter) Calls() []string {
 
 // fakeMetrics answers each metric with a script of verdicts; the last
 // one repeats. A verdict "err" makes the provider fail; "invalid" makes
-// the configuration invalid.
+// the configuration invalid; "nodata" is a look without data. A verdict
+// may carry the canary's sample size: "Pass:20".
 type fakeMetrics struct {
 	mu      sync.Mutex
 	scripts map[string][]string
@@ -133,10 +136,17 @@ func (f *fakeMetrics) Measure(_ context.Context, q metrics.Query) (metrics.Resul
 		return metrics.Result{}, errors.New("provider unreachable")
 	case "invalid":
 		return metrics.Result{}, fmt.Errorf("bad url: %w", metrics.ErrInvalidConfig)
+	case "nodata":
+		return metrics.Result{Measurement: analysis.Waiting(fmt.Sprintf("look %d of %s: no canary requests", n+1, q.Metric.Name))}, nil
+	}
+	var samples int64
+	if verdict, size, ok := strings.Cut(v, ":"); ok {
+		v = verdict
+		samples, _ = strconv.ParseInt(size, 10, 64)
 	}
 	state := []byte(fmt.Sprintf(`{"looks":%d}`, n+1))
 	return metrics.Result{
-		Measurement: analysis.Measurement{Verdict: analysis.Verdict(v), Reason: fmt.Sprintf("look %d of %s: %s", n+1, q.Metric.Name, v), Result: []float64{float64(n)}},
+		Measurement: analysis.Measurement{Verdict: analysis.Verdict(v), Reason: fmt.Sprintf("look %d of %s: %s", n+1, q.Metric.Name, v), Result: []float64{float64(n)}, CanarySamples: samples},
 		State:       state,
 	}, nil
 }

@@ -14,6 +14,9 @@ func (r *rollout) register(ctx workflow.Context) error {
 		s := r.st
 		s.Phase = r.phase()
 		s.Held = r.ctl.Held
+		if s.Phase.Ended() || s.Phase == PhaseRollingBack {
+			s.Held = nil
+		}
 		return s, nil
 	}); err != nil {
 		return fmt.Errorf("register query %s: %w", QueryStatus, err)
@@ -119,6 +122,7 @@ func (r *rollout) handlePromote(ctx workflow.Context, req Request) (string, erro
 	r.ctl.Skip = true
 	if kind == waitHeld || req.Full {
 		r.ctl.Held = nil
+		r.releaseHolds(ctx, by(req))
 	}
 	if isGate(kind) {
 		r.st.Approvals = append(r.st.Approvals, Approval{Step: r.st.Step, Decision: "approved", By: by(req), Reason: req.Reason, At: workflow.Now(ctx)})
@@ -198,6 +202,7 @@ func (r *rollout) handleResume(ctx workflow.Context, req Request) (string, error
 		return "", err
 	}
 	r.ctl.Held = nil
+	r.releaseHolds(ctx, by(req))
 	r.event(ctx, "resume", by(req), withReason("resume", req))
 	return fmt.Sprintf("%s goes on", r.st.App), nil
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coalmine-dev/coalmine/activities"
@@ -23,7 +24,10 @@ func (r *rollout) notify(ctx workflow.Context, event, text string, approval *pla
 	}
 	var out activities.NotifyResult
 	if err := r.exec(ctx, "notify "+event, r.acts.Notify, activities.NameNotify, in, &out); err != nil {
-		r.event(ctx, "notify", "", "notification failed: "+errText(err))
+		if ctx.Err() == nil && !temporal.IsCanceledError(err) {
+			// A notification cut short by the end of what sent it did not fail.
+			r.event(ctx, "notify", "", "notification failed: "+errText(err))
+		}
 		return
 	}
 	if out.Message.TS != "" {
@@ -50,7 +54,7 @@ func (r *rollout) card(ctx workflow.Context, event, text string, approval *plans
 	for _, ms := range [][]MetricStatus{r.st.Analysis, r.st.Background} {
 		for _, m := range ms {
 			if last, ok := m.History.Last(); ok {
-				c.Verdicts = append(c.Verdicts, notify.VerdictLine{Metric: m.Metric, Verdict: string(last.Verdict), Detail: last.Reason})
+				c.Verdicts = append(c.Verdicts, notify.VerdictLine{Metric: m.Metric, Verdict: last.Label(), Detail: lastMeasurement(m)})
 			}
 		}
 	}

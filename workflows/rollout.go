@@ -180,12 +180,38 @@ func (r *rollout) checkpoint(ctx workflow.Context) error {
 	if r.ctl.Held == nil || r.ctl.Full {
 		return nil
 	}
+	if r.ctl.Held.Gate == holdFailure {
+		return r.reviewFailure(ctx)
+	}
 	text := fmt.Sprintf("resume: paused by %s", r.ctl.Held.By)
 	if r.ctl.Held.Reason != "" {
 		text += " (" + r.ctl.Held.Reason + ")"
 	}
 	_, err := r.wait(ctx, waitHeld, text, time.Time{}, func() bool { return r.ctl.Held == nil || r.ctl.Full })
 	return err
+}
+
+// reviewFailure waits, as a gate, for a person to review a background
+// failure whose metric says onFailure: pause.
+func (r *rollout) reviewFailure(ctx workflow.Context) error {
+	why := r.ctl.Held.Reason
+	if r.ctl.Deadline.IsZero() {
+		r.ctl.Deadline = workflow.Now(ctx).Add(defaultApprovalTimeout)
+	}
+	a := &plans.Approval{Timeout: plans.Duration{Duration: defaultApprovalTimeout}, OnTimeout: plans.OnTimeoutRollback}
+	text := fmt.Sprintf("a person to review: %s (onFailure: pause; promote goes on, abort rolls back, rolls back after %s)", why, a.Timeout)
+	timedOut, err := r.gateWithDeadline(ctx, waitFailed, text, r.ctl.Deadline, a)
+	r.ctl.Skip, r.ctl.Deadline, r.ctl.Entered = false, time.Time{}, false
+	if err != nil {
+		return err
+	}
+	if timedOut {
+		r.st.Approvals = append(r.st.Approvals, Approval{Step: r.st.Step, Decision: "timed out, rolled back", At: workflow.Now(ctx)})
+		return stop("nobody reviewed the failure within %s: %s", a.Timeout, sentence(why))
+	}
+	r.ctl.Held = nil
+	r.releaseHolds(ctx, "a review")
+	return nil
 }
 
 // interruption returns the reason to stop now, if there is one.
@@ -231,11 +257,12 @@ const (
 	waitShadow       = "shadow"
 	waitInconclusive = "inconclusive"
 	waitHeld         = "held"
+	waitFailed       = "failed"
 )
 
 // isGate reports whether a wait kind waits for a person's approval.
 func isGate(kind string) bool {
-	return kind == waitGate || kind == waitApproval || kind == waitInconclusive
+	return kind == waitGate || kind == waitApproval || kind == waitInconclusive || kind == waitFailed
 }
 
 // wait blocks until done holds, until (when not zero) passes, the rollout

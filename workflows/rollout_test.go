@@ -404,6 +404,9 @@ func TestAnalysisLimits(t *testing.T) {
 		{name: "inconclusive waits for a person", script: []string{"Pass", "Inconclusive"}, promote: time.Hour, want: "promoted", looks: 2},
 		{name: "consecutive errors roll back", script: []string{"err"}, limits: func(m *plans.Metric) { m.Count = 10; m.ConsecutiveErrorLimit = intp(2) }, want: "3 measurements in a row errored", looks: 3},
 		{name: "invalid provider config rolls back", script: []string{"invalid"}, want: "cannot be measured", looks: 1},
+		{name: "waiting for data counts toward nothing", script: []string{"nodata", "nodata", "Pass"}, want: "promoted", looks: 5},
+		{name: "a look below minSamples waits", script: []string{"Fail:10", "Pass:200"}, limits: func(m *plans.Metric) { m.MinSamples = 100 }, want: "promoted", looks: 4},
+		{name: "no data after the timeout is inconclusive", script: []string{"nodata"}, limits: func(m *plans.Metric) { m.NoDataTimeout = plans.Duration{Duration: 3 * time.Minute} }, promote: time.Hour, want: "promoted", looks: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -107,6 +107,9 @@ type Control struct {
 	Entered bool `json:"entered,omitempty"`
 	// Inconclusive is set while the current analysis step waits for a person.
 	Inconclusive bool `json:"inconclusive,omitempty"`
+	// Failed says why, while a failed analysis whose metrics say
+	// onFailure: pause waits for a person.
+	Failed string `json:"failed,omitempty"`
 	// Deadline ends the current pause, shadow or gate.
 	Deadline time.Time `json:"deadline,omitzero"`
 	// BackgroundDone is set once background analysis has ended.
@@ -142,6 +145,10 @@ type Status struct {
 	SegmentWeights map[string]float64 `json:"segmentWeights,omitempty"`
 	// ShadowPercent is the share of stable traffic mirrored to the canary.
 	ShadowPercent float64 `json:"shadowPercent,omitempty"`
+	// CanaryTrafficSince is when the canary last got a non-zero share of
+	// traffic (weight, segment weight or shadow); zero while it has none.
+	// A metric's noDataTimeout counts from it.
+	CanaryTrafficSince time.Time `json:"canaryTrafficSince,omitzero"`
 	// Waiting says what the rollout waits for, empty when it does not wait.
 	Waiting string `json:"waiting,omitempty"`
 	// WaitKind is the kind of wait: pause, gate, approval, analysis, shadow, inconclusive or held.
@@ -203,6 +210,11 @@ type MetricStatus struct {
 	State []byte `json:"state,omitempty"`
 	// Started is set once the initial delay is over.
 	Started bool `json:"started,omitempty"`
+	// Holding is set while this background metric holds the rollout
+	// (inconclusive, or erroring); resume clears it and the metric goes on.
+	Holding bool `json:"holding,omitempty"`
+	// Releases counts the resumes that lifted this metric's holds.
+	Releases int `json:"releases,omitempty"`
 }
 
 // Verdict is the result of one analysis that ended.

@@ -51,6 +51,7 @@ func (r *rollout) setWeight(ctx workflow.Context, w float64) error {
 		return r.stepFailed(err)
 	}
 	r.st.Weight = ts.CanaryWeight
+	r.exposed(ctx)
 	r.st.AchievedWeight = nil
 	if a := ts.AchievedWeight; a != nil && *a != ts.CanaryWeight {
 		r.st.AchievedWeight = a
@@ -78,6 +79,7 @@ func (r *rollout) setSegmentWeight(ctx workflow.Context, sw plans.SegmentWeight)
 	if v, ok := ts.SegmentWeights[sw.Segment]; ok {
 		r.st.SegmentWeights[sw.Segment] = v
 	}
+	r.exposed(ctx)
 	r.event(ctx, "weight", "", fmt.Sprintf("%s gets %s%% of segment %s", r.st.Canary.Name, pct(r.st.SegmentWeights[sw.Segment]), sw.Segment))
 	return nil
 }
@@ -181,6 +183,7 @@ func (r *rollout) setShadow(ctx workflow.Context, percent float64) error {
 		return r.stepFailed(err)
 	}
 	r.st.ShadowPercent = ts.ShadowPercent
+	r.exposed(ctx)
 	if percent == 0 {
 		r.event(ctx, "shadow", "", "shadow traffic stopped")
 	} else {
@@ -192,6 +195,9 @@ func (r *rollout) setShadow(ctx workflow.Context, percent float64) error {
 // analysisStep measures the templates' metrics until each has a result.
 // Failed or Error rolls back; Inconclusive waits for a person.
 func (r *rollout) analysisStep(ctx workflow.Context, ref plans.AnalysisRef) error {
+	if r.ctl.Failed != "" {
+		return r.failurePause(ctx)
+	}
 	if !r.ctl.Inconclusive {
 		if !r.ctl.Entered {
 			r.st.Analysis = r.metricsFor(ref)
@@ -232,6 +238,15 @@ func (r *rollout) analysisStep(ctx workflow.Context, ref plans.AnalysisRef) erro
 		r.addVerdict(ctx, label, phase, reason)
 		switch phase {
 		case analysis.PhaseFailed, analysis.PhaseError:
+			switch r.onFailure(r.st.Analysis) {
+			case plans.OnFailureNotify:
+				r.notify(ctx, plans.EventInconclusive, fmt.Sprintf("%s %s: analysis at step %d failed (%s); its metrics only notify (onFailure: notify), so the rollout goes on.", r.st.App, r.st.Canary.Name, r.st.Step+1, sentence(reason)), nil)
+				return nil
+			case plans.OnFailurePause:
+				r.ctl.Failed = fmt.Sprintf("analysis at step %d failed: %s", r.st.Step+1, sentence(reason))
+				r.ctl.Entered = false
+				return r.failurePause(ctx)
+			}
 			return stop("analysis at step %d failed: %s", r.st.Step+1, sentence(reason))
 		case analysis.PhaseInconclusive:
 			r.ctl.Inconclusive = true
@@ -244,4 +259,72 @@ func (r *rollout) analysisStep(ctx workflow.Context, ref plans.AnalysisRef) erro
 	r.ctl.Entered = true
 	_, err := r.wait(ctx, waitInconclusive, "a person to promote or abort: the analysis was inconclusive", time.Time{}, func() bool { return r.ctl.Skip })
 	return err
+}
+
+// onFailure is what a failed analysis does: rollback when any failed
+// metric says so (or its provider cannot be measured), else pause when
+// any says so, else notify.
+func (r *rollout) onFailure(ms []MetricStatus) string {
+	act := plans.OnFailureNotify
+	for i := range ms {
+		g := ms[i].Assessment.Gate()
+		if g != analysis.PhaseFailed && g != analysis.PhaseError {
+			continue
+		}
+		m, _ := r.metric(ms[i].Template, ms[i].Metric)
+		switch {
+		case g == analysis.PhaseError || m.OnFailure == "" || m.OnFailure == plans.OnFailureRollback:
+			return plans.OnFailureRollback
+		case m.OnFailure == plans.OnFailurePause:
+			act = plans.OnFailurePause
+		}
+	}
+	return act
+}
+
+// failurePause holds the rollout at its current weight after a failure
+// whose metrics say onFailure: pause, as an approval gate: promote (or the
+// Slack button) goes on, abort rolls back, and after the approval timeout
+// the rollout rolls back.
+func (r *rollout) failurePause(ctx workflow.Context) error {
+	why := r.ctl.Failed
+	a := &plans.Approval{Timeout: plans.Duration{Duration: defaultApprovalTimeout}, OnTimeout: plans.OnTimeoutRollback}
+	if r.ctl.Deadline.IsZero() {
+		r.ctl.Deadline = workflow.Now(ctx).Add(defaultApprovalTimeout)
+	}
+	text := fmt.Sprintf("a person to review: %s (onFailure: pause; promote goes on, abort rolls back, rolls back after %s)", why, a.Timeout)
+	timedOut, err := r.gateWithDeadline(ctx, waitFailed, text, r.ctl.Deadline, a)
+	r.ctl.Skip = false
+	if err != nil {
+		return err
+	}
+	if timedOut {
+		r.st.Approvals = append(r.st.Approvals, Approval{Step: r.st.Step, Decision: "timed out, rolled back", At: workflow.Now(ctx)})
+		return stop("nobody reviewed the failure within %s: %s", a.Timeout, why)
+	}
+	return nil
+}
+
+// exposed notes whether the canary has a share of traffic now, for the
+// metrics' noDataTimeout.
+func (r *rollout) exposed(ctx workflow.Context) {
+	share := r.st.Weight > 0 || r.st.ShadowPercent > 0
+	//workflowcheck:ignore any share will do: the order does not matter
+	for _, w := range r.st.SegmentWeights {
+		share = share || w > 0
+	}
+	switch {
+	case !share:
+		r.st.CanaryTrafficSince = time.Time{}
+	case r.st.CanaryTrafficSince.IsZero():
+		r.st.CanaryTrafficSince = workflow.Now(ctx)
+	}
+}
+
+// exposedFor is how long the canary has had a share of traffic; 0 when it has none.
+func (r *rollout) exposedFor(ctx workflow.Context) time.Duration {
+	if r.st.CanaryTrafficSince.IsZero() {
+		return 0
+	}
+	return workflow.Now(ctx).Sub(r.st.CanaryTrafficSince)
 }

@@ -8,6 +8,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/coalmine-dev/coalmine/analysis"
 )
 
 // Search attributes of a rollout, as the dev stack registers them.
@@ -151,7 +153,11 @@ func lastMeasurement(m MetricStatus) string {
 	if !ok {
 		return "no measurement yet"
 	}
-	return fmt.Sprintf("%s: %s", last.Verdict, last.Reason)
+	out := fmt.Sprintf("%s: %s", last.Label(), last.Reason)
+	if e := m.History.LastError; e != "" && last.Verdict != analysis.Error {
+		out += " (last error: " + e + ")"
+	}
+	return out
 }
 
 // sortedKeys returns a map's keys in order, so that rendering is deterministic.

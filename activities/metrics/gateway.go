@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coalmine-dev/coalmine/analysis"
@@ -39,6 +40,8 @@ func NewGateway(opts Options) *Gateway {
 type gatewayState struct {
 	// Sequential is the sequential test's state; nil before the first look.
 	Sequential *analysis.SequentialState `json:"sequential,omitempty"`
+	// Confidence is the state of compare limits judged with confidence.
+	Confidence *analysis.ConfidenceState `json:"confidence,omitempty"`
 }
 
 // gatewayTarget is where the statistic is read.
@@ -106,11 +109,24 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	}
 	stable, stableOK := sumSeries(stats.Series, t.route, q.Stable.Name, gateway.RoleStable)
 	canary, canaryOK := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleCanary, gateway.RoleShadow)
+	mirrored, _ := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleShadow)
 	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route,
 		"stable_series", stableOK, "canary_series", canaryOK)
 
 	if m.Sequential != nil {
-		return g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
+		res, err := g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
+		res.Measurement.Reason += rolesNote(canary.cumulative.Requests, mirrored.cumulative.Requests, "")
+		return res, err
+	}
+	var extra []analysis.Measurement
+	var next []byte
+	if lim, rest, ok := confidenceLimits(m, cfg); ok {
+		meas, state, err := g.confidence(q, lim, stable.cumulative, canary.cumulative)
+		if err != nil {
+			return Result{}, err
+		}
+		extra, next = append(extra, meas), state
+		m.Compare = rest
 	}
 	var v values
 	sv, sn := statValue(cfg, stable.window)
@@ -122,15 +138,89 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	} else {
 		v.Result = present(cv)
 	}
-	meas, err := judgeValues(m, v)
+	meas, err := judgeValues(m, v, extra...)
 	if err != nil {
 		return Result{}, err
 	}
 	if len(v.Result) == 0 && meas.Verdict == analysis.Inconclusive {
 		meas.Reason = fmt.Sprintf("%s (no canary requests on route %s in the last %s)", meas.Reason, t.route, window)
 	}
+	meas.Reason += rolesNote(canary.window.Requests, mirrored.window.Requests, " in the last "+window.String())
 	meas.At = now
-	return Result{Measurement: meas}, nil
+	return Result{Measurement: meas, State: next}, nil
+}
+
+// rolesNote says which requests the canary's numbers include, when some
+// were mirrored (shadow) copies of stable requests: the canary's stats
+// count both roles alike.
+func rolesNote(all, mirrored uint64, when string) string {
+	switch {
+	case mirrored == 0:
+		return ""
+	case mirrored == all:
+		return fmt.Sprintf(" (canary: on %d mirrored requests%s)", mirrored, when)
+	}
+	return fmt.Sprintf(" (canary: %d requests%s, %d of them mirrored)", all, when, mirrored)
+}
+
+// confidence judges the compare limits that have a test with confidence
+// (see confidenceLimits) on the cumulative counts.
+func (g *Gateway) confidence(q Query, lim analysis.ConfidenceLimits, stable, canary gateway.Counts) (analysis.Measurement, []byte, error) {
+	m := q.Metric
+	var st gatewayState
+	if err := decodeState(KindGateway, q.State, &st); err != nil {
+		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	var prev analysis.ConfidenceState
+	if st.Confidence != nil {
+		prev = *st.Confidence
+	}
+	stat := m.Provider.Gateway.Stat
+	meas, next, err := lim.Look(prev, totalsOf(stat, stable), totalsOf(stat, canary))
+	if err != nil {
+		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w: %w", m.Name, err, ErrInvalidConfig)
+	}
+	state, err := encodeState(KindGateway, gatewayState{Confidence: &next})
+	if err != nil {
+		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	return meas, state, nil
+}
+
+// confidenceLimits splits a metric's compare block, when its method is
+// confidence, into the limits judged with confidence on counts and the
+// rest, judged on point estimates: limits relative to stable on error_rate,
+// tool_call_rate, latency and ttft, and absolute limits on the canary's own
+// error_rate, success or tool_call_rate. ok is false when no limit is
+// judged with confidence.
+func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.ConfidenceLimits, rest *plans.Compare, ok bool) {
+	c := m.Compare
+	if c == nil || c.Method != plans.CompareConfidence {
+		return lim, c, false
+	}
+	left := *c
+	lim = analysis.ConfidenceLimits{Kind: analysis.KindProportion, Alpha: orDefault(c.Alpha, plans.DefaultAlpha), Metric: strings.ReplaceAll(cfg.Stat, "_", " ")}
+	switch cfg.Stat {
+	case plans.StatErrorRate, plans.StatToolCallRate:
+		lim.MaxRelativeIncrease, left.MaxRelativeIncrease = c.MaxRelativeIncrease, nil
+		lim.MaxRate, left.MaxAbsolute = c.MaxAbsolute, nil
+		lim.MinRate, left.MinAbsolute = c.MinAbsolute, nil
+	case plans.StatSuccess:
+		lim.MaxRate, left.MaxAbsolute = c.MaxAbsolute, nil
+		lim.MinRate, left.MinAbsolute = c.MinAbsolute, nil
+	case plans.StatLatency, plans.StatTTFT:
+		lim.Kind = analysis.KindHistogram
+		lim.MaxRelativeIncrease, left.MaxRelativeIncrease = c.MaxRelativeIncrease, nil
+	default:
+		return lim, c, false
+	}
+	if lim.MaxRelativeIncrease == nil && lim.MaxRate == nil && lim.MinRate == nil {
+		return lim, c, false
+	}
+	if left.MaxRelativeIncrease == nil && left.MaxRelativeDecrease == nil && left.MaxAbsolute == nil && left.MinAbsolute == nil {
+		return lim, nil, true
+	}
+	return lim, &left, true
 }
 
 // sequential runs one look of the sequential test on cumulative counts.
@@ -148,7 +238,7 @@ func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary
 	if st.Sequential != nil {
 		prev = *st.Sequential
 	}
-	look, next, err := sequentialLook(m, kind, prev, totalsOf(cfg.Stat, stable), totalsOf(cfg.Stat, canary))
+	look, next, err := sequentialLook(m, kind, prev, totalsOf(cfg.Stat, stable), totalsOf(cfg.Stat, canary), q.Watch)
 	if err != nil {
 		return Result{}, err
 	}

@@ -196,3 +196,18 @@ func TestGatewayMeasure(t *testing.T) {
 		}
 	})
 }
+
+func TestRolesNote(t *testing.T) {
+	for _, tt := range []struct {
+		all, mirrored uint64
+		want          string
+	}{
+		{120, 0, ""},
+		{7, 7, " (canary: on 7 mirrored requests in the last 1m0s)"},
+		{120, 7, " (canary: 120 requests in the last 1m0s, 7 of them mirrored)"},
+	} {
+		if got := rolesNote(tt.all, tt.mirrored, " in the last 1m0s"); got != tt.want {
+			t.Errorf("rolesNote(%d, %d) = %q, want %q", tt.all, tt.mirrored, got, tt.want)
+		}
+	}
+}

@@ -87,7 +87,7 @@ func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
 	}
 	now := j.d.now()
 	if st.TokensUsed >= budget {
-		meas := noData(fmt.Sprintf("the judge's token budget of %d for this analysis is spent (%d used)", budget, st.TokensUsed))
+		meas := analysis.Measurement{Verdict: analysis.Inconclusive, Reason: fmt.Sprintf("the judge's token budget of %d for this analysis is spent (%d used)", budget, st.TokensUsed)}
 		meas.At = now
 		return Result{Measurement: meas, State: q.State}, nil
 	}

@@ -111,7 +111,7 @@ func compareValues(name string, stable, canary float64, stableN, canaryN int64, 
 		m := analysis.Measurement{Verdict: analysis.Pass}
 		switch {
 		case math.IsNaN(canary):
-			m.Verdict, m.Reason = analysis.Inconclusive, fmt.Sprintf("no data for canary's %s", name)
+			m.Verdict, m.NoData, m.Reason = analysis.Inconclusive, true, fmt.Sprintf("no data for canary's %s", name)
 		case c.MaxAbsolute != nil && canary > *c.MaxAbsolute:
 			m.Verdict, m.Reason = analysis.Fail, fmt.Sprintf("canary %s %s is above the maximum %s", name, num(canary), num(*c.MaxAbsolute))
 		case c.MinAbsolute != nil && canary < *c.MinAbsolute:
@@ -166,13 +166,22 @@ func combine(parts []analysis.Measurement) analysis.Measurement {
 	if out.Verdict != analysis.Inconclusive {
 		out.Pending = false
 	}
+	// Waiting for data only when every inconclusive part is.
+	out.NoData = out.Verdict == analysis.Inconclusive
+	for _, p := range parts {
+		if p.Verdict == analysis.Inconclusive && !p.NoData {
+			out.NoData = false
+		}
+	}
 	return out
 }
 
 // sequentialLook runs one look of the metric's sequential test on the
 // cumulative totals of both versions and returns the look's measurement and
-// the test's next state.
-func sequentialLook(m plans.Metric, kind analysis.SequentialKind, st analysis.SequentialState, stable, canary analysis.Totals) (analysis.Measurement, analysis.SequentialState, error) {
+// the test's next state. With watch (background analysis), a Pass does not
+// end the test: the evidence keeps growing, and a later regression still
+// fails with the same bound on false failures.
+func sequentialLook(m plans.Metric, kind analysis.SequentialKind, st analysis.SequentialState, stable, canary analysis.Totals, watch bool) (analysis.Measurement, analysis.SequentialState, error) {
 	s := m.Sequential
 	spec := analysis.SequentialSpec{
 		Kind:       kind,
@@ -185,6 +194,9 @@ func sequentialLook(m plans.Metric, kind analysis.SequentialKind, st analysis.Se
 	meas, next, err := spec.Look(st, stable, canary)
 	if err != nil {
 		return analysis.Measurement{}, st, fmt.Errorf("metric %s: sequential test: %w: %w", m.Name, err, ErrInvalidConfig)
+	}
+	if watch && meas.Verdict == analysis.Pass {
+		meas.Final, next.Decided = false, nil
 	}
 	return meas, next, nil
 }
@@ -224,5 +236,5 @@ func num(x float64) string {
 
 // noData is the measurement of a look that found nothing to judge.
 func noData(reason string) analysis.Measurement {
-	return analysis.Measurement{Verdict: analysis.Inconclusive, Reason: "no data: " + reason}
+	return analysis.Measurement{Verdict: analysis.Inconclusive, NoData: true, Reason: "no data: " + reason}
 }

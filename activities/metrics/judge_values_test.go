@@ -111,3 +111,31 @@ func TestRender(t *testing.T) {
 		})
 	}
 }
+
+func TestSequentialWatchGoesOnAfterAPass(t *testing.T) {
+	m := plans.Metric{Name: "error-rate", Sequential: &plans.Sequential{WorseWhen: plans.WorseHigher, Alpha: 0.05, MinEffect: 0.2}}
+	look := func(st analysis.SequentialState, ns, xs, nc, xc int64, watch bool) (analysis.Measurement, analysis.SequentialState) {
+		t.Helper()
+		meas, next, err := sequentialLook(m, analysis.KindProportion, st, analysis.Totals{Count: ns, Events: xs}, analysis.Totals{Count: nc, Events: xc}, watch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return meas, next
+	}
+	for _, watch := range []bool{false, true} {
+		_, st := look(analysis.SequentialState{}, 0, 0, 0, 0, watch)
+		meas, st := look(st, 3800000, 19000, 200000, 1000, watch)
+		if meas.Verdict != analysis.Pass || meas.Final == watch {
+			t.Fatalf("watch %v: first decision %s (final %v): %s", watch, meas.Verdict, meas.Final, meas.Reason)
+		}
+		// The canary then errs ten times as often.
+		meas, _ = look(st, 7600000, 38000, 400000, 21000, watch)
+		want := analysis.Pass // without watch the decision stands
+		if watch {
+			want = analysis.Fail
+		}
+		if meas.Verdict != want {
+			t.Errorf("watch %v: after a regression %s, want %s: %s", watch, meas.Verdict, want, meas.Reason)
+		}
+	}
+}

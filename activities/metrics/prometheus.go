@@ -203,7 +203,7 @@ func (p *Prometheus) sequential(q Query, run func(string) (model.Value, error), 
 	if st.Sequential != nil {
 		prev = *st.Sequential
 	}
-	look, next, err := sequentialLook(m, sk, prev, stable, canary)
+	look, next, err := sequentialLook(m, sk, prev, stable, canary, q.Watch)
 	if err != nil {
 		return Result{}, err
 	}

@@ -38,6 +38,9 @@ type Query struct {
 	// State is what the provider returned with the previous measurement of
 	// this metric in this analysis; nil at the first one.
 	State []byte
+	// Watch asks a sequential test not to end at a Pass (background
+	// analysis, which watches until the rollout ends).
+	Watch bool
 }
 
 // Result is one measurement and the state for the next.
@@ -66,19 +69,7 @@ const (
 
 // KindOf returns the kind of the provider a metric uses, or "" when none is set.
 func KindOf(p plans.Provider) string {
-	switch {
-	case p.Prometheus != nil:
-		return KindPrometheus
-	case p.Web != nil:
-		return KindWeb
-	case p.Gateway != nil:
-		return KindGateway
-	case p.Sentinel != nil:
-		return KindSentinel
-	case p.Judge != nil:
-		return KindJudge
-	}
-	return ""
+	return plans.KindOfProvider(p)
 }
 
 // Registry dispatches each metric to the provider of its kind. An unknown

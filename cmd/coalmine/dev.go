@@ -15,6 +15,7 @@ import (
 
 func newDevCmd(io streams) *cobra.Command {
 	var o workers.DevOptions
+	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a local stack: Temporal dev server with its Web UI, a worker and the gateway",
@@ -22,7 +23,7 @@ func newDevCmd(io streams) *cobra.Command {
 with its Web UI (its database persists in .coalmine/temporal.db, and
 coalmine's search attributes are registered), a coalmine worker, and the
 built-in gateway when --gateway-config is given (or .coalmine/gateway.yaml
-exists). It prints the addresses,
+exists). It prints the addresses and where the worker log is (-v streams it),
 and Ctrl-C stops everything in order.
 
 The Temporal server is the temporal CLI: bin/temporal (make tools builds
@@ -42,7 +43,11 @@ it), or --temporal PATH, or temporal on the PATH.`,
 					o.GatewayConfig = def
 				}
 			}
-			logger := slog.New(slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			logger, closeLog, err := devLogger(o.Dir, io, verbose)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
 			o.Logger = logger
 			o.Out = io.Out
 			o.Activities = func(getenv func(string) string) *activities.Activities {
@@ -59,7 +64,32 @@ it), or --temporal PATH, or temporal on the PATH.`,
 	f.IntVar(&o.UIPort, "ui-port", 8233, "Temporal Web UI port")
 	f.StringVar(&o.GatewayConfig, "gateway-config", "", "run the built-in gateway with this configuration")
 	f.StringVar(&o.MetricsAddr, "metrics-listen", "127.0.0.1:9464", "address for the worker's Prometheus /metrics; empty serves none")
+	f.BoolVarP(&verbose, "verbose", "v", false, "stream the worker's and the gateway's log here too (it is always written to DIR/worker.log)")
 	return cmd
+}
+
+// devLogger logs the worker and the gateway at Info to DIR/worker.log, and
+// says where that is; warnings also go to stderr, and with verbose
+// everything does.
+func devLogger(dir string, io streams, verbose bool) (*slog.Logger, func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "worker.log")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the worker log: %w", err)
+	}
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	h := slog.NewMultiHandler(
+		slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}),
+		slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: level}),
+	)
+	fmt.Fprintf(io.Out, "Worker log: %s (coalmine dev -v streams it here)\n", path)
+	return slog.New(h), func() { f.Close() }, nil
 }
 
 // findTemporal looks for the temporal CLI in bin/ of this folder, next to

@@ -8,10 +8,12 @@ import (
 
 	"github.com/spf13/cobra"
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/coalmine-dev/coalmine/workers"
+	"github.com/coalmine-dev/coalmine/workflows"
 )
 
 func newListCmd(io streams) *cobra.Command {
@@ -31,6 +33,13 @@ canary weight and when they started. Filter by app or by phase
 		Args:    exactArgs(0, "filters are flags"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			defer tc.Close()
+			if phase != "" {
+				p, err := phaseNamed(phase)
+				if err != nil {
+					return err
+				}
+				phase = p
+			}
 			c, err := tc.Client(cmd.Context())
 			if err != nil {
 				return err
@@ -55,7 +64,7 @@ canary weight and when they started. Filter by app or by phase
 					keyword(sa, "CoalmineApp"), keyword(sa, "CoalminePhase"),
 					orQ(keyword(sa, "CoalmineStableVersion")), keyword(sa, "CoalmineCanaryVersion"),
 					fmtPct(double(sa, "CoalmineCanaryWeight")),
-					strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")),
+					outcome(e.GetStatus()),
 					e.GetStartTime().AsTime().UTC().Format(time.DateTime))
 			}
 			return tw.Flush()
@@ -66,6 +75,40 @@ canary weight and when they started. Filter by app or by phase
 	cmd.Flags().StringVar(&phase, "phase", "", "only rollouts in this phase")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rollouts")
 	return cmd
+}
+
+// phases are the rollout phases list --phase accepts.
+var phases = []workflows.Phase{workflows.PhaseProgressing, workflows.PhasePaused, workflows.PhaseRollingBack, workflows.PhasePromoted, workflows.PhaseRolledBack}
+
+// phaseNamed returns the phase named s, in any case, or an error that
+// lists the phases.
+func phaseNamed(s string) (string, error) {
+	names := make([]string, len(phases))
+	for i, p := range phases {
+		if strings.EqualFold(s, string(p)) {
+			return string(p), nil
+		}
+		names[i] = string(p)
+	}
+	return "", fmt.Errorf("--phase %q is not a rollout phase; use one of %s", s, strings.Join(names, ", "))
+}
+
+// outcome says how a rollout's workflow stands, in rollout words: a
+// completed rollout was promoted, a failed one was rolled back.
+func outcome(s enumspb.WorkflowExecutionStatus) string {
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "promoted"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "rolled back"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "cancelled, rolled back"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "continued"
+	}
+	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
 }
 
 // listQuery is the visibility query for rollouts with the filters.

@@ -136,7 +136,7 @@ func renderPlan(w io.Writer, p *plans.RolloutPlan) {
 	fmt.Fprintln(w)
 
 	if b := s.BackgroundAnalysis; b != nil {
-		fmt.Fprintf(w, "Background:    %s, measured beside every step; a failure rolls back at once\n", describeRef(b))
+		fmt.Fprintf(w, "Background:    %s, measured beside every step until the end; a failure acts at once (onFailure), an inconclusive or erroring metric holds the rollout and is still measured\n", describeRef(b))
 	}
 	fmt.Fprintf(w, "Rollback:      all traffic back to stable at once")
 	if s.Workload != nil {
@@ -307,7 +307,14 @@ func describeJudgement(m plans.Metric) string {
 		if c.MinAbsolute != nil {
 			l = append(l, fmt.Sprintf("≥ %g", *c.MinAbsolute))
 		}
-		parts = append(parts, "canary "+strings.Join(l, " and "))
+		how := ""
+		switch {
+		case c.Method == plans.CompareConfidence && m.Provider.Gateway != nil:
+			how = fmt.Sprintf(" (with confidence where the stat allows, α %g)", c.Alpha)
+		case c.Method != "":
+			how = " (point estimates)"
+		}
+		parts = append(parts, "canary "+strings.Join(l, " and ")+how)
 	}
 	if q := m.Sequential; q != nil {
 		parts = append(parts, fmt.Sprintf("sequential: %s is worse, effect ≥ %g%%, α %g, ≥ %d samples", q.WorseWhen, q.MinEffect*100, q.Alpha, q.MinSamples))
@@ -317,6 +324,18 @@ func describeJudgement(m plans.Metric) string {
 		parts = append(parts, "every sentinel must pass")
 	case m.Provider.Judge != nil:
 		parts = append(parts, "the judge says PASS")
+	}
+	if m.MinSamples > 0 {
+		parts = append(parts, fmt.Sprintf("≥ %d samples a look", m.MinSamples))
+	}
+	if m.OnFailure == plans.OnFailurePause || m.OnFailure == plans.OnFailureNotify {
+		parts = append(parts, "on failure: "+m.OnFailure)
+	}
+	if m.DryRun {
+		parts = append(parts, "dry run: reported, not enforced")
+	}
+	if len(parts) == 0 {
+		return "measured only"
 	}
 	return strings.Join(parts, "; ")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -35,11 +36,26 @@ func TestStatusGolden(t *testing.T) {
 	}
 	hist := analysis.History{Count: 2, Passed: 2}
 	hist.Add(analysis.Measurement{Verdict: analysis.Pass, Reason: "result 0.93 met the success condition `result >= 0.92`", Result: []float64{0.93}, At: at(7 * time.Minute)})
+	var errs analysis.History
+	errs.Add(analysis.Waiting("no data: no canary requests on route voice-agent in the last 1m0s"))
+	for i := range 5 {
+		errs.Add(analysis.Errored(at(time.Duration(i+1)*time.Minute), errors.New("measure error-rate: read gateway stats of route voice-agent: dial tcp 127.0.0.1:8480: connection refused")))
+	}
+	errs.Add(analysis.Measurement{Verdict: analysis.Inconclusive, Pending: true, Reason: "not yet shown either way", At: at(7 * time.Minute)})
 	tests := []struct {
 		name string
 		st   workflows.Status
 		now  time.Time
 	}{
+		{"held-by-errors", workflows.Status{
+			App: "voice-agent", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"},
+			Phase: workflows.PhasePaused, Step: 2, Steps: steps, Weight: 5, Runs: 1,
+			Waiting: "resume: paused by background analysis (guardrails/error-rate cannot be measured)", WaitKind: "held",
+			Held: &workflows.Request{By: "background analysis", Reason: "guardrails/error-rate cannot be measured"},
+			Background: []workflows.MetricStatus{{Template: "guardrails", Metric: "error-rate", History: errs, Holding: true,
+				Assessment: analysis.Assessment{Phase: analysis.PhaseError, Reason: "5 measurements in a row errored, above the consecutive error limit of 4; last: " + errs.LastError}}},
+			Events: events[:2], StartedAt: start,
+		}, at(8 * time.Minute)},
 		{"progressing", workflows.Status{
 			App: "voice-agent", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"},
 			Phase: workflows.PhaseProgressing, Step: 1, Steps: steps, Weight: 5, Runs: 1,
@@ -239,4 +255,28 @@ spec:
 			t.Fatalf("%s: coalmine %s\nexit %d, want %d; want %q in\nstdout: %s\nstderr: %s", st.name, strings.Join(st.args, " "), code, st.wantCode, st.want, out, errOut)
 		}
 	}
+}
+
+func TestListPhaseFilter(t *testing.T) {
+	for in, want := range map[string]string{"paused": "Paused", "ROLLEDBACK": "RolledBack", "Promoted": "Promoted"} {
+		if got, err := phaseNamed(in); err != nil || got != want {
+			t.Errorf("phaseNamed(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	_, err := phaseNamed("failed")
+	if err == nil || !strings.Contains(err.Error(), "use one of Progressing, Paused, RollingBack, Promoted, RolledBack") {
+		t.Errorf("unknown phase: err = %v", err)
+	}
+}
+
+func TestWatchWithoutTerminalPrintsChanges(t *testing.T) {
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	prev := workflows.Status{App: "voice-agent", Phase: workflows.PhaseProgressing, Steps: []string{"setWeight 5", "pause 5m"}, Weight: 5, UpdatedAt: start,
+		Events: []workflows.Event{{At: start, Kind: "started", Message: "rollout started"}}}
+	next := prev
+	next.Step, next.Waiting, next.UpdatedAt = 1, "pause of 5m", start.Add(time.Second)
+	next.Events = append(next.Events, workflows.Event{At: start.Add(time.Second), Kind: "step", Step: 1, Message: "step 2 of 2, pause 5m"})
+	var b strings.Builder
+	renderChanges(&b, prev, next)
+	golden(t, "watch-changes.golden", b.String())
 }

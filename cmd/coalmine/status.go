@@ -81,26 +81,33 @@ func watchStatus(ctx context.Context, io streams, c client.Client, app, output s
 	tty := isTerminal(io.Out)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var prev *workflows.Status
 	for {
 		st, err := queryStatus(ctx, c, app)
 		if err != nil {
 			return err
 		}
-		if tty && output == "text" {
+		switch {
+		case tty && output == "text":
 			fmt.Fprint(io.Out, "\033[H\033[2J")
+			err = printStatus(io.Out, st, output, time.Now())
+		case prev != nil && st.UpdatedAt.Equal(prev.UpdatedAt):
+			// Without a terminal only changes are printed.
+		case prev != nil && output == "text":
+			renderChanges(io.Out, *prev, st)
+		default:
+			err = printStatus(io.Out, st, output, time.Now())
 		}
-		if err := printStatus(io.Out, st, output, time.Now()); err != nil {
+		if err != nil {
 			return err
 		}
+		prev = &st
 		switch st.Phase {
 		case workflows.PhasePromoted:
 			return nil
 		case workflows.PhaseRolledBack:
 			fmt.Fprintf(io.Err, "coalmine: %s\n", st.Reason)
 			return errSilent
-		}
-		if !tty && output == "text" {
-			fmt.Fprintln(io.Out, "---")
 		}
 		select {
 		case <-ctx.Done():
@@ -117,6 +124,20 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// renderChanges writes what changed between two statuses, for --watch
+// without a terminal: a line with where the rollout is, then the new events.
+func renderChanges(w io.Writer, prev, st workflows.Status) {
+	fmt.Fprintf(w, "%s  %s  %s  weight %s%%", st.UpdatedAt.UTC().Format("15:04:05"), st.Phase, st.CurrentStep(), fmtPct(st.Weight))
+	if st.Waiting != "" {
+		fmt.Fprintf(w, "  waiting for %s", st.Waiting)
+	}
+	fmt.Fprintln(w)
+	seen := len(prev.Events) + prev.EventsDropped
+	if fresh := len(st.Events) + st.EventsDropped - seen; fresh > 0 {
+		renderEvents(w, st.Events[max(0, len(st.Events)-fresh):])
+	}
 }
 
 // renderStatus writes the status for people. It depends only on its
@@ -205,10 +226,18 @@ func renderMetrics(w io.Writer, title string, ms []workflows.MetricStatus) {
 	fmt.Fprintf(w, "\n%s\n", title)
 	for _, m := range ms {
 		h := m.History
-		fmt.Fprintf(w, "  %s/%s  %s  %d measured: %d pass, %d fail, %d inconclusive, %d error\n",
-			m.Template, m.Metric, m.Assessment.Phase, h.Count, h.Passed, h.Failed, h.Inconclusive, h.Errors)
+		fmt.Fprintf(w, "  %s/%s  %s  %d measured: %d pass, %d fail, %d inconclusive, %d waiting for data, %d error\n",
+			m.Template, m.Metric, m.Assessment.Phase, h.Count, h.Passed, h.Failed, h.Inconclusive+h.Pending, h.Waiting, h.Errors)
+		if m.Assessment.Reason != "" && m.Assessment.Phase != analysis.PhaseRunning {
+			fmt.Fprintf(w, "    %s\n", m.Assessment.Reason)
+		}
 		if last, ok := h.Last(); ok {
-			fmt.Fprintf(w, "    last: %s%s — %s\n", last.Verdict, values(last), last.Reason)
+			fmt.Fprintf(w, "    last: %s%s — %s\n", last.Label(), values(last), last.Reason)
+		}
+		if h.LastError != "" {
+			if last, ok := h.Last(); !ok || last.Verdict != analysis.Error {
+				fmt.Fprintf(w, "    last error (%s): %s\n", h.LastErrorAt.UTC().Format("15:04:05"), h.LastError)
+			}
 		}
 	}
 }

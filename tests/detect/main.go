@@ -43,13 +43,19 @@ func main() {
 		os.Exit(2)
 	}
 	start := time.Now()
-	res, err := run(cfg)
+	res, err := run(cfg, scenarios, methods(cfg))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "detect:", err)
 		os.Exit(1)
 	}
 	report(os.Stdout, cfg, res)
-	fmt.Fprintf(os.Stderr, "detect: %d cells × %d rollouts in %s\n", len(res), cfg.runs, time.Since(start).Round(time.Second))
+	table, err := run(cfg, tableScenarios, tableMethods())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "detect:", err)
+		os.Exit(1)
+	}
+	reportTable(os.Stdout, cfg, table)
+	fmt.Fprintf(os.Stderr, "detect: %d cells × %d rollouts in %s\n", len(res)+len(table), cfg.runs, time.Since(start).Round(time.Second))
 }
 
 var scenarios = []scenario{
@@ -88,10 +94,9 @@ type cellResult struct {
 	pass  []int   // per method: rollouts promoted early
 }
 
-func run(cfg config) ([]cellResult, error) {
-	ms := methods(cfg)
+func run(cfg config, scs []scenario, ms []method) ([]cellResult, error) {
 	var cells []cellResult
-	for _, sc := range scenarios {
+	for _, sc := range scs {
 		for _, rps := range cfg.rates {
 			cells = append(cells, cellResult{sc: sc, rps: rps, fails: make([][]int, len(ms)), pass: make([]int, len(ms))})
 		}
@@ -176,11 +181,7 @@ func medianTTD(fails []int, runs int) (int, bool) {
 
 func report(w io.Writer, cfg config, cells []cellResult) {
 	ms := methods(cfg)
-	fmt.Fprintf(w, "| scenario | req/s |")
-	for _, m := range ms {
-		fmt.Fprintf(w, " %s |", m.name)
-	}
-	fmt.Fprintf(w, "\n|---|---|%s\n", strings.Repeat("---|", len(ms)))
+	tableHeader(w, ms)
 	for _, c := range cells {
 		fmt.Fprintf(w, "| %s | %s |", c.sc.name, trimFloat(c.rps))
 		for mi := range ms {
@@ -207,6 +208,15 @@ func report(w io.Writer, cfg config, cells []cellResult) {
 	fmt.Fprintf(w, "%d simulated rollouts per cell, %d min each at a %s%% canary share after %d min of stable-only traffic; one look a minute; seed %d.\n",
 		cfg.runs, cfg.horizon, trimFloat(100*cfg.share), cfg.pre, cfg.seed)
 	checkTargets(w, cfg, cells, ms)
+}
+
+// tableHeader prints the header of a table with a column per method.
+func tableHeader(w io.Writer, ms []method) {
+	fmt.Fprintf(w, "| scenario | req/s |")
+	for _, m := range ms {
+		fmt.Fprintf(w, " %s |", m.name)
+	}
+	fmt.Fprintf(w, "\n|---|---|%s\n", strings.Repeat("---|", len(ms)))
 }
 
 // checkTargets prints whether the targets hold, per traffic level.

@@ -23,8 +23,9 @@ import (
 	"github.com/coalmine-dev/coalmine/workflows"
 )
 
-// record makes the tests write their workflow histories to tests/testdata.
-var record = flag.Bool("record", false, "write the workflow histories to tests/testdata for the replay test")
+// record makes the tests write their workflow histories to
+// tests/testdata/<workflows.HistoryVersion>/.
+var record = flag.Bool("record", false, "write the workflow histories to tests/testdata/<version>/ for the replay test")
 
 // server is the dev server shared by the tests of this package.
 type server struct {

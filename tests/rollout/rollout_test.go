@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
 
@@ -95,17 +96,7 @@ func TestAnalysisFailureRollsBack(t *testing.T) {
 	s := newStack(t, "it-analysis", 0.2)
 	w := s.startWorker()
 	defer w.Stop()
-	run := s.start(s.plan(`    - setWeight: 10
-    - analysis: {templates: [evals]}
-    - setWeight: 50`, `  analysisTemplates:
-    evals:
-      metrics:
-        - name: eval-pass-rate
-          interval: 1s
-          count: 2
-          provider:
-            web: {url: "{{.Canary.URL}}/api/run?suite=voice&repeat=20", jsonPath: "$.passRate"}
-          successCondition: result >= 0.9`))
+	run := s.start(s.evalsPlan("count: 2"))
 	_, err := s.result(run)
 	msg := rolledBack(t, err)
 	if !strings.Contains(msg, "analysis at step 2 failed: evals/eval-pass-rate") {
@@ -119,6 +110,23 @@ func TestAnalysisFailureRollsBack(t *testing.T) {
 		t.Errorf("gateway route after rollback: %+v", r)
 	}
 	s.recordHistory(run, "rolled-back-by-analysis")
+}
+
+// evalsPlan is 10% of traffic, an analysis of the canary's eval pass rate
+// (the metric's settings given, one YAML field each), then 50%.
+func (s *stack) evalsPlan(settings ...string) plans.RolloutPlan {
+	s.t.Helper()
+	return s.plan(`    - setWeight: 10
+    - analysis: {templates: [evals]}
+    - setWeight: 50`, `  analysisTemplates:
+    evals:
+      metrics:
+        - name: eval-pass-rate
+          interval: 1s
+          `+strings.Join(settings, "\n          ")+`
+          provider:
+            web: {url: "{{.Canary.URL}}/api/run?suite=voice&repeat=20", jsonPath: "$.passRate"}
+          successCondition: result >= 0.9`)
 }
 
 func TestWorkerReplacedDuringPause(t *testing.T) {

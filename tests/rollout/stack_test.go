@@ -50,16 +50,29 @@ type stack struct {
 	trafficURL, adminURL string
 	acts                 *activities.Activities
 	calls                *countingRouters
+	// client reaches the Temporal server the stack's rollouts run on.
+	client client.Client
 }
 
 // newStack starts the demo agents and the gateway; canaryQuality sets how
 // well v2 answers the eval questions.
 func newStack(t *testing.T, app string, canaryQuality float64) *stack {
 	t.Helper()
-	s := &stack{t: t, app: app, taskQueue: "it-" + app}
-	s.stable = httptest.NewServer(demoagent.New(demoagent.Config{Version: "v1", Quality: 0.95, Seed: 1, Latency: time.Millisecond}).Handler())
+	canary := demoagent.New(demoagent.Config{Version: "v2", Quality: canaryQuality, Seed: 2, Latency: time.Millisecond}).Handler()
+	return newStackWith(t, app, nil, canary)
+}
+
+// newStackWith is newStack with the versions' handlers given; a nil
+// stable is the demo agent v1.
+func newStackWith(t *testing.T, app string, stable, canary http.Handler) *stack {
+	t.Helper()
+	s := &stack{t: t, app: app, taskQueue: "it-" + app, client: dev.client}
+	if stable == nil {
+		stable = demoagent.New(demoagent.Config{Version: "v1", Quality: 0.95, Seed: 1, Latency: time.Millisecond}).Handler()
+	}
+	s.stable = httptest.NewServer(stable)
 	t.Cleanup(s.stable.Close)
-	s.canary = httptest.NewServer(demoagent.New(demoagent.Config{Version: "v2", Quality: canaryQuality, Seed: 2, Latency: time.Millisecond}).Handler())
+	s.canary = httptest.NewServer(canary)
 	t.Cleanup(s.canary.Close)
 
 	gw := gatewaytest.StartYAML(t, fmt.Sprintf(`
@@ -85,7 +98,7 @@ routes:
 // startWorker starts a worker for the stack's task queue; stop it with Stop.
 func (s *stack) startWorker() worker.Worker {
 	s.t.Helper()
-	w := workers.NewWorker(dev.client, s.taskQueue, s.acts, 5*time.Second)
+	w := workers.NewWorker(s.client, s.taskQueue, s.acts, 5*time.Second)
 	if err := w.Start(); err != nil {
 		s.t.Fatalf("start worker: %v", err)
 	}
@@ -119,7 +132,7 @@ func (s *stack) start(p plans.RolloutPlan) client.WorkflowRun {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	run, err := dev.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.WorkflowID(s.app),
 		TaskQueue:                s.taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
@@ -142,7 +155,7 @@ func (s *stack) status() workflows.Status {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	v, err := dev.client.QueryWorkflow(ctx, workflows.WorkflowID(s.app), "", workflows.QueryStatus)
+	v, err := s.client.QueryWorkflow(ctx, workflows.WorkflowID(s.app), "", workflows.QueryStatus)
 	if err != nil {
 		s.t.Fatalf("query status: %v", err)
 	}
@@ -177,7 +190,7 @@ func (s *stack) update(name string, req workflows.Request) (string, error) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h, err := dev.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	h, err := s.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   workflows.WorkflowID(s.app),
 		UpdateID:     fmt.Sprintf("%s-%d", name, time.Now().UnixNano()),
 		UpdateName:   name,
@@ -238,15 +251,29 @@ func (s *stack) result(run client.WorkflowRun) (workflows.Result, error) {
 	return r, err
 }
 
-// recordHistory writes the run's history to tests/testdata/name.json with -record.
+// recordHistory writes the run's history to
+// tests/testdata/<workflows.HistoryVersion>/name.json with -record. A
+// history already recorded there is kept: histories are never overwritten.
 func (s *stack) recordHistory(run client.WorkflowRun, name string) {
+	s.t.Helper()
+	s.recordRun(run.GetID(), run.GetRunID(), name)
+}
+
+// recordRun is recordHistory for one run of a workflow, named by its ids.
+func (s *stack) recordRun(id, runID, name string) {
 	s.t.Helper()
 	if !*record {
 		return
 	}
+	dir := filepath.Join(repoRoot(), "tests", "testdata", workflows.HistoryVersion)
+	path := filepath.Join(dir, name+".json")
+	if _, err := os.Stat(path); err == nil {
+		s.t.Logf("kept %s: a recorded history is never overwritten", path)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	it := dev.client.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := s.client.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -259,7 +286,9 @@ func (s *stack) recordHistory(run client.WorkflowRun, name string) {
 	if err != nil {
 		s.t.Fatalf("encode history: %v", err)
 	}
-	path := filepath.Join(repoRoot(), "tests", "testdata", name+".json")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.t.Fatalf("history folder: %v", err)
+	}
 	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		s.t.Fatalf("write history: %v", err)
 	}
@@ -341,7 +370,7 @@ func (s *stack) currentDetails() string {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	v, err := dev.client.QueryWorkflow(ctx, workflows.WorkflowID(s.app), "", "__temporal_workflow_metadata")
+	v, err := s.client.QueryWorkflow(ctx, workflows.WorkflowID(s.app), "", "__temporal_workflow_metadata")
 	if err != nil {
 		s.t.Fatalf("metadata query: %v", err)
 	}
@@ -357,7 +386,7 @@ func (s *stack) staticSummary() string {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d, err := dev.client.DescribeWorkflowExecution(ctx, workflows.WorkflowID(s.app), "")
+	d, err := s.client.DescribeWorkflowExecution(ctx, workflows.WorkflowID(s.app), "")
 	if err != nil {
 		s.t.Fatalf("describe: %v", err)
 	}

@@ -1,0 +1,96 @@
+package workflows
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// withOnFailure sets onFailure on the first metric of a template.
+func withOnFailure(p plans.RolloutPlan, template, onFailure string) plans.RolloutPlan {
+	t := p.Spec.AnalysisTemplates[template]
+	t.Metrics = slices.Clone(t.Metrics)
+	t.Metrics[0].OnFailure = onFailure
+	p.Spec.AnalysisTemplates[template] = t
+	return p
+}
+
+func TestStepOnFailure(t *testing.T) {
+	tests := []struct {
+		name      string
+		onFailure string
+		act       func(h *harness)
+		want      string // "promoted" or part of the RolledBack message
+	}{
+		{name: "notify goes on", onFailure: plans.OnFailureNotify, want: "promoted"},
+		{name: "pause then promote goes on", onFailure: plans.OnFailurePause, want: "promoted",
+			act: func(h *harness) {
+				h.update(time.Hour, UpdatePromote, Request{By: "alice", Reason: "cost is expected"}, &updateOutcome{})
+			}},
+		{name: "pause then abort rolls back", onFailure: plans.OnFailurePause, want: "bob aborted it: too expensive",
+			act: func(h *harness) {
+				h.update(time.Hour, UpdateAbort, Request{By: "bob", Reason: "too expensive"}, &updateOutcome{})
+			}},
+		{name: "pause times out and rolls back", onFailure: plans.OnFailurePause, want: "nobody reviewed the failure within 24h"},
+		{name: "rollback is the default", want: "analysis at step 2 failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, map[string][]string{"pass-rate": {"Fail"}})
+			var at Status
+			h.at(30*time.Minute, func() { at = h.status() })
+			if tt.act != nil {
+				tt.act(h)
+			}
+			h.run(withOnFailure(plan(weight(10), analyze("quality"), weight(50)), "quality", tt.onFailure))
+			if tt.want == "promoted" {
+				h.result()
+			} else if msg := h.rolledBack(); !strings.Contains(msg, tt.want) {
+				t.Errorf("message %q does not contain %q", msg, tt.want)
+			}
+			if tt.onFailure == plans.OnFailurePause && (at.WaitKind != waitFailed || at.Weight != 10 || at.Phase != PhasePaused || !strings.Contains(at.Waiting, "analysis at step 2 failed")) {
+				t.Errorf("at 30m: %s waiting %q at %v%%, want a failure review at 10%%", at.Phase, at.Waiting, at.Weight)
+			}
+			if tt.onFailure == plans.OnFailurePause && !slices.Contains(h.notes.events(), plans.EventGate) {
+				t.Errorf("notifications %v: no gate with buttons", h.notes.events())
+			}
+		})
+	}
+}
+
+func TestBackgroundOnFailure(t *testing.T) {
+	t.Run("notify goes on and keeps measuring", func(t *testing.T) {
+		h := newHarness(t, map[string][]string{"errors": {"Pass", "Fail", "Pass"}})
+		h.run(withOnFailure(guarded(weight(10), pauseFor(20*time.Minute), weight(50)), "guard", plans.OnFailureNotify))
+		h.result()
+		if got := h.metrics.count("errors"); got < 20 {
+			t.Errorf("measured %d times, want a look a minute to the end", got)
+		}
+		s := h.status()
+		if len(s.Verdicts) == 0 || !strings.Contains(s.Verdicts[0].Reason, "onFailure: notify") {
+			t.Errorf("verdicts = %+v", s.Verdicts)
+		}
+	})
+	t.Run("pause waits for the Slack button, then goes on", func(t *testing.T) {
+		h := newHarness(t, map[string][]string{"errors": {"Pass", "Fail", "Pass"}})
+		var at Status
+		h.at(10*time.Minute, func() {
+			at = h.status()
+			h.env.SignalWorkflow(SignalApprove, Request{By: "U123", Gate: at.Gate})
+		})
+		h.run(withOnFailure(guarded(weight(10), pauseFor(2*time.Minute), weight(50)), "guard", plans.OnFailurePause))
+		r := h.result()
+		if at.WaitKind != waitFailed || at.Gate == "" || at.Weight != 10 || !strings.Contains(at.Waiting, "guard/errors failed") {
+			t.Errorf("at 10m: waiting %s %q at %v%% (gate %q)", at.WaitKind, at.Waiting, at.Weight, at.Gate)
+		}
+		if len(r.Approvals) != 1 || r.Approvals[0].By != "U123" {
+			t.Errorf("approvals = %+v", r.Approvals)
+		}
+		if bg := h.status().Background[0]; bg.History.Count < 10 {
+			t.Errorf("background looks = %d, want the metric measured through the review", bg.History.Count)
+		}
+	})
+}
