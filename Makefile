@@ -21,9 +21,6 @@ build:
 ## test: every test suite that fits the time budget (CI runs this)
 test: build tools
 	$(GO) test -count=1 -timeout 20m ./...
-	# The gateway's tests once more with its event loops off, so that the
-	# goroutine server alone carries every request too.
-	COALMINE_GATEWAY_EVENT_LOOPS=-1 $(GO) test -count=1 ./gateway/...
 
 ## lint: gofmt, go vet, staticcheck, workflowcheck (determinism of workflows/)
 lint: $(BIN)/staticcheck $(BIN)/workflowcheck

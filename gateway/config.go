@@ -29,15 +29,24 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Shadow configures the mirror workers.
 	Shadow ShadowConfig `yaml:"shadow"`
-	// EventLoops is how many event loops serve the traffic listener on
-	// Linux: 0 (the default) for one per processor (GOMAXPROCS), -1 for
-	// none, leaving every request to the goroutine-per-connection server.
-	EventLoops int `yaml:"eventLoops"`
+	// TLS, when set, makes the traffic listener serve HTTPS (HTTP/2 and
+	// HTTP/1.1) with this certificate.
+	TLS *TLSConfig `yaml:"tls"`
 	// Prices are per-version prices used to compute cost, keyed by version.
 	Prices map[string]Price `yaml:"prices"`
 	// Routes are the routes served. Their backends, weights, segments and
 	// shadow share are the initial state; persisted state overrides them.
 	Routes []RouteConfig `yaml:"routes"`
+}
+
+// TLSConfig names the traffic listener's certificate files (PEM). The
+// files are read again when they change, so a renewed certificate is served
+// without a restart.
+type TLSConfig struct {
+	// CertFile holds the certificate chain, leaf first.
+	CertFile string `yaml:"certFile"`
+	// KeyFile holds the certificate's private key.
+	KeyFile string `yaml:"keyFile"`
 }
 
 // AdminConfig configures the admin listener.
@@ -283,8 +292,8 @@ var reservedNames = map[string]bool{"healthz": true, "readyz": true, "metrics": 
 
 // Validate checks the configuration; errors name the offending field.
 func (c *Config) Validate() error {
-	if c.EventLoops < -1 {
-		return fmt.Errorf("eventLoops: %d is not a number of loops; use 0 for one per processor or -1 for none", c.EventLoops)
+	if t := c.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		return errors.New("tls: certFile and keyFile are both required (PEM files of the traffic listener's certificate)")
 	}
 	if c.Limits.MaxBodyBytes < 0 || c.Limits.MaxHeaderBytes < 0 {
 		return errors.New("limits: sizes must not be negative")

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"math"
+	"path"
 	"testing"
 	"time"
 )
@@ -104,5 +105,24 @@ func TestWindowForgetsOldSlots(t *testing.T) {
 	_, w = s.snapshot(t0.Add(2*time.Hour+time.Minute), t0.Add(2*time.Hour+time.Minute))
 	if w.Counts.Requests != 0 {
 		t.Fatalf("window after the last request: %d", w.Counts.Requests)
+	}
+}
+
+// TestCleanPathLikeServeMux checks cleanPath against path.Clean as
+// http.ServeMux applies it.
+func TestCleanPathLikeServeMux(t *testing.T) {
+	for _, p := range []string{"/", "/a", "/a/", "/a/b/c", "//", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..",
+		"/.", "/..", "/...", "/a/.b", "/a/b..", "", "a", "*", "/v1/chat/completions", "/a/b/", "/a/b//"} {
+		want := p != "" && p[0] == '/'
+		if want {
+			np := path.Clean(p)
+			if p[len(p)-1] == '/' && np != "/" {
+				np += "/"
+			}
+			want = np == p
+		}
+		if got := cleanPath(p); got != want {
+			t.Errorf("cleanPath(%q) = %v, want %v", p, got, want)
+		}
 	}
 }
