@@ -378,6 +378,8 @@ type collector struct {
 	reg                                                  *registry
 	requests, errors, timeouts, connFail, clientErr, cxl *prometheus.Desc
 	latency, ttft, tokens, toolCalls, cost, dropped      *prometheus.Desc
+	sessions, sessionErrors, upgradeFail, closes         *prometheus.Desc
+	sessionDuration, firstDelta                          *prometheus.Desc
 }
 
 func newCollector(reg *registry) *collector {
@@ -399,13 +401,21 @@ func newCollector(reg *registry) *collector {
 		toolCalls: d("tool_calls_total", "Tool calls in answers."),
 		cost:      d("cost_usd_total", "Cost in USD computed from usage and the price table."),
 		dropped:   prometheus.NewDesc("coalmine_gateway_shadow_dropped_total", "Mirrored copies dropped because the queue was full.", nil, nil),
+
+		sessions:        d("sessions_total", "WebSocket sessions ended, failed upgrades included."),
+		sessionErrors:   d("session_errors_total", "WebSocket sessions that failed: failed upgrades and abnormal closes."),
+		upgradeFail:     d("upgrade_failures_total", "WebSocket upgrades the backend did not switch protocols for."),
+		closes:          d("session_closes_total", "WebSocket sessions by the code of their first close frame (1006: none).", "code"),
+		sessionDuration: d("session_duration_seconds", "Time from the protocol switch to the end of a WebSocket session."),
+		firstDelta:      d("realtime_first_delta_seconds", "Realtime API: time from response.create to the first delta event."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.requests, c.errors, c.timeouts, c.connFail, c.clientErr, c.cxl,
-		c.latency, c.ttft, c.tokens, c.toolCalls, c.cost, c.dropped} {
+		c.latency, c.ttft, c.tokens, c.toolCalls, c.cost, c.dropped,
+		c.sessions, c.sessionErrors, c.upgradeFail, c.closes, c.sessionDuration, c.firstDelta} {
 		ch <- d
 	}
 }
@@ -429,10 +439,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.tokens, t.TokensOut.Sum, "out")
 		counter(c.toolCalls, t.ToolCalls.Sum)
 		counter(c.cost, t.Cost.Sum)
+		counter(c.sessions, float64(t.Sessions))
+		counter(c.sessionErrors, float64(t.SessionErrors))
+		counter(c.upgradeFail, float64(t.UpgradeFailures))
+		for code, n := range t.CloseCodes {
+			counter(c.closes, float64(n), code)
+		}
 		for _, h := range []struct {
 			d *prometheus.Desc
 			h Histogram
-		}{{c.latency, t.Latency}, {c.ttft, t.TTFT}} {
+		}{{c.latency, t.Latency}, {c.ttft, t.TTFT}, {c.sessionDuration, t.SessionDuration}, {c.firstDelta, t.RealtimeFirstDelta}} {
 			b := make(map[float64]uint64, len(LatencyBucketsSeconds))
 			for i, le := range LatencyBucketsSeconds {
 				b[le] = h.h.Buckets[i]

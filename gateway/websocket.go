@@ -50,19 +50,23 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, be *backe
 	defer cancel()
 	defer g.sessions.add(cancel)()
 	defer func() { s.record(x, time.Now()) }() // also when the proxy aborts the handler
-	g.proxy.ServeHTTP(upgradeWriter{w}, r.WithContext(ctx))
+	g.proxy.ServeHTTP(upgradeWriter{w, s}, r.WithContext(ctx))
 }
 
 // upgradeWriter lifts the connection's deadlines when the proxy takes it
 // over: the server's read deadline for the request head would otherwise
-// end a session that lasts longer.
-type upgradeWriter struct{ http.ResponseWriter }
+// end a session that lasts longer. The session keeps the connection.
+type upgradeWriter struct {
+	http.ResponseWriter
+	s *session
+}
 
 // Hijack implements http.Hijacker.
 func (u upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(u.ResponseWriter).Hijack()
 	if err == nil {
 		_ = c.SetDeadline(time.Time{})
+		u.s.conn = c // before the proxy starts copying
 	}
 	return c, brw, err
 }
@@ -76,6 +80,7 @@ type session struct {
 	realtime bool
 
 	upgradedAt time.Time
+	conn       net.Conn    // the client's, once the proxy has taken it over
 	client     frameReader // client to backend
 	server     frameReader // backend to client
 
@@ -150,12 +155,21 @@ type wsTap struct {
 	s *session
 }
 
-// Read implements io.Reader (backend to client).
+// Read implements io.Reader (backend to client). When the backend's side
+// ends, the proxy half-closes the client's connection and waits for the
+// client to close its side; the client gets sessionLinger to do so.
 func (t *wsTap) Read(p []byte) (int, error) {
 	n, err := t.ReadWriteCloser.Read(p)
 	t.s.server.feed(p[:n])
+	if err != nil && t.s.conn != nil {
+		_ = t.s.conn.SetReadDeadline(time.Now().Add(sessionLinger))
+	}
 	return n, err
 }
+
+// sessionLinger is how long a client may keep its side of a session open
+// after the backend's side ended.
+const sessionLinger = 5 * time.Second
 
 // Write implements io.Writer (client to backend).
 func (t *wsTap) Write(p []byte) (int, error) {
