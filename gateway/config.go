@@ -32,6 +32,9 @@ type Config struct {
 	// TLS, when set, makes the traffic listener serve HTTPS (HTTP/2 and
 	// HTTP/1.1) with this certificate.
 	TLS *TLSConfig `yaml:"tls"`
+	// BackendCAFile is a PEM file of certificate authorities trusted for
+	// https:// backends besides the system's (a private CA, say).
+	BackendCAFile string `yaml:"backendCAFile"`
 	// Prices are per-version prices used to compute cost, keyed by version.
 	Prices map[string]Price `yaml:"prices"`
 	// Routes are the routes served. Their backends, weights, segments and

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,9 +26,25 @@ import (
 // instead; PUT and DELETE without a key are not repeated either, which is
 // stricter than the RFC allows and never wrong. The gateway sets GetBody on
 // every request with a body, which the Transport needs to send it again.
-func newTransport(lim Limits) *http.Transport {
+func newTransport(lim Limits, caFile string) (*http.Transport, error) {
 	dialer := &net.Dialer{Timeout: lim.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
+	var tlsConfig *tls.Config
+	if caFile != "" {
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		pemBytes, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("backendCAFile: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("backendCAFile %s: no PEM certificate in it", caFile)
+		}
+		tlsConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	return &http.Transport{
+		TLSClientConfig:        tlsConfig,
 		Proxy:                  nil, // never send backend traffic through an environment proxy
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true, // a custom dialer turns HTTP/2 off unless asked
@@ -41,7 +58,7 @@ func newTransport(lim Limits) *http.Transport {
 		MaxResponseHeaderBytes: 1 << 20,
 		WriteBufferSize:        8 << 10,
 		ReadBufferSize:         8 << 10,
-	}
+	}, nil
 }
 
 // newTrafficServer returns the traffic listener's server. Its read timeout

@@ -61,12 +61,14 @@ func New(cfg *Config, token string, logger *slog.Logger) (*Gateway, error) {
 		pins:      map[string]*pins{},
 	}
 	g.bufPool.New = func() any { b := make([]byte, 32<<10); return &b }
-	g.transport = newTransport(cfg.Limits)
+	var err error
+	if g.transport, err = newTransport(cfg.Limits, cfg.BackendCAFile); err != nil {
+		return nil, fmt.Errorf("new gateway: %w", err)
+	}
 	g.proxy = g.newProxy()
 	g.sessions = newSessions()
 	var persisted map[string]RouteState
 	if cfg.StateFile != "" {
-		var err error
 		if persisted, err = loadState(cfg.StateFile); err != nil {
 			return nil, fmt.Errorf("new gateway: %w", err)
 		}
