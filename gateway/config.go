@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Config is the gateway configuration file (gateway.yaml). Every field is
@@ -123,6 +124,9 @@ func (s Sticky) validate(field string) *ErrorBody {
 	for i, h := range s.Headers {
 		if strings.TrimSpace(h) == "" {
 			return &ErrorBody{Field: fmt.Sprintf("%s.headers[%d]", field, i), Error: "empty header name"}
+		}
+		if !httpguts.ValidHeaderFieldName(h) {
+			return &ErrorBody{Field: fmt.Sprintf("%s.headers[%d]", field, i), Error: fmt.Sprintf("%q is not a header field name", h)}
 		}
 	}
 	return nil
@@ -409,6 +413,12 @@ func validateState(st *RouteState) *ErrorBody {
 		}
 		if s.Header != nil && (s.Header.Name == "" || s.Header.Value == "") {
 			return &ErrorBody{Field: f + ".header", Error: "header name and value are required"}
+		}
+		if s.Header != nil && !httpguts.ValidHeaderFieldName(s.Header.Name) {
+			return &ErrorBody{Field: f + ".header.name", Error: fmt.Sprintf("%q is not a header field name (RFC 9110 token: letters, digits and !#$%%&'*+-.^_`|~)", s.Header.Name)}
+		}
+		if s.Header != nil && !httpguts.ValidHeaderFieldValue(s.Header.Value) {
+			return &ErrorBody{Field: f + ".header.value", Error: fmt.Sprintf("%q is not a header field value (no CR, LF or NUL)", s.Header.Value)}
 		}
 		if !validBP(s.CanaryWeightBP) {
 			return &ErrorBody{Field: f + ".canaryWeightBP", Error: fmt.Sprintf("%d is not within 0..%d", s.CanaryWeightBP, MaxBasisPoints)}

@@ -138,6 +138,28 @@ func waitCounts(t *testing.T, g *gw, route string, ok func(gateway.Counts) bool)
 	}
 }
 
+// statsAfter returns route's stats once its primary series (stable and
+// canary) have recorded n requests, canceled ones included, or after 10 s.
+// The proxy records a request when its handler ends, which may be just
+// after the client has read an answer of known length.
+func statsAfter(t *testing.T, g *gw, route string, n uint64) gateway.Stats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := stats(t, g, route)
+		var got uint64
+		for _, s := range st.Series {
+			if s.Role == gateway.RoleStable || s.Role == gateway.RoleCanary {
+				got += s.Cumulative.Requests + s.Cumulative.Canceled
+			}
+		}
+		if got >= n || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func stats(t *testing.T, g *gw, route string) gateway.Stats {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

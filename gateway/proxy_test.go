@@ -24,7 +24,7 @@ routes:
 			t.Fatalf("got %d %q %s", code, ver, body)
 		}
 	}
-	s := series(stats(t, g, "voice"), "voice", "v1", gateway.RoleStable)
+	s := series(statsAfter(t, g, "voice", 3), "voice", "v1", gateway.RoleStable)
 	c := s.Cumulative
 	if c.Requests != 3 || c.Errors != 0 || c.TokensOut.Sum != 21 || c.TokensOut.Count != 3 || c.TokensIn.Count != 3 || c.Latency.Count != 3 {
 		t.Fatalf("stats %+v", c)
@@ -72,7 +72,7 @@ routes:
 		}
 		<-got
 	}
-	if c := series(stats(t, g, "chat"), "chat", "v1", gateway.RoleStable).Cumulative; c.Errors != 0 || c.Requests != 4 {
+	if c := series(statsAfter(t, g, "chat", 4), "chat", "v1", gateway.RoleStable).Cumulative; c.Errors != 0 || c.Requests != 4 {
 		t.Fatalf("counts %+v", c)
 	}
 }

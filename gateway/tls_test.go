@@ -143,7 +143,7 @@ routes:
 	if resp, body := get(second); resp.StatusCode != 200 || resp.ProtoMajor != 2 {
 		t.Fatalf("after the renewal: %s %d %q", resp.Proto, resp.StatusCode, body)
 	}
-	c := series(stats(t, g, "chat"), "chat", "v1", gateway.RoleStable).Cumulative
+	c := series(statsAfter(t, g, "chat", 2), "chat", "v1", gateway.RoleStable).Cumulative
 	if c.Requests != 2 || c.Errors != 0 || c.TTFT.Count != 2 {
 		t.Fatalf("counts %+v", c)
 	}
