@@ -56,8 +56,6 @@ func newTransport(lim Limits, caFile string) (*http.Transport, error) {
 		ExpectContinueTimeout:  0,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 1 << 20,
-		WriteBufferSize:        8 << 10,
-		ReadBufferSize:         8 << 10,
 	}, nil
 }
 

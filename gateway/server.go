@@ -60,7 +60,9 @@ func New(cfg *Config, token string, logger *slog.Logger) (*Gateway, error) {
 		states:    map[string]RouteState{},
 		pins:      map[string]*pins{},
 	}
-	g.bufPool.New = func() any { b := make([]byte, 32<<10); return &b }
+	// A stream holds its copy buffer for as long as it lasts: 8 KiB holds
+	// many SSE events and keeps 10,000 streams' buffers to 80 MiB.
+	g.bufPool.New = func() any { b := make([]byte, 8<<10); return &b }
 	var err error
 	if g.transport, err = newTransport(cfg.Limits, cfg.BackendCAFile); err != nil {
 		return nil, fmt.Errorf("new gateway: %w", err)
