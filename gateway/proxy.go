@@ -202,6 +202,11 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 	if x.session != nil {
 		x.session.rewrite(out)
+	} else {
+		// Only WebSocket sessions switch protocols (h2c and others are
+		// not offered to the backend).
+		delete(h, "Upgrade")
+		delete(h, "Connection")
 	}
 }
 

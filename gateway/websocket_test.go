@@ -259,3 +259,19 @@ func deadURL(t *testing.T) string {
 	l.Close()
 	return "http://" + l.Addr().String()
 }
+
+// Upgrades to other protocols than WebSocket are not offered to the
+// backend: the request is forwarded as a plain one.
+func TestOtherUpgradesAreNotForwarded(t *testing.T) {
+	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"upgrade":%q,"connection":%q}`, r.Header.Get("Upgrade"), r.Header.Get("Connection"))
+	}))
+	g := startChat(t, s)
+	c := dialRaw(t, g.traffic)
+	c.send("GET /chat/v1/models HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	resp, body := c.read(http.MethodGet)
+	if resp.StatusCode != 200 || body != `{"upgrade":"","connection":""}` {
+		t.Fatalf("answer %d %s", resp.StatusCode, body)
+	}
+}
