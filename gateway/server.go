@@ -263,8 +263,9 @@ func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 2)
+	tlsOn := traffic.TLSConfig != nil // read before Serve configures HTTP/2 in it
 	go func() {
-		if traffic.TLSConfig != nil {
+		if tlsOn {
 			errc <- traffic.ServeTLS(lingerListener{tl}, "", "")
 			return
 		}
@@ -274,7 +275,7 @@ func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 	sweepDone := make(chan struct{})
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	go func() { defer close(sweepDone); g.sweepPins(sweepCtx) }()
-	g.log.Info("gateway serving", "traffic", tl.Addr().String(), "admin", al.Addr().String(), "tls", traffic.TLSConfig != nil)
+	g.log.Info("gateway serving", "traffic", tl.Addr().String(), "admin", al.Addr().String(), "tls", tlsOn)
 
 	var serveErr error
 	select {
