@@ -275,3 +275,30 @@ func TestOtherUpgradesAreNotForwarded(t *testing.T) {
 		t.Fatalf("answer %d %s", resp.StatusCode, body)
 	}
 }
+
+// Shutdown waits for WebSocket sessions up to the shutdown timeout and
+// then ends them; the session is recorded.
+func TestShutdownEndsWebSocketSessions(t *testing.T) {
+	g := startGateway(t, parseConfig(t, `
+limits: {shutdownTimeout: 300ms}
+routes:
+  - name: voice
+    stable: {version: v1, url: `+agent(t, demoagent.Config{Version: "v1"})+`}
+`))
+	c, _ := dialRealtime(t, g, "voice", nil)
+	start := time.Now()
+	if err := g.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("shutdown took %v, want the 300ms timeout and a little", took)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := c.ReadMessage(); err == nil {
+		t.Fatal("the session is still open after shutdown")
+	}
+	got := series(g.g.Stats("voice", time.Time{}), "voice", "v1", gateway.RoleStable).Cumulative
+	if got.Sessions != 1 || got.CloseCodes["1006"] != 1 {
+		t.Fatalf("counts %+v", got)
+	}
+}
