@@ -239,8 +239,8 @@ func genRequest(r *rand.Rand, last bool) propReq {
 		lines = append(lines, randCase(r, "Connection")+": "+randCase(r, "keep-alive"))
 	}
 	if q.route != "echo" && r.IntN(6) == 0 {
-		// A slow answer: pipelined requests arrive while it is awaited, and
-		// past watchDelay the goroutine server watches for a disconnect.
+		// A slow answer: pipelined requests arrive while it is awaited and
+		// the server's background read watches for a disconnect.
 		us := strconv.Itoa(500 + r.IntN(9500))
 		lines = append(lines, "X-Delay-Us: "+us)
 		q.header["X-Delay-Us"] = []string{us}

@@ -121,8 +121,8 @@ func series(st gateway.Stats, route, version, role string) gateway.Series {
 
 // waitCounts polls the cumulative counts of route's stable v1 series until
 // ok accepts them or 10 s pass, and returns the last counts and whether ok
-// accepted them. The goroutine server records a request after writing its
-// answer, so the counts may trail the answers a client has read.
+// accepted them. The proxy records a request when its handler ends, so the
+// counts may trail the answers a client has read.
 func waitCounts(t *testing.T, g *gw, route string, ok func(gateway.Counts) bool) (gateway.Counts, bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
