@@ -89,6 +89,7 @@ func TestRealtimeRegressionRollsBack(t *testing.T) {
     voice:
       metrics:
         - name: first-delta
+          initialDelay: 3s
           interval: 3s
           count: 2
           provider: {gateway: {stat: realtime_first_delta, quantile: 0.5}}
