@@ -193,7 +193,6 @@ func startTargets(log *slog.Logger, ps *procs, bin, self, dir string) ([]target,
 	if err != nil {
 		return nil, err
 	}
-	_ = bePID
 	cfg := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: %s
 admin: {listen: %s}
