@@ -3,6 +3,7 @@ package gateway
 import (
 	"math"
 	"path"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -123,6 +124,19 @@ func TestCleanPathLikeServeMux(t *testing.T) {
 		}
 		if got := cleanPath(p); got != want {
 			t.Errorf("cleanPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestBackendFailuresAreLoggedOnceASecond(t *testing.T) {
+	b := &backend{lastWarn: new(atomic.Int64)}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		at   time.Duration
+		want bool
+	}{{0, true}, {10 * time.Millisecond, false}, {999 * time.Millisecond, false}, {time.Second, true}, {1500 * time.Millisecond, false}, {3 * time.Second, true}} {
+		if got := b.warnNow(t0.Add(tt.at)); got != tt.want {
+			t.Errorf("at +%v: %v, want %v", tt.at, got, tt.want)
 		}
 	}
 }

@@ -254,7 +254,9 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		x.o.status = http.StatusBadGateway
 		writeError(w, http.StatusBadGateway, "", "upstream "+x.be.Version+" unreachable")
 	}
-	g.log.Debug("upstream failed", "version", x.be.Version, "role", x.be.role, "err", err)
+	if !x.o.canceled && x.be.warnNow(time.Now()) {
+		g.log.Warn("upstream failed (at most one line a second per version)", "version", x.be.Version, "role", x.be.role, "err", err)
+	}
 }
 
 // settle turns what the proxy's hooks saw into the request's outcome.

@@ -129,7 +129,7 @@ func (g *Gateway) buildTable() *table {
 func (g *Gateway) newBackend(route string, b Backend, role string) *backend {
 	u, _ := url.Parse(b.URL) // validated before it gets here
 	return &backend{Backend: b, url: u, role: role, series: g.reg.get(route, b.Version, role), price: g.cfg.Prices[b.Version],
-		versionHdr: []string{b.Version}, roleHdr: []string{role}}
+		versionHdr: []string{b.Version}, roleHdr: []string{role}, lastWarn: new(atomic.Int64)}
 }
 
 // TrafficHandler serves proxied traffic plus /healthz and /readyz.
