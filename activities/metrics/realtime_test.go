@@ -3,14 +3,11 @@ package metrics
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
@@ -33,7 +30,7 @@ func realtimeTurns(t *testing.T, trafficURL string, sessions, turns int) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs <- realtimeSession(url, fmt.Sprint("call-", i), turns)
+			errs <- gatewaytest.RealtimeSession(context.Background(), url, fmt.Sprint("call-", i), turns)
 		}()
 	}
 	wg.Wait()
@@ -41,40 +38,6 @@ func realtimeTurns(t *testing.T, trafficURL string, sessions, turns int) {
 	for err := range errs {
 		if err != nil {
 			t.Fatal(err)
-		}
-	}
-}
-
-// realtimeSession asks for turns responses, reading each to response.done,
-// and closes normally.
-func realtimeSession(url, key string, turns int) error {
-	c, _, err := websocket.DefaultDialer.Dial(url, http.Header{"X-Session-Id": {key}})
-	if err != nil {
-		return fmt.Errorf("dial %s: %w", url, err)
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for range turns {
-		if err := c.WriteJSON(map[string]string{"type": "response.create"}); err != nil {
-			return err
-		}
-		for {
-			var ev struct{ Type string }
-			if err := c.ReadJSON(&ev); err != nil {
-				return fmt.Errorf("session %s: %w", key, err)
-			}
-			if ev.Type == "response.done" {
-				break
-			}
-		}
-	}
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-	if err := c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(5*time.Second)); err != nil {
-		return err
-	}
-	for {
-		if _, _, err := c.ReadMessage(); err != nil {
-			return nil // the close echo, or the end
 		}
 	}
 }

@@ -3,15 +3,13 @@ package rollout_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 )
 
@@ -27,7 +25,7 @@ func realtimeLoad(ctx context.Context, t *testing.T, trafficURL, route string) *
 		go func() {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
-				if err := realtimeSession(ctx, url, fmt.Sprintf("call-%d-%d", w, i)); err != nil && ctx.Err() == nil {
+				if err := gatewaytest.RealtimeSession(ctx, url, fmt.Sprintf("call-%d-%d", w, i), 3); err != nil && ctx.Err() == nil {
 					t.Errorf("realtime session: %v", err)
 					return
 				}
@@ -35,35 +33,6 @@ func realtimeLoad(ctx context.Context, t *testing.T, trafficURL, route string) *
 		}()
 	}
 	return &wg
-}
-
-func realtimeSession(ctx context.Context, url, key string) error {
-	c, _, err := websocket.DefaultDialer.DialContext(ctx, url, http.Header{"X-Session-Id": {key}})
-	if err != nil {
-		return fmt.Errorf("dial %s: %w", url, err)
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for range 3 {
-		if err := c.WriteJSON(map[string]string{"type": "response.create"}); err != nil {
-			return err
-		}
-		for {
-			var ev struct{ Type string }
-			if err := c.ReadJSON(&ev); err != nil {
-				return fmt.Errorf("session %s: %w", key, err)
-			}
-			if ev.Type == "response.done" {
-				break
-			}
-		}
-	}
-	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second))
-	for {
-		if _, _, err := c.ReadMessage(); err != nil {
-			return nil // the close echo, or the end
-		}
-	}
 }
 
 // A voice agent's canary whose Realtime responses start ten times later
