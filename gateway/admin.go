@@ -25,10 +25,11 @@ const (
 // requireToken wraps h with bearer-token authentication using a
 // constant-time comparison.
 func (g *Gateway) requireToken(h http.HandlerFunc) http.HandlerFunc {
-	want := []byte("Bearer " + g.token)
+	want := []byte(g.token)
 	return func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		// The scheme is case-insensitive (RFC 9110, section 11.1).
+		scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimLeft(cred, " ")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="coalmine-gateway"`)
 			writeError(w, http.StatusUnauthorized, "", "a valid bearer token is required")
 			return
@@ -257,17 +258,26 @@ func (g *Gateway) Stats(route string, since time.Time) Stats {
 	return out
 }
 
-// decodeStrict decodes a JSON body, refusing unknown fields, trailing data
-// and bodies above maxAdminBody. It returns a non-zero status on failure.
+// decodeStrict decodes a JSON body, refusing unknown fields, a name twice
+// in one object, trailing data and bodies above maxAdminBody. It returns a
+// non-zero status on failure.
 func decodeStrict(w http.ResponseWriter, r *http.Request, v any) (int, *ErrorBody) {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return http.StatusRequestEntityTooLarge, &ErrorBody{Error: fmt.Sprintf("body larger than %d bytes", maxAdminBody)}
+		}
+		return http.StatusBadRequest, &ErrorBody{Error: "cannot read the body: " + err.Error()}
+	}
+	if path, ok := duplicateName(data); ok {
+		return http.StatusBadRequest, &ErrorBody{Field: path, Error: fmt.Sprintf("%s is given twice", path)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
 		var te *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &mbe):
-			return http.StatusRequestEntityTooLarge, &ErrorBody{Error: fmt.Sprintf("body larger than %d bytes", maxAdminBody)}
 		case errors.As(err, &te):
 			return http.StatusBadRequest, &ErrorBody{Field: te.Field, Error: fmt.Sprintf("%s must be %s", te.Field, te.Type)}
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -283,6 +293,73 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) (int, *ErrorBod
 		return http.StatusBadRequest, &ErrorBody{Error: "trailing data after the JSON document"}
 	}
 	return 0, nil
+}
+
+// duplicateName finds a name given twice in one object of a JSON document
+// and returns its path ("segments[1].name"); encoding/json would keep the
+// last value silently. A malformed document is left to the decoder.
+func duplicateName(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type level struct {
+		names map[string]bool // nil for an array
+		path  string
+		key   string // the object's name whose value comes next
+		index int    // the array's next element
+	}
+	var stack []*level
+	elem := func() string { // the path of the value that starts now
+		if len(stack) == 0 {
+			return ""
+		}
+		l := stack[len(stack)-1]
+		if l.names == nil {
+			l.index++
+			return fmt.Sprintf("%s[%d]", l.path, l.index-1)
+		}
+		if l.path == "" {
+			return l.key
+		}
+		return l.path + "." + l.key
+	}
+	valueDone := func() { // the value of the innermost object's name has ended
+		if len(stack) > 0 && stack[len(stack)-1].names != nil {
+			stack[len(stack)-1].key = ""
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			if t == '{' || t == '[' {
+				l := &level{path: elem()}
+				if t == '{' {
+					l.names = map[string]bool{}
+				}
+				stack = append(stack, l)
+				continue
+			}
+			stack = stack[:len(stack)-1]
+			valueDone()
+		case string:
+			if len(stack) > 0 && stack[len(stack)-1].names != nil && stack[len(stack)-1].key == "" {
+				top := stack[len(stack)-1]
+				top.key = t
+				if top.names[t] {
+					return elem(), true
+				}
+				top.names[t] = true
+				continue
+			}
+			elem()
+			valueDone()
+		default:
+			elem()
+			valueDone()
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +59,14 @@ func TestAdminRequests(t *testing.T) {
 		{"canary equals stable", "PUT", "/admin/v1/routes/chat", testToken, `{"ifGeneration":0,"canary":{"version":"v1","url":"http://127.0.0.1:1"}}`, 400, "canary.version"},
 		{"unknown segment", "PUT", "/admin/v1/routes/chat", testToken, `{"ifGeneration":0,"segmentWeightsBP":{"pilot":5}}`, 400, "segmentWeightsBP.pilot"},
 		{"segment without rule", "PUT", "/admin/v1/routes/chat", testToken, `{"ifGeneration":0,"segments":[{"name":"x"}]}`, 400, "segments[0]"},
+		// encoding/json keeps the last of two values silently.
+		{"a name twice", "PUT", "/admin/v1/routes/chat", testToken, `{"ifGeneration":0,"canaryWeightBP":5,"canaryWeightBP":9000}`, 400, "canaryWeightBP"},
+		{"a nested name twice", "PUT", "/admin/v1/routes/chat", testToken, `{"ifGeneration":0,"segments":[{"name":"a","users":["u"]},{"name":"b","name":"c","users":["u"]}]}`, 400, "segments[1].name"},
+		{"segment header name with CR LF", "PUT", "/admin/v1/routes/chat", testToken, `{"ifGeneration":0,"segments":[{"name":"x","header":{"name":"x-a\r\nx-b","value":"1"}}]}`, 400, "segments[0].header.name"},
+		{"segment header value with LF", "PUT", "/admin/v1/routes/chat", testToken, `{"ifGeneration":0,"segments":[{"name":"x","header":{"name":"x-a","value":"1\nx-b: 2"}}]}`, 400, "segments[0].header.value"},
+		{"sticky header name with a space", "PUT", "/admin/v1/routes/chat", testToken, `{"ifGeneration":0,"sticky":{"headers":["x session"]}}`, 400, "sticky.headers[0]"},
+		// The version's base path cannot be left with an encoded "..".
+		{"dot-segments to a version", "GET", "/admin/v1/routes/chat/versions/v1/%2e%2e/%2E%2e/secret", testToken, "", 400, "path"},
 		{"oversized body", "PUT", "/admin/v1/routes/chat", testToken, big, 413, ""},
 		{"bad since", "GET", "/admin/v1/stats?since=yesterday", testToken, "", 400, "since"},
 		{"stale generation", "PUT", "/admin/v1/routes/chat", testToken, `{"ifGeneration":7,"canaryWeightBP":700}`, 409, "ifGeneration"},
@@ -104,6 +114,50 @@ func TestAdminRequests(t *testing.T) {
 	}
 	if st.Generation != 0 || st.CanaryWeightBP != 100 {
 		t.Fatalf("refused writes changed the route: %+v", st)
+	}
+}
+
+// The authentication scheme is case-insensitive (RFC 9110, section 11.1);
+// the token is not.
+func TestAdminBearerScheme(t *testing.T) {
+	g := startGateway(t, adminConfig(t))
+	for _, tt := range []struct {
+		auth string
+		want int
+	}{
+		{"Bearer " + testToken, 200},
+		{"bearer " + testToken, 200},
+		{"BEARER  " + testToken, 200},
+		{"Bearer " + strings.ToUpper(testToken), 401},
+		{"Basic " + testToken, 401},
+		{testToken, 401},
+	} {
+		req, _ := http.NewRequest("GET", g.admin+"/admin/v1/routes", nil)
+		req.Header.Set("Authorization", tt.auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("Authorization %q: %d, want %d", strings.Replace(tt.auth, testToken, "<token>", 1), resp.StatusCode, tt.want)
+		}
+	}
+}
+
+// A gateway killed while writing its state leaves a temporary file beside
+// it; the next start removes it.
+func TestStaleStateTempFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".state.json.tmp-123456")
+	if err := os.WriteFile(stale, []byte(`{"version":1,"rou`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := adminConfig(t)
+	cfg.StateFile = filepath.Join(dir, "state.json")
+	startGateway(t, cfg)
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the temporary file is still there: %v", err)
 	}
 }
 

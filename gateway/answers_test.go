@@ -12,9 +12,8 @@ import (
 )
 
 // Every kind of answer a backend may give reaches the client whole, and the
-// client's connection carries the next request. On Linux the event loops
-// carry the plain kind and hand the others over midway, so this covers
-// each way an answer can take.
+// client's connection carries the next request. An interim answer is
+// forwarded first, as RFC 9110 section 15.2 asks of a proxy.
 func TestAnswersOfEveryKind(t *testing.T) {
 	big := strings.Repeat("x", 2<<20)
 	tests := []struct {
@@ -23,43 +22,44 @@ func TestAnswersOfEveryKind(t *testing.T) {
 		handler http.HandlerFunc
 		status  int
 		body    string
+		interim int // a 1xx answer the client gets first
 	}{
 		{"json with a length", http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"ok":true}`)
-		}, 200, `{"ok":true}`},
+		}, 200, `{"ok":true}`, 0},
 		{"chunked json", http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"ok":`)
 			http.NewResponseController(w).Flush()
 			_, _ = io.WriteString(w, `true}`)
-		}, 200, `{"ok":true}`},
+		}, 200, `{"ok":true}`, 0},
 		{"event stream the request did not ask for", http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = io.WriteString(w, "data: {}\n\ndata: [DONE]\n\n")
-		}, 200, "data: {}\n\ndata: [DONE]\n\n"},
+		}, 200, "data: {}\n\ndata: [DONE]\n\n", 0},
 		{"no content", http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
-		}, 204, ""},
+		}, 204, "", 0},
 		{"not modified", http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNotModified)
-		}, 304, ""},
+		}, 304, "", 0},
 		{"informational first", http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Link", "</style.css>; rel=preload")
 			w.WriteHeader(http.StatusEarlyHints)
 			_, _ = io.WriteString(w, `{"ok":1}`)
-		}, 200, `{"ok":1}`},
+		}, 200, `{"ok":1}`, http.StatusEarlyHints},
 		{"backend closes after answering", http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
 			_, _ = io.WriteString(w, `{"closing":true}`)
-		}, 200, `{"closing":true}`},
+		}, 200, `{"closing":true}`, 0},
 		{"large answer", http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
 			_, _ = io.WriteString(w, big)
-		}, 200, big},
+		}, 200, big, 0},
 		{"backend error", http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "boom", http.StatusInternalServerError)
-		}, 500, "boom\n"},
+		}, 500, "boom\n", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +72,11 @@ func TestAnswersOfEveryKind(t *testing.T) {
 			c := dialRaw(t, g.traffic)
 			for i := range 2 {
 				c.send(tt.method + " /chat/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}")
+				if tt.interim != 0 {
+					if resp, _ := c.read(tt.method); resp.StatusCode != tt.interim || resp.Header.Get("Link") == "" {
+						t.Fatalf("request %d: interim answer %d %v, want %d with its Link", i, resp.StatusCode, resp.Header, tt.interim)
+					}
+				}
 				resp, body := c.read(tt.method)
 				if resp.StatusCode != tt.status || body != tt.body {
 					t.Fatalf("request %d: %d %.80q, want %d %.80q", i, resp.StatusCode, body, tt.status, tt.body)

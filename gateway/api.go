@@ -160,6 +160,31 @@ type Counts struct {
 	// Cost has one observation per answer with usage, in USD, from the
 	// price table of the configuration.
 	Cost Moments `json:"cost"`
+
+	// Sessions counts WebSocket sessions that ended, failed upgrades
+	// included. They are not Requests.
+	Sessions uint64 `json:"sessions"`
+	// SessionErrors counts UpgradeFailures plus AbnormalCloses.
+	SessionErrors uint64 `json:"sessionErrors"`
+	// UpgradeFailures counts upgrade requests the backend did not switch
+	// protocols for (any other answer, 502, 504).
+	UpgradeFailures uint64 `json:"upgradeFailures"`
+	// AbnormalCloses counts sessions that ended without a close frame
+	// (code 1006) or with a close code other than 1000, 1001 or 1005.
+	AbnormalCloses uint64 `json:"abnormalCloses"`
+	// CloseCodes counts the sessions that switched protocols by the code
+	// of the first close frame, either way ("1000", "1011", ...; "1006" when
+	// there was none).
+	CloseCodes map[string]uint64 `json:"closeCodes,omitempty"`
+	// SessionDuration is the time from the protocol switch to the end of a
+	// session (to the answer, for a failed upgrade).
+	SessionDuration Histogram `json:"sessionDuration"`
+	// RealtimeFirstDelta is, for OpenAI Realtime sessions (/v1/realtime),
+	// the time from a client's response.create event to the first
+	// response.*.delta event: the realtime time to first token. The usage
+	// of each response.done event counts in TokensIn, TokensOut and Cost,
+	// its function calls in ToolCalls.
+	RealtimeFirstDelta Histogram `json:"realtimeFirstDelta"`
 }
 
 // Quantiles are latency quantiles in seconds estimated from a windowed
@@ -179,6 +204,8 @@ type Window struct {
 	Counts           Counts    `json:"counts"`
 	LatencyQuantiles Quantiles `json:"latencyQuantiles"`
 	TTFTQuantiles    Quantiles `json:"ttftQuantiles"`
+	// RealtimeFirstDeltaQuantiles estimate Counts.RealtimeFirstDelta's.
+	RealtimeFirstDeltaQuantiles Quantiles `json:"realtimeFirstDeltaQuantiles"`
 }
 
 // Series is the record of one route, version and role.

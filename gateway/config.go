@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Config is the gateway configuration file (gateway.yaml). Every field is
@@ -29,15 +30,27 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Shadow configures the mirror workers.
 	Shadow ShadowConfig `yaml:"shadow"`
-	// EventLoops is how many event loops serve the traffic listener on
-	// Linux: 0 (the default) for one per processor (GOMAXPROCS), -1 for
-	// none, leaving every request to the goroutine-per-connection server.
-	EventLoops int `yaml:"eventLoops"`
+	// TLS, when set, makes the traffic listener serve HTTPS (HTTP/2 and
+	// HTTP/1.1) with this certificate.
+	TLS *TLSConfig `yaml:"tls"`
+	// BackendCAFile is a PEM file of certificate authorities trusted for
+	// https:// backends besides the system's (a private CA, say).
+	BackendCAFile string `yaml:"backendCAFile"`
 	// Prices are per-version prices used to compute cost, keyed by version.
 	Prices map[string]Price `yaml:"prices"`
 	// Routes are the routes served. Their backends, weights, segments and
 	// shadow share are the initial state; persisted state overrides them.
 	Routes []RouteConfig `yaml:"routes"`
+}
+
+// TLSConfig names the traffic listener's certificate files (PEM). The
+// files are read again when they change, so a renewed certificate is served
+// without a restart.
+type TLSConfig struct {
+	// CertFile holds the certificate chain, leaf first.
+	CertFile string `yaml:"certFile"`
+	// KeyFile holds the certificate's private key.
+	KeyFile string `yaml:"keyFile"`
 }
 
 // AdminConfig configures the admin listener.
@@ -111,6 +124,9 @@ func (s Sticky) validate(field string) *ErrorBody {
 	for i, h := range s.Headers {
 		if strings.TrimSpace(h) == "" {
 			return &ErrorBody{Field: fmt.Sprintf("%s.headers[%d]", field, i), Error: "empty header name"}
+		}
+		if !httpguts.ValidHeaderFieldName(h) {
+			return &ErrorBody{Field: fmt.Sprintf("%s.headers[%d]", field, i), Error: fmt.Sprintf("%q is not a header field name", h)}
 		}
 	}
 	return nil
@@ -283,8 +299,8 @@ var reservedNames = map[string]bool{"healthz": true, "readyz": true, "metrics": 
 
 // Validate checks the configuration; errors name the offending field.
 func (c *Config) Validate() error {
-	if c.EventLoops < -1 {
-		return fmt.Errorf("eventLoops: %d is not a number of loops; use 0 for one per processor or -1 for none", c.EventLoops)
+	if t := c.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		return errors.New("tls: certFile and keyFile are both required (PEM files of the traffic listener's certificate)")
 	}
 	if c.Limits.MaxBodyBytes < 0 || c.Limits.MaxHeaderBytes < 0 {
 		return errors.New("limits: sizes must not be negative")
@@ -397,6 +413,12 @@ func validateState(st *RouteState) *ErrorBody {
 		}
 		if s.Header != nil && (s.Header.Name == "" || s.Header.Value == "") {
 			return &ErrorBody{Field: f + ".header", Error: "header name and value are required"}
+		}
+		if s.Header != nil && !httpguts.ValidHeaderFieldName(s.Header.Name) {
+			return &ErrorBody{Field: f + ".header.name", Error: fmt.Sprintf("%q is not a header field name (RFC 9110 token: letters, digits and !#$%%&'*+-.^_`|~)", s.Header.Name)}
+		}
+		if s.Header != nil && !httpguts.ValidHeaderFieldValue(s.Header.Value) {
+			return &ErrorBody{Field: f + ".header.value", Error: fmt.Sprintf("%q is not a header field value (no CR, LF or NUL)", s.Header.Value)}
 		}
 		if !validBP(s.CanaryWeightBP) {
 			return &ErrorBody{Field: f + ".canaryWeightBP", Error: fmt.Sprintf("%d is not within 0..%d", s.CanaryWeightBP, MaxBasisPoints)}

@@ -121,8 +121,8 @@ func series(st gateway.Stats, route, version, role string) gateway.Series {
 
 // waitCounts polls the cumulative counts of route's stable v1 series until
 // ok accepts them or 10 s pass, and returns the last counts and whether ok
-// accepted them. The goroutine server records a request after writing its
-// answer, so the counts may trail the answers a client has read.
+// accepted them. The proxy records a request when its handler ends, so the
+// counts may trail the answers a client has read.
 func waitCounts(t *testing.T, g *gw, route string, ok func(gateway.Counts) bool) (gateway.Counts, bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -133,6 +133,28 @@ func waitCounts(t *testing.T, g *gw, route string, ok func(gateway.Counts) bool)
 		}
 		if time.Now().After(deadline) {
 			return c, false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// statsAfter returns route's stats once its primary series (stable and
+// canary) have recorded n requests, canceled ones included, or after 10 s.
+// The proxy records a request when its handler ends, which may be just
+// after the client has read an answer of known length.
+func statsAfter(t *testing.T, g *gw, route string, n uint64) gateway.Stats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := stats(t, g, route)
+		var got uint64
+		for _, s := range st.Series {
+			if s.Role == gateway.RoleStable || s.Role == gateway.RoleCanary {
+				got += s.Cumulative.Requests + s.Cumulative.Canceled
+			}
+		}
+		if got >= n || time.Now().After(deadline) {
+			return st
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

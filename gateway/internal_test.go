@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"math"
+	"path"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -104,5 +106,37 @@ func TestWindowForgetsOldSlots(t *testing.T) {
 	_, w = s.snapshot(t0.Add(2*time.Hour+time.Minute), t0.Add(2*time.Hour+time.Minute))
 	if w.Counts.Requests != 0 {
 		t.Fatalf("window after the last request: %d", w.Counts.Requests)
+	}
+}
+
+// TestCleanPathLikeServeMux checks cleanPath against path.Clean as
+// http.ServeMux applies it.
+func TestCleanPathLikeServeMux(t *testing.T) {
+	for _, p := range []string{"/", "/a", "/a/", "/a/b/c", "//", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..",
+		"/.", "/..", "/...", "/a/.b", "/a/b..", "", "a", "*", "/v1/chat/completions", "/a/b/", "/a/b//"} {
+		want := p != "" && p[0] == '/'
+		if want {
+			np := path.Clean(p)
+			if p[len(p)-1] == '/' && np != "/" {
+				np += "/"
+			}
+			want = np == p
+		}
+		if got := cleanPath(p); got != want {
+			t.Errorf("cleanPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestBackendFailuresAreLoggedOnceASecond(t *testing.T) {
+	b := &backend{lastWarn: new(atomic.Int64)}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		at   time.Duration
+		want bool
+	}{{0, true}, {10 * time.Millisecond, false}, {999 * time.Millisecond, false}, {time.Second, true}, {1500 * time.Millisecond, false}, {3 * time.Second, true}} {
+		if got := b.warnNow(t0.Add(tt.at)); got != tt.want {
+			t.Errorf("at +%v: %v, want %v", tt.at, got, tt.want)
+		}
 	}
 }

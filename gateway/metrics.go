@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,6 +107,10 @@ func (h *hist) quantile(q float64) float64 {
 	return LatencyBucketsSeconds[len(LatencyBucketsSeconds)-1]
 }
 
+func (h *hist) quantiles() Quantiles {
+	return Quantiles{P50: h.quantile(0.5), P90: h.quantile(0.9), P95: h.quantile(0.95), P99: h.quantile(0.99)}
+}
+
 func (m *Moments) observe(v float64) {
 	m.Count++
 	m.Sum += v
@@ -123,9 +128,15 @@ type counts struct {
 	requests, errors, timeouts, connFailures, clientErrors, canceled uint64
 	latency, ttft                                                    hist
 	tokensIn, tokensOut, toolCalls, cost                             Moments
+
+	sessions, sessionErrors, upgradeFailures, abnormalCloses uint64
+	closeCodes                                               map[int]uint64 // allocated on first use
+	sessionDuration, realtimeFirstDelta                      hist
 }
 
-func newCounts() counts { return counts{latency: newHist(), ttft: newHist()} }
+func newCounts() counts {
+	return counts{latency: newHist(), ttft: newHist(), sessionDuration: newHist(), realtimeFirstDelta: newHist()}
+}
 
 func (c *counts) record(o *outcome, price Price) {
 	if o.canceled {
@@ -149,6 +160,12 @@ func (c *counts) record(o *outcome, price Price) {
 	if o.streamed && o.ttft > 0 {
 		c.ttft.observe(o.ttft)
 	}
+	c.recordUsage(o, price)
+}
+
+// recordUsage records an answer's usage, cost and tool calls (a request's,
+// or one response of a Realtime session).
+func (c *counts) recordUsage(o *outcome, price Price) {
 	if o.usage {
 		c.tokensIn.observe(float64(o.tokensIn))
 		c.tokensOut.observe(float64(o.tokensOut))
@@ -156,6 +173,25 @@ func (c *counts) record(o *outcome, price Price) {
 	}
 	if o.answered {
 		c.toolCalls.observe(float64(o.toolCalls))
+	}
+}
+
+// recordSession records an ended WebSocket session or a failed upgrade.
+func (c *counts) recordSession(so *sessionOutcome) {
+	c.sessions++
+	c.sessionDuration.observe(so.duration)
+	if so.upgradeFailed {
+		c.upgradeFailures++
+		c.sessionErrors++
+		return
+	}
+	if c.closeCodes == nil {
+		c.closeCodes = map[int]uint64{}
+	}
+	c.closeCodes[so.code]++
+	if so.abnormal() {
+		c.abnormalCloses++
+		c.sessionErrors++
 	}
 }
 
@@ -172,22 +208,51 @@ func (c *counts) add(o *counts) {
 	c.tokensOut.add(o.tokensOut)
 	c.toolCalls.add(o.toolCalls)
 	c.cost.add(o.cost)
+	c.sessions += o.sessions
+	c.sessionErrors += o.sessionErrors
+	c.upgradeFailures += o.upgradeFailures
+	c.abnormalCloses += o.abnormalCloses
+	for code, n := range o.closeCodes {
+		if c.closeCodes == nil {
+			c.closeCodes = map[int]uint64{}
+		}
+		c.closeCodes[code] += n
+	}
+	c.sessionDuration.add(&o.sessionDuration)
+	c.realtimeFirstDelta.add(&o.realtimeFirstDelta)
 }
 
 func (c *counts) reset() {
-	lat, tt := c.latency, c.ttft
-	clear(lat.counts)
-	clear(tt.counts)
-	*c = counts{latency: hist{counts: lat.counts}, ttft: hist{counts: tt.counts}}
+	hs := []hist{c.latency, c.ttft, c.sessionDuration, c.realtimeFirstDelta}
+	for _, h := range hs {
+		clear(h.counts)
+	}
+	codes := c.closeCodes
+	clear(codes)
+	*c = counts{latency: hist{counts: hs[0].counts}, ttft: hist{counts: hs[1].counts},
+		sessionDuration: hist{counts: hs[2].counts}, realtimeFirstDelta: hist{counts: hs[3].counts}, closeCodes: codes}
 }
 
 func (c *counts) export() Counts {
-	return Counts{
+	out := Counts{
 		Requests: c.requests, Errors: c.errors, Timeouts: c.timeouts,
 		ConnectionFailures: c.connFailures, ClientErrors: c.clientErrors, Canceled: c.canceled,
 		Latency: c.latency.export(), TTFT: c.ttft.export(),
 		TokensIn: c.tokensIn, TokensOut: c.tokensOut, ToolCalls: c.toolCalls, Cost: c.cost,
+		Sessions: c.sessions, SessionErrors: c.sessionErrors, UpgradeFailures: c.upgradeFailures,
+		AbnormalCloses: c.abnormalCloses, SessionDuration: c.sessionDuration.export(),
+		RealtimeFirstDelta: c.realtimeFirstDelta.export(),
 	}
+	for code, n := range c.closeCodes {
+		if n == 0 {
+			continue
+		}
+		if out.CloseCodes == nil {
+			out.CloseCodes = map[string]uint64{}
+		}
+		out.CloseCodes[strconv.Itoa(code)] = n
+	}
+	return out
 }
 
 type slot struct {
@@ -215,16 +280,21 @@ func newSeries(route, version, role string) *series {
 }
 
 func (s *series) record(o *outcome, price Price, now time.Time) {
+	s.apply(now, func(c *counts) { c.record(o, price) })
+}
+
+// apply runs f on the cumulative counts and on the window slot of now.
+func (s *series) apply(now time.Time, f func(*counts)) {
 	e := now.UnixNano() / int64(windowResolution)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.total.record(o, price)
+	f(&s.total)
 	sl := &s.ring[e%windowSlots]
 	if sl.epoch != e {
 		sl.counts.reset()
 		sl.epoch = e
 	}
-	sl.counts.record(o, price)
+	f(&sl.counts)
 }
 
 // snapshot returns the cumulative counts and, if since is non-zero, the
@@ -250,16 +320,11 @@ func (s *series) snapshot(since, now time.Time) (Counts, *Window) {
 		}
 	}
 	return total, &Window{
-		Since:  time.Unix(0, fromE*int64(windowResolution)).UTC(),
-		Counts: w.export(),
-		LatencyQuantiles: Quantiles{
-			P50: w.latency.quantile(0.5), P90: w.latency.quantile(0.9),
-			P95: w.latency.quantile(0.95), P99: w.latency.quantile(0.99),
-		},
-		TTFTQuantiles: Quantiles{
-			P50: w.ttft.quantile(0.5), P90: w.ttft.quantile(0.9),
-			P95: w.ttft.quantile(0.95), P99: w.ttft.quantile(0.99),
-		},
+		Since:                       time.Unix(0, fromE*int64(windowResolution)).UTC(),
+		Counts:                      w.export(),
+		LatencyQuantiles:            w.latency.quantiles(),
+		TTFTQuantiles:               w.ttft.quantiles(),
+		RealtimeFirstDeltaQuantiles: w.realtimeFirstDelta.quantiles(),
 	}
 }
 
@@ -313,6 +378,8 @@ type collector struct {
 	reg                                                  *registry
 	requests, errors, timeouts, connFail, clientErr, cxl *prometheus.Desc
 	latency, ttft, tokens, toolCalls, cost, dropped      *prometheus.Desc
+	sessions, sessionErrors, upgradeFail, closes         *prometheus.Desc
+	sessionDuration, firstDelta                          *prometheus.Desc
 }
 
 func newCollector(reg *registry) *collector {
@@ -334,13 +401,21 @@ func newCollector(reg *registry) *collector {
 		toolCalls: d("tool_calls_total", "Tool calls in answers."),
 		cost:      d("cost_usd_total", "Cost in USD computed from usage and the price table."),
 		dropped:   prometheus.NewDesc("coalmine_gateway_shadow_dropped_total", "Mirrored copies dropped because the queue was full.", nil, nil),
+
+		sessions:        d("sessions_total", "WebSocket sessions ended, failed upgrades included."),
+		sessionErrors:   d("session_errors_total", "WebSocket sessions that failed: failed upgrades and abnormal closes."),
+		upgradeFail:     d("upgrade_failures_total", "WebSocket upgrades the backend did not switch protocols for."),
+		closes:          d("session_closes_total", "WebSocket sessions by the code of their first close frame (1006: none).", "code"),
+		sessionDuration: d("session_duration_seconds", "Time from the protocol switch to the end of a WebSocket session."),
+		firstDelta:      d("realtime_first_delta_seconds", "Realtime API: time from response.create to the first delta event."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.requests, c.errors, c.timeouts, c.connFail, c.clientErr, c.cxl,
-		c.latency, c.ttft, c.tokens, c.toolCalls, c.cost, c.dropped} {
+		c.latency, c.ttft, c.tokens, c.toolCalls, c.cost, c.dropped,
+		c.sessions, c.sessionErrors, c.upgradeFail, c.closes, c.sessionDuration, c.firstDelta} {
 		ch <- d
 	}
 }
@@ -364,10 +439,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.tokens, t.TokensOut.Sum, "out")
 		counter(c.toolCalls, t.ToolCalls.Sum)
 		counter(c.cost, t.Cost.Sum)
+		counter(c.sessions, float64(t.Sessions))
+		counter(c.sessionErrors, float64(t.SessionErrors))
+		counter(c.upgradeFail, float64(t.UpgradeFailures))
+		for code, n := range t.CloseCodes {
+			counter(c.closes, float64(n), code)
+		}
 		for _, h := range []struct {
 			d *prometheus.Desc
 			h Histogram
-		}{{c.latency, t.Latency}, {c.ttft, t.TTFT}} {
+		}{{c.latency, t.Latency}, {c.ttft, t.TTFT}, {c.sessionDuration, t.SessionDuration}, {c.firstDelta, t.RealtimeFirstDelta}} {
 			b := make(map[float64]uint64, len(LatencyBucketsSeconds))
 			for i, le := range LatencyBucketsSeconds {
 				b[le] = h.h.Buckets[i]

@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -21,15 +24,6 @@ const (
 	HeaderRole    = "X-Coalmine-Role"
 )
 
-// maxCapture bounds how much of a JSON answer is kept to read its usage.
-const maxCapture = 8 << 20
-
-// hopHeaders are connection-level headers that a proxy must not forward.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
 // serveTraffic is the handler of the traffic listener.
 func (g *Gateway) serveTraffic(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -38,17 +32,18 @@ func (g *Gateway) serveTraffic(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no route for "+r.URL.Path)
 		return
 	}
+	upgrade := isWebSocket(r)
 	body, status := g.readBody(w, r)
 	if status != 0 {
 		msg := "cannot read request body"
 		if status == http.StatusRequestEntityTooLarge {
 			msg = "request body larger than " + strconv.FormatInt(g.cfg.Limits.MaxBodyBytes, 10) + " bytes"
 		}
-		writeError(w, status, "", msg)
+		refuseBody(w, status, msg)
 		return
 	}
 	be := rt.pick(r, body, start)
-	if be.role == RoleStable && rt.canary != nil && rt.state.ShadowBP > 0 &&
+	if !upgrade && be.role == RoleStable && rt.canary != nil && rt.state.ShadowBP > 0 &&
 		rand.IntN(MaxBasisPoints) < rt.state.ShadowBP {
 		g.shadow.enqueue(shadowJob{
 			be: rt.canary, method: r.Method, path: path, query: r.URL.RawQuery,
@@ -56,21 +51,39 @@ func (g *Gateway) serveTraffic(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	w.Header()[HeaderRole] = be.roleHdr
-	deadline := time.Now().Add(g.cfg.Limits.MaxDuration.D())
-	o := g.exchange(r.Context(), r.Context(), deadline, w, be, r.Method, path, r.URL.RawQuery, r.Header, body, start, r.RemoteAddr)
-	be.series.record(&o, be.price, time.Now())
+	if upgrade {
+		g.serveSession(w, r, be, path, start)
+		return
+	}
+	g.forward(w, r, be, path, body, start, be.series.record)
 }
 
-// readBody reads the whole request body within the configured limit; it
-// returns a non-zero HTTP status when the body is refused.
+// refuseBody answers a request whose body was refused and closes the
+// connection. net/http reads on for what is left of the body before it
+// closes (so that the client is not reset before it reads the answer);
+// a second bounds that.
+func refuseBody(w http.ResponseWriter, status int, msg string) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
+	w.Header().Set("Connection", "close")
+	writeError(w, status, "", msg)
+}
+
+// readBody reads the whole request body within the configured size and
+// time limits; it returns a non-zero HTTP status when the body is refused.
+// The read deadline is lifted afterwards, so that a streamed answer may
+// take as long as Limits.MaxDuration while the server still notices a
+// client that goes away.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int) {
 	limit := g.cfg.Limits.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, http.StatusRequestEntityTooLarge
 	}
-	if r.Body == nil || r.ContentLength == 0 {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil, 0
 	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(g.cfg.Limits.ReadTimeout.D())) // not every writer has one (shadow, tests)
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
@@ -86,171 +99,192 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int)
 	return buf.Bytes(), 0
 }
 
-// exchange sends one request to a backend and copies the answer to w,
-// reading usage, tool calls and time to first token on the way. clientCtx is
-// the context of whoever waits for the answer: when it ends first the
-// request counts as canceled rather than failed. A non-zero deadline bounds
-// the exchange; passing it rather than a context with a timeout spares the
-// common path a timer and a context.
-func (g *Gateway) exchange(ctx, clientCtx context.Context, deadline time.Time, w http.ResponseWriter, be *backend,
-	method, path, query string, inHeader http.Header, body []byte, start time.Time, remoteAddr string) outcome {
-	var o outcome
-	if be.url.Scheme != "http" && !deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
-	}
-	out, err := outRequest(ctx, be, method, path, query, inHeader, body, remoteAddr)
-	if err != nil {
-		o.status = http.StatusBadRequest
-		o.latency = time.Since(start)
-		writeError(w, http.StatusBadRequest, "", "malformed request path")
-		return o
-	}
-	var resp *http.Response
-	if be.url.Scheme == "http" {
-		resp, err = g.upstream.roundTrip(out, deadline)
-	} else {
-		resp, err = g.transport.RoundTrip(out)
-	}
-	return g.relay(clientCtx, w, be, resp, err, start)
+// exchange is one request on its way through the reverse proxy: what the
+// handler decided, and what the proxy's hooks saw of the answer. It
+// travels in the request's context.
+type exchange struct {
+	be        *backend
+	target    *url.URL
+	body      []byte
+	start     time.Time
+	clientCtx context.Context // ends when whoever waits for the answer goes
+	o         outcome
+	answer    *answerBody // the answer's body, once headers came
+	failed    bool        // the error handler answered
+	session   *session    // a WebSocket session; nil for plain requests
 }
 
-// outRequest builds the request that forwards a client's request to be:
-// the backend's URL with the route's path and query, the client's header
-// without hop-by-hop fields, and X-Forwarded-For.
-func outRequest(ctx context.Context, be *backend, method, path, query string, inHeader http.Header, body []byte, remoteAddr string) (*http.Request, error) {
+type exchangeKey struct{}
+
+func exchangeOf(r *http.Request) *exchange {
+	x, _ := r.Context().Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// newProxy returns the reverse proxy every request goes through: traffic,
+// requests pinned to a version, mirrored copies and WebSocket sessions.
+func (g *Gateway) newProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport:      g.transport,
+		Rewrite:        g.rewrite,
+		ModifyResponse: g.modifyResponse,
+		ErrorHandler:   g.proxyError,
+		FlushInterval:  -1, // every read of an answer is sent on at once: SSE events are never held
+		BufferPool:     (*bufferPool)(&g.bufPool),
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// forward sends a request to be through the proxy and copies the answer to
+// w, reading usage, tool calls and time to first token on the way. path is
+// the escaped path after the backend's base URL. The outcome is passed to
+// record even when the proxy aborts the handler (http.ErrAbortHandler)
+// because the copy failed.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, be *backend, path string, body []byte, start time.Time,
+	record func(*outcome, Price, time.Time)) {
+	target, err := targetURL(be, path, r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "", "malformed request path")
+		record(&outcome{status: http.StatusBadRequest, latency: time.Since(start)}, be.price, time.Now())
+		return
+	}
+	x := &exchange{be: be, target: target, body: body, start: start, clientCtx: r.Context()}
+	ctx, cancel := context.WithDeadline(context.WithValue(r.Context(), exchangeKey{}, x), start.Add(g.cfg.Limits.MaxDuration.D()))
+	defer cancel()
+	defer func() {
+		o := x.settle()
+		record(&o, be.price, time.Now())
+	}()
+	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// targetURL is the backend's URL for a request: its base with the route's
+// escaped path appended, and the request's query.
+func targetURL(be *backend, path, query string) (*url.URL, error) {
 	u := *be.url
-	u.Path, u.RawPath = "", ""
-	u.Opaque = ""
+	u.Path, u.RawPath, u.Opaque = "", "", ""
 	if p := strings.TrimSuffix(be.url.EscapedPath(), "/") + path; p != "" {
 		if err := setEscapedPath(&u, p); err != nil {
 			return nil, err
 		}
 	}
 	u.RawQuery = query
-	out := &http.Request{
-		Method:     method,
-		URL:        &u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     make(http.Header, len(inHeader)+1),
-		Host:       u.Host,
-	}
-	if ctx != context.Background() { // a request without one has Background's
-		out = out.WithContext(ctx)
-	}
-	if len(body) > 0 {
+	return &u, nil
+}
+
+// rewrite builds the request to the backend (ReverseProxy has removed the
+// hop-by-hop fields): the backend's URL and Host, the body read already,
+// the client's address appended to X-Forwarded-For, and no Accept-Encoding
+// (the gateway reads usage from answers) or Expect (the body is here).
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	x := exchangeOf(pr.In)
+	out := pr.Out
+	out.URL = x.target
+	out.Host = x.target.Host
+	out.Trailer = nil
+	out.TransferEncoding = nil
+	if len(x.body) > 0 {
+		body := x.body
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		out.ContentLength = int64(len(body))
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	} else {
+		out.Body, out.ContentLength, out.GetBody = nil, 0, nil
 	}
-	copyRequestHeader(out.Header, inHeader)
-	if remoteAddr != "" {
-		if ip, _, err := net.SplitHostPort(remoteAddr); err == nil {
-			if prior, ok := inHeader["X-Forwarded-For"]; ok && len(prior) > 0 {
-				ip = strings.Join(prior, ", ") + ", " + ip
-			}
-			out.Header["X-Forwarded-For"] = []string{ip}
+	h := out.Header
+	delete(h, "Accept-Encoding")
+	delete(h, "Expect")
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
 		}
+		h["X-Forwarded-For"] = []string{ip}
 	}
-	return out, nil
+	if x.session != nil {
+		x.session.rewrite(out)
+	} else {
+		// Only WebSocket sessions switch protocols (h2c and others are
+		// not offered to the backend).
+		delete(h, "Upgrade")
+		delete(h, "Connection")
+	}
 }
 
-// relay copies a backend's answer (or its failure) to w, reading usage,
-// tool calls and time to first token on the way, and returns the outcome.
-func (g *Gateway) relay(clientCtx context.Context, w http.ResponseWriter, be *backend, resp *http.Response, err error, start time.Time) outcome {
-	var o outcome
-	if err != nil {
-		o.latency = time.Since(start)
-		switch {
-		case clientCtx.Err() != nil:
-			o.canceled = true
-		case isTimeout(err):
-			o.timeout = true
-			o.status = http.StatusGatewayTimeout
-			writeError(w, http.StatusGatewayTimeout, "", "upstream "+be.Version+" timed out")
-		default:
-			o.connFailure = true
-			o.status = http.StatusBadGateway
-			writeError(w, http.StatusBadGateway, "", "upstream "+be.Version+" unreachable")
-		}
+// modifyResponse notes the answer's status, marks it with the version that
+// served it and puts a reader in front of its body that reads usage, tool
+// calls and time to first token as the proxy copies it.
+func (g *Gateway) modifyResponse(resp *http.Response) error {
+	x := exchangeOf(resp.Request)
+	x.o.status = resp.StatusCode
+	resp.Header[HeaderVersion] = x.be.versionHdr
+	if x.session != nil {
+		return x.session.answered(resp)
+	}
+	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
+	ct := resp.Header.Get("Content-Type")
+	x.answer = &answerBody{ReadCloser: resp.Body, o: &x.o, start: x.start}
+	switch {
+	case strings.HasPrefix(ct, "text/event-stream"):
+		x.o.streamed = true
+		x.answer.sse = true
+	case ok2xx && strings.Contains(ct, "json"):
+		x.answer.capture = true
+	}
+	resp.Body = x.answer
+	return nil
+}
+
+// proxyError answers a request whose backend could not be asked or did not
+// answer in time: 504 for a timeout, 502 otherwise, nothing when the client
+// has gone. The answer names the version, like every answer.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x := exchangeOf(r)
+	x.failed = true
+	x.o.latency = time.Since(x.start)
+	w.Header()[HeaderVersion] = x.be.versionHdr
+	switch {
+	case x.clientCtx.Err() != nil:
+		x.o.canceled = true
+	case isTimeout(err):
+		x.o.timeout = true
+		x.o.status = http.StatusGatewayTimeout
+		writeError(w, http.StatusGatewayTimeout, "", "upstream "+x.be.Version+" timed out")
+	default:
+		x.o.connFailure = true
+		x.o.status = http.StatusBadGateway
+		writeError(w, http.StatusBadGateway, "", "upstream "+x.be.Version+" unreachable")
+	}
+	if !x.o.canceled && x.be.warnNow(time.Now()) {
+		g.log.Warn("upstream failed (at most one line a second per version)", "version", x.be.Version, "role", x.be.role, "err", err)
+	}
+}
+
+// settle turns what the proxy's hooks saw into the request's outcome.
+func (x *exchange) settle() outcome {
+	o := x.o
+	if x.failed {
 		return o
 	}
-	defer resp.Body.Close()
-	o.status = resp.StatusCode
-	h := w.Header()
-	copyResponseHeader(h, resp.Header)
-	h[HeaderVersion] = be.versionHdr
-	w.WriteHeader(resp.StatusCode)
-
-	ct := resp.Header.Get("Content-Type")
-	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
-	var copyErr error
-	var clientGone bool
-	if strings.HasPrefix(ct, "text/event-stream") {
-		o.streamed = true
-		clientGone, copyErr = copyStream(w, resp.Body, &o, start)
-	} else {
-		clientGone, copyErr = g.copyBody(w, resp.Body, &o, ok2xx && strings.Contains(ct, "json"))
-	}
-	o.latency = time.Since(start)
-	if o.streamDone {
-		// The whole answer reached the client; a disconnect after [DONE]
-		// is not a failure.
-		clientGone, copyErr = false, nil
-	}
+	o.latency = time.Since(x.start)
+	a := x.answer
 	switch {
-	case clientGone || (copyErr != nil && clientCtx.Err() != nil):
+	case a == nil: // the proxy gave up before any answer without calling the error handler
+		o.canceled = x.clientCtx.Err() != nil
+		o.connFailure = !o.canceled
+	case a.done || o.streamDone:
+		// The whole answer was read; a client that goes after [DONE] has
+		// had it all.
+		o.answered = o.status >= 200 && o.status < 300
+	case x.clientCtx.Err() != nil:
 		o.canceled = true
-	case copyErr != nil && isTimeout(copyErr):
+	case a.err != nil && isTimeout(a.err):
 		o.timeout = true
-	case copyErr != nil:
+	case a.err != nil:
 		o.connFailure = true
-	case ok2xx:
-		o.answered = true
+	default: // the backend's answer was fine; writing it to the client failed
+		o.canceled = true
 	}
 	return o
-}
-
-// copyBody copies a non-streamed answer; with capture it keeps the body (up
-// to maxCapture) and reads its usage and tool calls.
-func (g *Gateway) copyBody(w http.ResponseWriter, body io.Reader, o *outcome, capture bool) (clientGone bool, err error) {
-	bp := g.bufPool.Get().(*[]byte)
-	defer g.bufPool.Put(bp)
-	buf := *bp
-	var cb *bytes.Buffer
-	if capture {
-		cb = g.capPool.Get().(*bytes.Buffer)
-		cb.Reset()
-		defer func() {
-			if cb.Cap() <= 1<<20 { // a rare huge answer is not kept alive by the pool
-				g.capPool.Put(cb)
-			}
-		}()
-	}
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if cb != nil && cb.Len()+n <= maxCapture {
-				cb.Write(buf[:n])
-			}
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return true, werr
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return false, rerr
-		}
-	}
-	if cb != nil {
-		parseAnswer(cb.Bytes(), o)
-	}
-	return false, nil
 }
 
 func isTimeout(err error) bool {
@@ -259,39 +293,6 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func copyRequestHeader(dst, src http.Header) {
-	for k, vv := range src {
-		dst[k] = vv
-	}
-	removeHop(dst, src)
-	// The gateway reads usage from answers, so it asks for them uncompressed.
-	delete(dst, "Accept-Encoding")
-	// The body has been read already; nothing waits for a 100 Continue.
-	delete(dst, "Expect")
-}
-
-func copyResponseHeader(dst, src http.Header) {
-	for k, vv := range src {
-		dst[k] = vv
-	}
-	removeHop(dst, src)
-}
-
-// removeHop deletes hop-by-hop headers, including those named in the
-// source's Connection header.
-func removeHop(dst, src http.Header) {
-	for _, c := range src["Connection"] {
-		for _, f := range strings.Split(c, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				dst.Del(f)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(dst, k) // the names are canonical
-	}
 }
 
 // setEscapedPath sets an already escaped path on u.
@@ -306,3 +307,12 @@ func setEscapedPath(u *url.URL, escaped string) error {
 	}
 	return nil
 }
+
+// bufferPool lends the proxy its copy buffers.
+type bufferPool sync.Pool
+
+// Get implements httputil.BufferPool.
+func (p *bufferPool) Get() []byte { return *(*sync.Pool)(p).Get().(*[]byte) }
+
+// Put implements httputil.BufferPool.
+func (p *bufferPool) Put(b []byte) { (*sync.Pool)(p).Put(&b) }

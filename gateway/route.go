@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,16 @@ type backend struct {
 	// versionHdr and roleHdr are the values of the response headers,
 	// allocated once; net/http only reads them.
 	versionHdr, roleHdr []string
+	// lastWarn is when a failure of this backend was last logged (Unix
+	// ns); a pointer, so that copies for pinned requests share it.
+	lastWarn *atomic.Int64
+}
+
+// warnNow reports whether a failure at now may be logged: at most one a
+// second, so that an outage does not flood the log.
+func (b *backend) warnNow(now time.Time) bool {
+	last := b.lastWarn.Load()
+	return now.UnixNano()-last >= int64(time.Second) && b.lastWarn.CompareAndSwap(last, now.UnixNano())
 }
 
 // route is one route compiled from its configuration and current state. A

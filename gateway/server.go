@@ -1,13 +1,13 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
@@ -25,15 +25,15 @@ type Gateway struct {
 	cfg       *Config
 	token     string
 	log       *slog.Logger
-	transport *http.Transport // HTTPS backends
-	upstream  *upstream       // plain-HTTP backends
+	transport *http.Transport        // every backend, HTTP/1.1 or HTTP/2 over TLS
+	proxy     *httputil.ReverseProxy // every request to a backend goes through it
+	sessions  *sessions              // WebSocket sessions in progress
 	reg       *registry
 	prom      *prometheus.Registry
 	shadow    *shadower
 	startedAt time.Time
 	ready     atomic.Bool
 	bufPool   sync.Pool // *[]byte copy buffers
-	capPool   sync.Pool // *bytes.Buffer for JSON answers
 
 	mu     sync.Mutex            // serialises writes of states
 	states map[string]RouteState // current state of every route
@@ -60,26 +60,17 @@ func New(cfg *Config, token string, logger *slog.Logger) (*Gateway, error) {
 		states:    map[string]RouteState{},
 		pins:      map[string]*pins{},
 	}
-	g.bufPool.New = func() any { b := make([]byte, 32<<10); return &b }
-	g.capPool.New = func() any { return new(bytes.Buffer) }
-	dialer := &net.Dialer{Timeout: cfg.Limits.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
-	g.transport = &http.Transport{
-		Proxy:                  nil, // never send backend traffic through an environment proxy
-		DialContext:            dialer.DialContext,
-		MaxIdleConns:           2048,
-		MaxIdleConnsPerHost:    1024,
-		IdleConnTimeout:        90 * time.Second,
-		ResponseHeaderTimeout:  cfg.Limits.UpstreamTimeout.D(),
-		ExpectContinueTimeout:  0,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 1 << 20,
-		WriteBufferSize:        32 << 10,
-		ReadBufferSize:         32 << 10,
+	// A stream holds its copy buffer for as long as it lasts: 8 KiB holds
+	// many SSE events and keeps 10,000 streams' buffers to 80 MiB.
+	g.bufPool.New = func() any { b := make([]byte, 8<<10); return &b }
+	var err error
+	if g.transport, err = newTransport(cfg.Limits, cfg.BackendCAFile); err != nil {
+		return nil, fmt.Errorf("new gateway: %w", err)
 	}
-	g.upstream = newUpstream(cfg.Limits.ConnectTimeout.D(), cfg.Limits.UpstreamTimeout.D())
+	g.proxy = g.newProxy()
+	g.sessions = newSessions()
 	var persisted map[string]RouteState
 	if cfg.StateFile != "" {
-		var err error
 		if persisted, err = loadState(cfg.StateFile); err != nil {
 			return nil, fmt.Errorf("new gateway: %w", err)
 		}
@@ -138,7 +129,7 @@ func (g *Gateway) buildTable() *table {
 func (g *Gateway) newBackend(route string, b Backend, role string) *backend {
 	u, _ := url.Parse(b.URL) // validated before it gets here
 	return &backend{Backend: b, url: u, role: role, series: g.reg.get(route, b.Version, role), price: g.cfg.Prices[b.Version],
-		versionHdr: []string{b.Version}, roleHdr: []string{role}}
+		versionHdr: []string{b.Version}, roleHdr: []string{role}, lastWarn: new(atomic.Int64)}
 }
 
 // TrafficHandler serves proxied traffic plus /healthz and /readyz.
@@ -162,6 +153,19 @@ type trafficHandler struct {
 
 // ServeHTTP implements http.Handler.
 func (h trafficHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(r.TransferEncoding) > 0 {
+		// net/http drops a Content-Length sent with Transfer-Encoding
+		// without saying so, and RFC 9112 section 6.1 asks a server to
+		// close the connection after answering such a request; closing
+		// after every chunked request body covers it.
+		w.Header().Set("Connection", "close")
+	}
+	if r.Method == http.MethodConnect {
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusMethodNotAllowed, "", "the gateway is not a forward proxy: CONNECT is not served")
+		return
+	}
 	// The mux cleans and matches the escaped path.
 	p, u := r.URL.EscapedPath(), r.URL.Path
 	if r.Method != http.MethodConnect && u != "/healthz" && u != "/readyz" && p != "/healthz" && p != "/readyz" && cleanPath(p) {
@@ -238,11 +242,17 @@ func (g *Gateway) ListenAndServe(ctx context.Context) error {
 }
 
 // Serve serves traffic on tl and the admin API on al until ctx ends. It then
-// reports not ready, stops accepting, drains requests in flight and queued
-// shadow copies within Limits.ShutdownTimeout, and returns.
+// reports not ready, stops accepting, drains requests in flight, WebSocket
+// sessions and queued shadow copies within Limits.ShutdownTimeout, and
+// returns.
 func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 	lim := g.cfg.Limits
-	traffic := g.newTrafficListener()
+	traffic, err := g.newTrafficServer()
+	if err != nil {
+		tl.Close()
+		al.Close()
+		return fmt.Errorf("serve gateway: %w", err)
+	}
 	admin := &http.Server{
 		Handler:           g.AdminHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -253,12 +263,19 @@ func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- traffic.Serve(tl) }()
+	tlsOn := traffic.TLSConfig != nil // read before Serve configures HTTP/2 in it
+	go func() {
+		if tlsOn {
+			errc <- traffic.ServeTLS(lingerListener{tl}, "", "")
+			return
+		}
+		errc <- traffic.Serve(lingerListener{tl})
+	}()
 	go func() { errc <- admin.Serve(al) }()
 	sweepDone := make(chan struct{})
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	go func() { defer close(sweepDone); g.sweepPins(sweepCtx) }()
-	g.log.Info("gateway serving", "traffic", tl.Addr().String(), "admin", al.Addr().String())
+	g.log.Info("gateway serving", "traffic", tl.Addr().String(), "admin", al.Addr().String(), "tls", tlsOn)
 
 	var serveErr error
 	select {
@@ -272,6 +289,9 @@ func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 		g.log.Warn("traffic listener did not drain in time; closing its connections", "err", err)
 		traffic.Close()
 	}
+	if n := g.sessions.drain(sctx); n > 0 {
+		g.log.Warn("WebSocket sessions did not end in time; closed them", "sessions", n)
+	}
 	g.shadow.close(sctx)
 	if err := admin.Shutdown(sctx); err != nil {
 		g.log.Warn("admin listener did not drain in time", "err", err)
@@ -279,7 +299,6 @@ func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 	stopSweep()
 	<-sweepDone
 	g.transport.CloseIdleConnections()
-	g.upstream.closeIdle()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("serve gateway: %w", serveErr)
 	}

@@ -65,7 +65,7 @@ routes:
 	if d := math.Abs(float64(canary) - 0.25*keys); d > binomialBound(keys, 0.25) {
 		t.Fatalf("canary got %d of %d keys at 25%%: off by %.0f, bound %.0f", canary, keys, d, binomialBound(keys, 0.25))
 	}
-	st := stats(t, g, "chat")
+	st := statsAfter(t, g, "chat", keys)
 	got := series(st, "chat", "v2", gateway.RoleCanary).Cumulative.Requests
 	if got != uint64(canary) {
 		t.Fatalf("stats count %d canary requests, clients saw %d", got, canary)

@@ -17,8 +17,16 @@ type stateFile struct {
 
 const stateFileVersion = 1
 
-// loadState reads persisted state; a missing file is an empty state.
+// loadState reads persisted state; a missing file is an empty state. It
+// first removes the temporary files that a gateway killed during a write
+// left behind (saveState's; one gateway owns a state file).
 func loadState(path string) (map[string]RouteState, error) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("remove a temporary state file left by an interrupted write: %w", err)
+		}
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]RouteState{}, nil

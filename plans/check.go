@@ -543,14 +543,15 @@ func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string
 		c.headersFromEnv(pp+".web.headersFromEnv", wb.HeadersFromEnv)
 	case p.Gateway != nil:
 		g := p.Gateway
-		stats := []string{StatErrorRate, StatSuccess, StatLatency, StatTTFT, StatTokensIn, StatTokensOut, StatCost, StatToolCallRate}
+		stats := []string{StatErrorRate, StatSuccess, StatLatency, StatTTFT, StatTokensIn, StatTokensOut, StatCost, StatToolCallRate,
+			StatSessions, StatSessionErrorRate, StatRealtimeFirstDelta}
 		if g.Stat == "" {
 			c.required(pp+".gateway", "stat", "stat: error_rate")
 		} else {
 			c.oneOf(pp+".gateway.stat", "gateway statistic", g.Stat, stats)
 		}
-		if g.Quantile != 0 && g.Stat != StatLatency && g.Stat != StatTTFT {
-			c.errorf(pp+".gateway.quantile", "remove it", "quantile applies to latency and ttft, not %s", g.Stat)
+		if g.Quantile != 0 && g.Stat != StatLatency && g.Stat != StatTTFT && g.Stat != StatRealtimeFirstDelta {
+			c.errorf(pp+".gateway.quantile", "remove it", "quantile applies to latency, ttft and realtime_first_delta, not %s", g.Stat)
 		}
 		if g.Quantile < 0 || g.Quantile >= 1 {
 			c.errorf(pp+".gateway.quantile", "write a quantile such as 0.95", "quantile %v is not between 0 and 1", g.Quantile)

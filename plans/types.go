@@ -435,15 +435,24 @@ const (
 	StatTokensOut    = "tokens_out"
 	StatCost         = "cost"
 	StatToolCallRate = "tool_call_rate"
+	// WebSocket sessions (the Realtime API's among them).
+	StatSessions           = "sessions"
+	StatSessionErrorRate   = "session_error_rate"
+	StatRealtimeFirstDelta = "realtime_first_delta"
 )
 
 // GatewayProvider reads a statistic of the built-in gateway for the canary
 // and stable versions.
 type GatewayProvider struct {
 	// Stat is one of error_rate, success, latency, ttft, tokens_in,
-	// tokens_out, cost, tool_call_rate.
-	Stat string `json:"stat" jsonschema:"enum=error_rate,enum=success,enum=latency,enum=ttft,enum=tokens_in,enum=tokens_out,enum=cost,enum=tool_call_rate"`
-	// Quantile for latency and ttft, e.g. 0.95; defaults to 0.95.
+	// tokens_out, cost, tool_call_rate, and for WebSocket sessions
+	// sessions (how many ended), session_error_rate (failed upgrades and
+	// abnormal closes per session) and realtime_first_delta (Realtime API:
+	// time from response.create to the first delta). Realtime responses'
+	// usage counts in tokens_in, tokens_out and cost.
+	Stat string `json:"stat" jsonschema:"enum=error_rate,enum=success,enum=latency,enum=ttft,enum=tokens_in,enum=tokens_out,enum=cost,enum=tool_call_rate,enum=sessions,enum=session_error_rate,enum=realtime_first_delta"`
+	// Quantile for latency, ttft and realtime_first_delta, e.g. 0.95;
+	// defaults to 0.95.
 	Quantile float64 `json:"quantile,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
 	// URL of the gateway's admin API; defaults to spec.traffic.gateway.url.
 	URL string `json:"url,omitempty"`

@@ -16,7 +16,8 @@ import (
 // Gateway measures a statistic of coalmine's built-in gateway for both
 // versions of a route: error rate, success rate, a latency or
 // time-to-first-token quantile, tokens in or out and cost per request, or
-// tool calls per answer. The canary's numbers include its shadow series
+// tool calls per answer; for WebSocket sessions, how many ended, their
+// error rate and the Realtime API's time to the first delta. The canary's numbers include its shadow series
 // (mirrored copies of stable requests that the canary served).
 //
 // Without a sequential block the statistic is computed over the gateway's
@@ -261,7 +262,8 @@ func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary
 func knownStat(s string) bool {
 	switch s {
 	case plans.StatErrorRate, plans.StatSuccess, plans.StatLatency, plans.StatTTFT,
-		plans.StatTokensIn, plans.StatTokensOut, plans.StatCost, plans.StatToolCallRate:
+		plans.StatTokensIn, plans.StatTokensOut, plans.StatCost, plans.StatToolCallRate,
+		plans.StatSessions, plans.StatSessionErrorRate, plans.StatRealtimeFirstDelta:
 		return true
 	}
 	return false
@@ -272,9 +274,9 @@ func knownStat(s string) bool {
 // §2b), which the plan cannot give yet.
 func sequentialKind(stat string) (analysis.SequentialKind, error) {
 	switch stat {
-	case plans.StatErrorRate, plans.StatSuccess, plans.StatToolCallRate:
+	case plans.StatErrorRate, plans.StatSuccess, plans.StatToolCallRate, plans.StatSessionErrorRate:
 		return analysis.KindProportion, nil
-	case plans.StatLatency, plans.StatTTFT:
+	case plans.StatLatency, plans.StatTTFT, plans.StatRealtimeFirstDelta:
 		return analysis.KindHistogram, nil
 	}
 	return "", fmt.Errorf("gateway stat %s has no sequential test (it needs a per-request cap); use compare: %w", stat, ErrInvalidConfig)
@@ -295,6 +297,10 @@ func totalsOf(stat string, c gateway.Counts) analysis.Totals {
 		return histogramTotals(c.Latency)
 	case plans.StatTTFT:
 		return histogramTotals(c.TTFT)
+	case plans.StatSessionErrorRate:
+		return analysis.Totals{Count: int64(c.Sessions), Events: int64(c.SessionErrors)}
+	case plans.StatRealtimeFirstDelta:
+		return histogramTotals(c.RealtimeFirstDelta)
 	}
 	return analysis.Totals{}
 }
@@ -343,6 +349,12 @@ func statValue(cfg *plans.GatewayProvider, c gateway.Counts) (float64, int64) {
 		return ratio(c.Cost.Sum, float64(c.Cost.Count)), int64(c.Cost.Count)
 	case plans.StatToolCallRate:
 		return ratio(c.ToolCalls.Sum, float64(c.ToolCalls.Count)), int64(c.ToolCalls.Count)
+	case plans.StatSessions:
+		return float64(c.Sessions), int64(c.Sessions)
+	case plans.StatSessionErrorRate:
+		return ratio(float64(c.SessionErrors), float64(c.Sessions)), int64(c.Sessions)
+	case plans.StatRealtimeFirstDelta:
+		return histQuantile(c.RealtimeFirstDelta, quantileOr(cfg.Quantile)), int64(c.RealtimeFirstDelta.Count)
 	}
 	return math.NaN(), 0
 }
@@ -422,6 +434,12 @@ func addCounts(dst *gateway.Counts, c gateway.Counts) {
 	dst.Canceled += c.Canceled
 	addHist(&dst.Latency, c.Latency)
 	addHist(&dst.TTFT, c.TTFT)
+	dst.Sessions += c.Sessions
+	dst.SessionErrors += c.SessionErrors
+	dst.UpgradeFailures += c.UpgradeFailures
+	dst.AbnormalCloses += c.AbnormalCloses
+	addHist(&dst.SessionDuration, c.SessionDuration)
+	addHist(&dst.RealtimeFirstDelta, c.RealtimeFirstDelta)
 	for _, p := range []struct {
 		d *gateway.Moments
 		s gateway.Moments

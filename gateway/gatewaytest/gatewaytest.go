@@ -6,8 +6,6 @@ package gatewaytest
 import (
 	"context"
 	"net"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -28,19 +26,8 @@ type Server struct {
 
 // Start runs a gateway for cfg with the admin token until the test ends;
 // the test fails if the gateway cannot start or does not stop cleanly.
-//
-// COALMINE_GATEWAY_EVENT_LOOPS, when set, replaces a default cfg.EventLoops
-// (0), so that a suite can run against either of the traffic listener's
-// servers; a test that sets eventLoops itself keeps its setting.
 func Start(t testing.TB, cfg *gateway.Config, token string) *Server {
 	t.Helper()
-	if v := os.Getenv("COALMINE_GATEWAY_EVENT_LOOPS"); v != "" && cfg.EventLoops == 0 {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatalf("COALMINE_GATEWAY_EVENT_LOOPS=%q: not a number", v)
-		}
-		cfg.EventLoops = n
-	}
 	g, err := gateway.New(cfg, token, nil)
 	if err != nil {
 		t.Fatalf("new gateway: %v", err)

@@ -22,13 +22,16 @@ type Config struct {
 	// Version is the version name reported in answers (model field and the
 	// X-Demo-Version header).
 	Version string
-	// ErrorRate is the share of chat requests answered with HTTP 500.
+	// ErrorRate is the share of chat requests answered with HTTP 500, and
+	// of Realtime response.create events answered by closing the session
+	// with code 1011.
 	ErrorRate float64
 	// Latency is the median time of a whole answer.
 	Latency time.Duration
 	// LatencySigma spreads latency log-normally (0 = always Latency).
 	LatencySigma float64
-	// TTFT is the time to the first streamed chunk (capped at the latency).
+	// TTFT is the time to the first streamed chunk (capped at the latency),
+	// and to the first delta of a Realtime response.
 	TTFT time.Duration
 	// Tokens is the number of completion tokens per answer.
 	Tokens int
@@ -67,10 +70,12 @@ func New(cfg Config) *Server {
 }
 
 // Handler serves POST /v1/chat/completions, GET /v1/models,
-// GET /api/run?suite=... and GET /healthz.
+// GET /api/run?suite=..., GET /healthz and the Realtime API's WebSocket at
+// GET /v1/realtime (see realtime.go).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	mux.HandleFunc("GET /v1/realtime", s.realtime)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("GET /api/run", s.evalRun)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
