@@ -63,7 +63,7 @@ flight finish within --stop-timeout.`,
   TEMPORAL_API_KEY=... coalmine worker --address my-ns.a1b2c.tmprl.cloud:7233 --namespace my-ns.a1b2c
   coalmine worker --address temporal.internal:7233 --tls-cert-path client.pem --tls-key-path client.key --tls-ca-path ca.pem
   coalmine worker --profile prod`,
-		Args:    exactArgs(0, "the worker takes flags only"),
+		Args: exactArgs(0, "the worker takes flags only"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := slog.New(slog.NewTextHandler(io.Err, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
