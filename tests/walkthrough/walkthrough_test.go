@@ -1,0 +1,179 @@
+// Package walkthrough_test runs docs/your-agent.md as written: every `sh`
+// code block, in order, in one bash, with the coalmine binary built from
+// this module and the Temporal CLI from bin/ on the PATH. Demo agents stand
+// in for the reader's endpoints, as the page says. The script runs in a
+// network namespace of its own when `unshare --net` works (root on Linux),
+// so that the page's fixed ports cannot clash with anything else running
+// on the machine.
+package walkthrough_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/gateway"
+)
+
+// page is the walkthrough, relative to the repository root.
+const page = "docs/your-agent.md"
+
+// repoRoot finds the module root from this file's folder.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// shellBlocks returns the bodies of the ```sh fenced blocks of markdown, in order.
+func shellBlocks(markdown string) []string {
+	var blocks []string
+	var cur *strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(markdown))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case cur == nil && strings.TrimSpace(line) == "```sh":
+			cur = &strings.Builder{}
+		case cur != nil && strings.TrimSpace(line) == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	return blocks
+}
+
+func TestShellBlocks(t *testing.T) {
+	md := "intro\n```sh\necho one\n```\n```yaml\nkey: v\n```\ntext\n```sh\necho two\necho three\n```\n```\nplain\n```\n"
+	got := shellBlocks(md)
+	want := []string{"echo one\n", "echo two\necho three\n"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("shellBlocks = %q, want %q", got, want)
+	}
+}
+
+// TestGatewayExample checks that the complete gateway.yaml the page links
+// to is valid and serves the page's route on the page's admin port.
+func TestGatewayExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(), "deploy", "examples", "gateway.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gateway.ParseConfig(b)
+	if err != nil {
+		t.Fatalf("deploy/examples/gateway.yaml: %v", err)
+	}
+	if cfg.Admin.Listen != "127.0.0.1:8480" || len(cfg.Routes) != 1 || cfg.Routes[0].Name != "my-agent" {
+		t.Errorf("deploy/examples/gateway.yaml: admin %s, routes %d; want admin 127.0.0.1:8480 and one route my-agent", cfg.Admin.Listen, len(cfg.Routes))
+	}
+}
+
+func TestWalkthrough(t *testing.T) {
+	root := repoRoot()
+	temporal := filepath.Join(root, "bin", "temporal")
+	if _, err := os.Stat(temporal); err != nil {
+		t.Fatalf("the Temporal CLI %s is missing: run make tools", temporal)
+	}
+	md, err := os.ReadFile(filepath.Join(root, page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := shellBlocks(string(md))
+	if len(blocks) < 8 {
+		t.Fatalf("%s has %d sh blocks; want the whole walkthrough (at least 8)", page, len(blocks))
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "coalmine"), "./cmd/coalmine")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build coalmine: %v\n%s", err, out)
+	}
+	script := "set -eu\n" + strings.Join(blocks, "")
+	out, err := runScript(t, script, bin+":"+filepath.Dir(temporal))
+	if err != nil {
+		t.Fatalf("%s failed: %v\n--- output ---\n%s", page, err, out)
+	}
+	t.Logf("output of %s:\n%s", page, out)
+	for _, want := range []string{
+		"stable version v1: from gateway route my-agent at http://127.0.0.1:8480", // before any promotion: the route
+		"stable version v2: from the last promoted rollout of my-agent",           // then the promoted rollout
+		"Promoted",
+		"v3 answers worse",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the walkthrough's output lacks %q", want)
+		}
+	}
+}
+
+// runScript runs the script with bash in a fresh folder, in a network
+// namespace of its own when possible, and returns its combined output. The
+// whole process group is killed at the end, whatever the script left.
+func runScript(t *testing.T, script, pathPrefix string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	args := []string{"bash", "-c", script}
+	if exec.Command("unshare", "--net", "true").Run() == nil {
+		args = []string{"unshare", "--net", "bash", "-c", "ip link set lo up && exec bash -c \"$0\"", script}
+	} else {
+		t.Log("unshare --net does not work here: running on the machine's own loopback (the page's ports must be free)")
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(cleanEnv(), "PATH="+pathPrefix+":"+os.Getenv("PATH"), "HOME="+cmd.Dir)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	t.Logf("the walkthrough took %s", time.Since(start).Round(time.Second))
+	return out.String(), err
+}
+
+// cleanEnv is the test's environment without Temporal, coalmine or
+// gateway settings, as a new reader's shell would be.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "COALMINE_") || k == "PATH" || k == "HOME" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// lockedBuffer is a bytes.Buffer that the script's two streams share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
