@@ -56,7 +56,7 @@ func runBuild(args []string) error {
 	if err != nil {
 		return fmt.Errorf("write OCI layout %s: %w", *out, err)
 	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": tag.String()})); err != nil {
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": tag.TagStr()})); err != nil {
 		return fmt.Errorf("write OCI layout %s: %w", *out, err)
 	}
 	if err := tarball.WriteToFile(*out+".tar", tag, img); err != nil {
@@ -66,7 +66,7 @@ func runBuild(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("image %s (%s) in %s (OCI layout) and %s.tar (docker/podman load)\n", tag, digest, *out, *out)
+	fmt.Printf("image %s (%s) in %s (OCI layout, tag %s) and %s.tar (docker/podman load)\n", tag, digest, *out, tag.TagStr(), *out)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"debug/elf"
 	"errors"
 	"flag"
@@ -11,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -44,6 +47,9 @@ func runCheck(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(root)
+	if err := os.Chmod(root, 0o755); err != nil { // the image's / is world-readable
+		return err
+	}
 	n, err := unpack(mutate.Extract(img), root)
 	if err != nil {
 		return fmt.Errorf("unpack the layers: %w", err)
@@ -57,9 +63,7 @@ func runCheck(args []string) error {
 	if err := checkStatic(entry); err != nil {
 		return err
 	}
-	cmd := exec.Command(entry, "version")
-	cmd.Env = cfg.Config.Env
-	cmd.Dir = root
+	cmd, how := versionCmd(root, cfg.Config)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("run %s version from the unpacked image: %w\n%s", cfg.Config.Entrypoint[0], err, out)
@@ -71,10 +75,39 @@ func runCheck(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("checked %s: %d files unpacked, user %s, no shell, static %s; `%s version` from the unpacked layers printed: %s",
-		*dir, n, cfg.Config.User, cfg.Config.Entrypoint[0], cfg.Config.Entrypoint[0], out)
+	fmt.Printf("checked %s: %d files unpacked, user %s, no shell, static %s; `%s version` run from the unpacked layers (%s) printed: %s",
+		*dir, n, cfg.Config.User, cfg.Config.Entrypoint[0], cfg.Config.Entrypoint[0], how, out)
 	fmt.Printf("compressed layers: %.1f MiB\n", float64(size)/(1<<20))
 	return nil
+}
+
+// versionCmd is `<entrypoint> version` from the unpacked root with the
+// image's environment. As root it runs the way a container runtime would:
+// chrooted into the image's files, as the image's user, in its working
+// folder; otherwise it runs the unpacked binary as this user. how says which.
+func versionCmd(root string, c v1.Config) (*exec.Cmd, string) {
+	if uid, gid, ok := numericUser(c.User); ok && os.Geteuid() == 0 {
+		cmd := exec.Command(c.Entrypoint[0], "version")
+		cmd.Env = c.Env
+		cmd.Dir = cmp.Or(c.WorkingDir, "/")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+		return cmd, fmt.Sprintf("chroot into the image's files, user %s, folder %s", c.User, cmd.Dir)
+	}
+	cmd := exec.Command(filepath.Join(root, c.Entrypoint[0]), "version")
+	cmd.Env = c.Env
+	cmd.Dir = root
+	return cmd, "as this user, without chroot: not root"
+}
+
+// numericUser parses "uid:gid".
+func numericUser(user string) (uid, gid uint32, ok bool) {
+	u, g, found := strings.Cut(user, ":")
+	if !found {
+		return 0, 0, false
+	}
+	a, err1 := strconv.ParseUint(u, 10, 32)
+	b, err2 := strconv.ParseUint(g, 10, 32)
+	return uint32(a), uint32(b), err1 == nil && err2 == nil
 }
 
 // firstImage is the image of the layout's index.
@@ -140,6 +173,9 @@ func unpack(r io.ReadCloser, root string) (int, error) {
 		switch h.Typeflag {
 		case tar.TypeDir:
 			err = os.MkdirAll(target, 0o755)
+			if err == nil {
+				err = os.Chmod(target, fileMode(h.Mode))
+			}
 		case tar.TypeReg:
 			err = writeFile(target, tr, os.FileMode(h.Mode)&0o777)
 		case tar.TypeSymlink:
@@ -147,11 +183,23 @@ func unpack(r io.ReadCloser, root string) (int, error) {
 		default:
 			err = fmt.Errorf("%s: unexpected entry type %q", h.Name, h.Typeflag)
 		}
+		if err == nil && os.Geteuid() == 0 {
+			err = os.Lchown(target, h.Uid, h.Gid)
+		}
 		if err != nil {
 			return n, err
 		}
 		n++
 	}
+}
+
+// fileMode converts a tar mode with its sticky bit.
+func fileMode(m int64) os.FileMode {
+	mode := os.FileMode(m) & 0o777
+	if m&0o1000 != 0 {
+		mode |= os.ModeSticky
+	}
+	return mode
 }
 
 func writeFile(path string, r io.Reader, mode os.FileMode) error {
