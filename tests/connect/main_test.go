@@ -15,10 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +25,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/coalmine-dev/coalmine/tests/testenv"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
 
@@ -36,15 +35,16 @@ var env struct {
 	coalmine string
 	// temporal is the dev server's frontend, plaintext.
 	temporal string
+	// home is the processes' empty HOME.
+	home string
 }
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	root := repoRoot()
-	bin := filepath.Join(root, "bin", "temporal")
-	if _, err := os.Stat(bin); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: the Temporal dev server %s is missing: run make tools\n", bin)
+	bin, err := testenv.TemporalCLI()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	dir, err := os.MkdirTemp("", "coalmine-connect-")
@@ -53,11 +53,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	env.coalmine = filepath.Join(dir, "coalmine")
-	build := exec.Command("go", "build", "-o", env.coalmine, "./cmd/coalmine")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: build coalmine: %v\n%s", err, out)
+	env.home = dir
+	if env.coalmine, err = testenv.BuildCoalmine(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -77,12 +75,6 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// repoRoot finds the module root from this file's folder.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
 // result is how one coalmine command ended.
 type result struct {
 	code        int
@@ -98,7 +90,7 @@ func coalmine(t *testing.T, extraEnv []string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, env.coalmine, args...)
-	cmd.Env = append(cleanEnv(), extraEnv...)
+	cmd.Env = append(testenv.CleanEnv(env.home, filepath.Dir(env.coalmine)), extraEnv...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -114,45 +106,13 @@ func coalmine(t *testing.T, extraEnv []string, args ...string) result {
 	return r
 }
 
-// cleanEnv is the test's environment without Temporal or coalmine settings,
-// with HOME in a fresh folder so that no real config file is read.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "COALMINE_") || k == "HOME" || k == "XDG_CONFIG_HOME" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(out, "HOME="+os.TempDir()+"/coalmine-connect-home")
-}
-
-// syncBuffer collects a process's output for the test to read while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startWorker runs `coalmine worker` until the test ends and waits until
 // it polls; it returns the worker's log.
-func startWorker(t *testing.T, extraEnv []string, args ...string) *syncBuffer {
+func startWorker(t *testing.T, extraEnv []string, args ...string) *testenv.Buffer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	cmd := exec.Command(env.coalmine, append([]string{"worker", "--metrics-listen", ""}, args...)...)
-	cmd.Env = append(cleanEnv(), extraEnv...)
+	cmd.Env = append(testenv.CleanEnv(env.home, filepath.Dir(env.coalmine)), extraEnv...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -9,29 +9,21 @@ package walkthrough_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/tests/testenv"
 )
 
 // page is the walkthrough, relative to the repository root.
 const page = "docs/your-agent.md"
-
-// repoRoot finds the module root from this file's folder.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
 
 // shellBlocks returns the bodies of the ```sh fenced blocks of markdown, in order.
 func shellBlocks(markdown string) []string {
@@ -65,7 +57,7 @@ func TestShellBlocks(t *testing.T) {
 // TestGatewayExample checks that the complete gateway.yaml the page links
 // to is valid and serves the page's route on the page's admin port.
 func TestGatewayExample(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot(), "deploy", "examples", "gateway.yaml"))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "deploy", "examples", "gateway.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +71,10 @@ func TestGatewayExample(t *testing.T) {
 }
 
 func TestWalkthrough(t *testing.T) {
-	root := repoRoot()
-	temporal := filepath.Join(root, "bin", "temporal")
-	if _, err := os.Stat(temporal); err != nil {
-		t.Fatalf("the Temporal CLI %s is missing: run make tools", temporal)
+	root := testenv.RepoRoot()
+	temporal, err := testenv.TemporalCLI()
+	if err != nil {
+		t.Fatal(err)
 	}
 	md, err := os.ReadFile(filepath.Join(root, page))
 	if err != nil {
@@ -92,14 +84,12 @@ func TestWalkthrough(t *testing.T) {
 	if len(blocks) < 8 {
 		t.Fatalf("%s has %d sh blocks; want the whole walkthrough (at least 8)", page, len(blocks))
 	}
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "coalmine"), "./cmd/coalmine")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build coalmine: %v\n%s", err, out)
+	coalmine, err := testenv.BuildCoalmine(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	script := "set -eu\n" + strings.Join(blocks, "")
-	out, err := runScript(t, script, bin+":"+filepath.Dir(temporal))
+	out, err := runScript(t, script, filepath.Dir(coalmine)+":"+filepath.Dir(temporal))
 	if err != nil {
 		t.Fatalf("%s failed: %v\n--- output ---\n%s", page, err, out)
 	}
@@ -131,8 +121,8 @@ func runScript(t *testing.T, script, pathPrefix string) (string, error) {
 	}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(cleanEnv(), "PATH="+pathPrefix+":"+os.Getenv("PATH"), "HOME="+cmd.Dir)
-	var out lockedBuffer
+	cmd.Env = testenv.CleanEnv(cmd.Dir, pathPrefix)
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -144,36 +134,4 @@ func runScript(t *testing.T, script, pathPrefix string) (string, error) {
 	}
 	t.Logf("the walkthrough took %s", time.Since(start).Round(time.Second))
 	return out.String(), err
-}
-
-// cleanEnv is the test's environment without Temporal, coalmine or
-// gateway settings, as a new reader's shell would be.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "COALMINE_") || k == "PATH" || k == "HOME" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// lockedBuffer is a bytes.Buffer that the script's two streams share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
