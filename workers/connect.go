@@ -52,8 +52,11 @@ type Endpoint struct {
 	ServerName string
 }
 
-// PlainEndpoint is a connection without TLS or credentials, as to a dev server.
+// PlainEndpoint is a connection without TLS or credentials, as to a dev
+// server; empty address and namespace are localhost:7233 and default.
 func PlainEndpoint(address, namespace string) Endpoint {
+	address = orDefault(address, client.DefaultHostPort)
+	namespace = orDefault(namespace, "default")
 	return Endpoint{Options: client.Options{HostPort: address, Namespace: namespace}, Address: address, Namespace: namespace}
 }
 

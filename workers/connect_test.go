@@ -119,12 +119,13 @@ func TestEndpointStringHidesKey(t *testing.T) {
 }
 
 func TestDialErrorKinds(t *testing.T) {
-	ep := Endpoint{Address: "temporal.example.com:7233", Namespace: "ns", APIKeyFrom: "TEMPORAL_API_KEY"}
+	ep := Endpoint{Address: "temporal.example.com:7233", Namespace: "ns", APIKeyFrom: "TEMPORAL_API_KEY", TLS: true}
 	tests := []struct{ err, want string }{
 		{`failed reaching server: connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"`, "CA this client does not trust"},
 		{`x509: certificate is valid for localhost, not other.example.com`, `not valid for the name "temporal.example.com" (x509: certificate is valid for localhost, not other.example.com)`},
 		{`error reading server preface: remote error: tls: certificate required`, "requires a client certificate"},
 		{`remote error: tls: bad certificate`, "refused this client's TLS certificate (remote error: tls: bad certificate)"},
+		{`failed reaching server: write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe`, "most likely requires a client certificate (mTLS) and none was sent"},
 		{`tls: first record does not look like a TLS handshake`, "does not speak TLS"},
 		{`dial tcp 127.0.0.1:1: connect: connection refused`, "connection refused"},
 		{`context deadline exceeded`, "no answer within 10s"},

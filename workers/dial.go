@@ -54,10 +54,14 @@ func DialError(ep Endpoint, err error) error {
 	case strings.Contains(msg, "certificate has expired"), strings.Contains(msg, "certificate is not yet valid"):
 		cause = "the server's TLS certificate is outside its validity period (" + x509Detail(msg) + ")"
 	case strings.Contains(msg, "tls: certificate required"):
-		cause = "the server requires a client certificate (mTLS) and none was sent: give --tls-cert-path and --tls-key-path (or TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH)"
+		cause = "the server requires a client certificate (mTLS) and none was sent: " + giveClientCert
+	case ep.TLS && !ep.ClientCert && droppedAfterHandshake(msg):
+		// With TLS 1.3 the server's "certificate required" alert may
+		// arrive after the client has written and found the connection closed.
+		cause = "the server closed the connection right after the TLS handshake; it most likely requires a client certificate (mTLS) and none was sent: " + giveClientCert
 	case strings.Contains(msg, "tls: bad certificate"), strings.Contains(msg, "tls: unknown certificate authority"),
 		strings.Contains(msg, "tls: unknown certificate"), strings.Contains(msg, "tls: expired certificate"):
-		cause = "the server refused this client's TLS certificate (" + tlsAlert(msg) + "): give a certificate signed by a CA the server trusts with --tls-cert-path and --tls-key-path"
+		cause = "the server refused this client's TLS certificate (" + tlsAlert(msg) + "): give one signed by a CA the server trusts; " + giveClientCert
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		cause = "the server does not speak TLS, but this client uses it: turn TLS off (--tls=false, TEMPORAL_TLS=false) or use the server's TLS port"
 	case strings.Contains(msg, "server preface"), strings.Contains(msg, "http2: frame too large"):
@@ -74,6 +78,16 @@ func DialError(ep Endpoint, err error) error {
 		return fmt.Errorf("cannot reach %s (namespace %s): %w", at, ep.Namespace, err)
 	}
 	return &ConnectError{Endpoint: ep, Cause: cause, Err: err}
+}
+
+// giveClientCert says how to give a client certificate.
+const giveClientCert = "give --tls-cert-path and --tls-key-path (or TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH, or client_cert_path and client_key_path in the profile)"
+
+// droppedAfterHandshake reports whether msg says the peer closed the
+// connection once it was open.
+func droppedAfterHandshake(msg string) bool {
+	return strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset by peer") ||
+		strings.Contains(msg, "error reading server preface: EOF")
 }
 
 // ConnectError is a failed connection to Temporal with its cause in words.
