@@ -109,7 +109,7 @@ func (c Connection) Resolve() (Endpoint, error) {
 	prof.Namespace = orDefault(prof.Namespace, "default")
 	opts, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("Temporal connection settings for %s: %w", prof.Address, err)
+		return Endpoint{}, fmt.Errorf("invalid Temporal connection settings for %s: %w", prof.Address, err)
 	}
 	ep := Endpoint{Options: opts, Address: prof.Address, Namespace: prof.Namespace, APIKeyFrom: keyFrom}
 	if tc := opts.ConnectionOptions.TLS; tc != nil && !opts.ConnectionOptions.TLSDisabled {
