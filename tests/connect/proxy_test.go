@@ -43,6 +43,8 @@ func startProxy(t *testing.T, p *pki, backend string, o proxyOptions) *tlsProxy 
 	protos.SetUnencryptedHTTP2(true)
 	rp.Transport = &http.Transport{Protocols: &protos, ForceAttemptHTTP2: true}
 	rp.FlushInterval = -1
+	rp.ModifyResponse = trailersOnly
+	rp.ErrorLog = quietLog() // long polls cancelled when a process stops
 	px := &tlsProxy{auth: map[string]int{}}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := r.Header.Get("Authorization")
@@ -74,6 +76,26 @@ func startProxy(t *testing.T, p *pki, backend string, o proxyOptions) *tlsProxy 
 	}()
 	t.Cleanup(func() { _ = srv.Close() })
 	return px
+}
+
+// trailersOnly moves the status of a gRPC "trailers-only" answer (an
+// error, with the status in the one HEADERS frame) into trailers: the proxy
+// sends the headers before it knows the body is empty, and a gRPC client
+// reads the status from trailers then.
+func trailersOnly(resp *http.Response) error {
+	if resp.Header.Get("Grpc-Status") == "" {
+		return nil
+	}
+	if resp.Trailer == nil {
+		resp.Trailer = http.Header{}
+	}
+	for _, k := range []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"} {
+		if v, ok := resp.Header[k]; ok {
+			resp.Trailer[k] = v
+			resp.Header.Del(k)
+		}
+	}
+	return nil
 }
 
 // grpcError answers a gRPC call with a status and no message ("trailers only").
