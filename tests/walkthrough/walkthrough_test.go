@@ -97,6 +97,7 @@ func TestWalkthrough(t *testing.T) {
 	for _, want := range []string{
 		"stable version v1: from gateway route my-agent at http://127.0.0.1:8480", // before any promotion: the route
 		"stable version v2: from the last promoted rollout of my-agent",           // then the promoted rollout
+		"X-Coalmine-Version: v1", // the first request, before any rollout
 		"Promoted",
 		"v3 answers worse",
 	} {
