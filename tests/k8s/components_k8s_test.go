@@ -43,6 +43,13 @@ func TestTemporalComponents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.component, func(t *testing.T) {
 			dir := t.TempDir()
+			rel := func(path string) string { // kustomize takes relative paths only
+				r, err := filepath.Rel(dir, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
 			kust := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
@@ -51,7 +58,7 @@ components:
 - %s
 images:
 - {name: coalmine, newName: registry.example.com/team/coalmine, newTag: v1}
-`, filepath.Join(deploy, "overlays", "gateway-api"), filepath.Join(deploy, "components", tt.component))
+`, rel(filepath.Join(deploy, "overlays", "gateway-api")), rel(filepath.Join(deploy, "components", tt.component)))
 			if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
 				t.Fatal(err)
 			}
