@@ -128,7 +128,9 @@ func serverMessage(err error) string {
 	if errors.As(err, &denied) {
 		return "PermissionDenied: " + denied.Message
 	}
-	if st, ok := status.FromError(err); ok {
+	var gs interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &gs) {
+		st := gs.GRPCStatus()
 		return st.Code().String() + ": " + st.Message()
 	}
 	return err.Error()
