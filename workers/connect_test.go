@@ -2,6 +2,7 @@ package workers
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // connEnv is every variable Resolve reads; each case starts with all unset.
@@ -136,6 +139,14 @@ func TestDialErrorKinds(t *testing.T) {
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "cannot connect to Temporal at temporal.example.com:7233: ") {
 			t.Errorf("DialError(%q) = %v, want a ConnectError saying %q", tt.err, err, tt.want)
 		}
+	}
+	refused := fmt.Errorf("failed reaching server: %w", status.Error(codes.Unauthenticated, "bad key"))
+	if err := DialError(ep, refused); !strings.Contains(err.Error(), "refused the API key from TEMPORAL_API_KEY (Unauthenticated: bad key)") {
+		t.Errorf("DialError(Unauthenticated) = %v", err)
+	}
+	ep.APIKeyFrom = ""
+	if err := DialError(ep, refused); !strings.Contains(err.Error(), "refused the request without credentials (Unauthenticated: bad key)") {
+		t.Errorf("DialError(Unauthenticated) without a key = %v", err)
 	}
 	if err := DialError(ep, errors.New("something else")); !strings.Contains(err.Error(), "something else") {
 		t.Errorf("an unknown error lost its text: %v", err)
