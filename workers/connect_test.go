@@ -132,6 +132,8 @@ func TestDialErrorKinds(t *testing.T) {
 		{`tls: first record does not look like a TLS handshake`, "does not speak TLS"},
 		{`dial tcp 127.0.0.1:1: connect: connection refused`, "connection refused"},
 		{`context deadline exceeded`, "no answer within 10s"},
+		{`failed reaching server: no children to pick from`, "does not resolve"},
+		{`failed reaching server: unexpected HTTP status code received from server: 404 (Not Found); malformed header: missing HTTP content-type`, "not a Temporal gRPC frontend answered there (404 (Not Found); malformed header"},
 	}
 	for _, tt := range tests {
 		err := DialError(ep, errors.New(tt.err))

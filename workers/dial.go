@@ -70,8 +70,10 @@ func DialError(ep Endpoint, err error) error {
 		cause = authCause(ep, err)
 	case strings.Contains(msg, "connection refused"):
 		cause = "nothing accepts connections there (connection refused): is Temporal running, and are --address, TEMPORAL_ADDRESS and the profile's address right?"
-	case strings.Contains(msg, "no such host"):
-		cause = "the host name does not resolve (no such host): check --address, TEMPORAL_ADDRESS or the profile's address"
+	case strings.Contains(msg, "unexpected HTTP status code received from server"):
+		cause = "something that is not a Temporal gRPC frontend answered there (" + after(msg, "unexpected HTTP status code received from server: ") + "): check the address and port, and any proxy in between"
+	case strings.Contains(msg, "no such host"), strings.Contains(msg, "no children to pick from"), strings.Contains(msg, "produced zero addresses"):
+		cause = "the host name does not resolve: check --address, TEMPORAL_ADDRESS or the profile's address"
 	case errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "DeadlineExceeded"), strings.Contains(msg, "deadline exceeded"):
 		cause = fmt.Sprintf("no answer within %s: check the address and that a firewall lets the connection through", DialTimeout)
 	default:
@@ -151,6 +153,14 @@ func tlsAlert(msg string) string {
 		if j := strings.IndexAny(rest, `"`); j >= 0 {
 			rest = rest[:j]
 		}
+		return rest
+	}
+	return msg
+}
+
+// after is the part of msg after sep, or msg.
+func after(msg, sep string) string {
+	if _, rest, ok := strings.Cut(msg, sep); ok {
 		return rest
 	}
 	return msg
