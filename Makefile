@@ -69,7 +69,18 @@ bench-gateway: build
 	$(BIN)/benchgateway -coalmine $(BIN)/coalmine
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist
+
+## image: the OCI image of the static binary (non-root, no shell) in dist/, built without a container daemon, then checked by running `coalmine version` from its unpacked layers
+IMAGE     ?= coalmine
+IMAGE_TAG ?= dev
+IMAGE_DIR := $(CURDIR)/dist/coalmine-image
+.PHONY: image
+image:
+	@mkdir -p dist/image
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_TAG)" -o dist/image/coalmine ./cmd/coalmine
+	cd tools/image && $(GO) run . build -binary $(CURDIR)/dist/image/coalmine -out $(IMAGE_DIR) -ref $(IMAGE):$(IMAGE_TAG)
+	cd tools/image && $(GO) run . check -layout $(IMAGE_DIR)
 
 ## record-histories: record the Rollout histories that the replay test checks into tests/testdata/<version>/ (never overwrites)
 .PHONY: record-histories

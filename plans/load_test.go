@@ -147,7 +147,7 @@ func TestDefaultsApplied(t *testing.T) {
 		t.Errorf("metric defaults: interval %s, consecutiveErrorLimit %d, failureLimit %d", m.Interval, *m.ConsecutiveErrorLimit, *m.FailureLimit)
 	}
 	g := m.Provider.Gateway
-	if g.URL != "http://127.0.0.1:8481" || g.Route != "voice-agent" || g.TokenEnv != "COALMINE_GATEWAY_TOKEN" {
+	if g.URL != "http://127.0.0.1:8480" || g.Route != "voice-agent" || g.TokenEnv != "COALMINE_GATEWAY_TOKEN" {
 		t.Errorf("gateway provider did not inherit the traffic block: %+v", g)
 	}
 	if m.Sequential.MinSamples != DefaultMinSamples || m.Sequential.MinEffect != 0.2 {

@@ -230,7 +230,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 	running++
 	go func() {
 		errc <- Run(runCtx, Config{
-			HostPort: hostPort, Namespace: o.Namespace, MetricsAddr: o.MetricsAddr,
+			Temporal: PlainEndpoint(hostPort, o.Namespace), MetricsAddr: o.MetricsAddr,
 			Activities: acts, Logger: logger.With("component", "worker"), Slack: slackCfg,
 			StopTimeout: 5 * time.Second,
 			Ready: func(addr string) {

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -46,10 +45,8 @@ func NewWorker(c client.Client, taskQueue string, acts *activities.Activities, s
 
 // Config configures a worker process.
 type Config struct {
-	// HostPort is the Temporal frontend address, e.g. 127.0.0.1:7233.
-	HostPort string
-	// Namespace is the Temporal namespace; "default" when empty.
-	Namespace string
+	// Temporal is where Temporal is and how to authenticate (Connection.Resolve, PlainEndpoint).
+	Temporal Endpoint
 	// TaskQueue is the task queue; "coalmine" when empty.
 	TaskQueue string
 	// MetricsAddr is where /metrics is served, e.g. 127.0.0.1:9464; empty serves none.
@@ -82,14 +79,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:       cfg.HostPort,
-		Namespace:      cfg.Namespace,
-		Logger:         tlog.NewStructuredLogger(logger),
-		MetricsHandler: NewPrometheusHandler(reg),
-	})
+	c, err := Dial(ctx, cfg.Temporal, logger, NewPrometheusHandler(reg))
 	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", orDefault(cfg.HostPort, client.DefaultHostPort), err)
+		return err
 	}
 	defer c.Close()
 
@@ -111,7 +103,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 
-	stopSlack, err := startSlack(ctx, cfg.Slack, c, orDefault(cfg.Namespace, "default"), cfg.Activities, logger)
+	stopSlack, err := startSlack(ctx, cfg.Slack, c, cfg.Temporal.Namespace, cfg.Activities, logger)
 	if err != nil {
 		return err
 	}
@@ -121,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", orDefault(cfg.TaskQueue, workflows.TaskQueue), err)
 	}
-	logger.Info("worker started", "temporal", orDefault(cfg.HostPort, client.DefaultHostPort), "namespace", orDefault(cfg.Namespace, "default"), "taskQueue", orDefault(cfg.TaskQueue, workflows.TaskQueue), "metrics", metricsAddr)
+	logger.Info("worker started", "temporal", cfg.Temporal.String(), "taskQueue", orDefault(cfg.TaskQueue, workflows.TaskQueue), "metrics", metricsAddr)
 	if cfg.Ready != nil {
 		cfg.Ready(metricsAddr)
 	}

@@ -39,8 +39,10 @@ func newStartCmd(io streams) *cobra.Command {
 		Long: `Start loads the plan, then starts the durable rollout of the canary version:
 one rollout per app at a time (workflow coalmine/<app>).
 
-The stable version defaults to the version the app's last promoted rollout
-made stable. --canary-url (and --stable-url) give the versions' base URLs to
+The stable version is --stable, else the version the app's last promoted
+rollout made stable, else (gateway router) the stable version of the
+plan's gateway route, read with the admin token from the plan's tokenEnv
+(default COALMINE_GATEWAY_TOKEN); start says which it took. --canary-url (and --stable-url) give the versions' base URLs to
 routers that send requests to URLs, such as the built-in gateway.
 
 When a rollout of the app is running, start refuses; --supersede aborts
@@ -77,7 +79,7 @@ starts the new one.`,
 	tc.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.canary, "canary", "", "the version to roll out (required)")
-	f.StringVar(&o.stable, "stable", "", "the version serving traffic now; defaults to the last promoted one")
+	f.StringVar(&o.stable, "stable", "", "the version serving traffic now; defaults to the last promoted one, then the gateway route's stable version")
 	f.StringVar(&o.canaryURL, "canary-url", "", "base URL of the canary version, for URL-based routers")
 	f.StringVar(&o.stableURL, "stable-url", "", "base URL of the stable version, for URL-based routers")
 	f.BoolVarP(&o.watch, "watch", "w", false, "show the rollout's progress until it ends")
@@ -108,14 +110,12 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 		}
 		fmt.Fprintf(io.Err, "the superseded rollout of %s is rolled back\n", app)
 	}
-	stable := o.stable
-	if stable == "" {
-		if stable, err = lastPromoted(ctx, c, tc.namespace, app); err != nil {
-			return err
-		}
-		if stable == "" {
-			return usageError{fmt.Errorf("give --stable: no earlier rollout of %s says which version is stable", app)}
-		}
+	stable, from, err := stableVersion(ctx, c, tc.namespace, p, o.stable)
+	if err != nil {
+		return err
+	}
+	if from != "" {
+		fmt.Fprintf(io.Err, "stable version %s: from %s\n", stable, from)
 	}
 	in := workflows.Input{
 		Plan:      *p,

@@ -4,29 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
 
 // temporalOptions are the connection flags shared by the commands that
-// talk to Temporal, and the lazily dialled client.
+// talk to Temporal, and the lazily dialled client. They read the same
+// settings as the temporal CLI (workers.Connection says in which order).
 type temporalOptions struct {
-	address   string
-	namespace string
+	conn      workers.Connection
 	taskQueue string
-	// dial is the seam tests replace; nil dials the address.
-	dial   func(ctx context.Context, o client.Options) (client.Client, error)
-	client client.Client
+	// namespace is the resolved namespace, set by Client and endpoint.
+	namespace string
+	client    client.Client
 }
 
 // envOr returns the first non-empty environment variable, or def.
@@ -39,12 +39,54 @@ func envOr(def string, names ...string) string {
 	return def
 }
 
-// addFlags registers --address, --namespace and --task-queue on cmd.
+// addFlags registers the connection flags and --task-queue on cmd.
 func (o *temporalOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.address, "address", envOr(client.DefaultHostPort, "COALMINE_TEMPORAL_ADDRESS", "TEMPORAL_ADDRESS"), "Temporal frontend address (env COALMINE_TEMPORAL_ADDRESS, TEMPORAL_ADDRESS)")
-	f.StringVar(&o.namespace, "namespace", envOr("default", "COALMINE_TEMPORAL_NAMESPACE", "TEMPORAL_NAMESPACE"), "Temporal namespace (env COALMINE_TEMPORAL_NAMESPACE, TEMPORAL_NAMESPACE)")
-	f.StringVar(&o.taskQueue, "task-queue", envOr(workflows.TaskQueue, "COALMINE_TASK_QUEUE"), "Temporal task queue of the coalmine workers")
+	c := &o.conn
+	f.StringVar(&c.Address, "address", "", "Temporal frontend host:port (env COALMINE_TEMPORAL_ADDRESS, TEMPORAL_ADDRESS, else the profile's, else "+client.DefaultHostPort+")")
+	f.StringVar(&c.Namespace, "namespace", "", "Temporal namespace (env COALMINE_TEMPORAL_NAMESPACE, TEMPORAL_NAMESPACE, else the profile's, else default)")
+	f.StringVar(&c.Profile, "profile", "", "profile of the Temporal config file (env TEMPORAL_PROFILE, else default)")
+	f.StringVar(&c.ConfigFile, "config-file", "", "Temporal TOML config file (env TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml)")
+	f.Var(tlsFlag{&c.TLS}, "tls", "connect with TLS; --tls=false turns it off (env TEMPORAL_TLS)")
+	f.Lookup("tls").NoOptDefVal = "true"
+	f.StringVar(&c.TLSCertPath, "tls-cert-path", "", "client certificate for mTLS, PEM (env TEMPORAL_TLS_CLIENT_CERT_PATH)")
+	f.StringVar(&c.TLSKeyPath, "tls-key-path", "", "client certificate's private key, PEM (env TEMPORAL_TLS_CLIENT_KEY_PATH)")
+	f.StringVar(&c.TLSCAPath, "tls-ca-path", "", "CA that signed the server's certificate, PEM; default the system's CAs (env TEMPORAL_TLS_SERVER_CA_CERT_PATH)")
+	f.StringVar(&c.TLSServerName, "tls-server-name", "", "name the server's certificate must carry; default the address's host (env TEMPORAL_TLS_SERVER_NAME)")
+	f.StringVar(&o.taskQueue, "task-queue", envOr(workflows.TaskQueue, "COALMINE_TASK_QUEUE"), "Temporal task queue of the coalmine workers (env COALMINE_TASK_QUEUE)")
+}
+
+// tlsFlag is --tls: a boolean that is nil until given, so that the
+// profile and TEMPORAL_TLS decide when the flag is absent.
+type tlsFlag struct{ v **bool }
+
+func (f tlsFlag) String() string {
+	if f.v == nil || *f.v == nil {
+		return ""
+	}
+	return strconv.FormatBool(**f.v)
+}
+
+func (f tlsFlag) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("--tls takes true or false, not %q", s)
+	}
+	*f.v = &b
+	return nil
+}
+
+func (tlsFlag) Type() string { return "bool" }
+
+// endpoint resolves the connection from the flags, the environment and
+// the config file.
+func (o *temporalOptions) endpoint() (workers.Endpoint, error) {
+	ep, err := o.conn.Resolve()
+	if err != nil {
+		return workers.Endpoint{}, err
+	}
+	o.namespace = ep.Namespace
+	return ep, nil
 }
 
 // Client dials Temporal on first use and returns the same client afterwards.
@@ -52,19 +94,13 @@ func (o *temporalOptions) Client(ctx context.Context) (client.Client, error) {
 	if o.client != nil {
 		return o.client, nil
 	}
-	dial := o.dial
-	if dial == nil {
-		dial = client.DialContext
-	}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := dial(dctx, client.Options{
-		HostPort:  o.address,
-		Namespace: o.namespace,
-		Logger:    tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-	})
+	ep, err := o.endpoint()
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %s): %w", o.address, o.namespace, err)
+		return nil, err
+	}
+	c, err := workers.Dial(ctx, ep, nil, nil)
+	if err != nil {
+		return nil, err
 	}
 	o.client = c
 	return c, nil

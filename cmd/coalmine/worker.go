@@ -26,6 +26,14 @@ func newWorkerCmd(io streams) *cobra.Command {
 		Short: "Run a coalmine worker: the Rollout workflow and its activities",
 		Long: `Worker connects to Temporal and runs rollouts: the Rollout workflow and
 the activities that move traffic, measure metrics and notify people.
+
+It connects the way the temporal CLI does: --address, --namespace and the
+--tls* flags, else COALMINE_TEMPORAL_ADDRESS and COALMINE_TEMPORAL_NAMESPACE,
+else the TEMPORAL_* variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+TEMPORAL_API_KEY, TEMPORAL_TLS_*), else the profile of the Temporal
+config file (--profile, --config-file, TEMPORAL_PROFILE,
+TEMPORAL_CONFIG_FILE). The API key is read from TEMPORAL_API_KEY or the
+profile only, never from a flag.
 Secrets that plans name (gateway tokens, provider credentials) are read
 from this process's environment.
 
@@ -49,8 +57,11 @@ once and gates work from the CLI.
 
 On SIGINT or SIGTERM the worker stops polling and lets activities in
 flight finish within --stop-timeout.`,
-		Example: "  coalmine worker --address 127.0.0.1:7233 --metrics-listen 127.0.0.1:9464",
-		Args:    exactArgs(0, "the worker takes flags only"),
+		Example: `  coalmine worker --address 127.0.0.1:7233 --metrics-listen 127.0.0.1:9464
+  TEMPORAL_API_KEY=... coalmine worker --address my-ns.a1b2c.tmprl.cloud:7233 --namespace my-ns.a1b2c
+  coalmine worker --address temporal.internal:7233 --tls-cert-path client.pem --tls-key-path client.key --tls-ca-path ca.pem
+  coalmine worker --profile prod`,
+		Args: exactArgs(0, "the worker takes flags only"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := slog.New(slog.NewTextHandler(io.Err, nil))
 			ctx := cmd.Context() // cancelled by Ctrl-C or SIGTERM (run)
@@ -58,9 +69,12 @@ flight finish within --stop-timeout.`,
 			acts.UIURL = uiURL
 			slackCfg := workers.SlackFromEnv(os.Getenv)
 			slackCfg.Listen = slackListen
+			ep, err := tc.endpoint()
+			if err != nil {
+				return err
+			}
 			return workers.Run(ctx, workers.Config{
-				HostPort:    tc.address,
-				Namespace:   tc.namespace,
+				Temporal:    ep,
 				TaskQueue:   tc.taskQueue,
 				MetricsAddr: metricsAddr,
 				StopTimeout: stopTimeout,

@@ -33,7 +33,8 @@ func kubectl(t *testing.T, kubeconfig string, stdin []byte, args ...string) (str
 
 // TestDeployManifests builds each overlay with kustomize and has the API
 // server (with the Gateway API and Istio CRDs) accept it in a server-side
-// dry run; then applies the gateway-api overlay for real and checks that
+// dry run, and likewise a user's overlay with each Temporal connection
+// component; then applies the gateway-api overlay for real and checks that
 // the worker's service account may do what the routers and the workload
 // lifecycle need, and no more.
 func TestDeployManifests(t *testing.T) {
@@ -73,6 +74,9 @@ func TestDeployManifests(t *testing.T) {
 				t.Errorf("the %s overlay carries a secret value", overlay)
 			}
 		})
+	}
+	for _, c := range componentCases {
+		t.Run("gateway-api+"+c.component, func(t *testing.T) { testComponent(t, kubeconfig, filepath.Join(root, "deploy"), c) })
 	}
 
 	out, err := kubectl(t, kubeconfig, overlays["gateway-api"], "apply", "--server-side", "--field-manager=coalmine", "-f", "-")
