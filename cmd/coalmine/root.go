@@ -37,6 +37,7 @@ func newRootCmd(io streams) *cobra.Command {
 		newVersionCmd(io),
 		newStartCmd(io), newStatusCmd(io), newListCmd(io), newPromoteCmd(io), newAbortCmd(io),
 		newPauseCmd(io), newResumeCmd(io), newHistoryCmd(io), newWorkerCmd(io), newDevCmd(io),
+		newRollbackCmd(io), newRetryCmd(io),
 		newValidateCmd(io), newImportCmd(io),
 		newPlanCmd(io),
 		newSchemaCmd(io),
