@@ -71,7 +71,9 @@ func TestRollbackInputRefusals(t *testing.T) {
 	}{
 		{"no reason", func(_ *State, r *RollbackRequest) { r.Reason = " " }, "needs who asks and why"},
 		{"nothing promoted", func(s *State, _ *RollbackRequest) { s.Current, s.Plan = nil, nil }, "no rollout of app has been promoted"},
-		{"a rollout runs", func(s *State, _ *RollbackRequest) { s.Running = &Run{Type: "Rollout", Stable: "v2", Canary: "v3", Phase: "Progressing"} }, "the rollout v2 → v3 (Progressing) of app is running, and rollback refuses"},
+		{"a rollout runs", func(s *State, _ *RollbackRequest) {
+			s.Running = &Run{Type: "Rollout", Stable: "v2", Canary: "v3", Phase: "Progressing"}
+		}, "the rollout v2 → v3 (Progressing) of app is running, and rollback refuses"},
 		{"a rollback runs", func(s *State, r *RollbackRequest) {
 			s.Running, r.Supersede = &Run{Type: "Rollback", Stable: "v1", Canary: "v2", Phase: "RollingBack"}, true
 		}, "the rollback v2 → v1 (RollingBack) of app is running already"},
