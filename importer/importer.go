@@ -77,7 +77,7 @@ type Options struct {
 
 // DefaultGatewayURL is the gateway admin address the importer uses when
 // none is given: the Service the deploy/ manifests create.
-const DefaultGatewayURL = "http://coalmine-gateway.coalmine:8481"
+const DefaultGatewayURL = "http://coalmine-gateway.coalmine:8480"
 
 // Plan is one imported plan: from one Rollout or Canary.
 type Plan struct {
