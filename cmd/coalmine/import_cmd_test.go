@@ -45,8 +45,8 @@ func TestImportCommand(t *testing.T) {
 
 func TestImportCommandStdout(t *testing.T) {
 	code, out, errOut := runCLI(t, "import", importData+"argo-bluegreen.yaml", importData+"argo-istio-analysis.yaml")
-	if code != 2 || !strings.Contains(errOut, "give -o DIR") {
-		t.Errorf("two plans to stdout: exit %d, %s", code, errOut)
+	if code != 2 || out != "" || !strings.Contains(errOut, "give -o DIR") {
+		t.Errorf("two plans to stdout: exit %d, %q, %s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, "import", importData+"argo-basic-canary.yaml")
 	if code != 0 {
