@@ -161,7 +161,7 @@ func (r *rollout) resetTraffic(ctx workflow.Context) error {
 			return nil
 		}
 		var ae *temporal.ApplicationError
-		if errors.As(err, &ae) && ae.NonRetryable() {
+		if errors.As(err, &ae) && ae.NonRetryable() || ctx.Err() != nil {
 			return err
 		}
 		r.event(ctx, "rollback", "", fmt.Sprintf("could not return traffic to %s (attempt %d): %s", r.st.Stable.Name, attempt, reasonText(err)))
@@ -175,6 +175,12 @@ func (r *rollout) resetTraffic(ctx workflow.Context) error {
 // rollbackFailed ends a Rollback that could not bring the version back:
 // recorded, told, and the workflow fails with the reason.
 func (r *rollout) rollbackFailed(ctx workflow.Context, reason string) error {
+	if ctx.Err() != nil {
+		// Cancelled: people still hear that the old version did not come back.
+		dctx, cancel := workflow.NewDisconnectedContext(ctx)
+		defer cancel()
+		ctx, reason = dctx, "the rollback was cancelled ("+reason+")"
+	}
 	msg := fmt.Sprintf("the rollback of %s to %s failed: %s; %s still serves it", r.st.App, r.st.Stable.Name, reason, r.st.Canary.Name)
 	r.st.Reason = msg
 	r.event(ctx, "rollbackFailed", "", msg)

@@ -190,3 +190,23 @@ func TestRollbackRefusesRolloutUpdates(t *testing.T) {
 		}
 	}
 }
+
+func TestRollbackCancelledStopsRetrying(t *testing.T) {
+	h, _ := rollbackHarness(t)
+	h.router.failures["reset"] = 1000
+	h.at(time.Hour, h.env.CancelWorkflow)
+	h.env.ExecuteWorkflow(Rollback, rollbackInput(plan(weight(50))))
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("a cancelled rollback did not end")
+	}
+	var ae *temporal.ApplicationError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &ae) || ae.Type() != ErrorTypeRollbackFailed {
+		t.Fatalf("error = %v, want RollbackFailed", err)
+	}
+	if !strings.Contains(ae.Message(), "the rollback was cancelled") {
+		t.Errorf("message = %q", ae.Message())
+	}
+	if ev := h.notes.events(); ev[len(ev)-1] != plans.EventRolledBack {
+		t.Errorf("notifications %v: people were not told", ev)
+	}
+}
