@@ -74,7 +74,11 @@ func (ri *rolloutImport) workload(spec node) {
 	} else {
 		w.Deployment = ri.d.name
 	}
-	if t := spec.get("template"); t.ok() {
+	t := spec.get("template")
+	if !t.ok() && !spec.get("workloadRef").ok() {
+		spec.changed("the Rollout names no pod template or workloadRef: the plan assumes the app runs as Deployment %s", w.Deployment)
+	}
+	if t.ok() {
 		t.changed("coalmine manages a Kubernetes Deployment, not a Rollout: create Deployment %s with this pod template; coalmine starts %s-canary beside it for each rollout", w.Deployment, w.Deployment)
 		containers := t.get("spec").get("containers").list()
 		if len(containers) > 1 {
