@@ -241,6 +241,7 @@ func TestRollbackSurvivesAWorkerRestart(t *testing.T) {
 	if r := s.route(); r.Stable.Version != "v1" || r.Canary != nil {
 		t.Errorf("gateway route after the restart: %+v", r)
 	}
+	s.recordRollback(run, "worker-restart")
 }
 
 // TestRetry aborts a rollout, retries it to promotion, and refuses a retry
@@ -278,8 +279,9 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("retry: %v", err)
 	}
 	s.waitFor("the gate again", func(st workflows.Status) bool { return st.WaitKind == "gate" })
-	if _, err := st.RetryInput(ctx, dev.client, "dave"); err == nil {
-		t.Error("retry while the retried rollout runs was not refused")
+	busy := s.releasesAfter(func(st *releases.State) bool { return st.Running != nil })
+	if _, err := busy.RetryInput(ctx, dev.client, "dave"); err == nil || !strings.Contains(err.Error(), "retry starts a rollout again only when none runs") {
+		t.Errorf("retry while the retried rollout runs: %v, want a refusal", err)
 	}
 	if _, err := s.update(workflows.UpdatePromote, workflows.Request{By: "dave"}); err != nil {
 		t.Fatal(err)
