@@ -56,12 +56,12 @@ type Run struct {
 	Start, Close time.Time
 }
 
-// Describe says what the run is, e.g. "the rollout v1 → v2 (Progressing)".
-func (r Run) Describe() string {
+// Describe says what the run is, e.g. "the rollout of voice v1 → v2 (Progressing)".
+func (r Run) Describe(app string) string {
 	if r.Type == workers.RollbackWorkflowName {
-		return fmt.Sprintf("the rollback %s → %s (%s)", r.Canary, r.Stable, r.Phase)
+		return fmt.Sprintf("the rollback of %s %s → %s (%s)", app, r.Canary, r.Stable, r.Phase)
 	}
-	return fmt.Sprintf("the rollout %s → %s (%s)", orQ(r.Stable), r.Canary, r.Phase)
+	return fmt.Sprintf("the rollout of %s %s → %s (%s)", app, orQ(r.Stable), r.Canary, r.Phase)
 }
 
 func orQ(s string) string {
@@ -159,6 +159,10 @@ func (st *State) fold(changes []change) {
 			if all[i].Version.URL == "" {
 				all[i].Version.URL = v.URL
 			}
+			// Say how the version became stable, not only what left it.
+			if all[i].RunID == "" && runID != "" {
+				all[i].Since, all[i].How, all[i].RunID = since, how, runID
+			}
 			return
 		}
 		seen[v.Name] = len(all)
@@ -203,7 +207,7 @@ func (st *State) readPlan(ctx context.Context, c client.Client, app string, r Ru
 // the one that was stable before.
 func outcome(ctx context.Context, c client.Client, app string, r Run) (change, error) {
 	id := workflows.WorkflowID(app)
-	ch := change{runID: r.RunID, start: r.Start, close: r.Close, describe: r.Describe()}
+	ch := change{runID: r.RunID, start: r.Start, close: r.Close, describe: r.Describe(app)}
 	if r.Type == workers.RollbackWorkflowName {
 		var res workflows.RollbackResult
 		if err := c.GetWorkflow(ctx, id, r.RunID).Get(ctx, &res); err != nil {

@@ -48,6 +48,13 @@ func TestFold(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a version left by a rollback says how it became stable", func(t *testing.T) {
+		st := &State{Revisions: 3}
+		st.fold([]change{rolledBack(v("v3", ""), v("v2", "")), {became: v("v3", ""), before: v("v2", ""), how: "promoted by the rollout", runID: "r2"}})
+		if w := st.Window[0]; w.Version.Name != "v3" || w.How != "promoted by the rollout" || w.RunID != "r2" {
+			t.Errorf("window[0] = %+v", w)
+		}
+	})
 	t.Run("a URL known to an older run is kept", func(t *testing.T) {
 		st := &State{Revisions: 3}
 		st.fold([]change{promoted(v("v2", ""), v("v3", "u3")), promoted(v("v1", "u1"), v("v2", "u2"))})
@@ -73,10 +80,10 @@ func TestRollbackInputRefusals(t *testing.T) {
 		{"nothing promoted", func(s *State, _ *RollbackRequest) { s.Current, s.Plan = nil, nil }, "no rollout of app has been promoted"},
 		{"a rollout runs", func(s *State, _ *RollbackRequest) {
 			s.Running = &Run{Type: "Rollout", Stable: "v2", Canary: "v3", Phase: "Progressing"}
-		}, "the rollout v2 → v3 (Progressing) of app is running, and rollback refuses"},
+		}, "the rollout of app v2 → v3 (Progressing) is running, and rollback refuses"},
 		{"a rollback runs", func(s *State, r *RollbackRequest) {
 			s.Running, r.Supersede = &Run{Type: "Rollback", Stable: "v1", Canary: "v2", Phase: "RollingBack"}, true
-		}, "the rollback v2 → v1 (RollingBack) of app is running already"},
+		}, "the rollback of app v2 → v1 (RollingBack) is running already"},
 		{"already there", func(_ *State, r *RollbackRequest) { r.To = "v2" }, "app already serves v2"},
 		{"outside the window", func(_ *State, r *RollbackRequest) { r.To = "v0" }, "v0 is not among the versions app can go back to (v1: the last 3 promoted before v2"},
 		{"no URL for the gateway", func(s *State, _ *RollbackRequest) { s.Window[0].Version.URL = "" }, "give --to-url"},

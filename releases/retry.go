@@ -26,11 +26,11 @@ func (st *State) RetryInput(ctx context.Context, c client.Client, by string) (wo
 	last := st.LastEnded
 	switch {
 	case st.Running != nil:
-		return in, fmt.Errorf("%s of %s is running; retry starts a rollout again only when none runs", st.Running.Describe(), app)
+		return in, fmt.Errorf("%s is running; retry starts a rollout again only when none runs", st.Running.Describe(app))
 	case last == nil:
 		return in, fmt.Errorf("no rollout of %s has ended, so there is none to retry", app)
 	case last.Type != workers.WorkflowName:
-		return in, fmt.Errorf("the last run of %s was %s, after any rolled-back rollout; start a new rollout with coalmine start", app, last.Describe())
+		return in, fmt.Errorf("the last run of %s was %s, after any rolled-back rollout; start a new rollout with coalmine start", app, last.Describe(app))
 	case last.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		return in, fmt.Errorf("the last rollout of %s, %s → %s, was promoted: there is nothing to retry", app, orQ(last.Stable), last.Canary)
 	}

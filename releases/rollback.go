@@ -75,9 +75,9 @@ func (st *State) rollbackInput(req RollbackRequest) (workflows.RollbackInput, er
 	case st.Current == nil || st.Plan == nil:
 		return in, fmt.Errorf("no rollout of %s has been promoted, so there is no earlier version to roll back to", app)
 	case st.Running != nil && st.Running.Type == workers.RollbackWorkflowName:
-		return in, fmt.Errorf("%s of %s is running already; wait for it to end", st.Running.Describe(), app)
+		return in, fmt.Errorf("%s is running already; wait for it to end", st.Running.Describe(app))
 	case st.Running != nil && !req.Supersede:
-		return in, fmt.Errorf("%s of %s is running, and rollback refuses while a rollout runs: abort it (coalmine abort %s --reason …), wait for it to end, or give --supersede to abort it and roll back at once", st.Running.Describe(), app, app)
+		return in, fmt.Errorf("%s is running, and rollback refuses while a rollout runs: abort it (coalmine abort %s --reason …), wait for it to end, or give --supersede to abort it and roll back at once", st.Running.Describe(app), app)
 	case len(st.Window) == 0:
 		return in, fmt.Errorf("%s has had no version before %s that rollback could return to", app, st.Current.Version.Name)
 	}
@@ -131,13 +131,13 @@ func supersede(ctx context.Context, c client.Client, st *State, req RollbackRequ
 		err = h.Get(ctx, nil)
 	}
 	if err != nil && !strings.Contains(err.Error(), "rolling back") {
-		return fmt.Errorf("abort %s of %s: %w", run.Describe(), app, err)
+		return fmt.Errorf("abort %s: %w", run.Describe(app), err)
 	}
-	say(fmt.Sprintf("aborting %s of %s first...", run.Describe(), app))
+	say(fmt.Sprintf("aborting %s first...", run.Describe(app)))
 	// The run fails with RolledBack: that is what was asked for.
 	if err := c.GetWorkflow(ctx, workflows.WorkflowID(app), run.RunID).Get(ctx, nil); err != nil && ctx.Err() != nil {
-		return fmt.Errorf("wait for %s of %s to roll back: %w", run.Describe(), app, ctx.Err())
+		return fmt.Errorf("wait for %s to roll back: %w", run.Describe(app), ctx.Err())
 	}
-	say(fmt.Sprintf("%s of %s is rolled back", run.Describe(), app))
+	say(fmt.Sprintf("%s is rolled back", run.Describe(app)))
 	return nil
 }
