@@ -33,8 +33,14 @@ func (ri *rolloutImport) step(st node) []plans.Step {
 		case "setCanaryScale":
 			x.dropped("not translated: coalmine runs the canary Deployment with the stable one's replica count (with the replicas router, its share of pods follows the weight); it does not scale the canary apart from its traffic")
 		case "setHeaderRoute":
+			if !ri.supports(x, "setSegmentWeight") {
+				return nil
+			}
 			return ri.headerRoute(x)
 		case "setMirrorRoute":
+			if !ri.supports(x, "shadow") {
+				return nil
+			}
 			return ri.mirrorRoute(x)
 		case "experiment":
 			x.dropped("not translated: coalmine has no experiments; a shadow step sends a copy of stable traffic to the canary and measures it without users seeing its answers")
@@ -120,4 +126,14 @@ func foldShadowPauses(steps []plans.Step) []plans.Step {
 		out = append(out, st)
 	}
 	return out
+}
+
+// supports reports whether the plan's router can do a step kind, and
+// reports the step as dropped when it cannot.
+func (ri *rolloutImport) supports(x node, kind string) bool {
+	if router := ri.plan.Spec.Traffic.Router; !plans.Supports(router, kind) {
+		x.dropped("not translated: it becomes a %s step, which the %s router cannot do", kind, router)
+		return false
+	}
+	return true
 }

@@ -197,13 +197,24 @@ func (ci *canaryImport) weights(a node, gateEach bool) []plans.Step {
 func (ci *canaryImport) iterations(a node, n int) []plans.Step {
 	total := plans.Duration{Duration: time.Duration(n) * ci.interval.Duration}
 	var steps []plans.Step
-	for i, m := range a.get("match").list() {
+	router := ci.plan.Spec.Traffic.Router
+	if m := a.get("match"); m.ok() && !plans.Supports(router, "setSegmentWeight") {
+		m.dropped("not translated: the segments would need setSegmentWeight steps, which the %s router cannot do", router)
+	}
+	if m := a.get("mirror"); m.boolean() && !plans.Supports(router, "shadow") {
+		m.dropped("not translated: mirroring needs a shadow step, which the %s router cannot do", router)
+	}
+	matches := a.get("match").list()
+	if !plans.Supports(router, "setSegmentWeight") {
+		matches = nil
+	}
+	for i, m := range matches {
 		if seg, ok := ci.segment(m, i); ok {
 			ci.plan.Spec.Segments = append(ci.plan.Spec.Segments, seg)
 			steps = append(steps, plans.Step{SetSegmentWeight: &plans.SegmentWeight{Segment: seg.Name, Weight: 100}})
 		}
 	}
-	if a.get("mirror").boolean() {
+	if a.get("mirror").boolean() && plans.Supports(router, "shadow") {
 		pct := 100.0
 		if w, ok := a.get("mirrorWeight").number(); ok {
 			pct = w
