@@ -125,3 +125,45 @@ func TestImportErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestStepsTheRouterCannotDo(t *testing.T) {
+	const canary = `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: api, namespace: test}
+spec:
+  provider: kubernetes
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: api}
+  analysis:
+    interval: 1m
+    threshold: 2
+    iterations: 5
+    mirror: true
+    match:
+      - headers:
+          x-canary: {exact: insider}
+`
+	res, err := Import([]File{{Name: "api.yaml", Data: []byte(canary)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Plans[0]
+	if _, err := p.Validate("api.yaml"); err != nil {
+		t.Fatalf("plan does not validate: %v", err)
+	}
+	if len(p.Plan.Spec.Segments) != 0 {
+		t.Errorf("segments %+v on the replicas router", p.Plan.Spec.Segments)
+	}
+	var report []string
+	for _, n := range res.Notes {
+		report = append(report, n.String())
+	}
+	all := strings.Join(report, "\n")
+	for _, want := range []string{
+		"api.yaml:11:13: spec.analysis.mirror: dropped: not translated: mirroring needs a shadow step, which the replicas router cannot do",
+		"api.yaml:13:7: spec.analysis.match: dropped: not translated: the segments would need setSegmentWeight steps, which the replicas router cannot do",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("report lacks %q:\n%s", want, all)
+		}
+	}
+}
