@@ -122,6 +122,10 @@ func (c *checker) plan(p *RolloutPlan) {
 	if s.BackgroundAnalysis != nil {
 		c.analysisRef("spec.backgroundAnalysis", s.BackgroundAnalysis, s.AnalysisTemplates)
 	}
+	if rw := s.RollbackWindow; rw != nil && (rw.Revisions < 1 || rw.Revisions > MaxRollbackRevisions) {
+		c.errorf("spec.rollbackWindow.revisions", fmt.Sprintf("write a number from 1 to %d, e.g. revisions: 3", MaxRollbackRevisions),
+			"rollbackWindow.revisions is %d; it counts the earlier versions rollback may return to", rw.Revisions)
+	}
 	if n := s.Notifications; n != nil && n.Slack != nil {
 		if n.Slack.Channel == "" {
 			c.required("spec.notifications.slack", "channel", `channel: "#deploys"`)

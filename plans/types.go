@@ -51,6 +51,9 @@ type Spec struct {
 	BackgroundAnalysis *AnalysisRef `json:"backgroundAnalysis,omitempty"`
 	// Rollback tunes what happens when the canary is abandoned.
 	Rollback *Rollback `json:"rollback,omitempty"`
+	// RollbackWindow says how many earlier promoted versions `coalmine
+	// rollback` may send the app's traffic back to.
+	RollbackWindow *RollbackWindow `json:"rollbackWindow,omitempty"`
 	// Notifications say who hears about the rollout, and where.
 	Notifications *Notifications `json:"notifications,omitempty"`
 	// AnalysisTemplates are named sets of metrics, referenced by analysis
@@ -274,6 +277,20 @@ type Rollback struct {
 	// ScaleDownDelay is how long the canary keeps running after traffic
 	// has gone back to stable, so requests in flight finish; defaults to 30s.
 	ScaleDownDelay Duration `json:"scaleDownDelay,omitempty"`
+}
+
+// DefaultRollbackRevisions is how many earlier versions `coalmine rollback`
+// offers when the plan does not say.
+const DefaultRollbackRevisions = 3
+
+// MaxRollbackRevisions bounds rollbackWindow.revisions.
+const MaxRollbackRevisions = 50
+
+// RollbackWindow bounds the versions `coalmine rollback` may return to.
+type RollbackWindow struct {
+	// Revisions is how many earlier promoted versions rollback may go
+	// back to, newest first; defaults to 3.
+	Revisions int `json:"revisions,omitempty" jsonschema:"minimum=1,maximum=50"`
 }
 
 // Notifications say where people hear about the rollout.

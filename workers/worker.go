@@ -26,9 +26,14 @@ import (
 // WorkflowName is the registered name of the Rollout workflow.
 const WorkflowName = "Rollout"
 
-// Register registers the Rollout workflow and the activities on w.
+// RollbackWorkflowName is the registered name of the Rollback workflow
+// that `coalmine rollback` starts.
+const RollbackWorkflowName = "Rollback"
+
+// Register registers the Rollout and Rollback workflows and the activities on w.
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.Rollout, workflow.RegisterOptions{Name: WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Rollback, workflow.RegisterOptions{Name: RollbackWorkflowName})
 	w.RegisterActivity(acts)
 }
 

@@ -10,12 +10,12 @@ import (
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/plans"
+	"github.com/coalmine-dev/coalmine/releases"
 	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
@@ -164,20 +164,17 @@ func runningRollout(ctx context.Context, c client.Client, id string) (string, er
 	return fmt.Sprintf("%s → %s, %s", orQ(keyword(sa, "CoalmineStableVersion")), keyword(sa, "CoalmineCanaryVersion"), keyword(sa, "CoalminePhase")), nil
 }
 
-// lastPromoted returns the version the app's last promoted rollout made stable.
+// lastPromoted returns the version serving the app now: the one its last
+// promoted rollout made stable, or a later rollback went back to.
 func lastPromoted(ctx context.Context, c client.Client, namespace, app string) (string, error) {
-	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: namespace,
-		PageSize:  1,
-		Query:     listQuery(app, string(workflows.PhasePromoted)),
-	})
+	st, err := releases.Load(ctx, c, namespace, app)
 	if err != nil {
-		return "", fmt.Errorf("look up the last promoted rollout of %s: %w", app, err)
+		return "", fmt.Errorf("look up the version serving %s: %w", app, err)
 	}
-	if len(resp.Executions) == 0 {
+	if st.Current == nil {
 		return "", nil
 	}
-	return keyword(resp.Executions[0].GetSearchAttributes().GetIndexedFields(), "CoalmineCanaryVersion"), nil
+	return st.Current.Version.Name, nil
 }
 
 // isRolledBack reports whether err is a rollout that ended rolled back.

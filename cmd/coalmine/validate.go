@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/coalmine-dev/coalmine/importer"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/spf13/cobra"
 )
@@ -43,7 +44,7 @@ Exit status: 0 when every plan is valid (warnings allowed), 1 otherwise.`,
 				switch {
 				case errors.As(err, &list):
 					r.Valid = false
-					r.Diagnostics = append(r.Diagnostics, list...)
+					r.Diagnostics = append(r.Diagnostics, foreignOr(f, list)...)
 				case err != nil:
 					r.Valid = false
 					r.Diagnostics = append(r.Diagnostics, plans.Diagnostic{File: f, Severity: plans.SeverityError, Message: err.Error()})
@@ -71,6 +72,22 @@ Exit status: 0 when every plan is valid (warnings allowed), 1 otherwise.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// foreignOr explains a file that is an Argo Rollouts or Flagger manifest
+// rather than a plan; otherwise it returns the plan's errors.
+func foreignOr(file string, list plans.ErrorList) []plans.Diagnostic {
+	data, err := readBounded(file, maxImportFile)
+	if err != nil {
+		return list
+	}
+	what := importer.Foreign(data)
+	if what == "" {
+		return list
+	}
+	return []plans.Diagnostic{{File: file, Line: 1, Column: 1, Severity: plans.SeverityError,
+		Message: fmt.Sprintf("this is %s: `coalmine import` converts it", what),
+		Hint:    "run coalmine import " + file + " > plan.yaml, then validate plan.yaml"}}
 }
 
 func printValidation(io streams, results []validateResult, invalid int) {

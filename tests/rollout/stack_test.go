@@ -130,18 +130,24 @@ spec:
 // start starts the rollout of v2 over v1.
 func (s *stack) start(p plans.RolloutPlan) client.WorkflowRun {
 	s.t.Helper()
+	return s.startVersions(p, activities.Version{Name: "v1", URL: s.stable.URL}, activities.Version{Name: "v2", URL: s.canary.URL})
+}
+
+// startVersions starts the rollout of canary over stable.
+func (s *stack) startVersions(p plans.RolloutPlan, stable, canary activities.Version) client.WorkflowRun {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	run, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.WorkflowID(s.app),
 		TaskQueue:                s.taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		StaticSummary:            workflows.StaticSummary(s.app, "v1", "v2"),
-		TypedSearchAttributes:    workflows.SearchAttributes(s.app, "v1", "v2", workflows.PhaseProgressing, 0),
+		StaticSummary:            workflows.StaticSummary(s.app, stable.Name, canary.Name),
+		TypedSearchAttributes:    workflows.SearchAttributes(s.app, stable.Name, canary.Name, workflows.PhaseProgressing, 0),
 	}, workers.WorkflowName, workflows.Input{
 		Plan:      p,
-		Stable:    activities.Version{Name: "v1", URL: s.stable.URL},
-		Canary:    activities.Version{Name: "v2", URL: s.canary.URL},
+		Stable:    stable,
+		Canary:    canary,
 		StartedBy: "integration-test",
 	})
 	if err != nil {

@@ -1,0 +1,201 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// RollbackInput starts a Rollback: all of an app's traffic back to a
+// version it promoted before, at once, without steps or analysis.
+type RollbackInput struct {
+	// Plan is the plan of the rollout that made From the stable version:
+	// its traffic, workload and notifications say how to go back.
+	Plan plans.RolloutPlan `json:"plan"`
+	// From is the version that serves the app's traffic now.
+	From activities.Version `json:"from"`
+	// To is the version to go back to, with its URL for URL-based routers.
+	To activities.Version `json:"to"`
+	// By and Reason say who asked and why.
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+}
+
+// RollbackResult is what a finished Rollback returns; the versions the app
+// can roll back to are read from these results and the Rollouts' ones.
+type RollbackResult struct {
+	// App is the application.
+	App string `json:"app"`
+	// From is the version that served traffic before; To serves it now.
+	From activities.Version `json:"from"`
+	To   activities.Version `json:"to"`
+	// By and Reason say who rolled back and why.
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+	// StartedAt and FinishedAt bound the rollback.
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+}
+
+// ErrorTypeRollbackFailed is the application error type of a Rollback
+// that could not bring the earlier version back.
+const ErrorTypeRollbackFailed = "RollbackFailed"
+
+// Rollback sends all of an app's traffic back to an earlier version at
+// once: for the workload lifecycle it first gives the stable Deployment
+// that version's template back, then returns every request to it, retrying
+// until the router confirms, and tells people. It runs on the app's
+// workflow id, like a rollout, and answers the same status query.
+func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
+	r, err := newRollback(ctx, in)
+	if err != nil {
+		return RollbackResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", nil)
+	}
+	if err := r.registerRollback(ctx, in); err != nil {
+		return RollbackResult{}, err
+	}
+	r.event(ctx, "started", in.By, fmt.Sprintf("rollback of %s from %s to %s: %s", r.st.App, in.From.Name, in.To.Name, sentence(in.Reason)))
+	r.notify(ctx, plans.EventStarted, fmt.Sprintf("%s rolls %s back from %s to %s: %s.", in.By, r.st.App, in.From.Name, in.To.Name, sentence(in.Reason)), nil)
+	r.refresh(ctx)
+
+	if w := r.spec.Workload; w != nil {
+		err := r.exec(ctx, "give "+w.Deployment+" version "+in.To.Name, r.acts.PromoteWorkload, activities.NamePromoteWorkload, r.workloadInput(), nil)
+		if err != nil {
+			return RollbackResult{}, r.rollbackFailed(ctx, fmt.Sprintf("%s did not take %s back: %s", w.Deployment, in.To.Name, reasonText(err)))
+		}
+		r.event(ctx, "rollback", "", fmt.Sprintf("%s runs %s again", w.Deployment, in.To.Name))
+	}
+	if err := r.resetTraffic(ctx); err != nil {
+		return RollbackResult{}, r.rollbackFailed(ctx, "traffic did not go back: "+reasonText(err))
+	}
+	r.st.Weight = 0
+	r.st.Step = len(r.st.Steps)
+	r.st.Phase = PhaseRolledBack
+	r.st.Reason = in.By + " rolled back: " + sentence(in.Reason)
+	msg := fmt.Sprintf("%s is back on %s at 100%% (was %s), rolled back by %s: %s.", r.st.App, in.To.Name, in.From.Name, in.By, sentence(in.Reason))
+	r.event(ctx, "rolledBack", in.By, msg)
+	r.notify(ctx, plans.EventRolledBack, msg, nil)
+	r.refresh(ctx)
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return RollbackResult{App: r.st.App, From: in.From, To: in.To, By: in.By, Reason: in.Reason,
+		StartedAt: r.st.StartedAt, FinishedAt: workflow.Now(ctx)}, nil
+}
+
+// newRollback checks the input and builds the state: the rollout status
+// model with To as the stable version and From as the one left.
+func newRollback(ctx workflow.Context, in RollbackInput) (*rollout, error) {
+	spec := &in.Plan.Spec
+	switch {
+	case spec.App == "":
+		return nil, errors.New("the plan names no app")
+	case in.To.Name == "":
+		return nil, fmt.Errorf("no version to roll %s back to", spec.App)
+	case in.To.Name == in.From.Name:
+		return nil, fmt.Errorf("%s already serves %s", spec.App, in.To.Name)
+	case in.By == "" || in.Reason == "":
+		return nil, fmt.Errorf("a rollback of %s needs who asks and why", spec.App)
+	}
+	now := workflow.Now(ctx)
+	return &rollout{
+		in:     Input{Plan: in.Plan, Stable: in.To, Canary: in.From, StartedBy: in.By},
+		spec:   spec,
+		target: activities.Target{App: spec.App, Stable: in.From, Canary: in.To},
+		mu:     workflow.NewMutex(ctx),
+		logger: workflow.GetLogger(ctx),
+		st: Status{
+			App:           spec.App,
+			Plan:          in.Plan.Metadata.Name,
+			Stable:        in.To,
+			Canary:        in.From,
+			Phase:         PhaseRollingBack,
+			Steps:         []string{"rollback to " + in.To.Name},
+			Weight:        100,
+			StartedAt:     now,
+			StepStartedAt: now,
+			UpdatedAt:     now,
+			Reason:        in.By + " rolls back: " + sentence(in.Reason),
+			Runs:          1,
+		},
+	}, nil
+}
+
+// registerRollback installs the status query and refuses the rollout's
+// updates with a sentence: a rollback has no steps to promote or pause.
+func (r *rollout) registerRollback(ctx workflow.Context, in RollbackInput) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.st, nil }); err != nil {
+		return fmt.Errorf("register query %s: %w", QueryStatus, err)
+	}
+	refuse := func(Request) error {
+		return fmt.Errorf("%s is being rolled back from %s to %s by %s; wait for it to end", r.st.App, in.From.Name, in.To.Name, in.By)
+	}
+	for _, name := range []string{UpdatePromote, UpdateAbort, UpdatePause, UpdateResume} {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, name, func(workflow.Context, Request) (string, error) { return "", refuse(Request{}) },
+			workflow.UpdateHandlerOptions{Validator: refuse, Description: "Refused: a rollback has no steps."})
+		if err != nil {
+			return fmt.Errorf("register update %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// resetTraffic returns every request to the version rolled back to. The
+// router's Reset sends all traffic to the target's stable side, which for
+// a rollback is To; a failure that may pass is retried until it does, with
+// people told every few attempts.
+func (r *rollout) resetTraffic(ctx workflow.Context) error {
+	in := r.trafficInput()
+	in.Target = activities.Target{App: r.st.App, Stable: r.st.Stable, Canary: r.st.Canary}
+	for attempt := 1; ; attempt++ {
+		var ts activities.TrafficState
+		opts := activities.Options(activities.NameResetTraffic)
+		opts.Summary = "return all traffic to " + r.st.Stable.Name
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), r.acts.ResetTraffic, in).Get(ctx, &ts)
+		if err == nil {
+			r.event(ctx, "rollback", "", "all traffic is on "+r.st.Stable.Name)
+			return nil
+		}
+		var ae *temporal.ApplicationError
+		if errors.As(err, &ae) && ae.NonRetryable() || ctx.Err() != nil {
+			return err
+		}
+		r.event(ctx, "rollback", "", fmt.Sprintf("could not return traffic to %s (attempt %d): %s", r.st.Stable.Name, attempt, reasonText(err)))
+		if attempt%resetAlertEvery == 0 {
+			r.notify(ctx, plans.EventRolledBack, fmt.Sprintf("coalmine cannot return %s traffic to %s after %d attempts (%s); it keeps trying.", r.st.App, r.st.Stable.Name, attempt, reasonText(err)), nil)
+		}
+		_ = workflow.NewTimerWithOptions(ctx, retryBackoff(attempt), workflow.TimerOptions{Summary: "retry returning traffic to " + r.st.Stable.Name}).Get(ctx, nil)
+	}
+}
+
+// rollbackFailed ends a Rollback that could not bring the version back:
+// recorded, told, and the workflow fails with the reason.
+func (r *rollout) rollbackFailed(ctx workflow.Context, reason string) error {
+	if ctx.Err() != nil {
+		// Cancelled: people still hear that the old version did not come back.
+		dctx, cancel := workflow.NewDisconnectedContext(ctx)
+		defer cancel()
+		ctx, reason = dctx, "the rollback was cancelled ("+reason+")"
+	}
+	msg := fmt.Sprintf("the rollback of %s to %s failed: %s; %s still serves it", r.st.App, r.st.Stable.Name, reason, r.st.Canary.Name)
+	r.st.Reason = msg
+	r.event(ctx, "rollbackFailed", "", msg)
+	r.notify(ctx, plans.EventRolledBack, msg+".", nil)
+	r.refresh(ctx)
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return temporal.NewNonRetryableApplicationError(msg, ErrorTypeRollbackFailed, nil)
+}
+
+// reasonText is an activity error as a short reason: the application
+// error's own message, without its causes.
+func reasonText(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return errText(err)
+}
