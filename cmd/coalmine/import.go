@@ -38,7 +38,7 @@ is written to DIR/<name>.yaml.
 Exit status: 0 when every plan validates, 1 otherwise.`,
 		Example: `  coalmine import rollout.yaml analysis-templates.yaml > plan.yaml
   coalmine import -o plans/ flagger/*.yaml
-  coalmine import --gateway-url http://gateway.internal:8481 canary.yaml`,
+  coalmine import --gateway-url http://gateway.internal:8480 canary.yaml`,
 		Args: minArgs(1, "give the Argo Rollouts or Flagger manifest files"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files := make([]importer.File, 0, len(args))

@@ -66,6 +66,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.RegisterWorkflowWithOptions(workflows.Rollout, workflow.RegisterOptions{Name: workers.WorkflowName})
+			r.RegisterWorkflowWithOptions(workflows.Rollback, workflow.RegisterOptions{Name: workers.RollbackWorkflowName})
 			logger := tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 			if err := r.ReplayWorkflowHistoryFromJSONFile(logger, f); err != nil {
 				t.Errorf("replay %s: %v", name, err)
