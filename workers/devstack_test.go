@@ -3,6 +3,7 @@ package workers_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -100,7 +101,10 @@ func runDev(t *testing.T, o workers.DevOptions) (out *watchWriter, stop func() e
 		cancel()
 		select {
 		case err := <-done:
-			return err
+			if !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("RunDev returned %v after its context was cancelled, want context.Canceled", err)
+			}
+			return nil
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("dev stack did not stop within 30s")
 		}
