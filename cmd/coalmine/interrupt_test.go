@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -69,23 +67,7 @@ func (l *lockedBuffer) String() string {
 // while they follow a rollout that waits at its gate, as Ctrl-C does.
 func TestWatchInterrupted(t *testing.T) {
 	s := startDevStack(t)
-	plan := filepath.Join(t.TempDir(), "watch-app.yaml")
-	src := fmt.Sprintf(`apiVersion: coalmine.dev/v1
-kind: RolloutPlan
-metadata: {name: watch-app}
-spec:
-  app: watch-app
-  traffic:
-    router: gateway
-    gateway: {url: %s, route: cli-app, tokenEnv: CLI_TEST_TOKEN}
-  steps:
-    - setWeight: 10
-    - pause: {}
-    - setWeight: 100
-`, s.admin)
-	if err := os.WriteFile(plan, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	plan := s.gatePlan(t, "watch-app", 100)
 	tq := "--task-queue=" + s.taskQueue
 	tests := []struct {
 		name string

@@ -194,25 +194,33 @@ func (s devStack) waitStatus(t *testing.T, app string, cond func(workflows.Statu
 	}
 }
 
-func TestRolloutCommandsOnDevServer(t *testing.T) {
-	s := startDevStack(t)
-	plan := filepath.Join(t.TempDir(), "cli-app.yaml")
+// gatePlan writes a plan for app on the stack's gateway route cli-app:
+// 10%, a gate, then last% of traffic.
+func (s devStack) gatePlan(t *testing.T, app string, last int) string {
+	t.Helper()
+	plan := filepath.Join(t.TempDir(), app+".yaml")
 	src := fmt.Sprintf(`apiVersion: coalmine.dev/v1
 kind: RolloutPlan
-metadata: {name: cli-app}
+metadata: {name: %[1]s}
 spec:
-  app: cli-app
+  app: %[1]s
   traffic:
     router: gateway
-    gateway: {url: %s, route: cli-app, tokenEnv: CLI_TEST_TOKEN}
+    gateway: {url: %[2]s, route: cli-app, tokenEnv: CLI_TEST_TOKEN}
   steps:
     - setWeight: 10
     - pause: {}
-    - setWeight: 60
-`, s.admin)
+    - setWeight: %[3]d
+`, app, s.admin, last)
 	if err := os.WriteFile(plan, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return plan
+}
+
+func TestRolloutCommandsOnDevServer(t *testing.T) {
+	s := startDevStack(t)
+	plan := s.gatePlan(t, "cli-app", 60)
 	tq := "--task-queue=" + s.taskQueue
 
 	steps := []struct {
