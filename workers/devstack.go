@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -139,8 +138,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 	}
 	srv := exec.Command(o.TemporalPath, args...)
 	srv.Stdout, srv.Stderr = logFile, logFile
-	// Own process group: Ctrl-C reaches coalmine, which stops the server in order.
-	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	srv.SysProcAttr = devServerProcAttr()
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("start temporal dev server: %w", err)
 	}
