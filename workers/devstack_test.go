@@ -24,6 +24,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/plans"
+	"github.com/coalmine-dev/coalmine/tests/testenv"
 	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -56,16 +57,6 @@ func (w *watchWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func temporalBin(t *testing.T) string {
@@ -117,13 +108,13 @@ func TestDevStackRunsARolloutAndStopsCleanly(t *testing.T) {
 	defer agent.Close()
 	canary := httptest.NewServer(demoagent.New(demoagent.Config{Version: "v2", Seed: 2}).Handler())
 	defer canary.Close()
-	adminPort := freePort(t)
+	adminPort := testenv.FreePort(t)
 	gwConfig := filepath.Join(dir, "gateway.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\nadmin: {listen: 127.0.0.1:%d, tokenEnv: DEVSTACK_TEST_UNSET_TOKEN}\nroutes:\n  - name: dev-app\n    stable: {version: v1, url: %s}\n", freePort(t), adminPort, agent.URL)
+	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\nadmin: {listen: 127.0.0.1:%d, tokenEnv: DEVSTACK_TEST_UNSET_TOKEN}\nroutes:\n  - name: dev-app\n    stable: {version: v1, url: %s}\n", testenv.FreePort(t), adminPort, agent.URL)
 	if err := os.WriteFile(gwConfig, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port, uiPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	port, uiPort, metricsPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	opts := workers.DevOptions{
 		TemporalPath:  temporalBin(t),
 		Dir:           filepath.Join(dir, ".coalmine"),

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/coalmine-dev/coalmine/tests/testenv"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
 
@@ -45,24 +45,6 @@ func TestExitCodeInterrupted(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer that a running command and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestWatchInterrupted interrupts `status --watch` and `start --watch`
 // while they follow a rollout that waits at its gate, as Ctrl-C does.
 func TestWatchInterrupted(t *testing.T) {
@@ -80,7 +62,7 @@ func TestWatchInterrupted(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var out, errOut lockedBuffer
+			var out, errOut testenv.Buffer
 			done := make(chan int, 1)
 			go func() { done <- runContext(ctx, tt.args, strings.NewReader(""), &out, &errOut) }()
 			deadline := time.After(time.Minute)

@@ -1,10 +1,7 @@
 package demo_test
 
 import (
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +25,7 @@ func TestDevKilledLeavesNoServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, uiPort := freePort(t), freePort(t)
+	port, uiPort := testenv.FreePort(t), testenv.FreePort(t)
 	out := &testenv.Buffer{}
 	cmd := exec.Command(coalmine, "dev", "--temporal", temporal, "--dir", t.TempDir(),
 		"--port", strconv.Itoa(port), "--ui-port", strconv.Itoa(uiPort), "--metrics-listen", "")
@@ -79,25 +76,5 @@ func childPID(t *testing.T, pid int) int {
 		}
 	}
 	t.Fatalf("no temporal child process of coalmine dev (pid %d) in /proc", pid)
-	return 0
-}
-
-// freePort returns a loopback port below the kernel's ephemeral range that
-// nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		p := 20000 + rand.IntN(12000)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if errors.Is(err, syscall.EADDRINUSE) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.Close()
-		return p
-	}
-	t.Fatal("no free loopback port in 20000-32000")
 	return 0
 }
