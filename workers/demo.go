@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -471,8 +472,8 @@ func (d *demo) rollout(ctx context.Context, n int, title string, stable, canary 
 	watch := watchRoute(ctx, d.admin, d.route, r.Canary)
 	in := workflows.Input{
 		Plan:      *d.plan,
-		Stable:    activities.Version{Name: r.Stable, URL: stable.url},
-		Canary:    activities.Version{Name: r.Canary, URL: canary.url},
+		Stable:    api.Version{Name: r.Stable, URL: stable.url},
+		Canary:    api.Version{Name: r.Canary, URL: canary.url},
 		StartedBy: demoBy,
 	}
 	run, err := d.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

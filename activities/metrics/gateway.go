@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -50,7 +51,7 @@ type gatewayTarget struct {
 	url, route, tokenEnv string
 }
 
-func gatewayTargetOf(q Query, cfg *plans.GatewayProvider) gatewayTarget {
+func gatewayTargetOf(q api.Query, cfg *plans.GatewayProvider) gatewayTarget {
 	t := gatewayTarget{route: q.App, tokenEnv: plans.DefaultGatewayTokenEnv}
 	if tg := q.Traffic.Gateway; tg != nil {
 		t.url = pick(tg.URL, t.url)
@@ -76,7 +77,7 @@ func pick(v, def string) string {
 // read from the environment now.
 func (t gatewayTarget) adminClient(d deps) (*gateway.Client, error) {
 	if t.url == "" {
-		return nil, fmt.Errorf("no gateway url (set the provider's url or spec.traffic.gateway.url): %w", ErrInvalidConfig)
+		return nil, fmt.Errorf("no gateway url (set the provider's url or spec.traffic.gateway.url): %w", api.ErrInvalidConfig)
 	}
 	token, err := secret(d.getenv, t.tokenEnv)
 	if err != nil {
@@ -86,19 +87,19 @@ func (t gatewayTarget) adminClient(d deps) (*gateway.Client, error) {
 }
 
 // Measure implements Provider.
-func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
+func (g *Gateway) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	m := q.Metric
 	cfg := m.Provider.Gateway
 	if cfg == nil {
-		return Result{}, fmt.Errorf("metric %s: no gateway provider block: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: no gateway provider block: %w", m.Name, api.ErrInvalidConfig)
 	}
 	if !knownStat(cfg.Stat) {
-		return Result{}, fmt.Errorf("metric %s: unknown gateway stat %q: %w", m.Name, cfg.Stat, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: unknown gateway stat %q: %w", m.Name, cfg.Stat, api.ErrInvalidConfig)
 	}
 	t := gatewayTargetOf(q, cfg)
 	client, err := t.adminClient(g.d)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	now := g.d.now()
 	window := timeoutOr(m.Interval, plans.DefaultInterval)
@@ -106,7 +107,7 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	defer cancel()
 	stats, err := client.Stats(cctx, t.route, now.Add(-window))
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: read gateway stats of route %s: %w", m.Name, t.route, err)
+		return api.Result{}, fmt.Errorf("metric %s: read gateway stats of route %s: %w", m.Name, t.route, err)
 	}
 	stable, stableOK := sumSeries(stats.Series, t.route, q.Stable.Name, gateway.RoleStable)
 	canary, canaryOK := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleCanary, gateway.RoleShadow)
@@ -124,7 +125,7 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	if lim, rest, ok := confidenceLimits(m, cfg); ok {
 		meas, state, err := g.confidence(q, lim, stable.cumulative, canary.cumulative)
 		if err != nil {
-			return Result{}, err
+			return api.Result{}, err
 		}
 		extra, next = append(extra, meas), state
 		m.Compare = rest
@@ -141,14 +142,14 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	}
 	meas, err := judgeValues(m, v, extra...)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	if len(v.Result) == 0 && meas.Verdict == analysis.Inconclusive {
 		meas.Reason = fmt.Sprintf("%s (no canary requests on route %s in the last %s)", meas.Reason, t.route, window)
 	}
 	meas.Reason += rolesNote(canary.window.Requests, mirrored.window.Requests, " in the last "+window.String())
 	meas.At = now
-	return Result{Measurement: meas, State: next}, nil
+	return api.Result{Measurement: meas, State: next}, nil
 }
 
 // rolesNote says which requests the canary's numbers include, when some
@@ -166,7 +167,7 @@ func rolesNote(all, mirrored uint64, when string) string {
 
 // confidence judges the compare limits that have a test with confidence
 // (see confidenceLimits) on the cumulative counts.
-func (g *Gateway) confidence(q Query, lim analysis.ConfidenceLimits, stable, canary gateway.Counts) (analysis.Measurement, []byte, error) {
+func (g *Gateway) confidence(q api.Query, lim analysis.ConfidenceLimits, stable, canary gateway.Counts) (analysis.Measurement, []byte, error) {
 	m := q.Metric
 	var st gatewayState
 	if err := decodeState(KindGateway, q.State, &st); err != nil {
@@ -179,7 +180,7 @@ func (g *Gateway) confidence(q Query, lim analysis.ConfidenceLimits, stable, can
 	stat := m.Provider.Gateway.Stat
 	meas, next, err := lim.Look(prev, totalsOf(stat, stable), totalsOf(stat, canary))
 	if err != nil {
-		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w: %w", m.Name, err, ErrInvalidConfig)
+		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w: %w", m.Name, err, api.ErrInvalidConfig)
 	}
 	state, err := encodeState(KindGateway, gatewayState{Confidence: &next})
 	if err != nil {
@@ -225,15 +226,15 @@ func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.
 }
 
 // sequential runs one look of the sequential test on cumulative counts.
-func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary gateway.Counts, now time.Time) (Result, error) {
+func (g *Gateway) sequential(q api.Query, cfg *plans.GatewayProvider, stable, canary gateway.Counts, now time.Time) (api.Result, error) {
 	m := q.Metric
 	var st gatewayState
 	if err := decodeState(KindGateway, q.State, &st); err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	kind, err := sequentialKind(cfg.Stat)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	prev := analysis.SequentialState{}
 	if st.Sequential != nil {
@@ -241,7 +242,7 @@ func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary
 	}
 	look, next, err := sequentialLook(m, kind, prev, totalsOf(cfg.Stat, stable), totalsOf(cfg.Stat, canary), q.Watch)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	sv, _ := statValue(cfg, stable)
 	cv, _ := statValue(cfg, canary)
@@ -249,14 +250,14 @@ func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary
 	v.Result = v.Canary
 	meas, err := judgeValues(m, v, look)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	meas.At = now
 	state, err := encodeState(KindGateway, gatewayState{Sequential: &next})
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
-	return Result{Measurement: meas, State: state}, nil
+	return api.Result{Measurement: meas, State: state}, nil
 }
 
 func knownStat(s string) bool {
@@ -279,7 +280,7 @@ func sequentialKind(stat string) (analysis.SequentialKind, error) {
 	case plans.StatLatency, plans.StatTTFT, plans.StatRealtimeFirstDelta:
 		return analysis.KindHistogram, nil
 	}
-	return "", fmt.Errorf("gateway stat %s has no sequential test (it needs a per-request cap); use compare: %w", stat, ErrInvalidConfig)
+	return "", fmt.Errorf("gateway stat %s has no sequential test (it needs a per-request cap); use compare: %w", stat, api.ErrInvalidConfig)
 }
 
 // totalsOf turns a version's cumulative counts into the totals the

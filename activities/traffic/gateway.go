@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -28,22 +28,22 @@ const writeAttempts = 5
 // change is a no-op and a concurrent writer is never overwritten blindly.
 type Gateway struct {
 	url, route, tokenEnv string
-	target               activities.Target
+	target               api.Target
 	sticky               *gateway.Sticky
 	deps                 Deps
 }
 
 // NewGateway is the Builder of the gateway router.
-func NewGateway(_ context.Context, in activities.TrafficInput, deps Deps) (activities.Router, error) {
+func NewGateway(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, error) {
 	gt := in.Traffic.Gateway
 	if gt == nil || gt.URL == "" {
-		return nil, fmt.Errorf("gateway router for %s: traffic.gateway.url is required: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("gateway router for %s: traffic.gateway.url is required: %w", in.Target.App, api.ErrInvalidConfig)
 	}
 	if in.Target.Stable.Name == "" || in.Target.Canary.Name == "" {
-		return nil, fmt.Errorf("gateway router for %s: stable and canary version names are required: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("gateway router for %s: stable and canary version names are required: %w", in.Target.App, api.ErrInvalidConfig)
 	}
 	if deps.Getenv == nil {
-		return nil, fmt.Errorf("gateway router for %s: no environment reader: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("gateway router for %s: no environment reader: %w", in.Target.App, api.ErrInvalidConfig)
 	}
 	g := &Gateway{url: gt.URL, route: gt.Route, tokenEnv: gt.TokenEnv, target: in.Target, deps: deps}
 	if st := in.Sticky; st != nil {
@@ -64,7 +64,7 @@ func NewGateway(_ context.Context, in activities.TrafficInput, deps Deps) (activ
 func (g *Gateway) client() (*gateway.Client, error) {
 	tok := g.deps.Getenv(g.tokenEnv)
 	if tok == "" {
-		return nil, fmt.Errorf("gateway admin token: environment variable %s is not set on the worker: %w", g.tokenEnv, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("gateway admin token: environment variable %s is not set on the worker: %w", g.tokenEnv, api.ErrInvalidConfig)
 	}
 	return gateway.NewClient(g.url, tok, g.deps.HTTPClient), nil
 }
@@ -85,10 +85,10 @@ func (g *Gateway) modify(ctx context.Context, op string, change func(cur gateway
 // configuration: a bad token, an unknown route, a refused value.
 func classifyAPI(err error) error {
 	switch {
-	case errors.Is(err, activities.ErrInvalidConfig):
+	case errors.Is(err, api.ErrInvalidConfig):
 		return err
 	case errors.Is(err, gateway.ErrUnauthorized), errors.Is(err, gateway.ErrNotFound), errors.Is(err, gateway.ErrInvalid):
-		return fmt.Errorf("%w: %w", err, activities.ErrInvalidConfig)
+		return fmt.Errorf("%w: %w", err, api.ErrInvalidConfig)
 	}
 	return err
 }
@@ -96,7 +96,7 @@ func classifyAPI(err error) error {
 // toBP converts a percentage (two decimals) to basis points.
 func toBP(percent float64) (int, error) {
 	if math.IsNaN(percent) || percent < 0 || percent > 100 {
-		return 0, fmt.Errorf("percentage %v is outside 0–100: %w", percent, activities.ErrInvalidConfig)
+		return 0, fmt.Errorf("percentage %v is outside 0–100: %w", percent, api.ErrInvalidConfig)
 	}
 	return int(math.Round(percent * 100)), nil
 }
@@ -113,13 +113,13 @@ func (g *Gateway) versions(cur gateway.RouteState, upd *gateway.RouteUpdate) err
 	case s.URL != "":
 		upd.Stable = &gateway.Backend{Version: s.Name, URL: s.URL}
 	case cur.Stable.Version != s.Name:
-		return fmt.Errorf("route serves stable %s, the rollout expects %s and gives no URL for it: %w", cur.Stable.Version, s.Name, activities.ErrInvalidConfig)
+		return fmt.Errorf("route serves stable %s, the rollout expects %s and gives no URL for it: %w", cur.Stable.Version, s.Name, api.ErrInvalidConfig)
 	}
 	switch {
 	case c.URL != "":
 		upd.Canary = &gateway.Backend{Version: c.Name, URL: c.URL}
 	case cur.Canary == nil || cur.Canary.Version != c.Name:
-		return fmt.Errorf("route has no canary %s and the rollout gives no URL for it: %w", c.Name, activities.ErrInvalidConfig)
+		return fmt.Errorf("route has no canary %s and the rollout gives no URL for it: %w", c.Name, api.ErrInvalidConfig)
 	}
 	return nil
 }
@@ -197,7 +197,7 @@ func (g *Gateway) Promote(ctx context.Context) error {
 				next.URL = cur.Stable.URL
 			}
 		case next.URL == "":
-			return gateway.RouteUpdate{}, fmt.Errorf("route has no version %s and the rollout gives no URL for it: %w", next.Version, activities.ErrInvalidConfig)
+			return gateway.RouteUpdate{}, fmt.Errorf("route has no version %s and the rollout gives no URL for it: %w", next.Version, api.ErrInvalidConfig)
 		}
 		return gateway.RouteUpdate{Stable: &next, RemoveCanary: true, DropPins: true}, nil
 	})
@@ -214,7 +214,7 @@ func (g *Gateway) Reset(ctx context.Context) error {
 		s := g.target.Stable
 		if cur.Stable.Version != s.Name {
 			if s.URL == "" {
-				return gateway.RouteUpdate{}, fmt.Errorf("route serves %s, the rollout's stable %s has no URL to go back to: %w", cur.Stable.Version, s.Name, activities.ErrInvalidConfig)
+				return gateway.RouteUpdate{}, fmt.Errorf("route serves %s, the rollout's stable %s has no URL to go back to: %w", cur.Stable.Version, s.Name, api.ErrInvalidConfig)
 			}
 			return gateway.RouteUpdate{Stable: &gateway.Backend{Version: s.Name, URL: s.URL}, RemoveCanary: true, DropPins: true}, nil
 		}
@@ -237,21 +237,21 @@ func (g *Gateway) Reset(ctx context.Context) error {
 // Read reports the split of the rollout's canary version as the gateway
 // serves it. After promotion the canary version is the route's stable
 // version and serves 100%.
-func (g *Gateway) Read(ctx context.Context) (activities.TrafficState, error) {
+func (g *Gateway) Read(ctx context.Context) (api.TrafficState, error) {
 	c, err := g.client()
 	if err != nil {
-		return activities.TrafficState{}, err
+		return api.TrafficState{}, err
 	}
 	cur, err := c.Route(ctx, g.route)
 	if err != nil {
-		return activities.TrafficState{}, fmt.Errorf("read gateway route %s: %w", g.route, classifyAPI(err))
+		return api.TrafficState{}, fmt.Errorf("read gateway route %s: %w", g.route, classifyAPI(err))
 	}
 	return stateOf(cur, g.target.Canary.Name), nil
 }
 
 // stateOf is the split of version canary on a route.
-func stateOf(cur gateway.RouteState, canary string) activities.TrafficState {
-	var st activities.TrafficState
+func stateOf(cur gateway.RouteState, canary string) api.TrafficState {
+	var st api.TrafficState
 	switch {
 	case cur.Stable.Version == canary:
 		st.CanaryWeight = 100

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
@@ -53,12 +53,12 @@ routes:
 	return e
 }
 
-func (e *env) input() activities.TrafficInput {
-	return activities.TrafficInput{
+func (e *env) input() api.TrafficInput {
+	return api.TrafficInput{
 		Traffic: plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: e.admin, TokenEnv: "GW_TOKEN"}},
-		Target: activities.Target{App: "voice",
-			Stable: activities.Version{Name: "v1", URL: e.v1},
-			Canary: activities.Version{Name: "v2", URL: e.v2}},
+		Target: api.Target{App: "voice",
+			Stable: api.Version{Name: "v1", URL: e.v1},
+			Canary: api.Version{Name: "v2", URL: e.v2}},
 	}
 }
 
@@ -66,7 +66,7 @@ func registry(env map[string]string) *traffic.Registry {
 	return traffic.NewRegistry(traffic.Deps{Getenv: func(k string) string { return env[k] }})
 }
 
-func (e *env) router(t *testing.T) activities.Router {
+func (e *env) router(t *testing.T) api.Router {
 	t.Helper()
 	r, err := registry(map[string]string{"GW_TOKEN": token}).Router(context.Background(), e.input())
 	if err != nil {
@@ -103,7 +103,7 @@ func TestGatewayRouterLifecycle(t *testing.T) {
 	e := startGateway(t)
 	r := e.router(t)
 	ctx := context.Background()
-	read := func() activities.TrafficState {
+	read := func() api.TrafficState {
 		t.Helper()
 		st, err := r.Read(ctx)
 		if err != nil {
@@ -226,16 +226,16 @@ func TestGatewayRouterErrors(t *testing.T) {
 	tests := []struct {
 		name      string
 		env       map[string]string
-		edit      func(*activities.TrafficInput)
-		call      func(activities.Router) error
+		edit      func(*api.TrafficInput)
+		call      func(api.Router) error
 		permanent bool
 	}{
-		{"token variable unset", map[string]string{}, nil, func(r activities.Router) error { return r.SetWeight(ctx, 5) }, true},
-		{"wrong token", map[string]string{"GW_TOKEN": "not-the-token"}, nil, func(r activities.Router) error { return r.SetWeight(ctx, 5) }, true},
-		{"unknown route", map[string]string{"GW_TOKEN": token}, func(in *activities.TrafficInput) { in.Traffic.Gateway.Route = "nope" }, func(r activities.Router) error { return r.SetWeight(ctx, 5) }, true},
-		{"weight above 100", map[string]string{"GW_TOKEN": token}, nil, func(r activities.Router) error { return r.SetWeight(ctx, 100.5) }, true},
-		{"canary without URL unknown to the route", map[string]string{"GW_TOKEN": token}, func(in *activities.TrafficInput) { in.Target.Canary.URL = "" }, func(r activities.Router) error { return r.SetShadow(ctx, 5) }, true},
-		{"gateway down is retryable", map[string]string{"GW_TOKEN": token}, func(in *activities.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r activities.Router) error { return r.SetWeight(ctx, 5) }, false},
+		{"token variable unset", map[string]string{}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, true},
+		{"wrong token", map[string]string{"GW_TOKEN": "not-the-token"}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, true},
+		{"unknown route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.Route = "nope" }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, true},
+		{"weight above 100", map[string]string{"GW_TOKEN": token}, nil, func(r api.Router) error { return r.SetWeight(ctx, 100.5) }, true},
+		{"canary without URL unknown to the route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Target.Canary.URL = "" }, func(r api.Router) error { return r.SetShadow(ctx, 5) }, true},
+		{"gateway down is retryable", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,7 +251,7 @@ func TestGatewayRouterErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if errors.Is(err, activities.ErrInvalidConfig) != tc.permanent {
+			if errors.Is(err, api.ErrInvalidConfig) != tc.permanent {
 				t.Fatalf("permanent=%v, want %v: %v", !tc.permanent, tc.permanent, err)
 			}
 			for _, secret := range []string{token, "not-the-token"} {
@@ -264,14 +264,14 @@ func TestGatewayRouterErrors(t *testing.T) {
 	t.Run("unknown router", func(t *testing.T) {
 		in := e.input()
 		in.Traffic.Router = "linkerd"
-		if _, err := registry(nil).Router(ctx, in); !errors.Is(err, activities.ErrInvalidConfig) {
+		if _, err := registry(nil).Router(ctx, in); !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("error %v", err)
 		}
 	})
 	t.Run("missing gateway block", func(t *testing.T) {
 		in := e.input()
 		in.Traffic.Gateway = nil
-		if _, err := registry(nil).Router(ctx, in); !errors.Is(err, activities.ErrInvalidConfig) {
+		if _, err := registry(nil).Router(ctx, in); !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("error %v", err)
 		}
 	})
