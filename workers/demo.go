@@ -25,6 +25,7 @@ import (
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -303,7 +304,7 @@ func RunDemo(ctx context.Context, o DemoOptions) (DemoReport, error) {
 		Run: func(ctx context.Context, info DevInfo) error {
 			rep.UIURL, rep.ServerPID = info.UIURL, info.ServerPID
 			d := &demo{o: o, info: info, plan: p, route: route, versions: versions,
-				admin: gateway.NewClient(adminURL, demoToken, nil)}
+				admin: admin.NewClient(adminURL, demoToken, nil)}
 			load := startLoad(ctx, trafficURL+"/"+route+"/v1/chat/completions", o.Rate)
 			fmt.Fprintf(o.Out, "Load: %.0f chat completions/s with sessions (x-session-id) through the gateway\n\n", o.Rate)
 			err := d.run(ctx, &rep)
@@ -425,7 +426,7 @@ type demo struct {
 	plan     *plans.RolloutPlan
 	route    string
 	versions []demoVersion
-	admin    *gateway.Client
+	admin    *admin.Client
 	c        client.Client
 }
 

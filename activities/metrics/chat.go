@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 )
 
 // This file holds the small OpenAI-compatible chat client that the
@@ -129,7 +129,7 @@ func versionChat(ctx context.Context, d deps, q api.Query, v api.Version, role s
 			return "", nil, fmt.Errorf("route %s serves %s, not %s (the %s version): %w", t.route, strings.Join(served, " and "), v.Name, role, ErrNoData)
 		}
 		// Not chatCompletionsURL: a version named v1 would look like an API base.
-		endpoint := strings.TrimRight(t.url, "/") + gateway.PinnedPath(url.PathEscape(t.route), url.PathEscape(v.Name)) + "/v1/chat/completions"
+		endpoint := strings.TrimRight(t.url, "/") + admin.PinnedPath(url.PathEscape(t.route), url.PathEscape(v.Name)) + "/v1/chat/completions"
 		return endpoint, http.Header{"Authorization": {"Bearer " + token}}, nil
 	}
 	if v.URL == "" {

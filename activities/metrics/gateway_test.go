@@ -13,6 +13,7 @@ import (
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -152,7 +153,7 @@ func TestGatewayMeasure(t *testing.T) {
 	t.Run("wrong token is an error naming no secret", func(t *testing.T) {
 		bad := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": "wrong-secret"})})
 		_, err := bad.Measure(context.Background(), q)
-		if !errors.Is(err, gateway.ErrUnauthorized) || strings.Contains(err.Error(), "wrong-secret") {
+		if !errors.Is(err, admin.ErrUnauthorized) || strings.Contains(err.Error(), "wrong-secret") {
 			t.Fatalf("err = %v, want ErrUnauthorized without the token", err)
 		}
 	})

@@ -10,7 +10,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -185,7 +185,7 @@ func (j *Judge) samples(ctx context.Context, q api.Query, prompts []string, n, f
 	for i, r := range []struct {
 		v    api.Version
 		role string
-	}{{q.Stable, gateway.RoleStable}, {q.Canary, gateway.RoleCanary}} {
+	}{{q.Stable, admin.RoleStable}, {q.Canary, admin.RoleCanary}} {
 		var err error
 		if ends[i], headers[i], err = versionChat(ctx, j.d, q, r.v, r.role); err != nil {
 			return "", err

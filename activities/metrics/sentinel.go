@@ -15,7 +15,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -67,7 +67,7 @@ func (s *Sentinel) Measure(ctx context.Context, q api.Query) (api.Result, error)
 	if len(prompts) == 0 {
 		return api.Result{}, fmt.Errorf("metric %s: the sentinel suite is empty: %w", m.Name, api.ErrInvalidConfig)
 	}
-	canaryFailed, err := s.runSuite(ctx, q, cfg, prompts, q.Canary, gateway.RoleCanary)
+	canaryFailed, err := s.runSuite(ctx, q, cfg, prompts, q.Canary, admin.RoleCanary)
 	if err != nil {
 		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
@@ -76,7 +76,7 @@ func (s *Sentinel) Measure(ctx context.Context, q api.Query) (api.Result, error)
 	v.Result = v.Canary
 	var stableFailed map[string]string
 	if cfg.Stable {
-		if stableFailed, err = s.runSuite(ctx, q, cfg, prompts, q.Stable, gateway.RoleStable); err != nil {
+		if stableFailed, err = s.runSuite(ctx, q, cfg, prompts, q.Stable, admin.RoleStable); err != nil {
 			return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 		}
 		v.Stable, v.StableN = []float64{passRate(len(prompts), len(stableFailed))}, int64(len(prompts))

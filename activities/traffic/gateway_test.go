@@ -15,6 +15,7 @@ import (
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -23,7 +24,7 @@ const token = "router-test-token"
 
 type env struct {
 	admin, traffic string
-	client         *gateway.Client
+	client         *admin.Client
 	v1, v2         string
 }
 

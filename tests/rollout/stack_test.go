@@ -27,6 +27,7 @@ import (
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers"
@@ -217,7 +218,7 @@ func (s *stack) route() gateway.RouteState {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := gateway.NewClient(s.adminURL, token, nil).Route(ctx, s.app)
+	st, err := admin.NewClient(s.adminURL, token, nil).Route(ctx, s.app)
 	if err != nil {
 		s.t.Fatalf("read gateway route: %v", err)
 	}
