@@ -58,23 +58,10 @@ func (a *Activities) router(ctx context.Context, in api.TrafficInput) (api.Route
 	}
 	r, err := a.Routers.Router(ctx, in)
 	if err != nil {
-		return nil, classify(fmt.Errorf("build %s router for %s: %w", in.Traffic.Router, in.Target.App, err), in.Traffic.Router, "")
+		err = fmt.Errorf("build %s router for %s: %w", in.Traffic.Router, in.Target.App, err)
+		return nil, failure(ctx, err, routerFallback(err))
 	}
 	return r, nil
-}
-
-// classify makes permanent failures non-retryable application errors:
-// ErrUnsupported names the router and the step kind.
-func classify(err error, router, kind string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, api.ErrUnsupported):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("router %s cannot do %s", router, kind), api.ErrorTypeUnsupported, err)
-	case errors.Is(err, api.ErrInvalidConfig):
-		return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrorTypeInvalidConfig, err)
-	}
-	return err
 }
 
 // change applies one traffic change and reads the split back.
@@ -86,11 +73,16 @@ func (a *Activities) change(ctx context.Context, in api.TrafficInput, kind strin
 	var st api.TrafficState
 	err = a.heartbeating(ctx, func(ctx context.Context) error {
 		if err := apply(r); err != nil {
-			return classify(fmt.Errorf("%s on %s router for %s: %w", kind, in.Traffic.Router, in.Target.App, err), in.Traffic.Router, kind)
+			err = fmt.Errorf("%s on %s router for %s: %w", kind, in.Traffic.Router, in.Target.App, err)
+			if errors.Is(err, api.ErrUnsupported) {
+				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("router %s cannot do %s", in.Traffic.Router, kind), api.ErrorTypeUnsupported, err)
+			}
+			return failure(ctx, err, routerFallback(err))
 		}
 		st, err = r.Read(ctx)
 		if err != nil {
-			return fmt.Errorf("read back %s router for %s after %s: %w", in.Traffic.Router, in.Target.App, kind, err)
+			err = fmt.Errorf("read back %s router for %s after %s: %w", in.Traffic.Router, in.Target.App, kind, err)
+			return failure(ctx, err, routerFallback(err))
 		}
 		return nil
 	})
@@ -171,12 +163,15 @@ func (a *Activities) Measure(ctx context.Context, in api.MeasureInput) (api.Meas
 		return err
 	})
 	now := time.Now()
-	switch {
-	case errors.Is(err, api.ErrInvalidConfig):
-		return api.MeasureResult{}, classify(fmt.Errorf("measure %s: %w", in.Metric.Name, err), "", "")
+	switch k := api.KindOf(err); {
+	case k != nil && k.Permanent():
+		return api.MeasureResult{}, failure(ctx, fmt.Errorf("measure %s: %w", in.Metric.Name, err), api.ErrProviderFailure)
 	case err != nil && ctx.Err() != nil:
 		return api.MeasureResult{}, fmt.Errorf("measure %s: %w", in.Metric.Name, err)
 	case err != nil:
+		if k == nil {
+			err = fmt.Errorf("%w: %w", err, api.ErrProviderFailure)
+		}
 		m := analysis.Errored(now, fmt.Errorf("measure %s: %w", in.Metric.Name, err))
 		a.logger().WarnContext(ctx, "measurement failed", "app", in.Target.App, "metric", in.Metric.Name, "error", err)
 		return judged(in, api.MeasureResult{Measurement: m, State: in.State}), nil
@@ -244,7 +239,7 @@ func (a *Activities) Notify(ctx context.Context, in api.NotifyInput) (api.Notify
 		if done.Gate.TS == "" {
 			gate, err := notifier.Notify(ctx, api.Note{Channel: in.Channel, Card: card})
 			if err != nil {
-				return out, fmt.Errorf("notify %s about its gate in %s: %w", card.App, in.Channel, err)
+				return out, failure(ctx, fmt.Errorf("notify %s about its gate in %s: %w", card.App, in.Channel, err), api.ErrNotifyFailure)
 			}
 			done.Gate = gate
 			a.recordProgress(ctx, done)
@@ -258,7 +253,7 @@ func (a *Activities) Notify(ctx context.Context, in api.NotifyInput) (api.Notify
 	}
 	posted, err := notifier.Notify(ctx, note)
 	if err != nil {
-		return out, fmt.Errorf("notify %s about %s: %w", card.App, in.Event, err)
+		return out, failure(ctx, fmt.Errorf("notify %s about %s: %w", card.App, in.Event, err), api.ErrNotifyFailure)
 	}
 	done.Main = posted
 	a.recordProgress(ctx, done)
@@ -298,7 +293,7 @@ func (a *Activities) ScaleDownCanary(ctx context.Context, in api.ScaleDownInput)
 	}
 	return a.heartbeating(ctx, func(ctx context.Context) error {
 		if err := a.Workloads.ScaleDown(ctx, in.Workload, in.Target.Canary); err != nil {
-			return classify(fmt.Errorf("scale down canary of %s/%s: %w", in.Workload.Namespace, in.Workload.Deployment, err), "", "")
+			return failure(ctx, fmt.Errorf("scale down canary of %s/%s: %w", in.Workload.Namespace, in.Workload.Deployment, err), api.ErrWorkloadFailure)
 		}
 		return nil
 	})
@@ -312,7 +307,7 @@ func (a *Activities) CreateCanary(ctx context.Context, in api.WorkloadInput) err
 		return temporal.NewNonRetryableApplicationError("the plan has a workload but this worker manages none (start it with Kubernetes access)", api.ErrorTypeInvalidConfig, nil)
 	}
 	return a.heartbeating(ctx, func(ctx context.Context) error {
-		return classifyWorkload(a.Workloads.CreateCanary(ctx, in))
+		return failure(ctx, a.Workloads.CreateCanary(ctx, in), api.ErrWorkloadFailure)
 	})
 }
 
@@ -323,15 +318,8 @@ func (a *Activities) PromoteWorkload(ctx context.Context, in api.WorkloadInput) 
 		return temporal.NewNonRetryableApplicationError("the plan has a workload but this worker manages none (start it with Kubernetes access)", api.ErrorTypeInvalidConfig, nil)
 	}
 	return a.heartbeating(ctx, func(ctx context.Context) error {
-		return classifyWorkload(a.Workloads.PromoteStable(ctx, in))
+		return failure(ctx, a.Workloads.PromoteStable(ctx, in), api.ErrWorkloadFailure)
 	})
-}
-
-func classifyWorkload(err error) error {
-	if errors.Is(err, api.ErrNotAvailable) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrorTypeNotAvailable, err)
-	}
-	return classify(err, "", "")
 }
 
 // heartbeating runs fn and heartbeats while it runs, so that a stuck call

@@ -81,16 +81,23 @@ func (g *Gateway) modify(ctx context.Context, op string, change func(cur admin.R
 	return nil
 }
 
-// classifyAPI marks answers that retrying cannot cure as invalid
-// configuration: a bad token, an unknown route, a refused value.
+// classifyAPI gives an admin API error its kind: a refused token, a
+// refused request (an unknown route, an invalid value), a route that other
+// writers kept changing, or a gateway that cannot be reached.
 func classifyAPI(err error) error {
 	switch {
-	case errors.Is(err, api.ErrInvalidConfig):
+	case api.KindOf(err) != nil:
 		return err
-	case errors.Is(err, admin.ErrUnauthorized), errors.Is(err, admin.ErrNotFound), errors.Is(err, admin.ErrInvalid):
-		return fmt.Errorf("%w: %w", err, api.ErrInvalidConfig)
+	case errors.Is(err, admin.ErrUnauthorized):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterAuth)
+	case errors.Is(err, admin.ErrNotFound), errors.Is(err, admin.ErrInvalid):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterRefused)
+	case errors.Is(err, admin.ErrConflict):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterConflict)
+	case errors.Is(err, admin.ErrUnavailable):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterUnreachable)
 	}
-	return err
+	return fmt.Errorf("%w: %w", err, api.ErrRouterFailure)
 }
 
 // toBP converts a percentage (two decimals) to basis points.

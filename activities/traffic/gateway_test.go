@@ -225,18 +225,19 @@ func TestGatewayRouterErrors(t *testing.T) {
 		return "http://" + l.Addr().String()
 	}()
 	tests := []struct {
-		name      string
-		env       map[string]string
-		edit      func(*api.TrafficInput)
-		call      func(api.Router) error
-		permanent bool
+		name string
+		env  map[string]string
+		edit func(*api.TrafficInput)
+		call func(api.Router) error
+		kind *api.Kind
 	}{
-		{"token variable unset", map[string]string{}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, true},
-		{"wrong token", map[string]string{"GW_TOKEN": "not-the-token"}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, true},
-		{"unknown route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.Route = "nope" }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, true},
-		{"weight above 100", map[string]string{"GW_TOKEN": token}, nil, func(r api.Router) error { return r.SetWeight(ctx, 100.5) }, true},
-		{"canary without URL unknown to the route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Target.Canary.URL = "" }, func(r api.Router) error { return r.SetShadow(ctx, 5) }, true},
-		{"gateway down is retryable", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, false},
+		{"token variable unset", map[string]string{}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrInvalidConfig},
+		{"wrong token", map[string]string{"GW_TOKEN": "not-the-token"}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterAuth},
+		{"unknown route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.Route = "nope" }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterRefused},
+		{"weight above 100", map[string]string{"GW_TOKEN": token}, nil, func(r api.Router) error { return r.SetWeight(ctx, 100.5) }, api.ErrInvalidConfig},
+		{"canary without URL unknown to the route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Target.Canary.URL = "" }, func(r api.Router) error { return r.SetShadow(ctx, 5) }, api.ErrInvalidConfig},
+		{"gateway down is retryable", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterUnreachable},
+		{"reading a gateway that is down", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r api.Router) error { _, err := r.Read(ctx); return err }, api.ErrRouterUnreachable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,8 +253,11 @@ func TestGatewayRouterErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if errors.Is(err, api.ErrInvalidConfig) != tc.permanent {
-				t.Fatalf("permanent=%v, want %v: %v", !tc.permanent, tc.permanent, err)
+			if k := api.KindOf(err); k != tc.kind {
+				t.Fatalf("kind %v, want %v: %v", k, tc.kind, err)
+			}
+			if n := strings.Count(err.Error(), tc.kind.Error()); n != 1 {
+				t.Fatalf("the cause %q is said %d times: %v", tc.kind, n, err)
 			}
 			for _, secret := range []string{token, "not-the-token"} {
 				if strings.Contains(err.Error(), secret) {

@@ -2,7 +2,6 @@ package traffic
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -154,13 +153,17 @@ func (r resource) modify(ctx context.Context, op string, change func(obj *unstru
 	return nil
 }
 
-// classifyKube marks answers no retry can cure as invalid configuration.
+// classifyKube gives an API server error its kind: a forbidden change is
+// a refused credential, an invalid one or a missing object a refused
+// request; other errors are left to the caller.
 func classifyKube(err error) error {
 	switch {
-	case errors.Is(err, api.ErrInvalidConfig):
+	case api.KindOf(err) != nil:
 		return err
-	case apierrors.IsInvalid(err), apierrors.IsForbidden(err), apierrors.IsNotFound(err), apierrors.IsBadRequest(err):
-		return fmt.Errorf("%w: %w", err, api.ErrInvalidConfig)
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterAuth)
+	case apierrors.IsInvalid(err), apierrors.IsNotFound(err), apierrors.IsBadRequest(err):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterRefused)
 	}
 	return err
 }
