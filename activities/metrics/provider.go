@@ -1,5 +1,9 @@
 // Package metrics holds the metric providers: each one file behind the
-// api.Provider interface, measuring one metric of a rollout and judging it.
+// api.Provider interface, measuring one metric of a rollout and judging it,
+// and one row in the providers table (registry.go). The plan format
+// describes each provider's block in package plans (its type and Check in
+// a file of its own, a row in plans' provider table); a test keeps the two
+// tables the same list.
 package metrics
 
 import (

@@ -2,8 +2,11 @@
 // and the registry that builds the router a plan names. Every router
 // implements api.Router; Registry implements api.Routers.
 //
-// Adding a router is one new file with a Builder and one row in
-// NewRegistry's table.
+// On the worker's side, adding a router is one new file with a Builder and
+// one row in NewRegistry's table. The plan format describes the router's
+// block in package plans: its type with a Check method in a file of its
+// own, a field of plans.Traffic and a row in plans' router table; a test
+// keeps the two tables the same list.
 package traffic
 
 import (
