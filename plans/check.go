@@ -529,48 +529,57 @@ func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string
 			c.errorf(path+"."+l.name, "write 0 or more", "%s must not be negative", l.name)
 		}
 	}
-	if cmp := m.Compare; cmp != nil {
-		cp := path + ".compare"
-		if cmp.With == "" {
-			c.required(cp, "with", "with: stable")
-		} else {
-			c.oneOf(cp+".with", "comparison target", cmp.With, []string{CompareWithStable})
-		}
-		if cmp.MaxRelativeIncrease == nil && cmp.MaxRelativeDecrease == nil && cmp.MaxAbsolute == nil && cmp.MinAbsolute == nil {
-			c.errorf(cp, "add maxRelativeIncrease: 0.2 (canary at most 20% above stable) or another limit", "compare needs at least one limit")
-		}
-		for _, l := range []struct {
-			name string
-			v    *float64
-		}{{"maxRelativeIncrease", cmp.MaxRelativeIncrease}, {"maxRelativeDecrease", cmp.MaxRelativeDecrease}} {
-			if l.v != nil && *l.v < 0 {
-				c.errorf(cp+"."+l.name, "write a fraction such as 0.2 for 20%", "%s must not be negative", l.name)
-			}
-		}
-		if cmp.MaxRelativeDecrease != nil && *cmp.MaxRelativeDecrease > 1 {
-			c.errorf(cp+".maxRelativeDecrease", "write a fraction such as 0.05 for 5%", "maxRelativeDecrease %v is more than 1 (100%%)", *cmp.MaxRelativeDecrease)
+	if m.Compare != nil {
+		c.compare(path+".compare", m.Compare)
+	}
+	if m.Sequential != nil {
+		c.sequential(path+".sequential", m.Sequential, set == 1 && !block.Counts())
+	}
+}
+
+// compare checks a metric's comparison with stable at cp.
+func (c *checker) compare(cp string, cmp *Compare) {
+	if cmp.With == "" {
+		c.required(cp, "with", "with: stable")
+	} else {
+		c.oneOf(cp+".with", "comparison target", cmp.With, []string{CompareWithStable})
+	}
+	if cmp.MaxRelativeIncrease == nil && cmp.MaxRelativeDecrease == nil && cmp.MaxAbsolute == nil && cmp.MinAbsolute == nil {
+		c.errorf(cp, "add maxRelativeIncrease: 0.2 (canary at most 20% above stable) or another limit", "compare needs at least one limit")
+	}
+	for _, l := range []struct {
+		name string
+		v    *float64
+	}{{"maxRelativeIncrease", cmp.MaxRelativeIncrease}, {"maxRelativeDecrease", cmp.MaxRelativeDecrease}} {
+		if l.v != nil && *l.v < 0 {
+			c.errorf(cp+"."+l.name, "write a fraction such as 0.2 for 20%", "%s must not be negative", l.name)
 		}
 	}
-	if sq := m.Sequential; sq != nil {
-		sp := path + ".sequential"
-		if sq.WorseWhen == "" {
-			c.required(sp, "worseWhen", "worseWhen: higher")
-		} else {
-			c.oneOf(sp+".worseWhen", "direction", sq.WorseWhen, []string{WorseHigher, WorseLower})
-		}
-		if sq.Alpha < 0 || sq.Alpha >= 1 || (sq.Alpha == 0 && c.pos.has(sp+".alpha")) {
-			c.errorf(sp+".alpha", "write a small probability such as 0.05", "alpha %v is not between 0 and 1", sq.Alpha)
-		}
-		if sq.MinEffect < 0 {
-			c.errorf(sp+".minEffect", "write a fraction such as 0.1 for 10%", "minEffect must not be negative")
-		}
-		if sq.MinSamples < 0 {
-			c.errorf(sp+".minSamples", "write 0 or more", "minSamples must not be negative")
-		}
-		if set == 1 && !block.Counts() {
-			c.errorf(sp, "use compare or a condition, or read the metric from the gateway or Prometheus",
-				"the sequential test needs raw counts from the gateway or Prometheus provider")
-		}
+	if cmp.MaxRelativeDecrease != nil && *cmp.MaxRelativeDecrease > 1 {
+		c.errorf(cp+".maxRelativeDecrease", "write a fraction such as 0.05 for 5%", "maxRelativeDecrease %v is more than 1 (100%%)", *cmp.MaxRelativeDecrease)
+	}
+}
+
+// sequential checks a metric's sequential test at sp; noCounts says that
+// the metric's provider reads no raw counts.
+func (c *checker) sequential(sp string, sq *Sequential, noCounts bool) {
+	if sq.WorseWhen == "" {
+		c.required(sp, "worseWhen", "worseWhen: higher")
+	} else {
+		c.oneOf(sp+".worseWhen", "direction", sq.WorseWhen, []string{WorseHigher, WorseLower})
+	}
+	if sq.Alpha < 0 || sq.Alpha >= 1 || (sq.Alpha == 0 && c.pos.has(sp+".alpha")) {
+		c.errorf(sp+".alpha", "write a small probability such as 0.05", "alpha %v is not between 0 and 1", sq.Alpha)
+	}
+	if sq.MinEffect < 0 {
+		c.errorf(sp+".minEffect", "write a fraction such as 0.1 for 10%", "minEffect must not be negative")
+	}
+	if sq.MinSamples < 0 {
+		c.errorf(sp+".minSamples", "write 0 or more", "minSamples must not be negative")
+	}
+	if noCounts {
+		c.errorf(sp, "use compare or a condition, or read the metric from the gateway or Prometheus",
+			"the sequential test needs raw counts from the gateway or Prometheus provider")
 	}
 }
 
