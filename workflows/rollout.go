@@ -509,7 +509,7 @@ func (r *rollout) trafficInput() api.TrafficInput {
 }
 
 // exec runs the activity called name with the options of its type and a summary.
-func (r *rollout) exec(ctx workflow.Context, summary string, name string, in, out any) error {
+func (r *rollout) exec(ctx workflow.Context, summary, name string, in, out any) error {
 	opts := api.Options(name)
 	opts.Summary = summary
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, in)
