@@ -17,84 +17,23 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/notify"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
-// Application error types the activities return; the workflow and the
-// retry policies tell permanent failures apart by them.
-const (
-	// ErrorTypeInvalidConfig is a plan or worker configuration that cannot work.
-	ErrorTypeInvalidConfig = "InvalidConfig"
-	// ErrorTypeUnsupported is a step kind the plan's router cannot do.
-	ErrorTypeUnsupported = "Unsupported"
-)
-
-// ErrUnsupported is what a Router returns (wrapped) for an operation it
-// cannot do, such as shadow traffic on a replica-count router.
-var ErrUnsupported = errors.ErrUnsupported
-
-// Router moves one app's traffic between its stable and canary versions.
-// Every method sets an absolute value.
-type Router interface {
-	// SetWeight sends weight percent of requests to the canary.
-	SetWeight(ctx context.Context, weight float64) error
-	// SetSegmentWeight sends weight percent of one segment's requests to the canary.
-	SetSegmentWeight(ctx context.Context, segment plans.Segment, weight float64) error
-	// SetShadow mirrors percent of stable requests to the canary; 0 stops it.
-	SetShadow(ctx context.Context, percent float64) error
-	// Promote makes the canary the stable version, serving all traffic.
-	Promote(ctx context.Context) error
-	// Reset sends all traffic to the stable version: no canary share, no
-	// segment share, no shadow.
-	Reset(ctx context.Context) error
-	// Read reports the split as the router sees it.
-	Read(ctx context.Context) (TrafficState, error)
-}
-
-// Routers builds the router a plan's traffic block names, for one target.
-// An unknown router is an error wrapping ErrInvalidConfig.
-type Routers interface {
-	Router(ctx context.Context, in TrafficInput) (Router, error)
-}
-
-// ErrInvalidConfig marks configuration that cannot work; activities do not retry it.
-var ErrInvalidConfig = metrics.ErrInvalidConfig
-
-// Notifier shows a rollout's card to people and says where its message is.
-type Notifier interface {
-	Notify(ctx context.Context, n notify.Note) (notify.Posted, error)
-}
-
-// Workloads manages the canary's Kubernetes workload.
-type Workloads interface {
-	// CreateCanary creates the canary workload (or converges an existing
-	// one) and waits until it is available.
-	CreateCanary(ctx context.Context, in WorkloadInput) error
-	// PromoteStable gives the stable workload the canary's version and
-	// waits until it has rolled out.
-	PromoteStable(ctx context.Context, in WorkloadInput) error
-	// ScaleDown removes the canary workload; removing one that is gone is not an error.
-	ScaleDown(ctx context.Context, w plans.Workload, canary Version) error
-}
-
-// ErrorTypeNotAvailable is a workload that did not become available within
-// its progress deadline; the message is the cluster's own.
-const ErrorTypeNotAvailable = "NotAvailable"
-
 // Activities are the rollout's activities. The worker registers one value
-// with its dependencies; the workflow names the methods through a nil pointer.
+// with its dependencies; the workflow names them by the api.Name* constants.
 type Activities struct {
 	// Routers builds traffic routers.
-	Routers Routers
+	Routers api.Routers
 	// Metrics measures metrics; a metrics.Registry dispatches by provider kind.
-	Metrics metrics.Provider
+	Metrics api.Provider
 	// Notifier tells people; nil logs only.
-	Notifier Notifier
+	Notifier api.Notifier
 	// Workloads scales canary workloads; nil where no workload is managed.
-	Workloads Workloads
+	Workloads api.Workloads
 	// Logger logs what the activities do; nil means slog.Default().
 	Logger *slog.Logger
 	// HeartbeatEvery is how often a waiting activity heartbeats; 0 means 5s.
@@ -103,20 +42,6 @@ type Activities struct {
 	// notifications (e.g. http://127.0.0.1:8233); empty leaves them out.
 	UIURL string
 }
-
-// Activity names, as registered from the methods of Activities.
-const (
-	NameSetWeight        = "SetWeight"
-	NameSetSegmentWeight = "SetSegmentWeight"
-	NameSetShadow        = "SetShadow"
-	NamePromoteTraffic   = "PromoteTraffic"
-	NameResetTraffic     = "ResetTraffic"
-	NameMeasure          = "Measure"
-	NameNotify           = "Notify"
-	NameScaleDownCanary  = "ScaleDownCanary"
-	NameCreateCanary     = "CreateCanary"
-	NamePromoteWorkload  = "PromoteWorkload"
-)
 
 func (a *Activities) logger() *slog.Logger {
 	if a.Logger != nil {
@@ -127,50 +52,42 @@ func (a *Activities) logger() *slog.Logger {
 
 // router builds the router for in, turning configuration errors into
 // non-retryable ones.
-func (a *Activities) router(ctx context.Context, in TrafficInput) (Router, error) {
+func (a *Activities) router(ctx context.Context, in api.TrafficInput) (api.Router, error) {
 	if a.Routers == nil {
-		return nil, temporal.NewNonRetryableApplicationError("no traffic routers on this worker", ErrorTypeInvalidConfig, nil)
+		return nil, temporal.NewNonRetryableApplicationError("no traffic routers on this worker", api.ErrorTypeInvalidConfig, nil)
 	}
 	r, err := a.Routers.Router(ctx, in)
 	if err != nil {
-		return nil, classify(fmt.Errorf("build %s router for %s: %w", in.Traffic.Router, in.Target.App, err), in.Traffic.Router, "")
+		err = fmt.Errorf("build %s router for %s: %w", in.Traffic.Router, in.Target.App, err)
+		return nil, failure(ctx, err, routerFallback(err))
 	}
 	return r, nil
 }
 
-// classify makes permanent failures non-retryable application errors:
-// ErrUnsupported names the router and the step kind.
-func classify(err error, router, kind string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrUnsupported):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("router %s cannot do %s", router, kind), ErrorTypeUnsupported, err)
-	case errors.Is(err, ErrInvalidConfig):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalidConfig, err)
-	}
-	return err
-}
-
 // change applies one traffic change and reads the split back.
-func (a *Activities) change(ctx context.Context, in TrafficInput, kind string, apply func(Router) error) (TrafficState, error) {
+func (a *Activities) change(ctx context.Context, in api.TrafficInput, kind string, apply func(api.Router) error) (api.TrafficState, error) {
 	r, err := a.router(ctx, in)
 	if err != nil {
-		return TrafficState{}, err
+		return api.TrafficState{}, err
 	}
-	var st TrafficState
+	var st api.TrafficState
 	err = a.heartbeating(ctx, func(ctx context.Context) error {
 		if err := apply(r); err != nil {
-			return classify(fmt.Errorf("%s on %s router for %s: %w", kind, in.Traffic.Router, in.Target.App, err), in.Traffic.Router, kind)
+			err = fmt.Errorf("%s on %s router for %s: %w", kind, in.Traffic.Router, in.Target.App, err)
+			if errors.Is(err, api.ErrUnsupported) {
+				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("router %s cannot do %s", in.Traffic.Router, kind), api.ErrorTypeUnsupported, err)
+			}
+			return failure(ctx, err, routerFallback(err))
 		}
 		st, err = r.Read(ctx)
 		if err != nil {
-			return fmt.Errorf("read back %s router for %s after %s: %w", in.Traffic.Router, in.Target.App, kind, err)
+			err = fmt.Errorf("read back %s router for %s after %s: %w", in.Traffic.Router, in.Target.App, kind, err)
+			return failure(ctx, err, routerFallback(err))
 		}
 		return nil
 	})
 	if err != nil {
-		return TrafficState{}, err
+		return api.TrafficState{}, err
 	}
 	a.logger().InfoContext(ctx, "traffic changed", "app", in.Target.App, "router", in.Traffic.Router, "change", kind, "canaryWeight", st.CanaryWeight)
 	return st, nil
@@ -178,11 +95,11 @@ func (a *Activities) change(ctx context.Context, in TrafficInput, kind string, a
 
 // SetWeight sends an absolute share of requests to the canary and reports
 // the split read back from the router.
-func (a *Activities) SetWeight(ctx context.Context, in WeightInput) (TrafficState, error) {
+func (a *Activities) SetWeight(ctx context.Context, in api.WeightInput) (api.TrafficState, error) {
 	if in.Weight < 0 || in.Weight > 100 {
-		return TrafficState{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("weight %v is outside 0–100", in.Weight), ErrorTypeInvalidConfig, nil)
+		return api.TrafficState{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("weight %v is outside 0–100", in.Weight), api.ErrorTypeInvalidConfig, nil)
 	}
-	st, err := a.change(ctx, in.TrafficInput, "setWeight", func(r Router) error { return r.SetWeight(ctx, in.Weight) })
+	st, err := a.change(ctx, in.TrafficInput, "setWeight", func(r api.Router) error { return r.SetWeight(ctx, in.Weight) })
 	if err != nil {
 		return st, err
 	}
@@ -193,7 +110,7 @@ func (a *Activities) SetWeight(ctx context.Context, in WeightInput) (TrafficStat
 }
 
 // SetSegmentWeight sends an absolute share of one segment's requests to the canary.
-func (a *Activities) SetSegmentWeight(ctx context.Context, in SegmentWeightInput) (TrafficState, error) {
+func (a *Activities) SetSegmentWeight(ctx context.Context, in api.SegmentWeightInput) (api.TrafficState, error) {
 	var seg *plans.Segment
 	for i := range in.Segments {
 		if in.Segments[i].Name == in.Segment {
@@ -201,60 +118,63 @@ func (a *Activities) SetSegmentWeight(ctx context.Context, in SegmentWeightInput
 		}
 	}
 	if seg == nil {
-		return TrafficState{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the plan has no segment %q", in.Segment), ErrorTypeInvalidConfig, nil)
+		return api.TrafficState{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the plan has no segment %q", in.Segment), api.ErrorTypeInvalidConfig, nil)
 	}
-	return a.change(ctx, in.TrafficInput, "setSegmentWeight", func(r Router) error { return r.SetSegmentWeight(ctx, *seg, in.Weight) })
+	return a.change(ctx, in.TrafficInput, "setSegmentWeight", func(r api.Router) error { return r.SetSegmentWeight(ctx, *seg, in.Weight) })
 }
 
 // SetShadow mirrors an absolute share of stable requests to the canary.
-func (a *Activities) SetShadow(ctx context.Context, in ShadowInput) (TrafficState, error) {
-	return a.change(ctx, in.TrafficInput, "shadow", func(r Router) error { return r.SetShadow(ctx, in.Percent) })
+func (a *Activities) SetShadow(ctx context.Context, in api.ShadowInput) (api.TrafficState, error) {
+	return a.change(ctx, in.TrafficInput, "shadow", func(r api.Router) error { return r.SetShadow(ctx, in.Percent) })
 }
 
 // PromoteTraffic makes the canary the stable version at 100%.
-func (a *Activities) PromoteTraffic(ctx context.Context, in TrafficInput) (TrafficState, error) {
-	return a.change(ctx, in, "promote", func(r Router) error { return r.Promote(ctx) })
+func (a *Activities) PromoteTraffic(ctx context.Context, in api.TrafficInput) (api.TrafficState, error) {
+	return a.change(ctx, in, "promote", func(r api.Router) error { return r.Promote(ctx) })
 }
 
 // ResetTraffic sends all traffic back to the stable version.
-func (a *Activities) ResetTraffic(ctx context.Context, in TrafficInput) (TrafficState, error) {
-	return a.change(ctx, in, "reset", func(r Router) error { return r.Reset(ctx) })
+func (a *Activities) ResetTraffic(ctx context.Context, in api.TrafficInput) (api.TrafficState, error) {
+	return a.change(ctx, in, "reset", func(r api.Router) error { return r.Reset(ctx) })
 }
 
 // Measure takes one measurement of one metric. A provider failure is a
 // measurement with verdict Error, not an activity failure, so that the
 // consecutive error limit counts it; a configuration that cannot work is
 // a non-retryable failure.
-func (a *Activities) Measure(ctx context.Context, in MeasureInput) (MeasureResult, error) {
+func (a *Activities) Measure(ctx context.Context, in api.MeasureInput) (api.MeasureResult, error) {
 	if a.Metrics == nil {
-		return MeasureResult{}, temporal.NewNonRetryableApplicationError("no metric providers on this worker", ErrorTypeInvalidConfig, nil)
+		return api.MeasureResult{}, temporal.NewNonRetryableApplicationError("no metric providers on this worker", api.ErrorTypeInvalidConfig, nil)
 	}
-	q := metrics.Query{
+	q := api.Query{
 		Metric:  in.Metric,
 		App:     in.Target.App,
-		Stable:  metrics.Version(in.Target.Stable),
-		Canary:  metrics.Version(in.Target.Canary),
+		Stable:  in.Target.Stable,
+		Canary:  in.Target.Canary,
 		Traffic: in.Traffic,
 		Args:    in.Args,
 		State:   in.State,
 		Watch:   in.Watch,
 	}
-	var res metrics.Result
+	var res api.Result
 	err := a.heartbeating(ctx, func(ctx context.Context) error {
 		var err error
 		res, err = a.Metrics.Measure(ctx, q)
 		return err
 	})
 	now := time.Now()
-	switch {
-	case errors.Is(err, ErrInvalidConfig):
-		return MeasureResult{}, classify(fmt.Errorf("measure %s: %w", in.Metric.Name, err), "", "")
+	switch k := api.KindOf(err); {
+	case k != nil && k.Permanent():
+		return api.MeasureResult{}, failure(ctx, fmt.Errorf("measure %s: %w", in.Metric.Name, err), api.ErrProviderFailure)
 	case err != nil && ctx.Err() != nil:
-		return MeasureResult{}, fmt.Errorf("measure %s: %w", in.Metric.Name, err)
+		return api.MeasureResult{}, fmt.Errorf("measure %s: %w", in.Metric.Name, err)
 	case err != nil:
+		if k == nil {
+			err = fmt.Errorf("%w: %w", err, api.ErrProviderFailure)
+		}
 		m := analysis.Errored(now, fmt.Errorf("measure %s: %w", in.Metric.Name, err))
 		a.logger().WarnContext(ctx, "measurement failed", "app", in.Target.App, "metric", in.Metric.Name, "error", err)
-		return judged(in, MeasureResult{Measurement: m, State: in.State}), nil
+		return judged(in, api.MeasureResult{Measurement: m, State: in.State}), nil
 	}
 	if !res.Measurement.Verdict.Valid() {
 		res.Measurement = analysis.Errored(now, fmt.Errorf("measure %s: provider gave no verdict", in.Metric.Name))
@@ -262,13 +182,13 @@ func (a *Activities) Measure(ctx context.Context, in MeasureInput) (MeasureResul
 	if res.Measurement.At.IsZero() {
 		res.Measurement.At = now
 	}
-	out := judged(in, MeasureResult{Measurement: res.Measurement, State: res.State})
+	out := judged(in, api.MeasureResult{Measurement: res.Measurement, State: res.State})
 	a.logger().InfoContext(ctx, "measured", "app", in.Target.App, "metric", in.Metric.Name, "verdict", out.Measurement.Label(), "reason", out.Measurement.Reason)
 	return out, nil
 }
 
 // judged adds the judgement to a measurement when the input asks for it.
-func judged(in MeasureInput, res MeasureResult) MeasureResult {
+func judged(in api.MeasureInput, res api.MeasureResult) api.MeasureResult {
 	if in.Judge == nil {
 		return res
 	}
@@ -287,11 +207,11 @@ func judged(in MeasureInput, res MeasureResult) MeasureResult {
 // It is idempotent: the message's place comes from the workflow's state,
 // or, when an earlier attempt posted and then failed, from that attempt's
 // heartbeat, so a retry updates rather than posts a second message.
-func (a *Activities) Notify(ctx context.Context, in NotifyInput) (NotifyResult, error) {
-	out := NotifyResult{Message: in.Message}
+func (a *Activities) Notify(ctx context.Context, in api.NotifyInput) (api.NotifyResult, error) {
+	out := api.NotifyResult{Message: in.Message}
 	n := in.Notifications
 	if n == nil || n.Slack == nil {
-		_, _ = notify.Log{Logger: a.logger()}.Notify(ctx, notify.Note{Card: in.Card})
+		_, _ = notify.Log{Logger: a.logger()}.Notify(ctx, api.Note{Card: in.Card})
 		return out, nil
 	}
 	if len(n.Slack.Events) > 0 && !contains(n.Slack.Events, in.Event) {
@@ -317,9 +237,9 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (NotifyResult, 
 	// buttons; the rollout's message shows the gate without them.
 	if in.Channel != "" && in.Channel != n.Slack.Channel && card.Gate != nil {
 		if done.Gate.TS == "" {
-			gate, err := notifier.Notify(ctx, notify.Note{Channel: in.Channel, Card: card})
+			gate, err := notifier.Notify(ctx, api.Note{Channel: in.Channel, Card: card})
 			if err != nil {
-				return out, fmt.Errorf("notify %s about its gate in %s: %w", card.App, in.Channel, err)
+				return out, failure(ctx, fmt.Errorf("notify %s about its gate in %s: %w", card.App, in.Channel, err), api.ErrNotifyFailure)
 			}
 			done.Gate = gate
 			a.recordProgress(ctx, done)
@@ -327,24 +247,24 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (NotifyResult, 
 		card.Gate = nil
 		card.Text = strings.TrimSpace(card.Text + " Approvals happen in " + in.Channel + ".")
 	}
-	note := notify.Note{Channel: n.Slack.Channel, Card: card, Message: in.Message}
+	note := api.Note{Channel: n.Slack.Channel, Card: card, Message: in.Message}
 	if note.Message.TS == "" {
 		note.Message = done.Main
 	}
 	posted, err := notifier.Notify(ctx, note)
 	if err != nil {
-		return out, fmt.Errorf("notify %s about %s: %w", card.App, in.Event, err)
+		return out, failure(ctx, fmt.Errorf("notify %s about %s: %w", card.App, in.Event, err), api.ErrNotifyFailure)
 	}
 	done.Main = posted
 	a.recordProgress(ctx, done)
-	return NotifyResult{Message: posted}, nil
+	return api.NotifyResult{Message: posted}, nil
 }
 
 // notifyProgress is what Notify has posted so far, kept in its heartbeat
 // so a retried attempt updates those messages instead of posting again.
 type notifyProgress struct {
-	Main notify.Posted `json:"main"`
-	Gate notify.Posted `json:"gate"`
+	Main api.Posted `json:"main"`
+	Gate api.Posted `json:"gate"`
 }
 
 func (a *Activities) recordProgress(ctx context.Context, p notifyProgress) {
@@ -366,14 +286,14 @@ func WorkflowURL(base, namespace, workflowID, runID string) string {
 }
 
 // ScaleDownCanary removes the canary workload.
-func (a *Activities) ScaleDownCanary(ctx context.Context, in ScaleDownInput) error {
+func (a *Activities) ScaleDownCanary(ctx context.Context, in api.ScaleDownInput) error {
 	if a.Workloads == nil {
 		a.logger().WarnContext(ctx, "no workload manager on this worker: canary left running", "app", in.Target.App, "deployment", in.Workload.Deployment)
 		return nil
 	}
 	return a.heartbeating(ctx, func(ctx context.Context) error {
 		if err := a.Workloads.ScaleDown(ctx, in.Workload, in.Target.Canary); err != nil {
-			return classify(fmt.Errorf("scale down canary of %s/%s: %w", in.Workload.Namespace, in.Workload.Deployment, err), "", "")
+			return failure(ctx, fmt.Errorf("scale down canary of %s/%s: %w", in.Workload.Namespace, in.Workload.Deployment, err), api.ErrWorkloadFailure)
 		}
 		return nil
 	})
@@ -382,35 +302,24 @@ func (a *Activities) ScaleDownCanary(ctx context.Context, in ScaleDownInput) err
 // CreateCanary creates the canary workload and waits, heartbeating, until
 // it is available. A canary that misses its progress deadline is a
 // non-retryable failure carrying the cluster's message.
-func (a *Activities) CreateCanary(ctx context.Context, in WorkloadInput) error {
+func (a *Activities) CreateCanary(ctx context.Context, in api.WorkloadInput) error {
 	if a.Workloads == nil {
-		return temporal.NewNonRetryableApplicationError("the plan has a workload but this worker manages none (start it with Kubernetes access)", ErrorTypeInvalidConfig, nil)
+		return temporal.NewNonRetryableApplicationError("the plan has a workload but this worker manages none (start it with Kubernetes access)", api.ErrorTypeInvalidConfig, nil)
 	}
 	return a.heartbeating(ctx, func(ctx context.Context) error {
-		return classifyWorkload(a.Workloads.CreateCanary(ctx, in))
+		return failure(ctx, a.Workloads.CreateCanary(ctx, in), api.ErrWorkloadFailure)
 	})
 }
 
 // PromoteWorkload gives the stable workload the canary's version and waits,
 // heartbeating, until it has rolled out.
-func (a *Activities) PromoteWorkload(ctx context.Context, in WorkloadInput) error {
+func (a *Activities) PromoteWorkload(ctx context.Context, in api.WorkloadInput) error {
 	if a.Workloads == nil {
-		return temporal.NewNonRetryableApplicationError("the plan has a workload but this worker manages none (start it with Kubernetes access)", ErrorTypeInvalidConfig, nil)
+		return temporal.NewNonRetryableApplicationError("the plan has a workload but this worker manages none (start it with Kubernetes access)", api.ErrorTypeInvalidConfig, nil)
 	}
 	return a.heartbeating(ctx, func(ctx context.Context) error {
-		return classifyWorkload(a.Workloads.PromoteStable(ctx, in))
+		return failure(ctx, a.Workloads.PromoteStable(ctx, in), api.ErrWorkloadFailure)
 	})
-}
-
-// ErrNotAvailable marks a workload that missed its progress deadline;
-// Workloads implementations wrap it.
-var ErrNotAvailable = errors.New("not available")
-
-func classifyWorkload(err error) error {
-	if errors.Is(err, ErrNotAvailable) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeNotAvailable, err)
-	}
-	return classify(err, "", "")
 }
 
 // heartbeating runs fn and heartbeats while it runs, so that a stuck call

@@ -12,8 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/coalmine-dev/coalmine/activities"
-	"github.com/coalmine-dev/coalmine/activities/metrics"
-	"github.com/coalmine-dev/coalmine/activities/notify"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -24,7 +23,7 @@ type router struct {
 	weight float64
 }
 
-func (r *router) Router(context.Context, activities.TrafficInput) (activities.Router, error) {
+func (r *router) Router(context.Context, api.TrafficInput) (api.Router, error) {
 	return r, nil
 }
 func (r *router) SetWeight(context.Context, float64) error { return r.err }
@@ -34,25 +33,25 @@ func (r *router) SetSegmentWeight(context.Context, plans.Segment, float64) error
 func (r *router) SetShadow(context.Context, float64) error { return r.err }
 func (r *router) Promote(context.Context) error            { return r.err }
 func (r *router) Reset(context.Context) error              { return r.err }
-func (r *router) Read(context.Context) (activities.TrafficState, error) {
-	return activities.TrafficState{CanaryWeight: r.weight}, nil
+func (r *router) Read(context.Context) (api.TrafficState, error) {
+	return api.TrafficState{CanaryWeight: r.weight}, nil
 }
 
 type provider struct {
-	res metrics.Result
+	res api.Result
 	err error
 }
 
-func (p provider) Measure(context.Context, metrics.Query) (metrics.Result, error) {
+func (p provider) Measure(context.Context, api.Query) (api.Result, error) {
 	return p.res, p.err
 }
 
-type notifier struct{ got []notify.Note }
+type notifier struct{ got []api.Note }
 
-func (n *notifier) Notify(_ context.Context, note notify.Note) (notify.Posted, error) {
+func (n *notifier) Notify(_ context.Context, note api.Note) (api.Posted, error) {
 	n.got = append(n.got, note)
 	if note.Message.TS == "" {
-		return notify.Posted{Channel: "C0DEPLOYS", TS: fmt.Sprint(len(n.got))}, nil
+		return api.Posted{Channel: "C0DEPLOYS", TS: fmt.Sprint(len(n.got))}, nil
 	}
 	return note.Message, nil
 }
@@ -76,9 +75,9 @@ func appErr(t *testing.T, err error) *temporal.ApplicationError {
 	return ae
 }
 
-func weightInput(router string, w float64) activities.WeightInput {
-	return activities.WeightInput{
-		TrafficInput: activities.TrafficInput{Traffic: plans.Traffic{Router: router}, Target: activities.Target{App: "a", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"}}},
+func weightInput(router string, w float64) api.WeightInput {
+	return api.WeightInput{
+		TrafficInput: api.TrafficInput{Traffic: plans.Traffic{Router: router}, Target: api.Target{App: "a", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}},
 		Weight:       w,
 	}
 }
@@ -96,7 +95,7 @@ func TestTrafficActivities(t *testing.T) {
 			name: "weight read back",
 			r:    &router{weight: 25},
 			run: func(e *testsuite.TestActivityEnvironment) error {
-				_, err := e.ExecuteActivity(activities.NameSetWeight, weightInput("gateway", 25))
+				_, err := e.ExecuteActivity(api.NameSetWeight, weightInput("gateway", 25))
 				return err
 			},
 		},
@@ -104,37 +103,37 @@ func TestTrafficActivities(t *testing.T) {
 			name: "a router that reports another weight is a retryable failure",
 			r:    &router{weight: 5},
 			run: func(e *testsuite.TestActivityEnvironment) error {
-				_, err := e.ExecuteActivity(activities.NameSetWeight, weightInput("gateway", 25))
+				_, err := e.ExecuteActivity(api.NameSetWeight, weightInput("gateway", 25))
 				return err
 			},
 			wantErr: "router reports 5",
 		},
 		{
 			name: "an unsupported step names router and kind",
-			r:    &router{err: fmt.Errorf("mirror: %w", activities.ErrUnsupported)},
+			r:    &router{err: fmt.Errorf("mirror: %w", api.ErrUnsupported)},
 			run: func(e *testsuite.TestActivityEnvironment) error {
-				_, err := e.ExecuteActivity(activities.NameSetShadow, activities.ShadowInput{TrafficInput: weightInput("replicas", 0).TrafficInput, Percent: 10})
+				_, err := e.ExecuteActivity(api.NameSetShadow, api.ShadowInput{TrafficInput: weightInput("replicas", 0).TrafficInput, Percent: 10})
 				return err
 			},
-			wantErr: "router replicas cannot do shadow", nonRetryable: true, wantErrorType: activities.ErrorTypeUnsupported,
+			wantErr: "router replicas cannot do shadow", nonRetryable: true, wantErrorType: api.ErrorTypeUnsupported,
 		},
 		{
 			name: "invalid configuration is not retried",
-			r:    &router{err: fmt.Errorf("no url: %w", activities.ErrInvalidConfig)},
+			r:    &router{err: fmt.Errorf("no url: %w", api.ErrInvalidConfig)},
 			run: func(e *testsuite.TestActivityEnvironment) error {
-				_, err := e.ExecuteActivity(activities.NameResetTraffic, weightInput("gateway", 0).TrafficInput)
+				_, err := e.ExecuteActivity(api.NameResetTraffic, weightInput("gateway", 0).TrafficInput)
 				return err
 			},
-			wantErr: "no url", nonRetryable: true, wantErrorType: activities.ErrorTypeInvalidConfig,
+			wantErr: "no url", nonRetryable: true, wantErrorType: api.ErrorTypeInvalidConfig,
 		},
 		{
 			name: "an unknown segment is invalid",
 			r:    &router{},
 			run: func(e *testsuite.TestActivityEnvironment) error {
-				_, err := e.ExecuteActivity(activities.NameSetSegmentWeight, activities.SegmentWeightInput{TrafficInput: weightInput("gateway", 0).TrafficInput, Segment: "pilot", Weight: 5})
+				_, err := e.ExecuteActivity(api.NameSetSegmentWeight, api.SegmentWeightInput{TrafficInput: weightInput("gateway", 0).TrafficInput, Segment: "pilot", Weight: 5})
 				return err
 			},
-			wantErr: `the plan has no segment "pilot"`, nonRetryable: true, wantErrorType: activities.ErrorTypeInvalidConfig,
+			wantErr: `the plan has no segment "pilot"`, nonRetryable: true, wantErrorType: api.ErrorTypeInvalidConfig,
 		},
 	}
 	for _, tt := range tests {
@@ -158,7 +157,7 @@ func TestTrafficActivities(t *testing.T) {
 }
 
 func TestMeasure(t *testing.T) {
-	in := activities.MeasureInput{Metric: plans.Metric{Name: "m"}, State: []byte("prev")}
+	in := api.MeasureInput{Metric: plans.Metric{Name: "m"}, State: []byte("prev")}
 	tests := []struct {
 		name        string
 		p           provider
@@ -166,14 +165,14 @@ func TestMeasure(t *testing.T) {
 		wantState   string
 		wantErr     string
 	}{
-		{"a verdict and the next state", provider{res: metrics.Result{Measurement: analysis.Measurement{Verdict: analysis.Pass, Reason: "ok"}, State: []byte("next")}}, analysis.Pass, "next", ""},
+		{"a verdict and the next state", provider{res: api.Result{Measurement: analysis.Measurement{Verdict: analysis.Pass, Reason: "ok"}, State: []byte("next")}}, analysis.Pass, "next", ""},
 		{"a provider failure is an Error measurement", provider{err: errors.New("connection refused")}, analysis.Error, "prev", ""},
-		{"no verdict is an Error measurement", provider{res: metrics.Result{}}, analysis.Error, "", ""},
-		{"invalid configuration fails the activity for good", provider{err: fmt.Errorf("bad url: %w", metrics.ErrInvalidConfig)}, "", "", "bad url"},
+		{"no verdict is an Error measurement", provider{res: api.Result{}}, analysis.Error, "", ""},
+		{"invalid configuration fails the activity for good", provider{err: fmt.Errorf("bad url: %w", api.ErrInvalidConfig)}, "", "", "bad url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := env(&activities.Activities{Metrics: tt.p}).ExecuteActivity(activities.NameMeasure, in)
+			v, err := env(&activities.Activities{Metrics: tt.p}).ExecuteActivity(api.NameMeasure, in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !appErr(t, err).NonRetryable() {
 					t.Fatalf("err = %v, want a non-retryable %q", err, tt.wantErr)
@@ -183,7 +182,7 @@ func TestMeasure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var res activities.MeasureResult
+			var res api.MeasureResult
 			if err := v.Get(&res); err != nil {
 				t.Fatal(err)
 			}
@@ -199,7 +198,7 @@ func TestNotifyHonoursThePlansEvents(t *testing.T) {
 	e := env(&activities.Activities{Notifier: n})
 	cfg := &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys", Events: []string{plans.EventRolledBack}}}
 	for _, ev := range []string{plans.EventStarted, plans.EventRolledBack} {
-		if _, err := e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: ev, Card: notify.Card{App: "a", Event: ev, Text: "t"}, Notifications: cfg}); err != nil {
+		if _, err := e.ExecuteActivity(api.NameNotify, api.NotifyInput{Event: ev, Card: api.Card{App: "a", Event: ev, Text: "t"}, Notifications: cfg}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -216,29 +215,29 @@ func TestNotifyKeepsOneMessage(t *testing.T) {
 	n := &notifier{}
 	e := env(&activities.Activities{Notifier: n, UIURL: "http://ui:8233"})
 	cfg := &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys"}}
-	v, err := e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: plans.EventStarted, Card: notify.Card{App: "a"}, Notifications: cfg})
+	v, err := e.ExecuteActivity(api.NameNotify, api.NotifyInput{Event: plans.EventStarted, Card: api.Card{App: "a"}, Notifications: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var first activities.NotifyResult
+	var first api.NotifyResult
 	if err := v.Get(&first); err != nil || first.Message.TS == "" {
 		t.Fatalf("first notify = %+v, %v", first, err)
 	}
 	if !strings.HasPrefix(n.got[0].Card.UIURL, "http://ui:8233/namespaces/") {
 		t.Errorf("card link = %q", n.got[0].Card.UIURL)
 	}
-	v, err = e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: plans.EventPromoted, Card: notify.Card{App: "a"}, Notifications: cfg, Message: first.Message})
+	v, err = e.ExecuteActivity(api.NameNotify, api.NotifyInput{Event: plans.EventPromoted, Card: api.Card{App: "a"}, Notifications: cfg, Message: first.Message})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var second activities.NotifyResult
+	var second api.NotifyResult
 	if err := v.Get(&second); err != nil || second.Message != first.Message || n.got[1].Message != first.Message {
 		t.Fatalf("second notify = %+v, %v; note %+v", second, err, n.got[1])
 	}
 
 	retry := env(&activities.Activities{Notifier: n})
 	retry.SetHeartbeatDetails(map[string]any{"main": first.Message})
-	if _, err := retry.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: plans.EventStarted, Card: notify.Card{App: "a"}, Notifications: cfg}); err != nil {
+	if _, err := retry.ExecuteActivity(api.NameNotify, api.NotifyInput{Event: plans.EventStarted, Card: api.Card{App: "a"}, Notifications: cfg}); err != nil {
 		t.Fatal(err)
 	}
 	if got := n.got[2].Message; got != first.Message {
@@ -246,7 +245,7 @@ func TestNotifyKeepsOneMessage(t *testing.T) {
 	}
 
 	before := len(n.got)
-	if _, err := e.ExecuteActivity(activities.NameNotify, activities.NotifyInput{Event: plans.EventStarted, Card: notify.Card{App: "a"}}); err != nil {
+	if _, err := e.ExecuteActivity(api.NameNotify, api.NotifyInput{Event: plans.EventStarted, Card: api.Card{App: "a"}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(n.got) != before {
@@ -261,9 +260,9 @@ func TestNotifyGateInItsOwnChannel(t *testing.T) {
 	n := &notifier{}
 	e := env(&activities.Activities{Notifier: n})
 	cfg := &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys"}}
-	in := activities.NotifyInput{Event: plans.EventGate, Channel: "#voice-releases", Notifications: cfg,
-		Card: notify.Card{App: "a", Gate: &notify.Gate{ID: "step-3", WorkflowID: "coalmine/a"}}}
-	if _, err := e.ExecuteActivity(activities.NameNotify, in); err != nil {
+	in := api.NotifyInput{Event: plans.EventGate, Channel: "#voice-releases", Notifications: cfg,
+		Card: api.Card{App: "a", Gate: &api.Gate{ID: "step-3", WorkflowID: "coalmine/a"}}}
+	if _, err := e.ExecuteActivity(api.NameNotify, in); err != nil {
 		t.Fatal(err)
 	}
 	if len(n.got) != 2 || n.got[0].Channel != "#voice-releases" || n.got[0].Card.Gate == nil ||
@@ -272,7 +271,7 @@ func TestNotifyGateInItsOwnChannel(t *testing.T) {
 	}
 	retry := env(&activities.Activities{Notifier: n})
 	retry.SetHeartbeatDetails(map[string]any{"gate": map[string]string{"channel": "C1", "ts": "9"}})
-	if _, err := retry.ExecuteActivity(activities.NameNotify, in); err != nil {
+	if _, err := retry.ExecuteActivity(api.NameNotify, in); err != nil {
 		t.Fatal(err)
 	}
 	if len(n.got) != 3 || n.got[2].Channel != "#deploys" {

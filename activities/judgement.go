@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -14,7 +15,7 @@ import (
 // Inconclusive; then the limits assess the record. It runs inside the
 // Measure activity so that every one of these decisions is recorded in the
 // workflow's history.
-func judge(m plans.Metric, meas analysis.Measurement, in JudgeInput) (analysis.Measurement, analysis.History, analysis.Assessment) {
+func judge(m plans.Metric, meas analysis.Measurement, in api.JudgeInput) (analysis.Measurement, analysis.History, analysis.Assessment) {
 	meas = belowFloor(m, meas)
 	if meas.NoData {
 		timeout := noDataTimeout(m, in.Limits.Interval)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
+
+	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
 func TestJudge(t *testing.T) {
@@ -35,7 +37,7 @@ func TestJudge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			meas, h, a := judge(tt.metric, tt.meas, JudgeInput{Limits: limits, ExposedFor: tt.exposed})
+			meas, h, a := judge(tt.metric, tt.meas, api.JudgeInput{Limits: limits, ExposedFor: tt.exposed})
 			if meas.Label() != tt.label || a.Phase != tt.phase || !strings.Contains(meas.Reason+" "+a.Reason, tt.reason) {
 				t.Errorf("judged %s, phase %s (%s; %s); want %s, %s with %q", meas.Label(), a.Phase, meas.Reason, a.Reason, tt.label, tt.phase, tt.reason)
 			}

@@ -16,12 +16,6 @@ import (
 // maxAdminBody bounds an admin request body.
 const maxAdminBody = 64 << 10
 
-// Admin API paths.
-const (
-	PathRoutes = "/admin/v1/routes"
-	PathStats  = "/admin/v1/stats"
-)
-
 // requireToken wraps h with bearer-token authentication using a
 // constant-time comparison.
 func (g *Gateway) requireToken(h http.HandlerFunc) http.HandlerFunc {
@@ -98,7 +92,7 @@ func (g *Gateway) Update(name string, upd RouteUpdate) (RouteState, int, *ErrorB
 		return cur, http.StatusBadRequest, fe
 	}
 	if sameState(cur, next) {
-		if upd.DropPins || !cur.hasCanaryTraffic() {
+		if upd.DropPins || !hasCanaryTraffic(&cur) {
 			g.pins[name].reset()
 		}
 		return cur, http.StatusOK, nil
@@ -117,7 +111,7 @@ func (g *Gateway) Update(name string, upd RouteUpdate) (RouteState, int, *ErrorB
 			return cur, http.StatusInternalServerError, &ErrorBody{Error: "cannot persist state"}
 		}
 	}
-	if upd.DropPins || !next.hasCanaryTraffic() {
+	if upd.DropPins || !hasCanaryTraffic(&next) {
 		g.pins[name].reset()
 	}
 	g.table.Store(g.buildTable())

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 )
 
 func adminConfig(t *testing.T) *gateway.Config {
@@ -178,18 +179,18 @@ func TestAdminWritesAreIdempotentAndGenerational(t *testing.T) {
 	// A different write from a writer that read generation 0 is stale.
 	w2 := 5000
 	_, err = g.client.SetRoute(ctx, "chat", gateway.RouteUpdate{IfGeneration: &gen, CanaryWeightBP: &w2})
-	var ae *gateway.APIError
-	if !errors.Is(err, gateway.ErrConflict) || !errors.As(err, &ae) || ae.Status != 409 {
+	var ae *admin.APIError
+	if !errors.Is(err, admin.ErrConflict) || !errors.As(err, &ae) || ae.Status != 409 {
 		t.Fatalf("stale write: %v", err)
 	}
 	if strings.Contains(err.Error(), testToken) {
 		t.Fatal("token in error")
 	}
-	bad := gateway.NewClient(g.admin, "wrong", nil)
-	if _, err := bad.Routes(ctx); !errors.Is(err, gateway.ErrUnauthorized) || strings.Contains(err.Error(), "wrong") {
+	bad := admin.NewClient(g.admin, "wrong", nil)
+	if _, err := bad.Routes(ctx); !errors.Is(err, admin.ErrUnauthorized) || strings.Contains(err.Error(), "wrong") {
 		t.Fatalf("bad token: %v", err)
 	}
-	if _, err := g.client.Route(ctx, "nope"); !errors.Is(err, gateway.ErrNotFound) {
+	if _, err := g.client.Route(ctx, "nope"); !errors.Is(err, admin.ErrNotFound) {
 		t.Fatalf("unknown route: %v", err)
 	}
 	routes, err := g.client.Routes(ctx)

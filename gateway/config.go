@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -100,21 +99,8 @@ type Price struct {
 	OutputPerMillion float64 `yaml:"outputPerMillion"`
 }
 
-// Sticky says where a request's assignment key is taken from. It is set
-// per route in the configuration file, and a rollout's plan may replace it
-// through the admin API (RouteUpdate.Sticky).
-type Sticky struct {
-	// Headers are tried in order; the first non-empty one is the key.
-	Headers []string `yaml:"headers" json:"headers,omitempty"`
-	// UserField uses the JSON body's `user` field when no header is set.
-	UserField bool `yaml:"userField" json:"userField,omitempty"`
-	// PinTTL keeps a key on the version it started on until it has been
-	// idle this long; zero disables pinning.
-	PinTTL Duration `yaml:"pinTTL" json:"pinTTL,omitempty"`
-}
-
 // validate checks a stickiness setting; field prefixes the field path.
-func (s Sticky) validate(field string) *ErrorBody {
+func validateSticky(s Sticky, field string) *ErrorBody {
 	if s.PinTTL < 0 {
 		return &ErrorBody{Field: field + ".pinTTL", Error: "pinTTL must not be negative"}
 	}
@@ -157,46 +143,6 @@ type RouteConfig struct {
 	Segments []Segment `yaml:"segments"`
 	// ShadowBP is the initial mirrored share of stable traffic.
 	ShadowBP int `yaml:"shadowBP"`
-}
-
-// Duration is a time.Duration written as a Go duration string ("30s").
-type Duration time.Duration
-
-// UnmarshalYAML parses a duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("line %d: duration must be a string such as \"30s\"", n.Line)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	if v < 0 {
-		return fmt.Errorf("line %d: duration %q is negative", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalJSON writes the duration as a Go duration string ("30m0s").
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a Go duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration must be a string such as \"30m\": %w", err)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
 }
 
 // DefaultLimits are used for every zero field of Limits.
@@ -334,7 +280,7 @@ func (c *Config) Validate() error {
 			}
 			hosts[h] = r.Name
 		}
-		if fe := r.Sticky.validate("sticky"); fe != nil {
+		if fe := validateSticky(r.Sticky, "sticky"); fe != nil {
 			return fmt.Errorf("%s.%s: %s", where, fe.Field, fe.Error)
 		}
 		st := r.state()
@@ -391,7 +337,7 @@ func validateState(st *RouteState) *ErrorBody {
 		return &ErrorBody{Field: "canaryWeightBP", Error: fmt.Sprintf("%d is not within 0..%d", st.CanaryWeightBP, MaxBasisPoints)}
 	}
 	if st.Sticky != nil {
-		if fe := st.Sticky.validate("sticky"); fe != nil {
+		if fe := validateSticky(*st.Sticky, "sticky"); fe != nil {
 			return fe
 		}
 	}

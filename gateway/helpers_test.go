@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 )
@@ -24,7 +25,7 @@ type gw struct {
 	g       *gateway.Gateway
 	traffic string // http://127.0.0.1:port
 	admin   string
-	client  *gateway.Client
+	client  *admin.Client
 	stop    func() error // graceful shutdown; returns Serve's error
 }
 

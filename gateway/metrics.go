@@ -111,18 +111,6 @@ func (h *hist) quantiles() Quantiles {
 	return Quantiles{P50: h.quantile(0.5), P90: h.quantile(0.9), P95: h.quantile(0.95), P99: h.quantile(0.99)}
 }
 
-func (m *Moments) observe(v float64) {
-	m.Count++
-	m.Sum += v
-	m.SumSquares += v * v
-}
-
-func (m *Moments) add(o Moments) {
-	m.Count += o.Count
-	m.Sum += o.Sum
-	m.SumSquares += o.SumSquares
-}
-
 // counts is the mutable form of Counts.
 type counts struct {
 	requests, errors, timeouts, connFailures, clientErrors, canceled uint64
@@ -167,12 +155,12 @@ func (c *counts) record(o *outcome, price Price) {
 // or one response of a Realtime session).
 func (c *counts) recordUsage(o *outcome, price Price) {
 	if o.usage {
-		c.tokensIn.observe(float64(o.tokensIn))
-		c.tokensOut.observe(float64(o.tokensOut))
-		c.cost.observe((float64(o.tokensIn)*price.InputPerMillion + float64(o.tokensOut)*price.OutputPerMillion) / 1e6)
+		c.tokensIn.Observe(float64(o.tokensIn))
+		c.tokensOut.Observe(float64(o.tokensOut))
+		c.cost.Observe((float64(o.tokensIn)*price.InputPerMillion + float64(o.tokensOut)*price.OutputPerMillion) / 1e6)
 	}
 	if o.answered {
-		c.toolCalls.observe(float64(o.toolCalls))
+		c.toolCalls.Observe(float64(o.toolCalls))
 	}
 }
 
@@ -204,10 +192,10 @@ func (c *counts) add(o *counts) {
 	c.canceled += o.canceled
 	c.latency.add(&o.latency)
 	c.ttft.add(&o.ttft)
-	c.tokensIn.add(o.tokensIn)
-	c.tokensOut.add(o.tokensOut)
-	c.toolCalls.add(o.toolCalls)
-	c.cost.add(o.cost)
+	c.tokensIn.Add(o.tokensIn)
+	c.tokensOut.Add(o.tokensOut)
+	c.toolCalls.Add(o.toolCalls)
+	c.cost.Add(o.cost)
 	c.sessions += o.sessions
 	c.sessionErrors += o.sessionErrors
 	c.upgradeFailures += o.upgradeFailures

@@ -8,19 +8,6 @@ import (
 	"time"
 )
 
-// RoleSentinel records requests pinned to one version through the admin API
-// (sentinel prompts, an LLM judge's samples), so that they never count as
-// the canary's or the stable version's user traffic.
-const RoleSentinel = "sentinel"
-
-// PinnedPath returns the admin API path that sends a request to one version
-// of a route, whatever the split: /admin/v1/routes/{route}/versions/{version}.
-// The path of the request to the version follows it, e.g.
-// PinnedPath("voice", "v2") + "/v1/chat/completions".
-func PinnedPath(route, version string) string {
-	return PathRoutes + "/" + route + "/versions/" + version
-}
-
 // handlePinned proxies a request to the named version of a route. It is an
 // admin endpoint (bearer token required), because it bypasses the split: a
 // metric provider uses it to ask a version directly through the gateway.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 )
 
 // TestPinnedRequests asks each version of a route directly through the
@@ -50,12 +51,12 @@ routes:
 		status            int
 		body              string
 	}{
-		{"canary though it has no weight", gateway.PinnedPath("chat", "v2") + "/v1/chat/completions", testToken, 200, "v2 at /v1/chat/completions"},
-		{"stable", gateway.PinnedPath("chat", "v1") + "/v1/chat/completions", testToken, 200, "v1 at /v1/chat/completions"},
-		{"no token", gateway.PinnedPath("chat", "v2") + "/v1/chat/completions", "", 401, ""},
-		{"wrong token", gateway.PinnedPath("chat", "v2") + "/v1/chat/completions", "nope", 401, ""},
-		{"unknown version", gateway.PinnedPath("chat", "v9") + "/v1/chat/completions", testToken, 404, "no version"},
-		{"unknown route", gateway.PinnedPath("nope", "v1") + "/v1/chat/completions", testToken, 404, "unknown route"},
+		{"canary though it has no weight", admin.PinnedPath("chat", "v2") + "/v1/chat/completions", testToken, 200, "v2 at /v1/chat/completions"},
+		{"stable", admin.PinnedPath("chat", "v1") + "/v1/chat/completions", testToken, 200, "v1 at /v1/chat/completions"},
+		{"no token", admin.PinnedPath("chat", "v2") + "/v1/chat/completions", "", 401, ""},
+		{"wrong token", admin.PinnedPath("chat", "v2") + "/v1/chat/completions", "nope", 401, ""},
+		{"unknown version", admin.PinnedPath("chat", "v9") + "/v1/chat/completions", testToken, 404, "no version"},
+		{"unknown route", admin.PinnedPath("nope", "v1") + "/v1/chat/completions", testToken, 404, "unknown route"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -164,7 +164,7 @@ func containsString(list []string, s string) bool {
 }
 
 // hasCanaryTraffic reports whether any request can reach the canary.
-func (st *RouteState) hasCanaryTraffic() bool {
+func hasCanaryTraffic(st *RouteState) bool {
 	if st.Canary == nil {
 		return false
 	}

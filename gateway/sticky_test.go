@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 )
 
 const route2 = `
@@ -262,7 +263,7 @@ routes:
 
 	// A pin without a key is refused, naming the field.
 	_, err = g2.client.SetRoute(context.Background(), "chat", gateway.RouteUpdate{IfGeneration: &got.Generation, Sticky: &gateway.Sticky{PinTTL: gateway.Duration(time.Minute)}})
-	var apiErr *gateway.APIError
+	var apiErr *admin.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || apiErr.Body.Field != "sticky.pinTTL" {
 		t.Fatalf("pin without key: %v", err)
 	}

@@ -1,19 +1,15 @@
 package plans
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/expr-lang/expr"
-	"go.yaml.in/yaml/v3"
 )
 
 // checker runs the semantic checks on a decoded plan and records
@@ -153,48 +149,30 @@ func (c *checker) oneOf(path, what, value string, allowed []string) bool {
 
 func (c *checker) traffic(s *Spec) {
 	t := &s.Traffic
-	routers := []string{RouterGateway, RouterHTTPRoute, RouterVirtualService, RouterReplicas}
+	routers := Routers()
 	if t.Router == "" {
-		c.required("spec.traffic", "router", "router: gateway (or httproute, virtualservice, replicas)")
+		c.required("spec.traffic", "router", "router: gateway (or "+strings.Join(routers[1:], ", ")+")")
 	} else if !c.oneOf("spec.traffic.router", "router", t.Router, routers) {
 		return
 	}
-	blocks := map[string]bool{
-		RouterGateway:        t.Gateway != nil,
-		RouterHTTPRoute:      t.HTTPRoute != nil,
-		RouterVirtualService: t.VirtualService != nil,
-		RouterReplicas:       t.Replicas != nil,
-	}
-	for _, r := range routers {
-		if blocks[r] && r != t.Router && t.Router != "" {
-			c.errorf("spec.traffic."+r, "remove it, or set router: "+r, "a %s block is given but the router is %s", r, t.Router)
+	var chosen Block
+	for _, r := range routerKinds {
+		b := r.block(t)
+		if b != nil && r.name != t.Router && t.Router != "" {
+			c.errorf("spec.traffic."+r.name, "remove it, or set router: "+r.name, "a %s block is given but the router is %s", r.name, t.Router)
+		}
+		if r.name == t.Router {
+			chosen = b
 		}
 	}
-	if t.Router != "" && !blocks[t.Router] {
+	if t.Router == "" {
+		return
+	}
+	if chosen == nil {
 		c.errorf("spec.traffic", "add a "+t.Router+" block under spec.traffic", "router %s needs its own %s block", t.Router, t.Router)
 		return
 	}
-	switch t.Router {
-	case RouterGateway:
-		g := t.Gateway
-		c.url("spec.traffic.gateway.url", "url", g.URL, "url: http://127.0.0.1:8480")
-		c.envName("spec.traffic.gateway.tokenEnv", g.TokenEnv)
-	case RouterHTTPRoute:
-		h := t.HTTPRoute
-		c.need("spec.traffic.httproute", "name", h.Name, "name: voice-agent")
-		c.need("spec.traffic.httproute", "stableService", h.StableService, "stableService: voice-agent")
-		c.need("spec.traffic.httproute", "canaryService", h.CanaryService, "canaryService: voice-agent-canary")
-	case RouterVirtualService:
-		v := t.VirtualService
-		c.need("spec.traffic.virtualservice", "name", v.Name, "name: voice-agent")
-		c.need("spec.traffic.virtualservice", "stableHost", v.StableHost, "stableHost: voice-agent")
-		if v.CanaryHost == "" && (v.StableSubset == "" || v.CanarySubset == "") {
-			c.errorf("spec.traffic.virtualservice", "add canaryHost: voice-agent-canary, or stableSubset and canarySubset",
-				"the canary destination needs canaryHost or a pair of subsets")
-		}
-	case RouterReplicas:
-		c.need("spec.traffic.replicas", "stableDeployment", t.Replicas.StableDeployment, "stableDeployment: voice-agent")
-	}
+	chosen.Check(Fields{c: c, spec: s}, "spec.traffic."+t.Router)
 }
 
 func (c *checker) need(path, field, value, example string) {
@@ -262,14 +240,14 @@ func (c *checker) segments(segs []Segment) map[string]bool {
 // stepKinds lists the step kinds in the order of the Step fields.
 var stepKinds = []string{"setWeight", "pause", "approval", "analysis", "setSegmentWeight", "shadow"}
 
-// unsupported lists, per router, the step kinds it cannot carry out.
-var unsupported = map[string][]string{
-	RouterReplicas: {"setSegmentWeight", "shadow"},
-}
-
 // Supports reports whether a router can carry out a kind of step.
 func Supports(router, stepKind string) bool {
-	return !slices.Contains(unsupported[router], stepKind)
+	for _, r := range routerKinds {
+		if r.name == router {
+			return !slices.Contains(r.cannot, stepKind)
+		}
+	}
+	return true
 }
 
 func (c *checker) steps(s *Spec, segments map[string]bool) {
@@ -507,75 +485,28 @@ func (c *checker) templates(s *Spec) {
 func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string) {
 	p := &m.Provider
 	set := 0
-	for _, b := range []bool{p.Prometheus != nil, p.Web != nil, p.Gateway != nil, p.Sentinel != nil, p.Judge != nil} {
-		if b {
+	var block ProviderBlock
+	var kind string
+	for _, k := range providerKinds {
+		if b := k.block(p); b != nil {
 			set++
+			if block == nil {
+				kind, block = k.kind, b
+			}
 		}
 	}
 	pp := path + ".provider"
 	switch set {
 	case 0:
-		c.errorf(pp, "give one of prometheus, web, gateway, sentinel, judge", "metric %s has no provider", m.Name)
+		c.errorf(pp, "give one of "+strings.Join(ProviderKinds(), ", "), "metric %s has no provider", m.Name)
 	case 1:
 	default:
 		c.errorf(pp, "split it into one metric per provider", "metric %s has %d providers; give exactly one", m.Name, set)
 	}
 	judged := m.SuccessCondition != "" || m.FailureCondition != "" || m.Compare != nil || m.Sequential != nil
-	switch {
-	case p.Prometheus != nil:
-		pr := p.Prometheus
-		c.url(pp+".prometheus.address", "address", pr.Address, "address: http://prometheus:9090")
-		if pr.Query == "" {
-			c.required(pp+".prometheus", "query", `query: sum(rate(errors_total{version="{{.Canary.Version}}"}[5m]))`)
-		}
-		c.template(pp+".prometheus.query", pr.Query, args)
-		c.envName(pp+".prometheus.tokenEnv", pr.TokenEnv)
-		c.headersFromEnv(pp+".prometheus.headersFromEnv", pr.HeadersFromEnv)
-	case p.Web != nil:
-		wb := p.Web
-		c.url(pp+".web.url", "url", wb.URL, "url: http://evals/api/run?suite=voice")
-		c.template(pp+".web.url", wb.URL, args)
-		c.template(pp+".web.body", wb.Body, args)
-		if wb.Method != "" {
-			c.oneOf(pp+".web.method", "method", wb.Method, []string{"GET", "POST"})
-		}
-		if wb.JSONPath == "" {
-			c.required(pp+".web", "jsonPath", "jsonPath: $.passRate")
-		} else if !strings.HasPrefix(wb.JSONPath, "$") {
-			c.errorf(pp+".web.jsonPath", "start it at the root, e.g. $.passRate", "JSON path %q does not start with $", wb.JSONPath)
-		}
-		c.headersFromEnv(pp+".web.headersFromEnv", wb.HeadersFromEnv)
-	case p.Gateway != nil:
-		g := p.Gateway
-		stats := []string{StatErrorRate, StatSuccess, StatLatency, StatTTFT, StatTokensIn, StatTokensOut, StatCost, StatToolCallRate,
-			StatSessions, StatSessionErrorRate, StatRealtimeFirstDelta}
-		if g.Stat == "" {
-			c.required(pp+".gateway", "stat", "stat: error_rate")
-		} else {
-			c.oneOf(pp+".gateway.stat", "gateway statistic", g.Stat, stats)
-		}
-		if g.Quantile != 0 && g.Stat != StatLatency && g.Stat != StatTTFT && g.Stat != StatRealtimeFirstDelta {
-			c.errorf(pp+".gateway.quantile", "remove it", "quantile applies to latency, ttft and realtime_first_delta, not %s", g.Stat)
-		}
-		if g.Quantile < 0 || g.Quantile >= 1 {
-			c.errorf(pp+".gateway.quantile", "write a quantile such as 0.95", "quantile %v is not between 0 and 1", g.Quantile)
-		}
-		if g.URL == "" && s.Traffic.Gateway == nil && !c.bad["spec.traffic"] {
-			c.errorf(pp+".gateway", "add url: http://127.0.0.1:8480 (the gateway's admin API)", "the gateway provider needs url when the router is not the gateway")
-		} else if g.URL != "" {
-			c.url(pp+".gateway.url", "url", g.URL, "url: http://127.0.0.1:8480")
-		}
-		c.envName(pp+".gateway.tokenEnv", g.TokenEnv)
-	case p.Sentinel != nil:
-		c.sentinel(pp+".sentinel", p.Sentinel)
-		judged = true
-	case p.Judge != nil:
-		j := p.Judge
-		c.url(pp+".judge.url", "url", j.URL, "url: https://api.openai.com/v1")
-		c.need(pp+".judge", "model", j.Model, "model: gpt-4o-mini")
-		c.envName(pp+".judge.apiKeyEnv", j.APIKeyEnv)
-		c.template(pp+".judge.prompt", j.Prompt, args)
-		judged = true
+	if block != nil {
+		block.Check(Fields{c: c, spec: s, args: args}, pp+"."+kind)
+		judged = judged || block.Judges()
 	}
 	if !judged && set == 1 && !c.unknown[path] && !m.DryRun {
 		c.errorf(path, "add successCondition (e.g. result >= 0.92), compare: {with: stable, …} or sequential: {worseWhen: higher}",
@@ -598,48 +529,57 @@ func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string
 			c.errorf(path+"."+l.name, "write 0 or more", "%s must not be negative", l.name)
 		}
 	}
-	if cmp := m.Compare; cmp != nil {
-		cp := path + ".compare"
-		if cmp.With == "" {
-			c.required(cp, "with", "with: stable")
-		} else {
-			c.oneOf(cp+".with", "comparison target", cmp.With, []string{CompareWithStable})
-		}
-		if cmp.MaxRelativeIncrease == nil && cmp.MaxRelativeDecrease == nil && cmp.MaxAbsolute == nil && cmp.MinAbsolute == nil {
-			c.errorf(cp, "add maxRelativeIncrease: 0.2 (canary at most 20% above stable) or another limit", "compare needs at least one limit")
-		}
-		for _, l := range []struct {
-			name string
-			v    *float64
-		}{{"maxRelativeIncrease", cmp.MaxRelativeIncrease}, {"maxRelativeDecrease", cmp.MaxRelativeDecrease}} {
-			if l.v != nil && *l.v < 0 {
-				c.errorf(cp+"."+l.name, "write a fraction such as 0.2 for 20%", "%s must not be negative", l.name)
-			}
-		}
-		if cmp.MaxRelativeDecrease != nil && *cmp.MaxRelativeDecrease > 1 {
-			c.errorf(cp+".maxRelativeDecrease", "write a fraction such as 0.05 for 5%", "maxRelativeDecrease %v is more than 1 (100%%)", *cmp.MaxRelativeDecrease)
+	if m.Compare != nil {
+		c.compare(path+".compare", m.Compare)
+	}
+	if m.Sequential != nil {
+		c.sequential(path+".sequential", m.Sequential, set == 1 && !block.Counts())
+	}
+}
+
+// compare checks a metric's comparison with stable at cp.
+func (c *checker) compare(cp string, cmp *Compare) {
+	if cmp.With == "" {
+		c.required(cp, "with", "with: stable")
+	} else {
+		c.oneOf(cp+".with", "comparison target", cmp.With, []string{CompareWithStable})
+	}
+	if cmp.MaxRelativeIncrease == nil && cmp.MaxRelativeDecrease == nil && cmp.MaxAbsolute == nil && cmp.MinAbsolute == nil {
+		c.errorf(cp, "add maxRelativeIncrease: 0.2 (canary at most 20% above stable) or another limit", "compare needs at least one limit")
+	}
+	for _, l := range []struct {
+		name string
+		v    *float64
+	}{{"maxRelativeIncrease", cmp.MaxRelativeIncrease}, {"maxRelativeDecrease", cmp.MaxRelativeDecrease}} {
+		if l.v != nil && *l.v < 0 {
+			c.errorf(cp+"."+l.name, "write a fraction such as 0.2 for 20%", "%s must not be negative", l.name)
 		}
 	}
-	if sq := m.Sequential; sq != nil {
-		sp := path + ".sequential"
-		if sq.WorseWhen == "" {
-			c.required(sp, "worseWhen", "worseWhen: higher")
-		} else {
-			c.oneOf(sp+".worseWhen", "direction", sq.WorseWhen, []string{WorseHigher, WorseLower})
-		}
-		if sq.Alpha < 0 || sq.Alpha >= 1 || (sq.Alpha == 0 && c.pos.has(sp+".alpha")) {
-			c.errorf(sp+".alpha", "write a small probability such as 0.05", "alpha %v is not between 0 and 1", sq.Alpha)
-		}
-		if sq.MinEffect < 0 {
-			c.errorf(sp+".minEffect", "write a fraction such as 0.1 for 10%", "minEffect must not be negative")
-		}
-		if sq.MinSamples < 0 {
-			c.errorf(sp+".minSamples", "write 0 or more", "minSamples must not be negative")
-		}
-		if p.Gateway == nil && p.Prometheus == nil && set == 1 {
-			c.errorf(sp, "use compare or a condition, or read the metric from the gateway or Prometheus",
-				"the sequential test needs raw counts from the gateway or Prometheus provider")
-		}
+	if cmp.MaxRelativeDecrease != nil && *cmp.MaxRelativeDecrease > 1 {
+		c.errorf(cp+".maxRelativeDecrease", "write a fraction such as 0.05 for 5%", "maxRelativeDecrease %v is more than 1 (100%%)", *cmp.MaxRelativeDecrease)
+	}
+}
+
+// sequential checks a metric's sequential test at sp; noCounts says that
+// the metric's provider reads no raw counts.
+func (c *checker) sequential(sp string, sq *Sequential, noCounts bool) {
+	if sq.WorseWhen == "" {
+		c.required(sp, "worseWhen", "worseWhen: higher")
+	} else {
+		c.oneOf(sp+".worseWhen", "direction", sq.WorseWhen, []string{WorseHigher, WorseLower})
+	}
+	if sq.Alpha < 0 || sq.Alpha >= 1 || (sq.Alpha == 0 && c.pos.has(sp+".alpha")) {
+		c.errorf(sp+".alpha", "write a small probability such as 0.05", "alpha %v is not between 0 and 1", sq.Alpha)
+	}
+	if sq.MinEffect < 0 {
+		c.errorf(sp+".minEffect", "write a fraction such as 0.1 for 10%", "minEffect must not be negative")
+	}
+	if sq.MinSamples < 0 {
+		c.errorf(sp+".minSamples", "write 0 or more", "minSamples must not be negative")
+	}
+	if noCounts {
+		c.errorf(sp, "use compare or a condition, or read the metric from the gateway or Prometheus",
+			"the sequential test needs raw counts from the gateway or Prometheus provider")
 	}
 }
 
@@ -650,7 +590,7 @@ func (c *checker) verdictFields(path string, m *Metric) {
 	if m.MinSamples < 0 {
 		c.errorf(path+".minSamples", "write 0 or more", "minSamples must not be negative")
 	}
-	if m.MinSamples > 0 && m.Sequential == nil && (m.Provider.Prometheus != nil || m.Provider.Web != nil) {
+	if _, b := providerBlock(&m.Provider); m.MinSamples > 0 && m.Sequential == nil && b != nil && !b.SampleSizes() {
 		c.errorf(path+".minSamples", "remove it, or use sequential: {…} (which reads counts), or the gateway provider",
 			"minSamples needs sample sizes, which a %s query does not report", KindOfProvider(m.Provider))
 	}
@@ -670,24 +610,6 @@ func (c *checker) verdictFields(path string, m *Metric) {
 	}
 }
 
-// KindOfProvider names the provider a metric uses: prometheus, web,
-// gateway, sentinel or judge; "" when none is set.
-func KindOfProvider(p Provider) string {
-	switch {
-	case p.Prometheus != nil:
-		return "prometheus"
-	case p.Web != nil:
-		return "web"
-	case p.Gateway != nil:
-		return "gateway"
-	case p.Sentinel != nil:
-		return "sentinel"
-	case p.Judge != nil:
-		return "judge"
-	}
-	return ""
-}
-
 // has reports whether the plan file gave a value at path.
 func (ps positions) has(path string) bool {
 	_, ok := ps[path]
@@ -697,45 +619,6 @@ func (ps positions) has(path string) bool {
 func (c *checker) headersFromEnv(path string, h map[string]string) {
 	for name, env := range h {
 		c.envName(mapPath(path, name), env)
-	}
-}
-
-func (c *checker) sentinel(path string, s *SentinelProvider) {
-	if s.File == "" && len(s.Prompts) == 0 {
-		c.errorf(path, "add file: sentinels.yaml or prompts: [...]", "a sentinel suite needs file or prompts")
-	}
-	if s.File != "" && c.dir != "" {
-		f := s.File
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(c.dir, f)
-		}
-		if _, err := os.Stat(f); err != nil {
-			c.errorf(path+".file", "give the path relative to the plan file", "sentinel file %s cannot be read: %v", s.File, errors.Unwrap(err))
-		}
-	}
-	for i, pr := range s.Prompts {
-		pp := fmt.Sprintf("%s.prompts[%d]", path, i)
-		c.need(pp, "name", pr.Name, "name: capital-of-france")
-		c.need(pp, "prompt", pr.Prompt, `prompt: "What is the capital of France? One word."`)
-		e := pr.Expect
-		if e.Contains == "" && e.Regex == "" && e.Equals == "" && e.JSONSchema == "" {
-			c.errorf(pp+".expect", "add contains, regex, equals or jsonSchema", "sentinel %s expects nothing", pr.Name)
-		}
-		if e.Regex != "" {
-			if _, err := regexp.Compile(e.Regex); err != nil {
-				c.errorf(pp+".expect.regex", "write an RE2 regular expression", "bad regular expression: %v", err)
-			}
-		}
-		if e.JSONSchema != "" {
-			var v any
-			if err := yaml.Unmarshal([]byte(e.JSONSchema), &v); err != nil {
-				c.errorf(pp+".expect.jsonSchema", "write the schema as JSON or YAML", "the JSON schema does not parse: %v", err)
-			} else if _, ok := v.(map[string]any); !ok {
-				c.errorf(pp+".expect.jsonSchema", `write an object, e.g. {"type": "object"}`, "a JSON schema must be an object")
-			} else if _, err := json.Marshal(v); err != nil {
-				c.errorf(pp+".expect.jsonSchema", "write the schema as JSON", "the JSON schema is not JSON-compatible: %v", err)
-			}
-		}
 	}
 }
 

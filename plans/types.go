@@ -73,7 +73,7 @@ const (
 // matches Router must be present.
 type Traffic struct {
 	// Router is one of gateway, httproute, virtualservice, replicas.
-	Router string `json:"router" jsonschema:"enum=gateway,enum=httproute,enum=virtualservice,enum=replicas"`
+	Router string `json:"router"`
 	// Gateway configures coalmine's built-in LLM gateway.
 	Gateway *GatewayTraffic `json:"gateway,omitempty"`
 	// HTTPRoute configures a Gateway API HTTPRoute.

@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -32,7 +32,7 @@ const maxRuns = 1000
 // Release is a version that served all of an app's traffic.
 type Release struct {
 	// Version names it, with the URL it was served at where known.
-	Version activities.Version `json:"version"`
+	Version api.Version `json:"version"`
 	// Since is when it became the stable version.
 	Since time.Time `json:"since"`
 	// How says how it became stable: "promoted by the rollout v1 → v2" or
@@ -137,7 +137,7 @@ func Load(ctx context.Context, c client.Client, ns, app string) (*State, error) 
 // change is what one completed run did: made became the stable version
 // in place of before.
 type change struct {
-	became, before activities.Version
+	became, before api.Version
 	how, runID     string
 	start, close   time.Time
 	describe       string
@@ -151,7 +151,7 @@ func (st *State) fold(changes []change) {
 	st.Current, st.Window = nil, nil
 	var all []Release
 	seen := map[string]int{}
-	add := func(v activities.Version, since time.Time, how, runID string) {
+	add := func(v api.Version, since time.Time, how, runID string) {
 		if v.Name == "" {
 			return
 		}

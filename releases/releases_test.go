@@ -6,16 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
 func TestFold(t *testing.T) {
-	v := func(name, url string) activities.Version { return activities.Version{Name: name, URL: url} }
-	promoted := func(before, became activities.Version) change {
+	v := func(name, url string) api.Version { return api.Version{Name: name, URL: url} }
+	promoted := func(before, became api.Version) change {
 		return change{became: became, before: before, how: "promoted", describe: "the rollout " + before.Name + " → " + became.Name, close: time.Unix(1, 0)}
 	}
-	rolledBack := func(from, to activities.Version) change {
+	rolledBack := func(from, to api.Version) change {
 		return change{became: to, before: from, how: "rolled back", describe: "the rollback", close: time.Unix(2, 0)}
 	}
 	tests := []struct {
@@ -67,7 +67,7 @@ func TestFold(t *testing.T) {
 func TestRollbackInputRefusals(t *testing.T) {
 	base := func() *State {
 		st := &State{App: "app", Revisions: 3}
-		st.fold([]change{{became: activities.Version{Name: "v2", URL: "u2"}, before: activities.Version{Name: "v1", URL: "u1"}}})
+		st.fold([]change{{became: api.Version{Name: "v2", URL: "u2"}, before: api.Version{Name: "v1", URL: "u1"}}})
 		st.Plan = planWithRouter("gateway")
 		return st
 	}

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -98,7 +98,7 @@ func CheckCanary(ctx context.Context, in workflows.Input, getenv func(string) st
 		if tokenEnv == "" {
 			tokenEnv = plans.DefaultGatewayTokenEnv
 		}
-		rs, err := gateway.NewClient(g.URL, getenv(tokenEnv), hc).Route(ctx, route)
+		rs, err := admin.NewClient(g.URL, getenv(tokenEnv), hc).Route(ctx, route)
 		if err != nil {
 			return "", fmt.Errorf("ask the gateway whether canary %s is still configured: %w", cv.Name, err)
 		}

@@ -22,8 +22,10 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -302,7 +304,7 @@ func RunDemo(ctx context.Context, o DemoOptions) (DemoReport, error) {
 		Run: func(ctx context.Context, info DevInfo) error {
 			rep.UIURL, rep.ServerPID = info.UIURL, info.ServerPID
 			d := &demo{o: o, info: info, plan: p, route: route, versions: versions,
-				admin: gateway.NewClient(adminURL, demoToken, nil)}
+				admin: admin.NewClient(adminURL, demoToken, nil)}
 			load := startLoad(ctx, trafficURL+"/"+route+"/v1/chat/completions", o.Rate)
 			fmt.Fprintf(o.Out, "Load: %.0f chat completions/s with sessions (x-session-id) through the gateway\n\n", o.Rate)
 			err := d.run(ctx, &rep)
@@ -424,7 +426,7 @@ type demo struct {
 	plan     *plans.RolloutPlan
 	route    string
 	versions []demoVersion
-	admin    *gateway.Client
+	admin    *admin.Client
 	c        client.Client
 }
 
@@ -471,8 +473,8 @@ func (d *demo) rollout(ctx context.Context, n int, title string, stable, canary 
 	watch := watchRoute(ctx, d.admin, d.route, r.Canary)
 	in := workflows.Input{
 		Plan:      *d.plan,
-		Stable:    activities.Version{Name: r.Stable, URL: stable.url},
-		Canary:    activities.Version{Name: r.Canary, URL: canary.url},
+		Stable:    api.Version{Name: r.Stable, URL: stable.url},
+		Canary:    api.Version{Name: r.Canary, URL: canary.url},
 		StartedBy: demoBy,
 	}
 	run, err := d.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -166,7 +166,7 @@ func TestPlainCatch(t *testing.T) {
 		ms.History.Add(m)
 		return ms
 	}
-	base := workflows.Status{Stable: activities.Version{Name: "v2"}, Canary: activities.Version{Name: "v3"}}
+	base := workflows.Status{Stable: api.Version{Name: "v2"}, Canary: api.Version{Name: "v3"}}
 	tests := []struct {
 		name string
 		st   func(workflows.Status) workflows.Status

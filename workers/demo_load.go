@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 )
 
 // demoSessions is how many chat sessions the load generator spreads its
@@ -126,7 +126,7 @@ type routeSamples struct {
 
 // watchRoute reads the route every 20ms, to time when the canary got
 // traffic and when it stopped getting it.
-func watchRoute(ctx context.Context, admin *gateway.Client, route, canary string) *routeWatch {
+func watchRoute(ctx context.Context, admin *admin.Client, route, canary string) *routeWatch {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &routeWatch{cancel: cancel, done: make(chan struct{}), samples: routeSamples{version: canary}}
 	go func() {

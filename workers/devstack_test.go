@@ -23,6 +23,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/tests/testenv"
 	"github.com/coalmine-dev/coalmine/workers"
@@ -156,7 +157,7 @@ spec:
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.WorkflowID("dev-app"), TaskQueue: workflows.TaskQueue,
 		TypedSearchAttributes: workflows.SearchAttributes("dev-app", "v1", "v2", workflows.PhaseProgressing, 0),
-	}, workers.WorkflowName, workflows.Input{Plan: *p, Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2", URL: canary.URL}})
+	}, workers.WorkflowName, workflows.Input{Plan: *p, Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2", URL: canary.URL}})
 	if err != nil {
 		t.Fatalf("start a rollout on the dev stack: %v", err)
 	}

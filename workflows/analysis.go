@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -154,14 +154,14 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 				return
 			}
 		}
-		var res activities.MeasureResult
-		in := activities.MeasureInput{Metric: m, Target: r.target, Traffic: r.spec.Traffic, Args: args, State: ms.State}
+		var res api.MeasureResult
+		in := api.MeasureInput{Metric: m, Target: r.target, Traffic: r.spec.Traffic, Args: args, State: ms.State}
 		if judged {
 			in.Watch = background
-			in.Judge = &activities.JudgeInput{History: ms.History, Limits: limits, ExposedFor: r.exposedFor(ctx), At: workflow.Now(ctx)}
+			in.Judge = &api.JudgeInput{History: ms.History, Limits: limits, ExposedFor: r.exposedFor(ctx), At: workflow.Now(ctx)}
 		}
 		releases := ms.Releases
-		err := r.exec(ctx, "measure "+ms.Template+"/"+ms.Metric, r.acts.Measure, activities.NameMeasure, in, &res)
+		err := r.exec(ctx, "measure "+ms.Template+"/"+ms.Metric, api.NameMeasure, in, &res)
 		if ctx.Err() != nil {
 			return
 		}
@@ -214,7 +214,7 @@ const HistoryVersion = "v2-judged-looks"
 // assessHere records a look and assesses the metric in the workflow, as
 // rollouts recorded before changeJudgedLooks did, and as every rollout does
 // when the Measure activity itself failed.
-func (r *rollout) assessHere(ms *MetricStatus, res activities.MeasureResult, err error, limits analysis.Limits, now time.Time) {
+func (r *rollout) assessHere(ms *MetricStatus, res api.MeasureResult, err error, limits analysis.Limits, now time.Time) {
 	meas := res.Measurement
 	if err != nil {
 		meas = analysis.Errored(now, errors.New(errText(err)))
@@ -333,7 +333,7 @@ func nonRetryable(err error) bool {
 	if ae.NonRetryable() {
 		return true
 	}
-	return ae.Type() == activities.ErrorTypeInvalidConfig || ae.Type() == activities.ErrorTypeUnsupported
+	return ae.Type() == api.ErrorTypeInvalidConfig || ae.Type() == api.ErrorTypeUnsupported
 }
 
 // startBackground starts the background analysis beside the steps.

@@ -8,9 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/coalmine-dev/coalmine/activities"
-	"github.com/coalmine-dev/coalmine/activities/metrics"
-	"github.com/coalmine-dev/coalmine/activities/notify"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -19,7 +17,7 @@ import (
 type fakeRouter struct {
 	mu          sync.Mutex
 	calls       []string
-	state       activities.TrafficState
+	state       api.TrafficState
 	failures    map[string]int // op → failures left before it succeeds
 	unsupported map[string]bool
 	// achieved maps an asked weight to the share a replica-count router
@@ -31,8 +29,8 @@ func newFakeRouter() *fakeRouter {
 	return &fakeRouter{failures: map[string]int{}, unsupported: map[string]bool{}}
 }
 
-// Router implements activities.Routers.
-func (f *fakeRouter) Router(context.Context, activities.TrafficInput) (activities.Router, error) {
+// Router implements api.Routers.
+func (f *fakeRouter) Router(context.Context, api.TrafficInput) (api.Router, error) {
 	return f, nil
 }
 
@@ -88,14 +86,14 @@ func (f *fakeRouter) SetShadow(_ context.Context, p float64) error {
 }
 
 func (f *fakeRouter) Promote(context.Context) error {
-	return f.do("promote", func() { f.state = activities.TrafficState{CanaryWeight: 100} })
+	return f.do("promote", func() { f.state = api.TrafficState{CanaryWeight: 100} })
 }
 
 func (f *fakeRouter) Reset(context.Context) error {
-	return f.do("reset", func() { f.state = activities.TrafficState{} })
+	return f.do("reset", func() { f.state = api.TrafficState{} })
 }
 
-func (f *fakeRouter) Read(context.Context) (activities.TrafficState, error) {
+func (f *fakeRouter) Read(context.Context) (api.TrafficState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.state, nil
@@ -121,7 +119,7 @@ func newFakeMetrics(scripts map[string][]string) *fakeMetrics {
 	return &fakeMetrics{scripts: scripts, calls: map[string]int{}}
 }
 
-func (f *fakeMetrics) Measure(_ context.Context, q metrics.Query) (metrics.Result, error) {
+func (f *fakeMetrics) Measure(_ context.Context, q api.Query) (api.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	script := f.scripts[q.Metric.Name]
@@ -133,11 +131,11 @@ func (f *fakeMetrics) Measure(_ context.Context, q metrics.Query) (metrics.Resul
 	}
 	switch v {
 	case "err":
-		return metrics.Result{}, errors.New("provider unreachable")
+		return api.Result{}, errors.New("provider unreachable")
 	case "invalid":
-		return metrics.Result{}, fmt.Errorf("bad url: %w", metrics.ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("bad url: %w", api.ErrInvalidConfig)
 	case "nodata":
-		return metrics.Result{Measurement: analysis.Waiting(fmt.Sprintf("look %d of %s: no canary requests", n+1, q.Metric.Name))}, nil
+		return api.Result{Measurement: analysis.Waiting(fmt.Sprintf("look %d of %s: no canary requests", n+1, q.Metric.Name))}, nil
 	}
 	var samples int64
 	if verdict, size, ok := strings.Cut(v, ":"); ok {
@@ -145,7 +143,7 @@ func (f *fakeMetrics) Measure(_ context.Context, q metrics.Query) (metrics.Resul
 		samples, _ = strconv.ParseInt(size, 10, 64)
 	}
 	state := []byte(fmt.Sprintf(`{"looks":%d}`, n+1))
-	return metrics.Result{
+	return api.Result{
 		Measurement: analysis.Measurement{Verdict: analysis.Verdict(v), Reason: fmt.Sprintf("look %d of %s: %s", n+1, q.Metric.Name, v), Result: []float64{float64(n)}, CanarySamples: samples},
 		State:       state,
 	}, nil
@@ -161,15 +159,15 @@ func (f *fakeMetrics) count(metric string) int {
 // rollout: the first note gets a timestamp, later ones keep it.
 type fakeNotifier struct {
 	mu    sync.Mutex
-	notes []notify.Note
+	notes []api.Note
 }
 
-func (f *fakeNotifier) Notify(_ context.Context, n notify.Note) (notify.Posted, error) {
+func (f *fakeNotifier) Notify(_ context.Context, n api.Note) (api.Posted, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.notes = append(f.notes, n)
 	if n.Message.TS == "" {
-		return notify.Posted{Channel: "C0DEPLOYS", TS: fmt.Sprintf("1700000000.%06d", len(f.notes))}, nil
+		return api.Posted{Channel: "C0DEPLOYS", TS: fmt.Sprintf("1700000000.%06d", len(f.notes))}, nil
 	}
 	return n.Message, nil
 }
@@ -184,10 +182,10 @@ func (f *fakeNotifier) events() []string {
 	return out
 }
 
-func (f *fakeNotifier) all() []notify.Note {
+func (f *fakeNotifier) all() []api.Note {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]notify.Note(nil), f.notes...)
+	return append([]api.Note(nil), f.notes...)
 }
 
 // fakeWorkloads records the canary lifecycle: creations, promotions and
@@ -200,14 +198,14 @@ type fakeWorkloads struct {
 	failCreate error
 }
 
-func (f *fakeWorkloads) CreateCanary(_ context.Context, in activities.WorkloadInput) error {
+func (f *fakeWorkloads) CreateCanary(_ context.Context, in api.WorkloadInput) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "create "+in.Workload.Deployment+"@"+in.Target.Canary.Name)
 	return f.failCreate
 }
 
-func (f *fakeWorkloads) PromoteStable(_ context.Context, in activities.WorkloadInput) error {
+func (f *fakeWorkloads) PromoteStable(_ context.Context, in api.WorkloadInput) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "promote "+in.Workload.Deployment+"@"+in.Target.Canary.Name)
@@ -220,7 +218,7 @@ func (f *fakeWorkloads) log() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeWorkloads) ScaleDown(_ context.Context, w plans.Workload, canary activities.Version) error {
+func (f *fakeWorkloads) ScaleDown(_ context.Context, w plans.Workload, canary api.Version) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.downs = append(f.downs, w.Deployment+"@"+canary.Name)

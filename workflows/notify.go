@@ -4,8 +4,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/coalmine-dev/coalmine/activities"
-	"github.com/coalmine-dev/coalmine/activities/notify"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -13,7 +12,7 @@ import (
 // recorded, never fatal. The card's message place is kept in the state so
 // every event updates the one message.
 func (r *rollout) notify(ctx workflow.Context, event, text string, approval *plans.Approval) {
-	in := activities.NotifyInput{
+	in := api.NotifyInput{
 		Event:         event,
 		Notifications: r.spec.Notifications,
 		Card:          r.card(ctx, event, text, approval),
@@ -22,8 +21,8 @@ func (r *rollout) notify(ctx workflow.Context, event, text string, approval *pla
 	if approval != nil {
 		in.Channel = approval.Channel
 	}
-	var out activities.NotifyResult
-	if err := r.exec(ctx, "notify "+event, r.acts.Notify, activities.NameNotify, in, &out); err != nil {
+	var out api.NotifyResult
+	if err := r.exec(ctx, "notify "+event, api.NameNotify, in, &out); err != nil {
 		if ctx.Err() == nil && !temporal.IsCanceledError(err) {
 			// A notification cut short by the end of what sent it did not fail.
 			r.event(ctx, "notify", "", "notification failed: "+errText(err))
@@ -36,8 +35,8 @@ func (r *rollout) notify(ctx workflow.Context, event, text string, approval *pla
 }
 
 // card is the rollout as its Slack message shows it.
-func (r *rollout) card(ctx workflow.Context, event, text string, approval *plans.Approval) notify.Card {
-	c := notify.Card{
+func (r *rollout) card(ctx workflow.Context, event, text string, approval *plans.Approval) api.Card {
+	c := api.Card{
 		App:    r.st.App,
 		Stable: r.st.Stable.Name,
 		Canary: r.st.Canary.Name,
@@ -54,7 +53,7 @@ func (r *rollout) card(ctx workflow.Context, event, text string, approval *plans
 	for _, ms := range [][]MetricStatus{r.st.Analysis, r.st.Background} {
 		for _, m := range ms {
 			if last, ok := m.History.Last(); ok {
-				c.Verdicts = append(c.Verdicts, notify.VerdictLine{Metric: m.Metric, Verdict: last.Label(), Detail: lastMeasurement(m)})
+				c.Verdicts = append(c.Verdicts, api.VerdictLine{Metric: m.Metric, Verdict: last.Label(), Detail: lastMeasurement(m)})
 			}
 		}
 	}
@@ -62,7 +61,7 @@ func (r *rollout) card(ctx workflow.Context, event, text string, approval *plans
 	switch event {
 	case plans.EventGate:
 		c.Phase = string(PhasePaused)
-		g := &notify.Gate{ID: gateID(r.st.Step), WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+		g := &api.Gate{ID: gateID(r.st.Step), WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
 		if approval != nil {
 			if approval.Approvers != nil {
 				g.Approvers = append(append([]string(nil), approval.Approvers.Users...), approval.Approvers.Groups...)
@@ -78,7 +77,7 @@ func (r *rollout) card(ctx workflow.Context, event, text string, approval *plans
 			if a.Decision == "aborted" {
 				action = "abort"
 			}
-			c.Decision = &notify.Decision{Action: action, Who: a.By, At: a.At}
+			c.Decision = &api.Decision{Action: action, Who: a.By, At: a.At}
 		}
 	}
 	return c

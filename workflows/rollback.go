@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -19,9 +19,9 @@ type RollbackInput struct {
 	// its traffic, workload and notifications say how to go back.
 	Plan plans.RolloutPlan `json:"plan"`
 	// From is the version that serves the app's traffic now.
-	From activities.Version `json:"from"`
+	From api.Version `json:"from"`
 	// To is the version to go back to, with its URL for URL-based routers.
-	To activities.Version `json:"to"`
+	To api.Version `json:"to"`
 	// By and Reason say who asked and why.
 	By     string `json:"by"`
 	Reason string `json:"reason"`
@@ -33,8 +33,8 @@ type RollbackResult struct {
 	// App is the application.
 	App string `json:"app"`
 	// From is the version that served traffic before; To serves it now.
-	From activities.Version `json:"from"`
-	To   activities.Version `json:"to"`
+	From api.Version `json:"from"`
+	To   api.Version `json:"to"`
 	// By and Reason say who rolled back and why.
 	By     string `json:"by"`
 	Reason string `json:"reason"`
@@ -65,7 +65,7 @@ func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
 	r.refresh(ctx)
 
 	if w := r.spec.Workload; w != nil {
-		err := r.exec(ctx, "give "+w.Deployment+" version "+in.To.Name, r.acts.PromoteWorkload, activities.NamePromoteWorkload, r.workloadInput(), nil)
+		err := r.exec(ctx, "give "+w.Deployment+" version "+in.To.Name, api.NamePromoteWorkload, r.workloadInput(), nil)
 		if err != nil {
 			return RollbackResult{}, r.rollbackFailed(ctx, fmt.Sprintf("%s did not take %s back: %s", w.Deployment, in.To.Name, reasonText(err)))
 		}
@@ -105,7 +105,7 @@ func newRollback(ctx workflow.Context, in RollbackInput) (*rollout, error) {
 	return &rollout{
 		in:     Input{Plan: in.Plan, Stable: in.To, Canary: in.From, StartedBy: in.By},
 		spec:   spec,
-		target: activities.Target{App: spec.App, Stable: in.From, Canary: in.To},
+		target: api.Target{App: spec.App, Stable: in.From, Canary: in.To},
 		mu:     workflow.NewMutex(ctx),
 		logger: workflow.GetLogger(ctx),
 		st: Status{
@@ -150,12 +150,12 @@ func (r *rollout) registerRollback(ctx workflow.Context, in RollbackInput) error
 // people told every few attempts.
 func (r *rollout) resetTraffic(ctx workflow.Context) error {
 	in := r.trafficInput()
-	in.Target = activities.Target{App: r.st.App, Stable: r.st.Stable, Canary: r.st.Canary}
+	in.Target = api.Target{App: r.st.App, Stable: r.st.Stable, Canary: r.st.Canary}
 	for attempt := 1; ; attempt++ {
-		var ts activities.TrafficState
-		opts := activities.Options(activities.NameResetTraffic)
+		var ts api.TrafficState
+		opts := api.Options(api.NameResetTraffic)
 		opts.Summary = "return all traffic to " + r.st.Stable.Name
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), r.acts.ResetTraffic, in).Get(ctx, &ts)
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), api.NameResetTraffic, in).Get(ctx, &ts)
 		if err == nil {
 			r.event(ctx, "rollback", "", "all traffic is on "+r.st.Stable.Name)
 			return nil

@@ -12,29 +12,30 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
 // targets records the target of every router the activities build, so a
 // test sees which version each change made stable.
 type targets struct {
-	next activities.Routers
+	next api.Routers
 	mu   sync.Mutex
-	seen []activities.Target
+	seen []api.Target
 }
 
-func (r *targets) Router(ctx context.Context, in activities.TrafficInput) (activities.Router, error) {
+func (r *targets) Router(ctx context.Context, in api.TrafficInput) (api.Router, error) {
 	r.mu.Lock()
 	r.seen = append(r.seen, in.Target)
 	r.mu.Unlock()
 	return r.next.Router(ctx, in)
 }
 
-func (r *targets) last() activities.Target {
+func (r *targets) last() api.Target {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.seen) == 0 {
-		return activities.Target{}
+		return api.Target{}
 	}
 	return r.seen[len(r.seen)-1]
 }
@@ -56,8 +57,8 @@ func rollbackHarness(t *testing.T) (*harness, *targets) {
 func rollbackInput(p plans.RolloutPlan) RollbackInput {
 	return RollbackInput{
 		Plan: p,
-		From: activities.Version{Name: "v2", URL: "http://v2"},
-		To:   activities.Version{Name: "v1", URL: "http://v1"},
+		From: api.Version{Name: "v2", URL: "http://v2"},
+		To:   api.Version{Name: "v1", URL: "http://v1"},
 		By:   "alice", Reason: "answers got worse overnight",
 	}
 }
@@ -158,7 +159,7 @@ func TestRollbackFailsWithASentence(t *testing.T) {
 	for name, mutate := range map[string]func(*RollbackInput){
 		"same version": func(in *RollbackInput) { in.To = in.From },
 		"no reason":    func(in *RollbackInput) { in.Reason = "" },
-		"no target":    func(in *RollbackInput) { in.To = activities.Version{} },
+		"no target":    func(in *RollbackInput) { in.To = api.Version{} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			h, _ := rollbackHarness(t)

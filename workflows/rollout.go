@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -46,13 +46,11 @@ func stop(format string, args ...any) error {
 type rollout struct {
 	in     Input
 	spec   *plans.Spec
-	target activities.Target
+	target api.Target
 	st     Status
 	ctl    Control
 	mu     workflow.Mutex
 	logger log.Logger
-	// acts is nil: the workflow names activities through its methods.
-	acts *activities.Activities
 
 	// bgFailure is set by background analysis when it fails.
 	bgFailure string
@@ -122,7 +120,7 @@ func newRollout(ctx workflow.Context, in Input) (*rollout, error) {
 	r := &rollout{
 		in:     in,
 		spec:   spec,
-		target: activities.Target{App: spec.App, Stable: in.Stable, Canary: in.Canary},
+		target: api.Target{App: spec.App, Stable: in.Stable, Canary: in.Canary},
 		mu:     workflow.NewMutex(ctx),
 		logger: workflow.GetLogger(ctx),
 	}
@@ -350,19 +348,19 @@ func (r *rollout) promote(ctx workflow.Context) (Result, error) {
 	}
 	if w := r.spec.Workload; w != nil {
 		in := r.workloadInput()
-		if err := r.exec(ctx, "give "+w.Deployment+" version "+r.st.Canary.Name, r.acts.PromoteWorkload, activities.NamePromoteWorkload, in, nil); err != nil {
+		if err := r.exec(ctx, "give "+w.Deployment+" version "+r.st.Canary.Name, api.NamePromoteWorkload, in, nil); err != nil {
 			return Result{}, r.rollback(ctx, "promotion failed: "+errText(err))
 		}
 		r.event(ctx, "promote", "", fmt.Sprintf("%s runs %s", w.Deployment, r.st.Canary.Name))
 	}
-	var ts activities.TrafficState
-	if err := r.exec(ctx, "promote "+r.st.Canary.Name+" to 100%", r.acts.PromoteTraffic, activities.NamePromoteTraffic, r.trafficInput(), &ts); err != nil {
+	var ts api.TrafficState
+	if err := r.exec(ctx, "promote "+r.st.Canary.Name+" to 100%", api.NamePromoteTraffic, r.trafficInput(), &ts); err != nil {
 		return Result{}, r.rollback(ctx, "promotion failed: "+errText(err))
 	}
 	if w := r.spec.Workload; w != nil {
 		_ = workflow.NewTimerWithOptions(ctx, r.scaleDownDelay(), workflow.TimerOptions{Summary: "scale-down delay"}).Get(ctx, nil)
-		in := activities.ScaleDownInput{Workload: *w, Target: r.target}
-		if err := r.exec(ctx, "remove the canary", r.acts.ScaleDownCanary, activities.NameScaleDownCanary, in, nil); err != nil {
+		in := api.ScaleDownInput{Workload: *w, Target: r.target}
+		if err := r.exec(ctx, "remove the canary", api.NameScaleDownCanary, in, nil); err != nil {
 			r.event(ctx, "promote", "", "could not remove the canary: "+errText(err))
 		} else {
 			r.event(ctx, "promote", "", "the canary "+w.Deployment+"-canary is removed")
@@ -407,8 +405,8 @@ func (r *rollout) rollback(ctx workflow.Context, reason string) error {
 	r.refresh(dctx)
 
 	for attempt := 1; ; attempt++ {
-		var ts activities.TrafficState
-		err := r.exec(dctx, "return all traffic to "+r.st.Stable.Name, r.acts.ResetTraffic, activities.NameResetTraffic, r.trafficInput(), &ts)
+		var ts api.TrafficState
+		err := r.exec(dctx, "return all traffic to "+r.st.Stable.Name, api.NameResetTraffic, r.trafficInput(), &ts)
 		if err == nil {
 			break
 		}
@@ -431,8 +429,8 @@ func (r *rollout) rollback(ctx workflow.Context, reason string) error {
 			delay = rb.ScaleDownDelay.Duration
 		}
 		_ = workflow.NewTimerWithOptions(dctx, delay, workflow.TimerOptions{Summary: "scale-down delay"}).Get(dctx, nil)
-		in := activities.ScaleDownInput{Workload: *w, Target: r.target}
-		if err := r.exec(dctx, "scale down the canary", r.acts.ScaleDownCanary, activities.NameScaleDownCanary, in, nil); err != nil {
+		in := api.ScaleDownInput{Workload: *w, Target: r.target}
+		if err := r.exec(dctx, "scale down the canary", api.NameScaleDownCanary, in, nil); err != nil {
 			r.event(dctx, "rollback", "", "could not scale down the canary: "+errText(err))
 		} else {
 			r.event(dctx, "rollback", "", "the canary is scaled down")
@@ -485,7 +483,7 @@ func (r *rollout) phase() Phase {
 // createCanary starts the canary workload and waits until it is available.
 func (r *rollout) createCanary(ctx workflow.Context) error {
 	w := r.spec.Workload
-	if err := r.exec(ctx, "start "+w.Deployment+"-canary with "+r.st.Canary.Name, r.acts.CreateCanary, activities.NameCreateCanary, r.workloadInput(), nil); err != nil {
+	if err := r.exec(ctx, "start "+w.Deployment+"-canary with "+r.st.Canary.Name, api.NameCreateCanary, r.workloadInput(), nil); err != nil {
 		return err
 	}
 	r.event(ctx, "canary", "", fmt.Sprintf("%s-canary runs %s and is available", w.Deployment, r.st.Canary.Name))
@@ -493,8 +491,8 @@ func (r *rollout) createCanary(ctx workflow.Context) error {
 }
 
 // workloadInput is the input of the workload activities.
-func (r *rollout) workloadInput() activities.WorkloadInput {
-	return activities.WorkloadInput{Workload: *r.spec.Workload, Target: r.target, ZeroReplicas: r.spec.Traffic.Router == plans.RouterReplicas}
+func (r *rollout) workloadInput() api.WorkloadInput {
+	return api.WorkloadInput{Workload: *r.spec.Workload, Target: r.target, ZeroReplicas: r.spec.Traffic.Router == plans.RouterReplicas}
 }
 
 // scaleDownDelay is how long the canary keeps running after traffic left it.
@@ -506,15 +504,15 @@ func (r *rollout) scaleDownDelay() time.Duration {
 }
 
 // trafficInput is the input of the traffic activities.
-func (r *rollout) trafficInput() activities.TrafficInput {
-	return activities.TrafficInput{Traffic: r.spec.Traffic, Segments: r.spec.Segments, Sticky: r.spec.Sticky, Target: r.target}
+func (r *rollout) trafficInput() api.TrafficInput {
+	return api.TrafficInput{Traffic: r.spec.Traffic, Segments: r.spec.Segments, Sticky: r.spec.Sticky, Target: r.target}
 }
 
-// exec runs one activity with the options of its type and a summary.
-func (r *rollout) exec(ctx workflow.Context, summary string, fn any, name string, in, out any) error {
-	opts := activities.Options(name)
+// exec runs the activity called name with the options of its type and a summary.
+func (r *rollout) exec(ctx workflow.Context, summary, name string, in, out any) error {
+	opts := api.Options(name)
 	opts.Summary = summary
-	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in)
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, in)
 	return f.Get(ctx, out)
 }
 

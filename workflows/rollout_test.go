@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -60,8 +61,8 @@ func (h *harness) run(p plans.RolloutPlan) {
 	h.t.Helper()
 	h.env.ExecuteWorkflow(Rollout, Input{
 		Plan:      p,
-		Stable:    activities.Version{Name: "v1"},
-		Canary:    activities.Version{Name: "v2"},
+		Stable:    api.Version{Name: "v1"},
+		Canary:    api.Version{Name: "v2"},
 		StartedBy: "tester",
 	})
 	if !h.env.IsWorkflowCompleted() {
@@ -791,7 +792,7 @@ func TestWorkloadLifecycle(t *testing.T) {
 	})
 	t.Run("a canary that never becomes available rolls back with the cluster's message", func(t *testing.T) {
 		h := newHarness(t, nil)
-		h.loads.failCreate = fmt.Errorf(`ReplicaSet "voice-agent-canary-5d" has timed out progressing. (%w)`, activities.ErrNotAvailable)
+		h.loads.failCreate = fmt.Errorf(`ReplicaSet "voice-agent-canary-5d" has timed out progressing. (%w)`, api.ErrNotAvailable)
 		h.run(withWorkload())
 		msg := h.rolledBack()
 		if !strings.Contains(msg, "has timed out progressing") {

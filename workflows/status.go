@@ -3,8 +3,7 @@ package workflows
 import (
 	"time"
 
-	"github.com/coalmine-dev/coalmine/activities"
-	"github.com/coalmine-dev/coalmine/activities/notify"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -75,9 +74,9 @@ type Input struct {
 	// Plan is the resolved plan, with defaults applied.
 	Plan plans.RolloutPlan `json:"plan"`
 	// Stable is the version that serves traffic now.
-	Stable activities.Version `json:"stable"`
+	Stable api.Version `json:"stable"`
 	// Canary is the new version.
-	Canary activities.Version `json:"canary"`
+	Canary api.Version `json:"canary"`
 	// StartedBy says who started the rollout.
 	StartedBy string `json:"startedBy,omitempty"`
 	// Carry is set by continue-as-new: the state of the previous run.
@@ -116,7 +115,7 @@ type Control struct {
 	BackgroundDone bool `json:"backgroundDone,omitempty"`
 	// Message is where the rollout's Slack message is, so every
 	// notification updates it instead of posting another.
-	Message notify.Posted `json:"message,omitzero"`
+	Message api.Posted `json:"message,omitzero"`
 }
 
 // Status is the answer of the status query: everything about a rollout.
@@ -126,8 +125,8 @@ type Status struct {
 	// Plan is the plan's metadata.name.
 	Plan string `json:"plan"`
 	// Stable and Canary are the two versions.
-	Stable activities.Version `json:"stable"`
-	Canary activities.Version `json:"canary"`
+	Stable api.Version `json:"stable"`
+	Canary api.Version `json:"canary"`
 	// Phase is where the rollout stands.
 	Phase Phase `json:"phase"`
 	// Step is the index of the current step; len(Steps) once the steps are done.
@@ -261,8 +260,8 @@ type Result struct {
 	// App is the application.
 	App string `json:"app"`
 	// Previous is the version that was stable before; Promoted is the new stable one.
-	Previous activities.Version `json:"previous"`
-	Promoted activities.Version `json:"promoted"`
+	Previous api.Version `json:"previous"`
+	Promoted api.Version `json:"promoted"`
 	// StartedAt and FinishedAt bound the rollout; Duration is the difference.
 	StartedAt  time.Time     `json:"startedAt"`
 	FinishedAt time.Time     `json:"finishedAt"`

@@ -7,7 +7,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -45,9 +45,9 @@ func (r *rollout) setWeight(ctx workflow.Context, w float64) error {
 		return err
 	}
 	defer r.mu.Unlock()
-	var ts activities.TrafficState
-	in := activities.WeightInput{TrafficInput: r.trafficInput(), Weight: w}
-	if err := r.exec(ctx, "setWeight "+pct(w), r.acts.SetWeight, activities.NameSetWeight, in, &ts); err != nil {
+	var ts api.TrafficState
+	in := api.WeightInput{TrafficInput: r.trafficInput(), Weight: w}
+	if err := r.exec(ctx, "setWeight "+pct(w), api.NameSetWeight, in, &ts); err != nil {
 		return r.stepFailed(err)
 	}
 	r.st.Weight = ts.CanaryWeight
@@ -67,9 +67,9 @@ func (r *rollout) setSegmentWeight(ctx workflow.Context, sw plans.SegmentWeight)
 		return err
 	}
 	defer r.mu.Unlock()
-	var ts activities.TrafficState
-	in := activities.SegmentWeightInput{TrafficInput: r.trafficInput(), Segment: sw.Segment, Weight: sw.Weight}
-	if err := r.exec(ctx, fmt.Sprintf("setSegmentWeight %s %s", sw.Segment, pct(sw.Weight)), r.acts.SetSegmentWeight, activities.NameSetSegmentWeight, in, &ts); err != nil {
+	var ts api.TrafficState
+	in := api.SegmentWeightInput{TrafficInput: r.trafficInput(), Segment: sw.Segment, Weight: sw.Weight}
+	if err := r.exec(ctx, fmt.Sprintf("setSegmentWeight %s %s", sw.Segment, pct(sw.Weight)), api.NameSetSegmentWeight, in, &ts); err != nil {
 		return r.stepFailed(err)
 	}
 	if r.st.SegmentWeights == nil {
@@ -177,9 +177,9 @@ func (r *rollout) setShadow(ctx workflow.Context, percent float64) error {
 		return err
 	}
 	defer r.mu.Unlock()
-	var ts activities.TrafficState
-	in := activities.ShadowInput{TrafficInput: r.trafficInput(), Percent: percent}
-	if err := r.exec(ctx, "shadow "+pct(percent)+"%", r.acts.SetShadow, activities.NameSetShadow, in, &ts); err != nil {
+	var ts api.TrafficState
+	in := api.ShadowInput{TrafficInput: r.trafficInput(), Percent: percent}
+	if err := r.exec(ctx, "shadow "+pct(percent)+"%", api.NameSetShadow, in, &ts); err != nil {
 		return r.stepFailed(err)
 	}
 	r.st.ShadowPercent = ts.ShadowPercent

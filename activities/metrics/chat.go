@@ -9,7 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 )
 
 // This file holds the small OpenAI-compatible chat client that the
@@ -48,7 +49,7 @@ type chatAnswer struct {
 func chatCompletionsURL(base string) (string, error) {
 	u, err := url.Parse(strings.TrimRight(base, "/"))
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return "", fmt.Errorf("%q is not an absolute URL: %w", base, ErrInvalidConfig)
+		return "", fmt.Errorf("%q is not an absolute URL: %w", base, api.ErrInvalidConfig)
 	}
 	if strings.HasSuffix(u.Path, "/v1") {
 		u.Path += "/chat/completions"
@@ -102,7 +103,7 @@ func chat(ctx context.Context, hc *http.Client, endpoint string, header http.Hea
 // through it too, pinned to the version by the gateway's admin API (with
 // the admin token, recorded under the gateway's sentinel role, never as user
 // traffic); otherwise it goes to the version's own URL.
-func versionChat(ctx context.Context, d deps, q Query, v Version, role string) (string, http.Header, error) {
+func versionChat(ctx context.Context, d deps, q api.Query, v api.Version, role string) (string, http.Header, error) {
 	if q.Traffic.Gateway != nil && q.Traffic.Gateway.URL != "" {
 		t := gatewayTargetOf(q, nil)
 		token, err := secret(d.getenv, t.tokenEnv)
@@ -110,7 +111,7 @@ func versionChat(ctx context.Context, d deps, q Query, v Version, role string) (
 			return "", nil, fmt.Errorf("gateway admin token: %w", err)
 		}
 		if v.Name == "" {
-			return "", nil, fmt.Errorf("the %s version has no name to pin a request to: %w", role, ErrInvalidConfig)
+			return "", nil, fmt.Errorf("the %s version has no name to pin a request to: %w", role, api.ErrInvalidConfig)
 		}
 		client, err := t.adminClient(d)
 		if err != nil {
@@ -128,11 +129,11 @@ func versionChat(ctx context.Context, d deps, q Query, v Version, role string) (
 			return "", nil, fmt.Errorf("route %s serves %s, not %s (the %s version): %w", t.route, strings.Join(served, " and "), v.Name, role, ErrNoData)
 		}
 		// Not chatCompletionsURL: a version named v1 would look like an API base.
-		endpoint := strings.TrimRight(t.url, "/") + gateway.PinnedPath(url.PathEscape(t.route), url.PathEscape(v.Name)) + "/v1/chat/completions"
+		endpoint := strings.TrimRight(t.url, "/") + admin.PinnedPath(url.PathEscape(t.route), url.PathEscape(v.Name)) + "/v1/chat/completions"
 		return endpoint, http.Header{"Authorization": {"Bearer " + token}}, nil
 	}
 	if v.URL == "" {
-		return "", nil, fmt.Errorf("no URL for %s version %s and no gateway route to reach it through: %w", role, v.Name, ErrInvalidConfig)
+		return "", nil, fmt.Errorf("no URL for %s version %s and no gateway route to reach it through: %w", role, v.Name, api.ErrInvalidConfig)
 	}
 	endpoint, err := chatCompletionsURL(v.URL)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+
+	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
 // secretHeaders sets on h the headers whose values come from the named
@@ -37,7 +39,7 @@ func secretHeaders(h http.Header, getenv func(string) string, tokenEnv string, f
 func secret(getenv func(string) string, env string) (string, error) {
 	v := getenv(env)
 	if v == "" {
-		return "", fmt.Errorf("read environment variable %s: %w: %w", env, ErrMissingSecret, ErrInvalidConfig)
+		return "", fmt.Errorf("read environment variable %s: %w: %w", env, ErrMissingSecret, api.ErrInvalidConfig)
 	}
 	return v, nil
 }

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -50,7 +51,7 @@ type gatewayTarget struct {
 	url, route, tokenEnv string
 }
 
-func gatewayTargetOf(q Query, cfg *plans.GatewayProvider) gatewayTarget {
+func gatewayTargetOf(q api.Query, cfg *plans.GatewayProvider) gatewayTarget {
 	t := gatewayTarget{route: q.App, tokenEnv: plans.DefaultGatewayTokenEnv}
 	if tg := q.Traffic.Gateway; tg != nil {
 		t.url = pick(tg.URL, t.url)
@@ -74,31 +75,31 @@ func pick(v, def string) string {
 
 // adminClient returns a client of the gateway's admin API with the token
 // read from the environment now.
-func (t gatewayTarget) adminClient(d deps) (*gateway.Client, error) {
+func (t gatewayTarget) adminClient(d deps) (*admin.Client, error) {
 	if t.url == "" {
-		return nil, fmt.Errorf("no gateway url (set the provider's url or spec.traffic.gateway.url): %w", ErrInvalidConfig)
+		return nil, fmt.Errorf("no gateway url (set the provider's url or spec.traffic.gateway.url): %w", api.ErrInvalidConfig)
 	}
 	token, err := secret(d.getenv, t.tokenEnv)
 	if err != nil {
 		return nil, fmt.Errorf("gateway admin token: %w", err)
 	}
-	return gateway.NewClient(t.url, token, d.hc), nil
+	return admin.NewClient(t.url, token, d.hc), nil
 }
 
 // Measure implements Provider.
-func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
+func (g *Gateway) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	m := q.Metric
 	cfg := m.Provider.Gateway
 	if cfg == nil {
-		return Result{}, fmt.Errorf("metric %s: no gateway provider block: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: no gateway provider block: %w", m.Name, api.ErrInvalidConfig)
 	}
 	if !knownStat(cfg.Stat) {
-		return Result{}, fmt.Errorf("metric %s: unknown gateway stat %q: %w", m.Name, cfg.Stat, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: unknown gateway stat %q: %w", m.Name, cfg.Stat, api.ErrInvalidConfig)
 	}
 	t := gatewayTargetOf(q, cfg)
 	client, err := t.adminClient(g.d)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	now := g.d.now()
 	window := timeoutOr(m.Interval, plans.DefaultInterval)
@@ -106,11 +107,11 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	defer cancel()
 	stats, err := client.Stats(cctx, t.route, now.Add(-window))
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: read gateway stats of route %s: %w", m.Name, t.route, err)
+		return api.Result{}, fmt.Errorf("metric %s: read gateway stats of route %s: %w", m.Name, t.route, err)
 	}
-	stable, stableOK := sumSeries(stats.Series, t.route, q.Stable.Name, gateway.RoleStable)
-	canary, canaryOK := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleCanary, gateway.RoleShadow)
-	mirrored, _ := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleShadow)
+	stable, stableOK := sumSeries(stats.Series, t.route, q.Stable.Name, admin.RoleStable)
+	canary, canaryOK := sumSeries(stats.Series, t.route, q.Canary.Name, admin.RoleCanary, admin.RoleShadow)
+	mirrored, _ := sumSeries(stats.Series, t.route, q.Canary.Name, admin.RoleShadow)
 	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route,
 		"stable_series", stableOK, "canary_series", canaryOK)
 
@@ -124,7 +125,7 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	if lim, rest, ok := confidenceLimits(m, cfg); ok {
 		meas, state, err := g.confidence(q, lim, stable.cumulative, canary.cumulative)
 		if err != nil {
-			return Result{}, err
+			return api.Result{}, err
 		}
 		extra, next = append(extra, meas), state
 		m.Compare = rest
@@ -141,14 +142,14 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	}
 	meas, err := judgeValues(m, v, extra...)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	if len(v.Result) == 0 && meas.Verdict == analysis.Inconclusive {
 		meas.Reason = fmt.Sprintf("%s (no canary requests on route %s in the last %s)", meas.Reason, t.route, window)
 	}
 	meas.Reason += rolesNote(canary.window.Requests, mirrored.window.Requests, " in the last "+window.String())
 	meas.At = now
-	return Result{Measurement: meas, State: next}, nil
+	return api.Result{Measurement: meas, State: next}, nil
 }
 
 // rolesNote says which requests the canary's numbers include, when some
@@ -166,7 +167,7 @@ func rolesNote(all, mirrored uint64, when string) string {
 
 // confidence judges the compare limits that have a test with confidence
 // (see confidenceLimits) on the cumulative counts.
-func (g *Gateway) confidence(q Query, lim analysis.ConfidenceLimits, stable, canary gateway.Counts) (analysis.Measurement, []byte, error) {
+func (g *Gateway) confidence(q api.Query, lim analysis.ConfidenceLimits, stable, canary admin.Counts) (analysis.Measurement, []byte, error) {
 	m := q.Metric
 	var st gatewayState
 	if err := decodeState(KindGateway, q.State, &st); err != nil {
@@ -179,7 +180,7 @@ func (g *Gateway) confidence(q Query, lim analysis.ConfidenceLimits, stable, can
 	stat := m.Provider.Gateway.Stat
 	meas, next, err := lim.Look(prev, totalsOf(stat, stable), totalsOf(stat, canary))
 	if err != nil {
-		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w: %w", m.Name, err, ErrInvalidConfig)
+		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w: %w", m.Name, err, api.ErrInvalidConfig)
 	}
 	state, err := encodeState(KindGateway, gatewayState{Confidence: &next})
 	if err != nil {
@@ -225,15 +226,15 @@ func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.
 }
 
 // sequential runs one look of the sequential test on cumulative counts.
-func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary gateway.Counts, now time.Time) (Result, error) {
+func (g *Gateway) sequential(q api.Query, cfg *plans.GatewayProvider, stable, canary admin.Counts, now time.Time) (api.Result, error) {
 	m := q.Metric
 	var st gatewayState
 	if err := decodeState(KindGateway, q.State, &st); err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	kind, err := sequentialKind(cfg.Stat)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	prev := analysis.SequentialState{}
 	if st.Sequential != nil {
@@ -241,7 +242,7 @@ func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary
 	}
 	look, next, err := sequentialLook(m, kind, prev, totalsOf(cfg.Stat, stable), totalsOf(cfg.Stat, canary), q.Watch)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	sv, _ := statValue(cfg, stable)
 	cv, _ := statValue(cfg, canary)
@@ -249,14 +250,14 @@ func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary
 	v.Result = v.Canary
 	meas, err := judgeValues(m, v, look)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	meas.At = now
 	state, err := encodeState(KindGateway, gatewayState{Sequential: &next})
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
-	return Result{Measurement: meas, State: state}, nil
+	return api.Result{Measurement: meas, State: state}, nil
 }
 
 func knownStat(s string) bool {
@@ -279,13 +280,13 @@ func sequentialKind(stat string) (analysis.SequentialKind, error) {
 	case plans.StatLatency, plans.StatTTFT, plans.StatRealtimeFirstDelta:
 		return analysis.KindHistogram, nil
 	}
-	return "", fmt.Errorf("gateway stat %s has no sequential test (it needs a per-request cap); use compare: %w", stat, ErrInvalidConfig)
+	return "", fmt.Errorf("gateway stat %s has no sequential test (it needs a per-request cap); use compare: %w", stat, api.ErrInvalidConfig)
 }
 
 // totalsOf turns a version's cumulative counts into the totals the
 // sequential test reads. Success counts 2xx answers: requests that were
 // neither server errors nor client errors.
-func totalsOf(stat string, c gateway.Counts) analysis.Totals {
+func totalsOf(stat string, c admin.Counts) analysis.Totals {
 	switch stat {
 	case plans.StatErrorRate:
 		return analysis.Totals{Count: int64(c.Requests), Events: int64(c.Errors)}
@@ -305,7 +306,7 @@ func totalsOf(stat string, c gateway.Counts) analysis.Totals {
 	return analysis.Totals{}
 }
 
-func successes(c gateway.Counts) uint64 {
+func successes(c admin.Counts) uint64 {
 	bad := c.Errors + c.ClientErrors
 	if bad > c.Requests {
 		return 0
@@ -313,9 +314,9 @@ func successes(c gateway.Counts) uint64 {
 	return c.Requests - bad
 }
 
-func histogramTotals(h gateway.Histogram) analysis.Totals {
+func histogramTotals(h admin.Histogram) analysis.Totals {
 	t := analysis.Totals{Count: int64(h.Count)}
-	for i, le := range gateway.LatencyBucketsSeconds {
+	for i, le := range admin.LatencyBucketsSeconds {
 		if i < len(h.Buckets) {
 			t.Buckets = append(t.Buckets, analysis.Bucket{Le: le, Count: int64(h.Buckets[i])})
 		}
@@ -325,7 +326,7 @@ func histogramTotals(h gateway.Histogram) analysis.Totals {
 
 // statValue computes the statistic from counts, with its sample size; NaN
 // when there are no samples.
-func statValue(cfg *plans.GatewayProvider, c gateway.Counts) (float64, int64) {
+func statValue(cfg *plans.GatewayProvider, c admin.Counts) (float64, int64) {
 	ratio := func(x, n float64) float64 {
 		if n == 0 {
 			return math.NaN()
@@ -369,11 +370,11 @@ func quantileOr(q float64) float64 {
 // histQuantile estimates quantile q of a cumulative histogram by linear
 // interpolation within the bucket that holds it; NaN when it is empty, the
 // highest finite bound when the quantile lies in the +Inf bucket.
-func histQuantile(h gateway.Histogram, q float64) float64 {
+func histQuantile(h admin.Histogram, q float64) float64 {
 	if h.Count == 0 {
 		return math.NaN()
 	}
-	bounds := gateway.LatencyBucketsSeconds
+	bounds := admin.LatencyBucketsSeconds
 	rank := q * float64(h.Count)
 	var prev uint64
 	for i, cum := range h.Buckets {
@@ -402,14 +403,14 @@ func present(x float64) []float64 {
 
 // seriesCounts are one version's cumulative and windowed counts.
 type seriesCounts struct {
-	cumulative, window gateway.Counts
+	cumulative, window admin.Counts
 }
 
 // sumSeries adds up the series of route in any of roles (and of version,
 // when given) and reports whether there was one. The canary's counts include
 // its shadow series: mirrored requests are the canary's behaviour on real
 // prompts, and during a shadow step they are all the canary serves.
-func sumSeries(all []gateway.Series, route, version string, roles ...string) (seriesCounts, bool) {
+func sumSeries(all []admin.Series, route, version string, roles ...string) (seriesCounts, bool) {
 	var out seriesCounts
 	found := false
 	for _, s := range all {
@@ -425,7 +426,7 @@ func sumSeries(all []gateway.Series, route, version string, roles ...string) (se
 	return out, found
 }
 
-func addCounts(dst *gateway.Counts, c gateway.Counts) {
+func addCounts(dst *admin.Counts, c admin.Counts) {
 	dst.Requests += c.Requests
 	dst.Errors += c.Errors
 	dst.Timeouts += c.Timeouts
@@ -441,8 +442,8 @@ func addCounts(dst *gateway.Counts, c gateway.Counts) {
 	addHist(&dst.SessionDuration, c.SessionDuration)
 	addHist(&dst.RealtimeFirstDelta, c.RealtimeFirstDelta)
 	for _, p := range []struct {
-		d *gateway.Moments
-		s gateway.Moments
+		d *admin.Moments
+		s admin.Moments
 	}{
 		{&dst.TokensIn, c.TokensIn}, {&dst.TokensOut, c.TokensOut}, {&dst.ToolCalls, c.ToolCalls}, {&dst.Cost, c.Cost},
 	} {
@@ -452,7 +453,7 @@ func addCounts(dst *gateway.Counts, c gateway.Counts) {
 	}
 }
 
-func addHist(dst *gateway.Histogram, h gateway.Histogram) {
+func addHist(dst *admin.Histogram, h admin.Histogram) {
 	dst.Count += h.Count
 	dst.Sum += h.Sum
 	if len(dst.Buckets) < len(h.Buckets) {

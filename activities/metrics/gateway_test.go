@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -91,7 +93,7 @@ func TestTotalsOf(t *testing.T) {
 			t.Fatalf("latency totals = %+v", got)
 		}
 	})
-	if _, err := sequentialKind(plans.StatCost); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := sequentialKind(plans.StatCost); !errors.Is(err, api.ErrInvalidConfig) {
 		t.Errorf("sequential cost: err = %v, want ErrInvalidConfig", err)
 	}
 }
@@ -123,11 +125,11 @@ func TestGatewayMeasure(t *testing.T) {
 		return 200, gatewayStatsJSON(t, stable, canary)
 	})
 	now := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
-	q := Query{
+	q := api.Query{
 		Metric: plans.Metric{Name: "errors", Interval: plans.Duration{Duration: 2 * time.Minute},
 			Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatErrorRate}},
 			Compare:  &plans.Compare{With: "stable", MaxRelativeIncrease: ptr(2.0)}},
-		App: "voice", Stable: Version{Name: "v1"}, Canary: Version{Name: "v2"},
+		App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
 		Traffic: plans.Traffic{Router: "gateway", Gateway: &plans.GatewayTraffic{URL: srv.URL, TokenEnv: "GW_TOKEN"}},
 	}
 	g := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": token}), Now: func() time.Time { return now }})
@@ -151,20 +153,20 @@ func TestGatewayMeasure(t *testing.T) {
 	t.Run("wrong token is an error naming no secret", func(t *testing.T) {
 		bad := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": "wrong-secret"})})
 		_, err := bad.Measure(context.Background(), q)
-		if !errors.Is(err, gateway.ErrUnauthorized) || strings.Contains(err.Error(), "wrong-secret") {
+		if !errors.Is(err, admin.ErrUnauthorized) || strings.Contains(err.Error(), "wrong-secret") {
 			t.Fatalf("err = %v, want ErrUnauthorized without the token", err)
 		}
 	})
 	t.Run("missing token env", func(t *testing.T) {
 		_, err := NewGateway(Options{Getenv: env(nil)}).Measure(context.Background(), q)
-		if !errors.Is(err, ErrMissingSecret) || !errors.Is(err, ErrInvalidConfig) {
+		if !errors.Is(err, ErrMissingSecret) || !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("err = %v, want ErrMissingSecret and ErrInvalidConfig", err)
 		}
 	})
 	t.Run("unknown stat", func(t *testing.T) {
 		q2 := q
 		q2.Metric.Provider = plans.Provider{Gateway: &plans.GatewayProvider{Stat: "vibes"}}
-		if _, err := g.Measure(context.Background(), q2); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := g.Measure(context.Background(), q2); !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("err = %v, want ErrInvalidConfig", err)
 		}
 	})

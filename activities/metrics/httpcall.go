@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
 // maxAnswerBytes bounds what one answer may make a provider read.
@@ -24,7 +26,7 @@ func call(ctx context.Context, hc *http.Client, op, method, url string, header h
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return nil, fmt.Errorf("%s: build request: %w: %w", op, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("%s: build request: %w: %w", op, err, api.ErrInvalidConfig)
 	}
 	for k, v := range header {
 		req.Header[k] = append([]string(nil), v...)

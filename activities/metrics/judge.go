@@ -8,8 +8,9 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -65,21 +66,21 @@ type judgeState struct {
 const judgeReplyTokens = 200
 
 // Measure implements Provider. The result is 1 for PASS and 0 for FAIL.
-func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
+func (j *Judge) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	m := q.Metric
 	cfg := m.Provider.Judge
 	if cfg == nil {
-		return Result{}, fmt.Errorf("metric %s: no judge provider block: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: no judge provider block: %w", m.Name, api.ErrInvalidConfig)
 	}
 	if cfg.URL == "" || cfg.Model == "" {
-		return Result{}, fmt.Errorf("metric %s: the judge needs url and model: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: the judge needs url and model: %w", m.Name, api.ErrInvalidConfig)
 	}
 	if m.Sequential != nil {
-		return Result{}, fmt.Errorf("metric %s: the judge gives one verdict per look, not counts for a sequential test: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: the judge gives one verdict per look, not counts for a sequential test: %w", m.Name, api.ErrInvalidConfig)
 	}
 	var st judgeState
 	if err := decodeState(KindJudge, q.State, &st); err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	budget := cfg.MaxTokens
 	if budget <= 0 {
@@ -89,24 +90,24 @@ func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
 	if st.TokensUsed >= budget {
 		meas := analysis.Measurement{Verdict: analysis.Inconclusive, Reason: fmt.Sprintf("the judge's token budget of %d for this analysis is spent (%d used)", budget, st.TokensUsed)}
 		meas.At = now
-		return Result{Measurement: meas, State: q.State}, nil
+		return api.Result{Measurement: meas, State: q.State}, nil
 	}
 	endpoint, err := chatCompletionsURL(cfg.URL)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: judge url: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: judge url: %w", m.Name, err)
 	}
 	h := http.Header{}
 	if cfg.APIKeyEnv != "" {
 		key, err := secret(j.d.getenv, cfg.APIKeyEnv)
 		if err != nil {
-			return Result{}, fmt.Errorf("metric %s: judge api key: %w", m.Name, err)
+			return api.Result{}, fmt.Errorf("metric %s: judge api key: %w", m.Name, err)
 		}
 		h.Set("Authorization", "Bearer "+key)
 	}
 	instruction := defaultJudgeInstruction
 	if cfg.Prompt != "" {
 		if instruction, err = render("judge prompt", cfg.Prompt, dataFor(q, q.Canary.Name)); err != nil {
-			return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+			return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 		}
 	}
 	n := cfg.Samples
@@ -119,7 +120,7 @@ func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
 	}
 	pairs, err := j.samples(ctx, q, prompts, n, st.Next)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	st.Next = (st.Next + n) % len(prompts)
 
@@ -137,7 +138,7 @@ func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
 	defer cancel()
 	ans, err := chat(cctx, j.d.hc, endpoint, h, req)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: ask judge %s: %w", m.Name, cfg.Model, err)
+		return api.Result{}, fmt.Errorf("metric %s: ask judge %s: %w", m.Name, cfg.Model, err)
 	}
 	used := ans.Usage.TotalTokens
 	if used <= 0 {
@@ -161,30 +162,30 @@ func (j *Judge) Measure(ctx context.Context, q Query) (Result, error) {
 	v.StableN, v.CanaryN = int64(n), int64(n)
 	meas, err := judgeValues(m, v, look)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	meas.At = now
 	state, err := encodeState(KindJudge, st)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	j.d.log.DebugContext(ctx, "judge answered", "metric", m.Name, "verdict", verdict, "tokens", used, "tokens_used", st.TokensUsed)
-	return Result{Measurement: meas, State: state}, nil
+	return api.Result{Measurement: meas, State: state}, nil
 }
 
 // samples sends n prompts, starting at index from, to both versions and
 // renders the paired answers for the judge. An answer with an HTTP error
 // status is shown to the judge as that error; a version that cannot be
 // reached is an error.
-func (j *Judge) samples(ctx context.Context, q Query, prompts []string, n, from int) (string, error) {
+func (j *Judge) samples(ctx context.Context, q api.Query, prompts []string, n, from int) (string, error) {
 	var (
 		ends    [2]string
 		headers [2]http.Header
 	)
 	for i, r := range []struct {
-		v    Version
+		v    api.Version
 		role string
-	}{{q.Stable, gateway.RoleStable}, {q.Canary, gateway.RoleCanary}} {
+	}{{q.Stable, admin.RoleStable}, {q.Canary, admin.RoleCanary}} {
 		var err error
 		if ends[i], headers[i], err = versionChat(ctx, j.d, q, r.v, r.role); err != nil {
 			return "", err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -40,10 +41,10 @@ func TestJudgeMeasure(t *testing.T) {
 	agent := chatServer(t, func(p string) (int, string) { return 200, "answer to " + p })
 	judgeAnswer := "FAIL The canary is vague."
 	judge := chatServer(t, func(string) (int, string) { return 200, judgeAnswer })
-	q := Query{
+	q := api.Query{
 		Metric: plans.Metric{Name: "judge", Provider: plans.Provider{Judge: &plans.JudgeProvider{
 			URL: judge.URL + "/v1", Model: "judge-small", APIKeyEnv: "JUDGE_KEY", Samples: 2, MaxTokens: 30}}},
-		App: "voice", Stable: Version{Name: "v1", URL: agent.URL}, Canary: Version{Name: "v2", URL: agent.URL},
+		App: "voice", Stable: api.Version{Name: "v1", URL: agent.URL}, Canary: api.Version{Name: "v2", URL: agent.URL},
 	}
 	j := NewJudge(Options{Getenv: env(map[string]string{"JUDGE_KEY": key}), JudgePrompts: []string{"q1", "q2", "q3"}})
 	res, err := j.Measure(context.Background(), q)
@@ -123,8 +124,8 @@ func TestNewRegistry(t *testing.T) {
 			t.Errorf("no %s provider", k)
 		}
 	}
-	_, err := r.Measure(context.Background(), Query{Metric: plans.Metric{Name: "m"}})
-	if !errors.Is(err, ErrInvalidConfig) {
+	_, err := r.Measure(context.Background(), api.Query{Metric: plans.Metric{Name: "m"}})
+	if !errors.Is(err, api.ErrInvalidConfig) {
 		t.Errorf("metric without provider: err = %v", err)
 	}
 }
@@ -142,14 +143,14 @@ func TestSequentialUnsupported(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := Query{Metric: plans.Metric{Name: "m", Provider: tt.p, Sequential: seq}, App: "a",
-				Stable: Version{Name: "v1", URL: "http://127.0.0.1:1"}, Canary: Version{Name: "v2", URL: "http://127.0.0.1:1"}}
+			q := api.Query{Metric: plans.Metric{Name: "m", Provider: tt.p, Sequential: seq}, App: "a",
+				Stable: api.Version{Name: "v1", URL: "http://127.0.0.1:1"}, Canary: api.Version{Name: "v2", URL: "http://127.0.0.1:1"}}
 			if tt.name == "gateway cost" {
 				srv := newRecorder(t, func(*http.Request) (int, string) { return 200, `{"series": []}` })
 				q.Traffic = plans.Traffic{Gateway: &plans.GatewayTraffic{URL: srv.URL, TokenEnv: "T"}}
 			}
 			_, err := NewRegistry(Options{Getenv: env(map[string]string{"T": "x"})}).Measure(context.Background(), q)
-			if !errors.Is(err, ErrInvalidConfig) {
+			if !errors.Is(err, api.ErrInvalidConfig) {
 				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
 		})

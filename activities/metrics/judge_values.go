@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -78,7 +79,7 @@ func compile(src string) (*analysis.Condition, error) {
 	}
 	c, err := analysis.CompileCondition(src)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", err, ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: %w", err, api.ErrInvalidConfig)
 	}
 	return c, nil
 }
@@ -193,7 +194,7 @@ func sequentialLook(m plans.Metric, kind analysis.SequentialKind, st analysis.Se
 	}
 	meas, next, err := spec.Look(st, stable, canary)
 	if err != nil {
-		return analysis.Measurement{}, st, fmt.Errorf("metric %s: sequential test: %w: %w", m.Name, err, ErrInvalidConfig)
+		return analysis.Measurement{}, st, fmt.Errorf("metric %s: sequential test: %w: %w", m.Name, err, api.ErrInvalidConfig)
 	}
 	if watch && meas.Verdict == analysis.Pass {
 		meas.Final, next.Decided = false, nil
@@ -215,7 +216,7 @@ func decodeState(kind string, b []byte, v any) error {
 		return nil
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("decode %s provider state: %w: %w", kind, err, ErrInvalidConfig)
+		return fmt.Errorf("decode %s provider state: %w: %w", kind, err, api.ErrInvalidConfig)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -73,7 +74,7 @@ func TestJudgeValues(t *testing.T) {
 
 func TestJudgeValuesBadCondition(t *testing.T) {
 	_, err := judgeValues(plans.Metric{Name: "m", SuccessCondition: "result >="}, values{Result: []float64{1}})
-	if !errors.Is(err, ErrInvalidConfig) {
+	if !errors.Is(err, api.ErrInvalidConfig) {
 		t.Fatalf("err = %v, want ErrInvalidConfig", err)
 	}
 }
@@ -85,7 +86,7 @@ func TestFirstOfNothingIsNaN(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
-	q := Query{App: "voice", Canary: Version{Name: "v2", URL: "http://c"}, Stable: Version{Name: "v1"}, Args: map[string]string{"suite": "smoke"}}
+	q := api.Query{App: "voice", Canary: api.Version{Name: "v2", URL: "http://c"}, Stable: api.Version{Name: "v1"}, Args: map[string]string{"suite": "smoke"}}
 	tests := []struct {
 		name, text, version, want string
 		wantErr                   bool
@@ -100,7 +101,7 @@ func TestRender(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := render("test", tt.text, dataFor(q, tt.version))
 			if tt.wantErr {
-				if !errors.Is(err, ErrInvalidConfig) {
+				if !errors.Is(err, api.ErrInvalidConfig) {
 					t.Fatalf("err = %v, want ErrInvalidConfig", err)
 				}
 				return

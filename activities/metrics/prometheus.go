@@ -9,10 +9,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/api"
+	promapi "github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -79,9 +80,9 @@ func (p *Prometheus) querier(address string, header http.Header) (promQuerier, e
 		next = http.DefaultTransport
 	}
 	hc := &http.Client{Transport: headerTransport{next: next, header: header}, Timeout: p.d.hc.Timeout}
-	c, err := api.NewClient(api.Config{Address: address, Client: hc})
+	c, err := promapi.NewClient(promapi.Config{Address: address, Client: hc})
 	if err != nil {
-		return nil, fmt.Errorf("prometheus client for %s: %w: %w", address, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("prometheus client for %s: %w: %w", address, err, api.ErrInvalidConfig)
 	}
 	return apiQuerier{api: v1.NewAPI(c)}, nil
 }
@@ -93,22 +94,22 @@ type promState struct {
 }
 
 // Measure implements Provider.
-func (p *Prometheus) Measure(ctx context.Context, q Query) (Result, error) {
+func (p *Prometheus) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	m := q.Metric
 	cfg := m.Provider.Prometheus
 	if cfg == nil {
-		return Result{}, fmt.Errorf("metric %s: no prometheus provider block: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: no prometheus provider block: %w", m.Name, api.ErrInvalidConfig)
 	}
 	if cfg.Address == "" {
-		return Result{}, fmt.Errorf("metric %s: prometheus address is empty: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: prometheus address is empty: %w", m.Name, api.ErrInvalidConfig)
 	}
 	h := http.Header{}
 	if err := secretHeaders(h, p.d.getenv, cfg.TokenEnv, cfg.HeadersFromEnv); err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	qr, err := p.querier(cfg.Address, h)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	now := p.d.now()
 	run := func(version string) (model.Value, error) {
@@ -134,70 +135,70 @@ func (p *Prometheus) Measure(ctx context.Context, q Query) (Result, error) {
 	if comparesVersions(m) {
 		sv, err := run(q.Stable.Name)
 		if err != nil {
-			return Result{}, err
+			return api.Result{}, err
 		}
 		cv, err := run(q.Canary.Name)
 		if err != nil {
-			return Result{}, err
+			return api.Result{}, err
 		}
 		if v.Stable, err = promValues(sv); err != nil {
-			return Result{}, fmt.Errorf("metric %s: stable: %w", m.Name, err)
+			return api.Result{}, fmt.Errorf("metric %s: stable: %w", m.Name, err)
 		}
 		if v.Canary, err = promValues(cv); err != nil {
-			return Result{}, fmt.Errorf("metric %s: canary: %w", m.Name, err)
+			return api.Result{}, fmt.Errorf("metric %s: canary: %w", m.Name, err)
 		}
 		v.Result = v.Canary
 	} else {
 		val, err := run(q.Canary.Name)
 		if err != nil {
-			return Result{}, err
+			return api.Result{}, err
 		}
 		if v.Result, err = promValues(val); err != nil {
-			return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+			return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 		}
 	}
 	meas, err := judgeValues(m, v)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	meas.At = now
-	return Result{Measurement: meas}, nil
+	return api.Result{Measurement: meas}, nil
 }
 
 // sequential runs one look of the sequential test on the counters the
 // query returns for each version. A version without counters is no data:
 // the look is Inconclusive and the test's state is handed back unchanged.
-func (p *Prometheus) sequential(q Query, run func(string) (model.Value, error), now time.Time) (Result, error) {
+func (p *Prometheus) sequential(q api.Query, run func(string) (model.Value, error), now time.Time) (api.Result, error) {
 	m := q.Metric
 	var st promState
 	if err := decodeState(KindPrometheus, q.State, &st); err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	keep := q.State
 	sv, err := run(q.Stable.Name)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	cv, err := run(q.Canary.Name)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	sk, stable, err := promTotals(sv)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: stable counters: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: stable counters: %w", m.Name, err)
 	}
 	ck, canary, err := promTotals(cv)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: canary counters: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: canary counters: %w", m.Name, err)
 	}
 	if sk == "" || ck == "" {
 		meas := noData(fmt.Sprintf("the query returned no counters for %s", missingVersions(sk == "", ck == "")))
 		meas.Pending = st.Sequential != nil && st.Sequential.Started
 		meas.At = now
-		return Result{Measurement: meas, State: keep}, nil
+		return api.Result{Measurement: meas, State: keep}, nil
 	}
 	if sk != ck {
-		return Result{}, fmt.Errorf("metric %s: stable returned %s counters but canary %s: %w", m.Name, sk, ck, ErrBadAnswer)
+		return api.Result{}, fmt.Errorf("metric %s: stable returned %s counters but canary %s: %w", m.Name, sk, ck, ErrBadAnswer)
 	}
 	prev := analysis.SequentialState{}
 	if st.Sequential != nil {
@@ -205,21 +206,21 @@ func (p *Prometheus) sequential(q Query, run func(string) (model.Value, error), 
 	}
 	look, next, err := sequentialLook(m, sk, prev, stable, canary, q.Watch)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	v := values{StableN: look.StableSamples, CanaryN: look.CanarySamples,
 		Stable: []float64{float64(stable.Count)}, Canary: []float64{float64(canary.Count)}}
 	v.Result = v.Canary
 	meas, err := judgeValues(m, v, look)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	meas.At = now
 	state, err := encodeState(KindPrometheus, promState{Sequential: &next})
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
-	return Result{Measurement: meas, State: state}, nil
+	return api.Result{Measurement: meas, State: state}, nil
 }
 
 func missingVersions(stable, canary bool) string {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -60,12 +61,12 @@ func sample(labels map[string]string, v string) string {
 	return fmt.Sprintf(`{"metric":%s,"value":[1700000000,%q]}`, b, v)
 }
 
-func promQuery(addr, query string, mod func(*plans.Metric)) Query {
+func promQuery(addr, query string, mod func(*plans.Metric)) api.Query {
 	m := plans.Metric{Name: "p", Provider: plans.Provider{Prometheus: &plans.PrometheusProvider{Address: addr, Query: query}}}
 	if mod != nil {
 		mod(&m)
 	}
-	return Query{Metric: m, App: "voice", Stable: Version{Name: "v1"}, Canary: Version{Name: "v2"}}
+	return api.Query{Metric: m, App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 }
 
 func TestPrometheusMeasure(t *testing.T) {
@@ -78,7 +79,7 @@ func TestPrometheusMeasure(t *testing.T) {
 	})
 	tests := []struct {
 		name        string
-		q           Query
+		q           api.Query
 		want        analysis.Verdict
 		wantQueries []string
 	}{
@@ -135,12 +136,12 @@ func TestPrometheusAuthAndErrors(t *testing.T) {
 	})
 	tests := []struct {
 		name string
-		q    Query
+		q    api.Query
 		want error
 	}{
 		{"missing token", promQuery(ps.URL, `up`, func(m *plans.Metric) { m.Provider.Prometheus.TokenEnv = "NOPE" }), ErrMissingSecret},
-		{"missing placeholder", promQuery(ps.URL, `up{x="{{.Args.x}}"}`, nil), ErrInvalidConfig},
-		{"no address", promQuery("", `up`, nil), ErrInvalidConfig},
+		{"missing placeholder", promQuery(ps.URL, `up{x="{{.Args.x}}"}`, nil), api.ErrInvalidConfig},
+		{"no address", promQuery("", `up`, nil), api.ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

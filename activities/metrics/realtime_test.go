@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -63,8 +64,8 @@ routes:
 `, token)
 	realtimeTurns(t, gw.TrafficURL, 24, 2)
 
-	q := Query{
-		App: "voice", Stable: Version{Name: "v1"}, Canary: Version{Name: "v2"},
+	q := api.Query{
+		App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
 		Traffic: plans.Traffic{Router: "gateway", Gateway: &plans.GatewayTraffic{URL: gw.AdminURL, TokenEnv: "GW_TOKEN"}},
 	}
 	g := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": token})})

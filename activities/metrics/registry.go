@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
 // Options are the dependencies the providers share. The zero value works:
@@ -50,14 +52,26 @@ func (o Options) deps() deps {
 	return d
 }
 
-// NewRegistry returns a registry with all five providers: prometheus, web,
-// gateway, sentinel and judge.
+// providers is the one table of metric providers: the kind a plan's
+// provider block names (plans.ProviderKinds lists the same kinds) and the
+// provider's constructor, which lives in the provider's own file.
+var providers = []struct {
+	kind string
+	new  func(Options) api.Provider
+}{
+	{KindPrometheus, func(o Options) api.Provider { return NewPrometheus(o) }},
+	{KindWeb, func(o Options) api.Provider { return NewWeb(o) }},
+	{KindGateway, func(o Options) api.Provider { return NewGateway(o) }},
+	{KindSentinel, func(o Options) api.Provider { return NewSentinel(o) }},
+	{KindJudge, func(o Options) api.Provider { return NewJudge(o) }},
+}
+
+// NewRegistry returns a registry with every provider of the table:
+// prometheus, web, gateway, sentinel and judge.
 func NewRegistry(opts Options) Registry {
-	return Registry{
-		KindPrometheus: NewPrometheus(opts),
-		KindWeb:        NewWeb(opts),
-		KindGateway:    NewGateway(opts),
-		KindSentinel:   NewSentinel(opts),
-		KindJudge:      NewJudge(opts),
+	r := make(Registry, len(providers))
+	for _, p := range providers {
+		r[p.kind] = p.new(opts)
 	}
+	return r
 }

@@ -13,8 +13,9 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -50,42 +51,42 @@ type checkedPrompt struct {
 
 // Measure implements Provider. The result is the canary's share of
 // sentinels passed; stable's share is recorded when stable is checked.
-func (s *Sentinel) Measure(ctx context.Context, q Query) (Result, error) {
+func (s *Sentinel) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	m := q.Metric
 	cfg := m.Provider.Sentinel
 	if cfg == nil {
-		return Result{}, fmt.Errorf("metric %s: no sentinel provider block: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: no sentinel provider block: %w", m.Name, api.ErrInvalidConfig)
 	}
 	if m.Sequential != nil {
-		return Result{}, fmt.Errorf("metric %s: sentinels fail at once and take no sequential test: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: sentinels fail at once and take no sequential test: %w", m.Name, api.ErrInvalidConfig)
 	}
 	prompts, err := loadSentinels(cfg)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	if len(prompts) == 0 {
-		return Result{}, fmt.Errorf("metric %s: the sentinel suite is empty: %w", m.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: the sentinel suite is empty: %w", m.Name, api.ErrInvalidConfig)
 	}
-	canaryFailed, err := s.runSuite(ctx, q, cfg, prompts, q.Canary, gateway.RoleCanary)
+	canaryFailed, err := s.runSuite(ctx, q, cfg, prompts, q.Canary, admin.RoleCanary)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	v := values{CanaryN: int64(len(prompts))}
 	v.Canary = []float64{passRate(len(prompts), len(canaryFailed))}
 	v.Result = v.Canary
 	var stableFailed map[string]string
 	if cfg.Stable {
-		if stableFailed, err = s.runSuite(ctx, q, cfg, prompts, q.Stable, gateway.RoleStable); err != nil {
-			return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+		if stableFailed, err = s.runSuite(ctx, q, cfg, prompts, q.Stable, admin.RoleStable); err != nil {
+			return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 		}
 		v.Stable, v.StableN = []float64{passRate(len(prompts), len(stableFailed))}, int64(len(prompts))
 	}
 	meas, err := judgeValues(m, v, sentinelVerdict(prompts, canaryFailed, stableFailed))
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	meas.At = s.d.now()
-	return Result{Measurement: meas}, nil
+	return api.Result{Measurement: meas}, nil
 }
 
 func passRate(n, failed int) float64 {
@@ -122,7 +123,7 @@ func sentinelVerdict(prompts []checkedPrompt, canaryFailed, stableFailed map[str
 // runSuite sends every prompt to one version and returns the failed
 // sentinels with the reason of each. An answer with an HTTP error status is
 // a failed sentinel; a version that cannot be reached is an error.
-func (s *Sentinel) runSuite(ctx context.Context, q Query, cfg *plans.SentinelProvider, prompts []checkedPrompt, v Version, role string) (map[string]string, error) {
+func (s *Sentinel) runSuite(ctx context.Context, q api.Query, cfg *plans.SentinelProvider, prompts []checkedPrompt, v api.Version, role string) (map[string]string, error) {
 	endpoint, header, err := versionChat(ctx, s.d, q, v, role)
 	if err != nil {
 		return nil, err
@@ -221,7 +222,7 @@ func loadSentinels(cfg *plans.SentinelProvider) ([]checkedPrompt, error) {
 			p.Name = fmt.Sprintf("sentinel-%d", i+1)
 		}
 		if seen[p.Name] {
-			return nil, fmt.Errorf("sentinel %s is defined twice: %w", p.Name, ErrInvalidConfig)
+			return nil, fmt.Errorf("sentinel %s is defined twice: %w", p.Name, api.ErrInvalidConfig)
 		}
 		seen[p.Name] = true
 		cp, err := compileSentinel(p)
@@ -237,12 +238,12 @@ func compileSentinel(p plans.SentinelPrompt) (checkedPrompt, error) {
 	cp := checkedPrompt{SentinelPrompt: p}
 	e := p.Expect
 	if e.Contains == "" && e.Regex == "" && e.Equals == "" && e.JSONSchema == "" {
-		return cp, fmt.Errorf("sentinel %s expects nothing: %w", p.Name, ErrInvalidConfig)
+		return cp, fmt.Errorf("sentinel %s expects nothing: %w", p.Name, api.ErrInvalidConfig)
 	}
 	if e.Regex != "" {
 		re, err := regexp.Compile(e.Regex)
 		if err != nil {
-			return cp, fmt.Errorf("sentinel %s: compile regex: %w: %w", p.Name, err, ErrInvalidConfig)
+			return cp, fmt.Errorf("sentinel %s: compile regex: %w: %w", p.Name, err, api.ErrInvalidConfig)
 		}
 		cp.re = re
 	}
@@ -260,24 +261,24 @@ func compileSentinel(p plans.SentinelPrompt) (checkedPrompt, error) {
 func compileSchema(name, text string) (*jsonschema.Schema, error) {
 	var y any
 	if err := yaml.Unmarshal([]byte(text), &y); err != nil {
-		return nil, fmt.Errorf("sentinel %s: parse JSON schema: %w: %w", name, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("sentinel %s: parse JSON schema: %w: %w", name, err, api.ErrInvalidConfig)
 	}
 	b, err := json.Marshal(y)
 	if err != nil {
-		return nil, fmt.Errorf("sentinel %s: JSON schema is not JSON data: %w: %w", name, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("sentinel %s: JSON schema is not JSON data: %w: %w", name, err, api.ErrInvalidConfig)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("sentinel %s: read JSON schema: %w: %w", name, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("sentinel %s: read JSON schema: %w: %w", name, err, api.ErrInvalidConfig)
 	}
 	c := jsonschema.NewCompiler()
 	const loc = "sentinel.schema.json"
 	if err := c.AddResource(loc, doc); err != nil {
-		return nil, fmt.Errorf("sentinel %s: add JSON schema: %w: %w", name, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("sentinel %s: add JSON schema: %w: %w", name, err, api.ErrInvalidConfig)
 	}
 	sch, err := c.Compile(loc)
 	if err != nil {
-		return nil, fmt.Errorf("sentinel %s: compile JSON schema: %w: %w", name, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("sentinel %s: compile JSON schema: %w: %w", name, err, api.ErrInvalidConfig)
 	}
 	return sch, nil
 }
@@ -287,24 +288,24 @@ func compileSchema(name, text string) (*jsonschema.Schema, error) {
 func readSentinelFile(path string) ([]plans.SentinelPrompt, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read sentinel file: %w: %w", err, ErrInvalidConfig)
+		return nil, fmt.Errorf("read sentinel file: %w: %w", err, api.ErrInvalidConfig)
 	}
 	var doc any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("parse sentinel file %s: %w: %w", path, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("parse sentinel file %s: %w: %w", path, err, api.ErrInvalidConfig)
 	}
 	if m, ok := doc.(map[string]any); ok {
 		doc = m["prompts"]
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
-		return nil, fmt.Errorf("parse sentinel file %s: %w: %w", path, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("parse sentinel file %s: %w: %w", path, err, api.ErrInvalidConfig)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var out []plans.SentinelPrompt
 	if err := dec.Decode(&out); err != nil {
-		return nil, fmt.Errorf("parse sentinel file %s: want a list of prompts with name, prompt, system and expect: %w: %w", path, err, ErrInvalidConfig)
+		return nil, fmt.Errorf("parse sentinel file %s: want a list of prompts with name, prompt, system and expect: %w: %w", path, err, api.ErrInvalidConfig)
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -85,7 +86,7 @@ func TestCompileSentinelErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := compileSentinel(plans.SentinelPrompt{Name: "s", Expect: tt.expect}); !errors.Is(err, ErrInvalidConfig) {
+			if _, err := compileSentinel(plans.SentinelPrompt{Name: "s", Expect: tt.expect}); !errors.Is(err, api.ErrInvalidConfig) {
 				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
 		})
@@ -116,7 +117,7 @@ func TestReadSentinelFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := readSentinelFile(tt.path)
 			if tt.wantErr {
-				if !errors.Is(err, ErrInvalidConfig) {
+				if !errors.Is(err, api.ErrInvalidConfig) {
 					t.Fatalf("err = %v, want ErrInvalidConfig", err)
 				}
 				return
@@ -164,10 +165,10 @@ func TestSentinelMeasure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st, ca := chatServer(t, tt.stable), chatServer(t, tt.canary)
-			q := Query{
+			q := api.Query{
 				Metric: plans.Metric{Name: "sentinels", Provider: plans.Provider{Sentinel: &plans.SentinelProvider{
 					Prompts: prompts, Model: "agent", Stable: tt.checkBoth}}},
-				Stable: Version{Name: "v1", URL: st.URL}, Canary: Version{Name: "v2", URL: ca.URL},
+				Stable: api.Version{Name: "v1", URL: st.URL}, Canary: api.Version{Name: "v2", URL: ca.URL},
 			}
 			res, err := NewSentinel(Options{}).Measure(context.Background(), q)
 			if err != nil {
@@ -192,8 +193,8 @@ func TestSentinelMeasure(t *testing.T) {
 		})
 	}
 	t.Run("no URL and no gateway", func(t *testing.T) {
-		q := Query{Metric: plans.Metric{Name: "s", Provider: plans.Provider{Sentinel: &plans.SentinelProvider{Prompts: prompts}}}}
-		if _, err := NewSentinel(Options{}).Measure(context.Background(), q); !errors.Is(err, ErrInvalidConfig) {
+		q := api.Query{Metric: plans.Metric{Name: "s", Provider: plans.Provider{Sentinel: &plans.SentinelProvider{Prompts: prompts}}}}
+		if _, err := NewSentinel(Options{}).Measure(context.Background(), q); !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("err = %v, want ErrInvalidConfig", err)
 		}
 	})
@@ -212,7 +213,7 @@ func TestChatCompletionsURL(t *testing.T) {
 			}
 		})
 	}
-	if _, err := chatCompletionsURL("not a url"); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := chatCompletionsURL("not a url"); !errors.Is(err, api.ErrInvalidConfig) {
 		t.Fatalf("relative URL: err = %v", err)
 	}
 }

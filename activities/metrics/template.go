@@ -3,12 +3,13 @@ package metrics
 import (
 	"fmt"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
 // dataFor returns the placeholder values of q with {{.Version}} set to
 // version (empty when the text is not run per version).
-func dataFor(q Query, version string) plans.TemplateData {
+func dataFor(q api.Query, version string) plans.TemplateData {
 	return plans.TemplateData{
 		App:     q.App,
 		Version: version,
@@ -24,7 +25,7 @@ func dataFor(q Query, version string) plans.TemplateData {
 func render(what, text string, data plans.TemplateData) (string, error) {
 	out, err := plans.ExecuteTemplate(what, text, data)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", err, ErrInvalidConfig)
+		return "", fmt.Errorf("%w: %w", err, api.ErrInvalidConfig)
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ohler55/ojg/jp"
 	"github.com/ohler55/ojg/oj"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -32,41 +33,41 @@ func NewWeb(opts Options) *Web {
 // Measure implements Provider. The values at the JSONPath may be numbers,
 // booleans (1 or 0), numeric strings or lists of them; a path that selects
 // nothing is no data, which is Inconclusive.
-func (w *Web) Measure(ctx context.Context, q Query) (Result, error) {
+func (w *Web) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	cfg := q.Metric.Provider.Web
 	if cfg == nil {
-		return Result{}, fmt.Errorf("metric %s: no web provider block: %w", q.Metric.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: no web provider block: %w", q.Metric.Name, api.ErrInvalidConfig)
 	}
 	if q.Metric.Sequential != nil {
-		return Result{}, fmt.Errorf("metric %s: the web provider gives no counts for a sequential test; use compare or conditions: %w", q.Metric.Name, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: the web provider gives no counts for a sequential test; use compare or conditions: %w", q.Metric.Name, api.ErrInvalidConfig)
 	}
 	path, err := jp.ParseString(cfg.JSONPath)
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: parse jsonPath %q: %w: %w", q.Metric.Name, cfg.JSONPath, err, ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: parse jsonPath %q: %w: %w", q.Metric.Name, cfg.JSONPath, err, api.ErrInvalidConfig)
 	}
 	var v values
 	if comparesVersions(q.Metric) {
 		if v.Stable, err = w.fetch(ctx, q, cfg, path, q.Stable.Name); err != nil {
-			return Result{}, err
+			return api.Result{}, err
 		}
 		if v.Canary, err = w.fetch(ctx, q, cfg, path, q.Canary.Name); err != nil {
-			return Result{}, err
+			return api.Result{}, err
 		}
 		v.Result = v.Canary
 	} else if v.Result, err = w.fetch(ctx, q, cfg, path, q.Canary.Name); err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	m, err := judgeValues(q.Metric, v)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	m.At = w.d.now()
-	return Result{Measurement: m}, nil
+	return api.Result{Measurement: m}, nil
 }
 
 // fetch makes one call with {{.Version}} set to version and returns the
 // numbers at the path; nil when the path selects nothing.
-func (w *Web) fetch(ctx context.Context, q Query, cfg *plans.WebProvider, path jp.Expr, version string) ([]float64, error) {
+func (w *Web) fetch(ctx context.Context, q api.Query, cfg *plans.WebProvider, path jp.Expr, version string) ([]float64, error) {
 	data := dataFor(q, version)
 	url, err := render("web url", cfg.URL, data)
 	if err != nil {
@@ -77,7 +78,7 @@ func (w *Web) fetch(ctx context.Context, q Query, cfg *plans.WebProvider, path j
 		method = http.MethodGet
 	}
 	if method != http.MethodGet && method != http.MethodPost {
-		return nil, fmt.Errorf("metric %s: method %s is not GET or POST: %w", q.Metric.Name, cfg.Method, ErrInvalidConfig)
+		return nil, fmt.Errorf("metric %s: method %s is not GET or POST: %w", q.Metric.Name, cfg.Method, api.ErrInvalidConfig)
 	}
 	h := http.Header{}
 	h.Set("Accept", "application/json")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -59,12 +60,12 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func webQuery(url string, mod func(*plans.Metric)) Query {
+func webQuery(url string, mod func(*plans.Metric)) api.Query {
 	m := plans.Metric{Name: "evals", Provider: plans.Provider{Web: &plans.WebProvider{URL: url, JSONPath: "$.passRate"}}}
 	if mod != nil {
 		mod(&m)
 	}
-	return Query{Metric: m, App: "voice", Stable: Version{Name: "v1"}, Canary: Version{Name: "v2"}}
+	return api.Query{Metric: m, App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 }
 
 func TestWebMeasure(t *testing.T) {
@@ -82,7 +83,7 @@ func TestWebMeasure(t *testing.T) {
 	})
 	tests := []struct {
 		name       string
-		q          Query
+		q          api.Query
 		want       analysis.Verdict
 		wantResult []float64
 		check      func(t *testing.T, reqs []recorded)
@@ -186,7 +187,7 @@ func TestWebErrors(t *testing.T) {
 	defer slow.Close()
 	tests := []struct {
 		name string
-		q    Query
+		q    api.Query
 		env  map[string]string
 		want error
 	}{
@@ -196,12 +197,12 @@ func TestWebErrors(t *testing.T) {
 		{"missing env header", webQuery(srv.URL+"/ok", func(m *plans.Metric) {
 			m.Provider.Web.HeadersFromEnv = map[string]string{"Authorization": "NOT_SET"}
 		}), nil, ErrMissingSecret},
-		{"bad jsonpath", webQuery(srv.URL+"/ok", func(m *plans.Metric) { m.Provider.Web.JSONPath = "$[" }), nil, ErrInvalidConfig},
-		{"missing arg", webQuery(srv.URL+"/ok?suite={{.Args.suite}}", nil), nil, ErrInvalidConfig},
+		{"bad jsonpath", webQuery(srv.URL+"/ok", func(m *plans.Metric) { m.Provider.Web.JSONPath = "$[" }), nil, api.ErrInvalidConfig},
+		{"missing arg", webQuery(srv.URL+"/ok?suite={{.Args.suite}}", nil), nil, api.ErrInvalidConfig},
 		{"sequential unsupported", webQuery(srv.URL+"/ok", func(m *plans.Metric) {
 			m.Sequential = &plans.Sequential{WorseWhen: "lower"}
-		}), nil, ErrInvalidConfig},
-		{"bad method", webQuery(srv.URL+"/ok", func(m *plans.Metric) { m.Provider.Web.Method = "DELETE" }), nil, ErrInvalidConfig},
+		}), nil, api.ErrInvalidConfig},
+		{"bad method", webQuery(srv.URL+"/ok", func(m *plans.Metric) { m.Provider.Web.Method = "DELETE" }), nil, api.ErrInvalidConfig},
 		{"timeout", webQuery(slow.URL, func(m *plans.Metric) { m.Provider.Web.Timeout = plans.Duration{Duration: 50 * time.Millisecond} }), nil, context.DeadlineExceeded},
 	}
 	for _, tt := range tests {

@@ -5,18 +5,9 @@ package notify
 import (
 	"context"
 	"log/slog"
-)
 
-// Note is one notification about a rollout: the card as it is now, where to
-// show it, and where the rollout's message already is.
-type Note struct {
-	// Channel is where to post when there is no message yet.
-	Channel string `json:"channel"`
-	// Card is what the message shows.
-	Card Card `json:"card"`
-	// Message is where the rollout's message is; empty before the first post.
-	Message Posted `json:"message"`
-}
+	"github.com/coalmine-dev/coalmine/activities/api"
+)
 
 // Log writes notifications to a structured log; it is the notifier when
 // Slack is off.
@@ -26,7 +17,7 @@ type Log struct {
 }
 
 // Notify logs the note and returns its message place unchanged.
-func (l Log) Notify(ctx context.Context, n Note) (Posted, error) {
+func (l Log) Notify(ctx context.Context, n api.Note) (api.Posted, error) {
 	lg := l.Logger
 	if lg == nil {
 		lg = slog.Default()
@@ -38,6 +29,6 @@ func (l Log) Notify(ctx context.Context, n Note) (Posted, error) {
 
 // Notify shows the note in Slack: it updates the rollout's message, or
 // posts it when there is none yet.
-func (s *Slack) Notify(ctx context.Context, n Note) (Posted, error) {
+func (s *Slack) Notify(ctx context.Context, n api.Note) (api.Posted, error) {
 	return s.Upsert(ctx, n.Channel, n.Message, n.Card)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 
 	"github.com/slack-go/slack"
+
+	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
 // Slack keeps one Slack message per rollout: posted when the rollout
@@ -29,24 +31,15 @@ func NewSlack(token, apiURL string, logger *slog.Logger) *Slack {
 	return &Slack{Client: slack.New(token, opts...), Logger: logger}
 }
 
-// Posted is where a rollout's message lives, kept in the workflow's state so
-// later events update it instead of posting again.
-type Posted struct {
-	// Channel is the channel id Slack answered with.
-	Channel string `json:"channel"`
-	// TS is the message's timestamp, its id within the channel.
-	TS string `json:"ts"`
-}
-
 // Upsert shows the card in Slack: it updates the message at where when
 // where.TS is set, and posts a new one to channel otherwise. An update of a
 // message that is gone posts a new one. It returns where the message is.
-func (s *Slack) Upsert(ctx context.Context, channel string, where Posted, c Card) (Posted, error) {
-	opts := []slack.MsgOption{slack.MsgOptionText(c.Fallback(), false), slack.MsgOptionBlocks(c.Blocks()...)}
+func (s *Slack) Upsert(ctx context.Context, channel string, where api.Posted, c api.Card) (api.Posted, error) {
+	opts := []slack.MsgOption{slack.MsgOptionText(c.Fallback(), false), slack.MsgOptionBlocks(Blocks(c)...)}
 	if where.TS != "" {
 		ch, ts, _, err := s.Client.UpdateMessageContext(ctx, where.Channel, where.TS, opts...)
 		if err == nil {
-			return Posted{Channel: ch, TS: ts}, nil
+			return api.Posted{Channel: ch, TS: ts}, nil
 		}
 		if !isMissingMessage(err) {
 			return where, fmt.Errorf("update Slack message %s in %s: %w", where.TS, where.Channel, err)
@@ -54,13 +47,13 @@ func (s *Slack) Upsert(ctx context.Context, channel string, where Posted, c Card
 		s.logger().WarnContext(ctx, "rollout message is gone; posting a new one", "channel", where.Channel, "ts", where.TS)
 	}
 	if channel == "" {
-		return Posted{}, errors.New("post to Slack: no channel: set notifications.slack.channel in the plan")
+		return api.Posted{}, errors.New("post to Slack: no channel: set notifications.slack.channel in the plan")
 	}
 	ch, ts, err := s.Client.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
-		return Posted{}, fmt.Errorf("post Slack message to %s: %w", channel, err)
+		return api.Posted{}, fmt.Errorf("post Slack message to %s: %w", channel, err)
 	}
-	return Posted{Channel: ch, TS: ts}, nil
+	return api.Posted{Channel: ch, TS: ts}, nil
 }
 
 // Ephemeral shows text to one user only, in the channel of a message.

@@ -13,33 +13,35 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/coalmine-dev/coalmine/tests/slackserver"
+
+	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func sampleCard() Card {
-	return Card{
+func sampleCard() api.Card {
+	return api.Card{
 		App: "voice-agent", Stable: "v1", Canary: "v2", Phase: "Waiting",
 		Step: 9, Steps: 10, StepText: "approval", Weight: 50, Event: "gate",
-		Verdicts: []VerdictLine{
+		Verdicts: []api.VerdictLine{
 			{Metric: "eval-pass-rate", Verdict: "Pass", Detail: "0.95 ≥ 0.92"},
 			{Metric: "error-rate", Verdict: "Inconclusive", Detail: "canary 0.011 vs stable 0.010 (n=412)"},
 		},
 		UIURL: "http://127.0.0.1:8233/namespaces/default/workflows/coalmine%2Fvoice-agent",
-		Gate: &Gate{ID: "step-9", WorkflowID: "coalmine/voice-agent", RunID: "run-1", Approvers: []string{"U024BE7LH", "S0614TZR7"},
+		Gate: &api.Gate{ID: "step-9", WorkflowID: "coalmine/voice-agent", RunID: "run-1", Approvers: []string{"U024BE7LH", "S0614TZR7"},
 			Deadline: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), OnTimeout: "rollback"},
 	}
 }
 
 func TestCardBlocksGolden(t *testing.T) {
 	decided := sampleCard()
-	decided.Decision = &Decision{Action: "promote", Who: "slack:U024BE7LH", At: time.Date(2026, 11, 23, 14, 5, 0, 0, time.UTC)}
+	decided.Decision = &api.Decision{Action: "promote", Who: "slack:U024BE7LH", At: time.Date(2026, 11, 23, 14, 5, 0, 0, time.UTC)}
 	decided.Phase = "Progressing"
-	rolledBack := Card{App: "voice-agent", Stable: "v1", Canary: "v3", Phase: "RolledBack", Step: 3, Steps: 10, Weight: 0, Event: "rolledBack",
+	rolledBack := api.Card{App: "voice-agent", Stable: "v1", Canary: "v3", Phase: "RolledBack", Step: 3, Steps: 10, Weight: 0, Event: "rolledBack",
 		Text: "Rolled back at step 3 (analysis): tool-call-rate failed: canary 0.39 is 1.3× stable's 0.30, above the 1.2× allowed."}
-	for name, c := range map[string]Card{"gate": sampleCard(), "decided": decided, "rolledback": rolledBack} {
+	for name, c := range map[string]api.Card{"gate": sampleCard(), "decided": decided, "rolledback": rolledBack} {
 		t.Run(name, func(t *testing.T) {
-			got, err := json.MarshalIndent(c.Blocks(), "", "  ")
+			got, err := json.MarshalIndent(Blocks(c), "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +60,7 @@ func TestCardBlocksGolden(t *testing.T) {
 			}
 		})
 	}
-	if b, _ := json.Marshal(decided.Blocks()); strings.Contains(string(b), ActionPromote) {
+	if b, _ := json.Marshal(Blocks(decided)); strings.Contains(string(b), ActionPromote) {
 		t.Error("a decided card still carries buttons")
 	}
 }
@@ -66,7 +68,7 @@ func TestCardBlocksGolden(t *testing.T) {
 func TestButtonValueRoundTrip(t *testing.T) {
 	c := sampleCard()
 	var value string
-	for _, b := range c.Blocks() {
+	for _, b := range Blocks(c) {
 		if a, ok := b.(*slack.ActionBlock); ok {
 			value = a.Elements.ElementSet[0].(*slack.ButtonBlockElement).Value
 		}
@@ -88,7 +90,7 @@ func TestSlackUpsert(t *testing.T) {
 	ctx := context.Background()
 	c := sampleCard()
 
-	posted, err := s.Upsert(ctx, "#deploys", Posted{}, c)
+	posted, err := s.Upsert(ctx, "#deploys", api.Posted{}, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,12 +122,12 @@ func TestSlackUpsert(t *testing.T) {
 	}
 
 	// A message that is gone is posted anew rather than failing the rollout.
-	fresh, err := s.Upsert(ctx, "#deploys", Posted{Channel: posted.Channel, TS: "gone"}, c)
+	fresh, err := s.Upsert(ctx, "#deploys", api.Posted{Channel: posted.Channel, TS: "gone"}, c)
 	if err != nil || fresh.TS == "" || fresh.TS == "gone" {
 		t.Fatalf("upsert of a gone message = %+v, %v", fresh, err)
 	}
 
-	if _, err := s.Upsert(ctx, "", Posted{}, c); err == nil || !strings.Contains(err.Error(), "notifications.slack.channel") {
+	if _, err := s.Upsert(ctx, "", api.Posted{}, c); err == nil || !strings.Contains(err.Error(), "notifications.slack.channel") {
 		t.Errorf("post without channel: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/traffic"
 )
 
@@ -27,25 +28,25 @@ func TestActivitiesOverTheGateway(t *testing.T) {
 	in := e.input()
 	steps := []struct {
 		name  string
-		run   func() (activities.TrafficState, error)
-		check func(activities.TrafficState) bool
+		run   func() (api.TrafficState, error)
+		check func(api.TrafficState) bool
 	}{
-		{"set weight 5.25", func() (activities.TrafficState, error) {
-			v, err := env.ExecuteActivity(activities.NameSetWeight, activities.WeightInput{TrafficInput: in, Weight: 5.25})
+		{"set weight 5.25", func() (api.TrafficState, error) {
+			v, err := env.ExecuteActivity(api.NameSetWeight, api.WeightInput{TrafficInput: in, Weight: 5.25})
 			return decode(t, v, err)
-		}, func(s activities.TrafficState) bool { return s.CanaryWeight == 5.25 }},
-		{"shadow 20", func() (activities.TrafficState, error) {
-			v, err := env.ExecuteActivity(activities.NameSetShadow, activities.ShadowInput{TrafficInput: in, Percent: 20})
+		}, func(s api.TrafficState) bool { return s.CanaryWeight == 5.25 }},
+		{"shadow 20", func() (api.TrafficState, error) {
+			v, err := env.ExecuteActivity(api.NameSetShadow, api.ShadowInput{TrafficInput: in, Percent: 20})
 			return decode(t, v, err)
-		}, func(s activities.TrafficState) bool { return s.ShadowPercent == 20 && s.CanaryWeight == 5.25 }},
-		{"promote", func() (activities.TrafficState, error) {
-			v, err := env.ExecuteActivity(activities.NamePromoteTraffic, in)
+		}, func(s api.TrafficState) bool { return s.ShadowPercent == 20 && s.CanaryWeight == 5.25 }},
+		{"promote", func() (api.TrafficState, error) {
+			v, err := env.ExecuteActivity(api.NamePromoteTraffic, in)
 			return decode(t, v, err)
-		}, func(s activities.TrafficState) bool { return s.CanaryWeight == 100 }},
-		{"reset", func() (activities.TrafficState, error) {
-			v, err := env.ExecuteActivity(activities.NameResetTraffic, in)
+		}, func(s api.TrafficState) bool { return s.CanaryWeight == 100 }},
+		{"reset", func() (api.TrafficState, error) {
+			v, err := env.ExecuteActivity(api.NameResetTraffic, in)
 			return decode(t, v, err)
-		}, func(s activities.TrafficState) bool { return s.CanaryWeight == 0 && s.ShadowPercent == 0 }},
+		}, func(s api.TrafficState) bool { return s.CanaryWeight == 0 && s.ShadowPercent == 0 }},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -63,9 +64,9 @@ func TestActivitiesOverTheGateway(t *testing.T) {
 	}
 }
 
-func decode(t *testing.T, v converter.EncodedValue, err error) (activities.TrafficState, error) {
+func decode(t *testing.T, v converter.EncodedValue, err error) (api.TrafficState, error) {
 	t.Helper()
-	var s activities.TrafficState
+	var s api.TrafficState
 	if err != nil {
 		return s, err
 	}

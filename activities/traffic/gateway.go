@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/coalmine-dev/coalmine/activities"
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -28,26 +28,26 @@ const writeAttempts = 5
 // change is a no-op and a concurrent writer is never overwritten blindly.
 type Gateway struct {
 	url, route, tokenEnv string
-	target               activities.Target
-	sticky               *gateway.Sticky
+	target               api.Target
+	sticky               *admin.Sticky
 	deps                 Deps
 }
 
 // NewGateway is the Builder of the gateway router.
-func NewGateway(_ context.Context, in activities.TrafficInput, deps Deps) (activities.Router, error) {
+func NewGateway(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, error) {
 	gt := in.Traffic.Gateway
 	if gt == nil || gt.URL == "" {
-		return nil, fmt.Errorf("gateway router for %s: traffic.gateway.url is required: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("gateway router for %s: traffic.gateway.url is required: %w", in.Target.App, api.ErrInvalidConfig)
 	}
 	if in.Target.Stable.Name == "" || in.Target.Canary.Name == "" {
-		return nil, fmt.Errorf("gateway router for %s: stable and canary version names are required: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("gateway router for %s: stable and canary version names are required: %w", in.Target.App, api.ErrInvalidConfig)
 	}
 	if deps.Getenv == nil {
-		return nil, fmt.Errorf("gateway router for %s: no environment reader: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("gateway router for %s: no environment reader: %w", in.Target.App, api.ErrInvalidConfig)
 	}
 	g := &Gateway{url: gt.URL, route: gt.Route, tokenEnv: gt.TokenEnv, target: in.Target, deps: deps}
 	if st := in.Sticky; st != nil {
-		g.sticky = &gateway.Sticky{Headers: st.Headers, UserField: st.UserField, PinTTL: gateway.Duration(st.PinTTL.Duration)}
+		g.sticky = &admin.Sticky{Headers: st.Headers, UserField: st.UserField, PinTTL: admin.Duration(st.PinTTL.Duration)}
 	}
 	if g.route == "" {
 		g.route = in.Target.App
@@ -61,16 +61,16 @@ func NewGateway(_ context.Context, in activities.TrafficInput, deps Deps) (activ
 // client builds an admin client with the token read now, so a rotated
 // token is picked up without restarting the worker. The token never
 // appears in errors.
-func (g *Gateway) client() (*gateway.Client, error) {
+func (g *Gateway) client() (*admin.Client, error) {
 	tok := g.deps.Getenv(g.tokenEnv)
 	if tok == "" {
-		return nil, fmt.Errorf("gateway admin token: environment variable %s is not set on the worker: %w", g.tokenEnv, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("gateway admin token: environment variable %s is not set on the worker: %w", g.tokenEnv, api.ErrInvalidConfig)
 	}
-	return gateway.NewClient(g.url, tok, g.deps.HTTPClient), nil
+	return admin.NewClient(g.url, tok, g.deps.HTTPClient), nil
 }
 
 // modify applies change to the route with optimistic concurrency.
-func (g *Gateway) modify(ctx context.Context, op string, change func(cur gateway.RouteState) (gateway.RouteUpdate, error)) error {
+func (g *Gateway) modify(ctx context.Context, op string, change func(cur admin.RouteState) (admin.RouteUpdate, error)) error {
 	c, err := g.client()
 	if err != nil {
 		return err
@@ -81,22 +81,29 @@ func (g *Gateway) modify(ctx context.Context, op string, change func(cur gateway
 	return nil
 }
 
-// classifyAPI marks answers that retrying cannot cure as invalid
-// configuration: a bad token, an unknown route, a refused value.
+// classifyAPI gives an admin API error its kind: a refused token, a
+// refused request (an unknown route, an invalid value), a route that other
+// writers kept changing, or a gateway that cannot be reached.
 func classifyAPI(err error) error {
 	switch {
-	case errors.Is(err, activities.ErrInvalidConfig):
+	case api.KindOf(err) != nil:
 		return err
-	case errors.Is(err, gateway.ErrUnauthorized), errors.Is(err, gateway.ErrNotFound), errors.Is(err, gateway.ErrInvalid):
-		return fmt.Errorf("%w: %w", err, activities.ErrInvalidConfig)
+	case errors.Is(err, admin.ErrUnauthorized):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterAuth)
+	case errors.Is(err, admin.ErrNotFound), errors.Is(err, admin.ErrInvalid):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterRefused)
+	case errors.Is(err, admin.ErrConflict):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterConflict)
+	case errors.Is(err, admin.ErrUnavailable):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterUnreachable)
 	}
-	return err
+	return fmt.Errorf("%w: %w", err, api.ErrRouterFailure)
 }
 
 // toBP converts a percentage (two decimals) to basis points.
 func toBP(percent float64) (int, error) {
 	if math.IsNaN(percent) || percent < 0 || percent > 100 {
-		return 0, fmt.Errorf("percentage %v is outside 0–100: %w", percent, activities.ErrInvalidConfig)
+		return 0, fmt.Errorf("percentage %v is outside 0–100: %w", percent, api.ErrInvalidConfig)
 	}
 	return int(math.Round(percent * 100)), nil
 }
@@ -104,22 +111,22 @@ func toBP(percent float64) (int, error) {
 // versions sets the update's backends to the rollout's versions, and the
 // route's stickiness to the plan's when the plan has one. A version given
 // without URL must already be on the route under that name.
-func (g *Gateway) versions(cur gateway.RouteState, upd *gateway.RouteUpdate) error {
+func (g *Gateway) versions(cur admin.RouteState, upd *admin.RouteUpdate) error {
 	if g.sticky != nil {
 		upd.Sticky = g.sticky
 	}
 	s, c := g.target.Stable, g.target.Canary
 	switch {
 	case s.URL != "":
-		upd.Stable = &gateway.Backend{Version: s.Name, URL: s.URL}
+		upd.Stable = &admin.Backend{Version: s.Name, URL: s.URL}
 	case cur.Stable.Version != s.Name:
-		return fmt.Errorf("route serves stable %s, the rollout expects %s and gives no URL for it: %w", cur.Stable.Version, s.Name, activities.ErrInvalidConfig)
+		return fmt.Errorf("route serves stable %s, the rollout expects %s and gives no URL for it: %w", cur.Stable.Version, s.Name, api.ErrInvalidConfig)
 	}
 	switch {
 	case c.URL != "":
-		upd.Canary = &gateway.Backend{Version: c.Name, URL: c.URL}
+		upd.Canary = &admin.Backend{Version: c.Name, URL: c.URL}
 	case cur.Canary == nil || cur.Canary.Version != c.Name:
-		return fmt.Errorf("route has no canary %s and the rollout gives no URL for it: %w", c.Name, activities.ErrInvalidConfig)
+		return fmt.Errorf("route has no canary %s and the rollout gives no URL for it: %w", c.Name, api.ErrInvalidConfig)
 	}
 	return nil
 }
@@ -130,8 +137,8 @@ func (g *Gateway) SetWeight(ctx context.Context, percent float64) error {
 	if err != nil {
 		return err
 	}
-	return g.modify(ctx, fmt.Sprintf("set weight %v%%", percent), func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
-		upd := gateway.RouteUpdate{CanaryWeightBP: &bp}
+	return g.modify(ctx, fmt.Sprintf("set weight %v%%", percent), func(cur admin.RouteState) (admin.RouteUpdate, error) {
+		upd := admin.RouteUpdate{CanaryWeightBP: &bp}
 		return upd, g.versions(cur, &upd)
 	})
 }
@@ -144,16 +151,16 @@ func (g *Gateway) SetSegmentWeight(ctx context.Context, seg plans.Segment, perce
 	if err != nil {
 		return err
 	}
-	return g.modify(ctx, fmt.Sprintf("set segment %s weight %v%%", seg.Name, percent), func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
-		upd := gateway.RouteUpdate{}
+	return g.modify(ctx, fmt.Sprintf("set segment %s weight %v%%", seg.Name, percent), func(cur admin.RouteState) (admin.RouteUpdate, error) {
+		upd := admin.RouteUpdate{}
 		if err := g.versions(cur, &upd); err != nil {
 			return upd, err
 		}
-		want := gateway.Segment{Name: seg.Name, Users: seg.Users, CanaryWeightBP: bp}
+		want := admin.Segment{Name: seg.Name, Users: seg.Users, CanaryWeightBP: bp}
 		if seg.Header != nil {
-			want.Header = &gateway.HeaderMatch{Name: seg.Header.Name, Value: seg.Header.Value}
+			want.Header = &admin.HeaderMatch{Name: seg.Header.Name, Value: seg.Header.Value}
 		}
-		segs := make([]gateway.Segment, 0, len(cur.Segments)+1)
+		segs := make([]admin.Segment, 0, len(cur.Segments)+1)
 		found := false
 		for _, s := range cur.Segments {
 			if s.Name == seg.Name {
@@ -175,8 +182,8 @@ func (g *Gateway) SetShadow(ctx context.Context, percent float64) error {
 	if err != nil {
 		return err
 	}
-	return g.modify(ctx, fmt.Sprintf("set shadow %v%%", percent), func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
-		upd := gateway.RouteUpdate{ShadowBP: &bp}
+	return g.modify(ctx, fmt.Sprintf("set shadow %v%%", percent), func(cur admin.RouteState) (admin.RouteUpdate, error) {
+		upd := admin.RouteUpdate{ShadowBP: &bp}
 		return upd, g.versions(cur, &upd)
 	})
 }
@@ -185,8 +192,8 @@ func (g *Gateway) SetShadow(ctx context.Context, percent float64) error {
 // becomes the stable one and the canary slot is emptied. Promoting a route
 // that is already promoted changes nothing.
 func (g *Gateway) Promote(ctx context.Context) error {
-	return g.modify(ctx, "promote "+g.target.Canary.Name, func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
-		next := gateway.Backend{Version: g.target.Canary.Name, URL: g.target.Canary.URL}
+	return g.modify(ctx, "promote "+g.target.Canary.Name, func(cur admin.RouteState) (admin.RouteUpdate, error) {
+		next := admin.Backend{Version: g.target.Canary.Name, URL: g.target.Canary.URL}
 		switch {
 		case cur.Canary != nil && cur.Canary.Version == next.Version:
 			if next.URL == "" {
@@ -197,9 +204,9 @@ func (g *Gateway) Promote(ctx context.Context) error {
 				next.URL = cur.Stable.URL
 			}
 		case next.URL == "":
-			return gateway.RouteUpdate{}, fmt.Errorf("route has no version %s and the rollout gives no URL for it: %w", next.Version, activities.ErrInvalidConfig)
+			return admin.RouteUpdate{}, fmt.Errorf("route has no version %s and the rollout gives no URL for it: %w", next.Version, api.ErrInvalidConfig)
 		}
-		return gateway.RouteUpdate{Stable: &next, RemoveCanary: true, DropPins: true}, nil
+		return admin.RouteUpdate{Stable: &next, RemoveCanary: true, DropPins: true}, nil
 	})
 }
 
@@ -210,16 +217,16 @@ func (g *Gateway) Promote(ctx context.Context) error {
 // promoted to the canary and the rollout knows the stable version's URL,
 // the stable version is put back.
 func (g *Gateway) Reset(ctx context.Context) error {
-	return g.modify(ctx, "reset to "+g.target.Stable.Name, func(cur gateway.RouteState) (gateway.RouteUpdate, error) {
+	return g.modify(ctx, "reset to "+g.target.Stable.Name, func(cur admin.RouteState) (admin.RouteUpdate, error) {
 		s := g.target.Stable
 		if cur.Stable.Version != s.Name {
 			if s.URL == "" {
-				return gateway.RouteUpdate{}, fmt.Errorf("route serves %s, the rollout's stable %s has no URL to go back to: %w", cur.Stable.Version, s.Name, activities.ErrInvalidConfig)
+				return admin.RouteUpdate{}, fmt.Errorf("route serves %s, the rollout's stable %s has no URL to go back to: %w", cur.Stable.Version, s.Name, api.ErrInvalidConfig)
 			}
-			return gateway.RouteUpdate{Stable: &gateway.Backend{Version: s.Name, URL: s.URL}, RemoveCanary: true, DropPins: true}, nil
+			return admin.RouteUpdate{Stable: &admin.Backend{Version: s.Name, URL: s.URL}, RemoveCanary: true, DropPins: true}, nil
 		}
 		zero := 0
-		upd := gateway.RouteUpdate{DropPins: true}
+		upd := admin.RouteUpdate{DropPins: true}
 		if cur.Canary != nil {
 			upd.CanaryWeightBP, upd.ShadowBP = &zero, &zero
 		}
@@ -237,21 +244,21 @@ func (g *Gateway) Reset(ctx context.Context) error {
 // Read reports the split of the rollout's canary version as the gateway
 // serves it. After promotion the canary version is the route's stable
 // version and serves 100%.
-func (g *Gateway) Read(ctx context.Context) (activities.TrafficState, error) {
+func (g *Gateway) Read(ctx context.Context) (api.TrafficState, error) {
 	c, err := g.client()
 	if err != nil {
-		return activities.TrafficState{}, err
+		return api.TrafficState{}, err
 	}
 	cur, err := c.Route(ctx, g.route)
 	if err != nil {
-		return activities.TrafficState{}, fmt.Errorf("read gateway route %s: %w", g.route, classifyAPI(err))
+		return api.TrafficState{}, fmt.Errorf("read gateway route %s: %w", g.route, classifyAPI(err))
 	}
 	return stateOf(cur, g.target.Canary.Name), nil
 }
 
 // stateOf is the split of version canary on a route.
-func stateOf(cur gateway.RouteState, canary string) activities.TrafficState {
-	var st activities.TrafficState
+func stateOf(cur admin.RouteState, canary string) api.TrafficState {
+	var st api.TrafficState
 	switch {
 	case cur.Stable.Version == canary:
 		st.CanaryWeight = 100

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -23,7 +24,7 @@ const token = "router-test-token"
 
 type env struct {
 	admin, traffic string
-	client         *gateway.Client
+	client         *admin.Client
 	v1, v2         string
 }
 
@@ -53,12 +54,12 @@ routes:
 	return e
 }
 
-func (e *env) input() activities.TrafficInput {
-	return activities.TrafficInput{
+func (e *env) input() api.TrafficInput {
+	return api.TrafficInput{
 		Traffic: plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: e.admin, TokenEnv: "GW_TOKEN"}},
-		Target: activities.Target{App: "voice",
-			Stable: activities.Version{Name: "v1", URL: e.v1},
-			Canary: activities.Version{Name: "v2", URL: e.v2}},
+		Target: api.Target{App: "voice",
+			Stable: api.Version{Name: "v1", URL: e.v1},
+			Canary: api.Version{Name: "v2", URL: e.v2}},
 	}
 }
 
@@ -66,7 +67,7 @@ func registry(env map[string]string) *traffic.Registry {
 	return traffic.NewRegistry(traffic.Deps{Getenv: func(k string) string { return env[k] }})
 }
 
-func (e *env) router(t *testing.T) activities.Router {
+func (e *env) router(t *testing.T) api.Router {
 	t.Helper()
 	r, err := registry(map[string]string{"GW_TOKEN": token}).Router(context.Background(), e.input())
 	if err != nil {
@@ -103,7 +104,7 @@ func TestGatewayRouterLifecycle(t *testing.T) {
 	e := startGateway(t)
 	r := e.router(t)
 	ctx := context.Background()
-	read := func() activities.TrafficState {
+	read := func() api.TrafficState {
 		t.Helper()
 		st, err := r.Read(ctx)
 		if err != nil {
@@ -224,18 +225,19 @@ func TestGatewayRouterErrors(t *testing.T) {
 		return "http://" + l.Addr().String()
 	}()
 	tests := []struct {
-		name      string
-		env       map[string]string
-		edit      func(*activities.TrafficInput)
-		call      func(activities.Router) error
-		permanent bool
+		name string
+		env  map[string]string
+		edit func(*api.TrafficInput)
+		call func(api.Router) error
+		kind *api.Kind
 	}{
-		{"token variable unset", map[string]string{}, nil, func(r activities.Router) error { return r.SetWeight(ctx, 5) }, true},
-		{"wrong token", map[string]string{"GW_TOKEN": "not-the-token"}, nil, func(r activities.Router) error { return r.SetWeight(ctx, 5) }, true},
-		{"unknown route", map[string]string{"GW_TOKEN": token}, func(in *activities.TrafficInput) { in.Traffic.Gateway.Route = "nope" }, func(r activities.Router) error { return r.SetWeight(ctx, 5) }, true},
-		{"weight above 100", map[string]string{"GW_TOKEN": token}, nil, func(r activities.Router) error { return r.SetWeight(ctx, 100.5) }, true},
-		{"canary without URL unknown to the route", map[string]string{"GW_TOKEN": token}, func(in *activities.TrafficInput) { in.Target.Canary.URL = "" }, func(r activities.Router) error { return r.SetShadow(ctx, 5) }, true},
-		{"gateway down is retryable", map[string]string{"GW_TOKEN": token}, func(in *activities.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r activities.Router) error { return r.SetWeight(ctx, 5) }, false},
+		{"token variable unset", map[string]string{}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrInvalidConfig},
+		{"wrong token", map[string]string{"GW_TOKEN": "not-the-token"}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterAuth},
+		{"unknown route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.Route = "nope" }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterRefused},
+		{"weight above 100", map[string]string{"GW_TOKEN": token}, nil, func(r api.Router) error { return r.SetWeight(ctx, 100.5) }, api.ErrInvalidConfig},
+		{"canary without URL unknown to the route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Target.Canary.URL = "" }, func(r api.Router) error { return r.SetShadow(ctx, 5) }, api.ErrInvalidConfig},
+		{"gateway down is retryable", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterUnreachable},
+		{"reading a gateway that is down", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r api.Router) error { _, err := r.Read(ctx); return err }, api.ErrRouterUnreachable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,8 +253,11 @@ func TestGatewayRouterErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if errors.Is(err, activities.ErrInvalidConfig) != tc.permanent {
-				t.Fatalf("permanent=%v, want %v: %v", !tc.permanent, tc.permanent, err)
+			if k := api.KindOf(err); k != tc.kind {
+				t.Fatalf("kind %v, want %v: %v", k, tc.kind, err)
+			}
+			if n := strings.Count(err.Error(), tc.kind.Error()); n != 1 {
+				t.Fatalf("the cause %q is said %d times: %v", tc.kind, n, err)
 			}
 			for _, secret := range []string{token, "not-the-token"} {
 				if strings.Contains(err.Error(), secret) {
@@ -264,14 +269,14 @@ func TestGatewayRouterErrors(t *testing.T) {
 	t.Run("unknown router", func(t *testing.T) {
 		in := e.input()
 		in.Traffic.Router = "linkerd"
-		if _, err := registry(nil).Router(ctx, in); !errors.Is(err, activities.ErrInvalidConfig) {
+		if _, err := registry(nil).Router(ctx, in); !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("error %v", err)
 		}
 	})
 	t.Run("missing gateway block", func(t *testing.T) {
 		in := e.input()
 		in.Traffic.Gateway = nil
-		if _, err := registry(nil).Router(ctx, in); !errors.Is(err, activities.ErrInvalidConfig) {
+		if _, err := registry(nil).Router(ctx, in); !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("error %v", err)
 		}
 	})

@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -31,13 +31,13 @@ type HTTPRoute struct {
 }
 
 // NewHTTPRoute is the Builder of the httproute router.
-func NewHTTPRoute(_ context.Context, in activities.TrafficInput, deps Deps) (activities.Router, error) {
+func NewHTTPRoute(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, error) {
 	h := in.Traffic.HTTPRoute
 	switch {
 	case h == nil || h.Name == "":
-		return nil, fmt.Errorf("httproute router for %s: traffic.httproute.name is required: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("httproute router for %s: traffic.httproute.name is required: %w", in.Target.App, api.ErrInvalidConfig)
 	case h.StableService == "" || h.CanaryService == "":
-		return nil, fmt.Errorf("httproute router for %s: traffic.httproute.stableService and canaryService are required: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("httproute router for %s: traffic.httproute.stableService and canaryService are required: %w", in.Target.App, api.ErrInvalidConfig)
 	}
 	cfg := *h
 	if cfg.Namespace == "" {
@@ -65,7 +65,7 @@ func backendRef(rule map[string]any, idx int, name string) (map[string]any, erro
 			return m, nil
 		}
 	}
-	return nil, fmt.Errorf("backendRef %s not found in rule %s: %w", name, label(rule, idx), activities.ErrInvalidConfig)
+	return nil, fmt.Errorf("backendRef %s not found in rule %s: %w", name, label(rule, idx), api.ErrInvalidConfig)
 }
 
 // pair returns the stable and canary backendRefs of a rule.
@@ -167,7 +167,7 @@ func (h *HTTPRoute) SetSegmentWeight(ctx context.Context, seg plans.Segment, per
 			}
 		}
 		if len(matches) > 64 {
-			return nil, fmt.Errorf("segment %s needs %d matches, more than an HTTPRoute rule holds (64): %w", seg.Name, len(matches), activities.ErrInvalidConfig)
+			return nil, fmt.Errorf("segment %s needs %d matches, more than an HTTPRoute rule holds (64): %w", seg.Name, len(matches), api.ErrInvalidConfig)
 		}
 		rule["matches"] = matches
 		return upsertBefore(rules, i, rule), nil
@@ -251,21 +251,21 @@ func (h *HTTPRoute) allStable(ctx context.Context, op string) error {
 
 // Read reports the split of the plan's rule, of each segment rule and the
 // mirror share.
-func (h *HTTPRoute) Read(ctx context.Context) (activities.TrafficState, error) {
+func (h *HTTPRoute) Read(ctx context.Context) (api.TrafficState, error) {
 	obj, err := h.res.get(ctx)
 	if err != nil {
-		return activities.TrafficState{}, err
+		return api.TrafficState{}, err
 	}
 	rules, i, err := h.rules(obj)
 	if err != nil {
-		return activities.TrafficState{}, err
+		return api.TrafficState{}, err
 	}
 	main := asMap(rules[i])
 	s, c, err := h.pair(main, i)
 	if err != nil {
-		return activities.TrafficState{}, err
+		return api.TrafficState{}, err
 	}
-	st := activities.TrafficState{CanaryWeight: share(weightOf(s), weightOf(c))}
+	st := api.TrafficState{CanaryWeight: share(weightOf(s), weightOf(c))}
 	for j, r := range rules {
 		rule := asMap(r)
 		seg := segmentOf(rule)
@@ -274,7 +274,7 @@ func (h *HTTPRoute) Read(ctx context.Context) (activities.TrafficState, error) {
 		}
 		s, c, err := h.pair(rule, j)
 		if err != nil {
-			return activities.TrafficState{}, err
+			return api.TrafficState{}, err
 		}
 		if st.SegmentWeights == nil {
 			st.SegmentWeights = map[string]float64{}

@@ -2,7 +2,6 @@ package traffic
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -20,7 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -83,7 +82,7 @@ func LazyKube(kubeconfig, kubeContext string) KubeFactory {
 	return sync.OnceValues(func() (Kube, error) {
 		cfg, err := LoadKubeConfig(kubeconfig, kubeContext)
 		if err != nil {
-			return Kube{}, fmt.Errorf("%w: %w", err, activities.ErrInvalidConfig)
+			return Kube{}, fmt.Errorf("%w: %w", err, api.ErrInvalidConfig)
 		}
 		cfg.UserAgent = FieldManager
 		return NewKube(cfg)
@@ -96,7 +95,7 @@ func StaticKube(k Kube) KubeFactory { return func() (Kube, error) { return k, ni
 // kube returns the clients of deps, or why there are none.
 func (d Deps) kube(router string) (Kube, error) {
 	if d.Kube == nil {
-		return Kube{}, fmt.Errorf("%s router: this worker has no Kubernetes access (start it with --kubeconfig, or in a cluster): %w", router, activities.ErrInvalidConfig)
+		return Kube{}, fmt.Errorf("%s router: this worker has no Kubernetes access (start it with --kubeconfig, or in a cluster): %w", router, api.ErrInvalidConfig)
 	}
 	return d.Kube()
 }
@@ -120,7 +119,7 @@ func (r resource) String() string { return r.kind + " " + r.ns + "/" + r.name }
 func (r resource) get(ctx context.Context) (*unstructured.Unstructured, error) {
 	obj, err := r.client.Namespace(r.ns).Get(ctx, r.name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("%s not found: %w", r, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("%s not found: %w", r, api.ErrInvalidConfig)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", r, err)
@@ -154,13 +153,17 @@ func (r resource) modify(ctx context.Context, op string, change func(obj *unstru
 	return nil
 }
 
-// classifyKube marks answers no retry can cure as invalid configuration.
+// classifyKube gives an API server error its kind: a forbidden change is
+// a refused credential, an invalid one or a missing object a refused
+// request; other errors are left to the caller.
 func classifyKube(err error) error {
 	switch {
-	case errors.Is(err, activities.ErrInvalidConfig):
+	case api.KindOf(err) != nil:
 		return err
-	case apierrors.IsInvalid(err), apierrors.IsForbidden(err), apierrors.IsNotFound(err), apierrors.IsBadRequest(err):
-		return fmt.Errorf("%w: %w", err, activities.ErrInvalidConfig)
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterAuth)
+	case apierrors.IsInvalid(err), apierrors.IsNotFound(err), apierrors.IsBadRequest(err):
+		return fmt.Errorf("%w: %w", err, api.ErrRouterRefused)
 	}
 	return err
 }
@@ -168,7 +171,7 @@ func classifyKube(err error) error {
 // checkPercent refuses a share outside 0–100.
 func checkPercent(p float64) error {
 	if math.IsNaN(p) || p < 0 || p > 100 {
-		return fmt.Errorf("percentage %v is outside 0–100: %w", p, activities.ErrInvalidConfig)
+		return fmt.Errorf("percentage %v is outside 0–100: %w", p, api.ErrInvalidConfig)
 	}
 	return nil
 }
@@ -259,7 +262,7 @@ func pickEntry(res resource, items []any, want, what, field string) (int, error)
 				return i, nil
 			}
 		}
-		return -1, fmt.Errorf("%s has no %s named %s (%ss: %s): %w", res, what, want, what, listOrNone(names), activities.ErrInvalidConfig)
+		return -1, fmt.Errorf("%s has no %s named %s (%ss: %s): %w", res, what, want, what, listOrNone(names), api.ErrInvalidConfig)
 	}
 	idx := -1
 	for i, it := range items {
@@ -267,12 +270,12 @@ func pickEntry(res resource, items []any, want, what, field string) (int, error)
 			continue
 		}
 		if idx >= 0 {
-			return -1, fmt.Errorf("%s has %d %ss; name one with %s (%ss: %s): %w", res, len(names), what, field, what, listOrNone(names), activities.ErrInvalidConfig)
+			return -1, fmt.Errorf("%s has %d %ss; name one with %s (%ss: %s): %w", res, len(names), what, field, what, listOrNone(names), api.ErrInvalidConfig)
 		}
 		idx = i
 	}
 	if idx < 0 {
-		return -1, fmt.Errorf("%s has no %ss: %w", res, what, activities.ErrInvalidConfig)
+		return -1, fmt.Errorf("%s has no %ss: %w", res, what, api.ErrInvalidConfig)
 	}
 	return idx, nil
 }
@@ -347,5 +350,5 @@ func segmentHeaders(seg plans.Segment) ([][2]string, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("segment %s has neither header nor users: %w", seg.Name, activities.ErrInvalidConfig)
+	return nil, fmt.Errorf("segment %s has neither header nor users: %w", seg.Name, api.ErrInvalidConfig)
 }

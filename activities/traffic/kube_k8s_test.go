@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/tests/k8s/kubetest"
 )
@@ -135,7 +135,7 @@ func weights(entry map[string]any, list, key string) map[string]int64 {
 	return out
 }
 
-func build(t *testing.T, in activities.TrafficInput, k Kube) activities.Router {
+func build(t *testing.T, in api.TrafficInput, k Kube) api.Router {
 	t.Helper()
 	r, err := NewRegistry(Deps{Kube: StaticKube(k)}).Router(context.Background(), in)
 	if err != nil {
@@ -149,15 +149,15 @@ var segments = []plans.Segment{
 	{Name: "pilots", Users: []string{"ann", "bob"}},
 }
 
-func target() activities.Target {
-	return activities.Target{App: "voice-agent", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"}}
+func target() api.Target {
+	return api.Target{App: "voice-agent", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 }
 
 func testHTTPRoute(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T) string) {
 	ctx := context.Background()
 	gvr := httpRoutes()
-	input := func(ns, rule, canary string) activities.TrafficInput {
-		return activities.TrafficInput{Target: target(), Segments: segments, Traffic: plans.Traffic{Router: NameHTTPRoute, HTTPRoute: &plans.HTTPRouteTraffic{
+	input := func(ns, rule, canary string) api.TrafficInput {
+		return api.TrafficInput{Target: target(), Segments: segments, Traffic: plans.Traffic{Router: NameHTTPRoute, HTTPRoute: &plans.HTTPRouteTraffic{
 			Namespace: ns, Name: "voice-agent", Rule: rule, StableService: "voice-agent", CanaryService: canary}}}
 	}
 
@@ -365,7 +365,7 @@ spec:
 				in.Traffic.HTTPRoute.Name = c.routeName
 				r := build(t, in, k)
 				err := r.SetWeight(ctx, 5)
-				if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, activities.ErrInvalidConfig) {
+				if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, api.ErrInvalidConfig) {
 					t.Errorf("got %v, want an invalid-config error saying %q", err, c.want)
 				}
 				if _, err := r.Read(ctx); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -470,8 +470,8 @@ func equalJSON(a, b map[string]any) bool {
 func testVirtualService(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T) string) {
 	ctx := context.Background()
 	gvr := virtualServices()
-	input := func(ns, route, canarySubset string) activities.TrafficInput {
-		return activities.TrafficInput{Target: target(), Segments: segments, Traffic: plans.Traffic{Router: NameVirtualService, VirtualService: &plans.VirtualServiceTraffic{
+	input := func(ns, route, canarySubset string) api.TrafficInput {
+		return api.TrafficInput{Target: target(), Segments: segments, Traffic: plans.Traffic{Router: NameVirtualService, VirtualService: &plans.VirtualServiceTraffic{
 			Namespace: ns, Name: "voice-agent", Route: route, StableHost: "voice-agent", StableSubset: "stable", CanarySubset: canarySubset}}}
 	}
 	t.Run("weights, segments, shadow", func(t *testing.T) {
@@ -490,7 +490,7 @@ func testVirtualService(t *testing.T, cfg *rest.Config, k Kube, newNS func(*test
 				t.Errorf("weight %v reads %+v, %v", w, st, err)
 			}
 		}
-		if err := r.SetWeight(ctx, 2.5); err == nil || !errors.Is(err, activities.ErrInvalidConfig) {
+		if err := r.SetWeight(ctx, 2.5); err == nil || !errors.Is(err, api.ErrInvalidConfig) {
 			t.Errorf("2.5%% on a VirtualService: %v", err)
 		}
 		if err := r.SetWeight(ctx, 10); err != nil {
@@ -570,7 +570,7 @@ func testVirtualService(t *testing.T, cfg *rest.Config, k Kube, newNS func(*test
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				err := build(t, input(ns, c.route, c.subset), k).SetWeight(ctx, 5)
-				if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, activities.ErrInvalidConfig) {
+				if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, api.ErrInvalidConfig) {
 					t.Errorf("got %v, want %q", err, c.want)
 				}
 			})
@@ -601,7 +601,7 @@ func testReplicas(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T)
 			t.Fatal(err)
 		}
 	}
-	in := activities.TrafficInput{Target: target(), Traffic: plans.Traffic{Router: NameReplicas, Replicas: &plans.ReplicasTraffic{Namespace: ns, StableDeployment: "voice-agent"}}}
+	in := api.TrafficInput{Target: target(), Traffic: plans.Traffic{Router: NameReplicas, Replicas: &plans.ReplicasTraffic{Namespace: ns, StableDeployment: "voice-agent"}}}
 	r := build(t, in, k)
 	replicas := func(name string) int32 {
 		d, err := k.Typed.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
@@ -648,10 +648,10 @@ func testReplicas(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T)
 			t.Errorf("weight %v a second time changed the canary's resourceVersion", s.weight)
 		}
 	}
-	if err := r.SetShadow(ctx, 5); !errors.Is(err, activities.ErrUnsupported) {
+	if err := r.SetShadow(ctx, 5); !errors.Is(err, api.ErrUnsupported) {
 		t.Errorf("shadow on replicas: %v", err)
 	}
-	if err := r.SetSegmentWeight(ctx, segments[0], 5); !errors.Is(err, activities.ErrUnsupported) {
+	if err := r.SetSegmentWeight(ctx, segments[0], 5); !errors.Is(err, api.ErrUnsupported) {
 		t.Errorf("segment on replicas: %v", err)
 	}
 	// Another writer labels the canary Deployment just before coalmine's
@@ -678,7 +678,7 @@ func testReplicas(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T)
 	}
 	in.Traffic.Replicas.CanaryDeployment = "voice-agent-v2"
 	err := build(t, in, k).SetWeight(ctx, 5)
-	if want := "Deployment " + ns + "/voice-agent-v2 not found"; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, activities.ErrInvalidConfig) {
+	if want := "Deployment " + ns + "/voice-agent-v2 not found"; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, api.ErrInvalidConfig) {
 		t.Errorf("got %v, want %q", err, want)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -57,15 +57,15 @@ func TestLoadKubeConfig(t *testing.T) {
 // A worker without cluster access refuses the cluster routers with a
 // sentence, and a failing cluster configuration is not retried.
 func TestKubeRoutersWithoutCluster(t *testing.T) {
-	in := activities.TrafficInput{Target: activities.Target{App: "voice-agent"}, Traffic: plans.Traffic{Router: NameHTTPRoute,
+	in := api.TrafficInput{Target: api.Target{App: "voice-agent"}, Traffic: plans.Traffic{Router: NameHTTPRoute,
 		HTTPRoute: &plans.HTTPRouteTraffic{Name: "voice-agent", StableService: "s", CanaryService: "c"}}}
 	_, err := NewRegistry(Deps{}).Router(context.Background(), in)
-	if !errors.Is(err, activities.ErrInvalidConfig) || !strings.Contains(err.Error(), "no Kubernetes access") {
+	if !errors.Is(err, api.ErrInvalidConfig) || !strings.Contains(err.Error(), "no Kubernetes access") {
 		t.Errorf("without a cluster: %v", err)
 	}
 	missing := filepath.Join(t.TempDir(), "missing")
 	_, err = NewRegistry(Deps{Kube: LazyKube(missing, "")}).Router(context.Background(), in)
-	if !errors.Is(err, activities.ErrInvalidConfig) {
+	if !errors.Is(err, api.ErrInvalidConfig) {
 		t.Errorf("with a missing kubeconfig: %v", err)
 	}
 }

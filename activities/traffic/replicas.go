@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -35,10 +35,10 @@ type Replicas struct {
 }
 
 // NewReplicas is the Builder of the replicas router.
-func NewReplicas(_ context.Context, in activities.TrafficInput, deps Deps) (activities.Router, error) {
+func NewReplicas(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, error) {
 	r := in.Traffic.Replicas
 	if r == nil || r.StableDeployment == "" {
-		return nil, fmt.Errorf("replicas router for %s: traffic.replicas.stableDeployment is required: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("replicas router for %s: traffic.replicas.stableDeployment is required: %w", in.Target.App, api.ErrInvalidConfig)
 	}
 	cfg := *r
 	if cfg.Namespace == "" {
@@ -67,7 +67,7 @@ func SplitReplicas(total int32, percent float64) (stable, canary int32, err erro
 	case percent == 100:
 		return 0, total, nil
 	case total < 2:
-		return 0, 0, fmt.Errorf("%d replica(s) cannot be split for a canary weight of %v%%: at least 2 are needed: %w", total, percent, activities.ErrInvalidConfig)
+		return 0, 0, fmt.Errorf("%d replica(s) cannot be split for a canary weight of %v%%: at least 2 are needed: %w", total, percent, api.ErrInvalidConfig)
 	}
 	canary = int32(math.Round(float64(total) * percent / 100))
 	canary = max(canary, 1)
@@ -80,7 +80,7 @@ func (r *Replicas) name(d string) string { return "Deployment " + r.cfg.Namespac
 func (r *Replicas) scale(ctx context.Context, d string) (*autoscalingv1.Scale, error) {
 	s, err := r.k.AppsV1().Deployments(r.cfg.Namespace).GetScale(ctx, d, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("%s not found: %w", r.name(d), activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("%s not found: %w", r.name(d), api.ErrInvalidConfig)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the scale of %s: %w", r.name(d), err)
@@ -155,7 +155,7 @@ func (r *Replicas) SetWeight(ctx context.Context, percent float64) error {
 		return err
 	}
 	if total == 0 {
-		return fmt.Errorf("%s and %s have no replicas to split: %w", r.name(r.cfg.StableDeployment), r.cfg.CanaryDeployment, activities.ErrInvalidConfig)
+		return fmt.Errorf("%s and %s have no replicas to split: %w", r.name(r.cfg.StableDeployment), r.cfg.CanaryDeployment, api.ErrInvalidConfig)
 	}
 	stable, canary, err := SplitReplicas(total, percent)
 	if err != nil {
@@ -181,12 +181,12 @@ func (r *Replicas) apply(ctx context.Context, stable, canary int32, canaryFirst 
 
 // SetSegmentWeight is refused: replica counts cannot tell cohorts apart.
 func (r *Replicas) SetSegmentWeight(context.Context, plans.Segment, float64) error {
-	return fmt.Errorf("the replicas router cannot send a segment to the canary: %w", activities.ErrUnsupported)
+	return fmt.Errorf("the replicas router cannot send a segment to the canary: %w", api.ErrUnsupported)
 }
 
 // SetShadow is refused: replica counts cannot mirror requests.
 func (r *Replicas) SetShadow(context.Context, float64) error {
-	return fmt.Errorf("the replicas router cannot mirror traffic: %w", activities.ErrUnsupported)
+	return fmt.Errorf("the replicas router cannot mirror traffic: %w", api.ErrUnsupported)
 }
 
 // Promote gives the stable Deployment, which by then runs the new version,
@@ -207,16 +207,16 @@ func (r *Replicas) Reset(ctx context.Context) error {
 
 // Read reports the asked weight (from the canary's annotation, when the
 // replica counts still match it) and the share of pods the canary has.
-func (r *Replicas) Read(ctx context.Context) (activities.TrafficState, error) {
+func (r *Replicas) Read(ctx context.Context) (api.TrafficState, error) {
 	stable, canary, _, err := r.counts(ctx)
 	if err != nil {
-		return activities.TrafficState{}, err
+		return api.TrafficState{}, err
 	}
 	achieved := share(int64(stable), int64(canary))
-	st := activities.TrafficState{CanaryWeight: achieved, AchievedWeight: &achieved}
+	st := api.TrafficState{CanaryWeight: achieved, AchievedWeight: &achieved}
 	d, err := r.k.AppsV1().Deployments(r.cfg.Namespace).Get(ctx, r.cfg.CanaryDeployment, metav1.GetOptions{})
 	if err != nil {
-		return activities.TrafficState{}, fmt.Errorf("read %s: %w", r.name(r.cfg.CanaryDeployment), classifyKube(err))
+		return api.TrafficState{}, fmt.Errorf("read %s: %w", r.name(r.cfg.CanaryDeployment), classifyKube(err))
 	}
 	if v, ok := d.Annotations[WeightAnnotation]; ok {
 		asked, err := strconv.ParseFloat(v, 64)

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
 func TestSplitReplicas(t *testing.T) {
@@ -27,7 +27,7 @@ func TestSplitReplicas(t *testing.T) {
 	for _, c := range cases {
 		s, k, err := SplitReplicas(c.total, c.weight)
 		if c.err {
-			if !errors.Is(err, activities.ErrInvalidConfig) {
+			if !errors.Is(err, api.ErrInvalidConfig) {
 				t.Errorf("%d replicas at %v%%: err %v, want invalid config", c.total, c.weight, err)
 			}
 			continue

@@ -1,9 +1,12 @@
 // Package traffic holds coalmine's traffic routers, one file per router,
 // and the registry that builds the router a plan names. Every router
-// implements activities.Router; Registry implements activities.Routers.
+// implements api.Router; Registry implements api.Routers.
 //
-// Adding a router is one new file with a Builder and one row in
-// NewRegistry's table.
+// On the worker's side, adding a router is one new file with a Builder and
+// one row in NewRegistry's table. The plan format describes the router's
+// block in package plans: its type with a Check method in a file of its
+// own, a field of plans.Traffic and a row in plans' router table; a test
+// keeps the two tables the same list.
 package traffic
 
 import (
@@ -15,14 +18,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
 // Builder builds the router of one rollout from the activity input: the
 // plan's traffic block, its segments and the target versions. Builders
 // must not contact the router; they only check configuration, and wrap
-// activities.ErrInvalidConfig when it cannot work.
-type Builder func(ctx context.Context, in activities.TrafficInput, deps Deps) (activities.Router, error)
+// api.ErrInvalidConfig when it cannot work.
+type Builder func(ctx context.Context, in api.TrafficInput, deps Deps) (api.Router, error)
 
 // Deps are what builders may use.
 type Deps struct {
@@ -62,9 +65,9 @@ func NewRegistry(deps Deps) *Registry {
 func (r *Registry) Register(name string, b Builder) { r.builders[name] = b }
 
 // Router builds the router the input's traffic block names. An unknown
-// router name is an error wrapping activities.ErrInvalidConfig; there is no
+// router name is an error wrapping api.ErrInvalidConfig; there is no
 // fallback.
-func (r *Registry) Router(ctx context.Context, in activities.TrafficInput) (activities.Router, error) {
+func (r *Registry) Router(ctx context.Context, in api.TrafficInput) (api.Router, error) {
 	b, ok := r.builders[in.Traffic.Router]
 	if !ok {
 		names := make([]string, 0, len(r.builders))
@@ -73,7 +76,7 @@ func (r *Registry) Router(ctx context.Context, in activities.TrafficInput) (acti
 		}
 		sort.Strings(names)
 		return nil, fmt.Errorf("unknown traffic router %q (this worker has %s): %w",
-			in.Traffic.Router, strings.Join(names, ", "), activities.ErrInvalidConfig)
+			in.Traffic.Router, strings.Join(names, ", "), api.ErrInvalidConfig)
 	}
 	return b(ctx, in, r.deps)
 }

@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -32,13 +32,13 @@ type VirtualService struct {
 }
 
 // NewVirtualService is the Builder of the virtualservice router.
-func NewVirtualService(_ context.Context, in activities.TrafficInput, deps Deps) (activities.Router, error) {
+func NewVirtualService(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, error) {
 	v := in.Traffic.VirtualService
 	switch {
 	case v == nil || v.Name == "":
-		return nil, fmt.Errorf("virtualservice router for %s: traffic.virtualservice.name is required: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("virtualservice router for %s: traffic.virtualservice.name is required: %w", in.Target.App, api.ErrInvalidConfig)
 	case v.StableHost == "":
-		return nil, fmt.Errorf("virtualservice router for %s: traffic.virtualservice.stableHost is required: %w", in.Target.App, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("virtualservice router for %s: traffic.virtualservice.stableHost is required: %w", in.Target.App, api.ErrInvalidConfig)
 	}
 	cfg := *v
 	if cfg.Namespace == "" {
@@ -48,7 +48,7 @@ func NewVirtualService(_ context.Context, in activities.TrafficInput, deps Deps)
 		cfg.CanaryHost = cfg.StableHost
 	}
 	if cfg.CanaryHost == cfg.StableHost && cfg.CanarySubset == cfg.StableSubset {
-		return nil, fmt.Errorf("virtualservice router for %s: the stable and canary destinations are the same (host %s, subset %q): %w", in.Target.App, cfg.StableHost, cfg.StableSubset, activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("virtualservice router for %s: the stable and canary destinations are the same (host %s, subset %q): %w", in.Target.App, cfg.StableHost, cfg.StableSubset, api.ErrInvalidConfig)
 	}
 	k, err := deps.kube(NameVirtualService)
 	if err != nil {
@@ -74,7 +74,7 @@ func destination(route map[string]any, idx int, host, subset string) (map[string
 			return m, nil
 		}
 	}
-	return nil, fmt.Errorf("destination %s not found in route %s: %w", dest(host, subset), label(route, idx), activities.ErrInvalidConfig)
+	return nil, fmt.Errorf("destination %s not found in route %s: %w", dest(host, subset), label(route, idx), api.ErrInvalidConfig)
 }
 
 func (v *VirtualService) pair(route map[string]any, idx int) (stable, canary map[string]any, err error) {
@@ -117,7 +117,7 @@ func wholePercent(p float64) error {
 		return err
 	}
 	if p != math.Trunc(p) {
-		return fmt.Errorf("VirtualService weights are whole percentages; %v is not one: %w", p, activities.ErrInvalidConfig)
+		return fmt.Errorf("VirtualService weights are whole percentages; %v is not one: %w", p, api.ErrInvalidConfig)
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func (v *VirtualService) SetShadow(ctx context.Context, percent float64) error {
 				return routes, nil
 			}
 			m := asMap(route["mirror"])
-			return nil, fmt.Errorf("route %s already mirrors to %s, which coalmine did not set: %w", label(route, i), dest(str(m, "host"), str(m, "subset")), activities.ErrInvalidConfig)
+			return nil, fmt.Errorf("route %s already mirrors to %s, which coalmine did not set: %w", label(route, i), dest(str(m, "host"), str(m, "subset")), api.ErrInvalidConfig)
 		}
 		if percent == 0 {
 			delete(route, "mirror")
@@ -248,21 +248,21 @@ func (v *VirtualService) allStable(ctx context.Context, op string) error {
 
 // Read reports the split of the plan's route, of each segment route and
 // the mirror share.
-func (v *VirtualService) Read(ctx context.Context) (activities.TrafficState, error) {
+func (v *VirtualService) Read(ctx context.Context) (api.TrafficState, error) {
 	obj, err := v.res.get(ctx)
 	if err != nil {
-		return activities.TrafficState{}, err
+		return api.TrafficState{}, err
 	}
 	routes, i, err := v.routes(obj)
 	if err != nil {
-		return activities.TrafficState{}, err
+		return api.TrafficState{}, err
 	}
 	main := asMap(routes[i])
 	s, c, err := v.pair(main, i)
 	if err != nil {
-		return activities.TrafficState{}, err
+		return api.TrafficState{}, err
 	}
-	st := activities.TrafficState{CanaryWeight: share(vsWeight(s), vsWeight(c))}
+	st := api.TrafficState{CanaryWeight: share(vsWeight(s), vsWeight(c))}
 	for j, r := range routes {
 		route := asMap(r)
 		seg := segmentOf(route)
@@ -271,7 +271,7 @@ func (v *VirtualService) Read(ctx context.Context) (activities.TrafficState, err
 		}
 		s, c, err := v.pair(route, j)
 		if err != nil {
-			return activities.TrafficState{}, err
+			return api.TrafficState{}, err
 		}
 		if st.SegmentWeights == nil {
 			st.SegmentWeights = map[string]float64{}

@@ -3,12 +3,12 @@ package workload
 import (
 	"testing"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
 func TestImage(t *testing.T) {
-	target := activities.Target{App: "voice-agent", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"}}
+	target := api.Target{App: "voice-agent", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 	cases := []struct {
 		name, template, stable, want string
 	}{

@@ -3,7 +3,7 @@
 // until it is Available, gives the stable Deployment the new template on
 // promotion, and scales the canary to 0 and deletes it at the end. Every
 // operation finds what exists and converges, so a retried or replayed call
-// leaves the cluster as one call would. It implements activities.Workloads.
+// leaves the cluster as one call would. It implements api.Workloads.
 package workload
 
 import (
@@ -26,7 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -63,7 +63,7 @@ type Manager struct {
 	Logger *slog.Logger
 }
 
-var _ activities.Workloads = (*Manager)(nil)
+var _ api.Workloads = (*Manager)(nil)
 
 func (m *Manager) logger() *slog.Logger {
 	if m.Logger != nil {
@@ -74,7 +74,7 @@ func (m *Manager) logger() *slog.Logger {
 
 func (m *Manager) client() (kubernetes.Interface, error) {
 	if m.Kube == nil {
-		return nil, fmt.Errorf("this worker has no Kubernetes access (start it with --kubeconfig, or in a cluster): %w", activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("this worker has no Kubernetes access (start it with --kubeconfig, or in a cluster): %w", api.ErrInvalidConfig)
 	}
 	return m.Kube()
 }
@@ -92,7 +92,7 @@ func deploymentName(namespace, name string) string { return "Deployment " + name
 func get(ctx context.Context, k kubernetes.Interface, namespace, name string) (*appsv1.Deployment, error) {
 	d, err := k.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("%s not found: %w", deploymentName(namespace, name), activities.ErrInvalidConfig)
+		return nil, fmt.Errorf("%s not found: %w", deploymentName(namespace, name), api.ErrInvalidConfig)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", deploymentName(namespace, name), err)
@@ -113,16 +113,16 @@ func containerIndex(d *appsv1.Deployment, name string) (int, error) {
 	}
 	switch {
 	case name != "":
-		return -1, fmt.Errorf("%s has no container named %s (containers: %s): %w", deploymentName(d.Namespace, d.Name), name, strings.Join(names, ", "), activities.ErrInvalidConfig)
+		return -1, fmt.Errorf("%s has no container named %s (containers: %s): %w", deploymentName(d.Namespace, d.Name), name, strings.Join(names, ", "), api.ErrInvalidConfig)
 	case len(cs) != 1:
-		return -1, fmt.Errorf("%s has %d containers; name one with workload.container (containers: %s): %w", deploymentName(d.Namespace, d.Name), len(cs), strings.Join(names, ", "), activities.ErrInvalidConfig)
+		return -1, fmt.Errorf("%s has %d containers; name one with workload.container (containers: %s): %w", deploymentName(d.Namespace, d.Name), len(cs), strings.Join(names, ", "), api.ErrInvalidConfig)
 	}
 	return 0, nil
 }
 
 // Image is the canary's image: the plan's workload.image filled in, or the
 // stable image with its tag replaced by the canary's version.
-func Image(w plans.Workload, t activities.Target, stableImage string) (string, error) {
+func Image(w plans.Workload, t api.Target, stableImage string) (string, error) {
 	if w.Image != "" {
 		img, err := plans.ExecuteTemplate("workload.image", w.Image, plans.TemplateData{
 			App:    t.App,
@@ -130,7 +130,7 @@ func Image(w plans.Workload, t activities.Target, stableImage string) (string, e
 			Stable: plans.VersionData{Version: t.Stable.Name, URL: t.Stable.URL},
 		})
 		if err != nil {
-			return "", fmt.Errorf("%w: %w", err, activities.ErrInvalidConfig)
+			return "", fmt.Errorf("%w: %w", err, api.ErrInvalidConfig)
 		}
 		return img, nil
 	}
@@ -145,7 +145,7 @@ func Image(w plans.Workload, t activities.Target, stableImage string) (string, e
 }
 
 // desiredCanary is the canary Deployment built from the stable one.
-func desiredCanary(stable *appsv1.Deployment, in activities.WorkloadInput) (*appsv1.Deployment, error) {
+func desiredCanary(stable *appsv1.Deployment, in api.WorkloadInput) (*appsv1.Deployment, error) {
 	ci, err := containerIndex(stable, in.Workload.Container)
 	if err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func desiredCanary(stable *appsv1.Deployment, in activities.WorkloadInput) (*app
 // CreateCanary creates the canary Deployment, or brings an existing one to
 // the canary's template, and waits until it is Available. A canary that
 // misses its progress deadline fails with the Deployment's own message.
-func (m *Manager) CreateCanary(ctx context.Context, in activities.WorkloadInput) error {
+func (m *Manager) CreateCanary(ctx context.Context, in api.WorkloadInput) error {
 	k, err := m.client()
 	if err != nil {
 		return err
@@ -241,7 +241,7 @@ func (m *Manager) CreateCanary(ctx context.Context, in activities.WorkloadInput)
 			return err
 		}
 		if cur.Labels[ManagedByLabel] != ManagedBy {
-			return fmt.Errorf("%s exists and is not coalmine's (no %s=%s label): %w", name, ManagedByLabel, ManagedBy, activities.ErrInvalidConfig)
+			return fmt.Errorf("%s exists and is not coalmine's (no %s=%s label): %w", name, ManagedByLabel, ManagedBy, api.ErrInvalidConfig)
 		}
 		if equality.Semantic.DeepEqual(cur.Spec.Template, want.Spec.Template) {
 			return nil
@@ -263,7 +263,7 @@ func (m *Manager) CreateCanary(ctx context.Context, in activities.WorkloadInput)
 // own labels kept, the version label changed) and waits until its rollout
 // completes. When the canary is gone but the stable Deployment already
 // runs the canary's template, it only waits.
-func (m *Manager) PromoteStable(ctx context.Context, in activities.WorkloadInput) error {
+func (m *Manager) PromoteStable(ctx context.Context, in api.WorkloadInput) error {
 	k, err := m.client()
 	if err != nil {
 		return err
@@ -318,7 +318,7 @@ func (m *Manager) PromoteStable(ctx context.Context, in activities.WorkloadInput
 		return fmt.Errorf("promote %s to %s: %w", name, in.Target.Canary.Name, classify(err))
 	}
 	if err := waitRolledOut(ctx, k, namespace, in.Workload.Deployment, in.Workload.ProgressDeadline.Duration); err != nil {
-		if !errors.Is(err, activities.ErrNotAvailable) {
+		if !errors.Is(err, api.ErrNotAvailable) {
 			return fmt.Errorf("%s did not finish rolling out %s: %w", name, in.Target.Canary.Name, err)
 		}
 		// The new template does not roll out: put the old one back and wait
@@ -365,7 +365,7 @@ func (m *Manager) revertStable(ctx context.Context, k kubernetes.Interface, name
 // ScaleDown scales the canary Deployment to 0, waits until its pods are
 // gone and deletes it. A canary that is already gone is not an error; a
 // Deployment of that name that is not coalmine's is left alone.
-func (m *Manager) ScaleDown(ctx context.Context, w plans.Workload, _ activities.Version) error {
+func (m *Manager) ScaleDown(ctx context.Context, w plans.Workload, _ api.Version) error {
 	k, err := m.client()
 	if err != nil {
 		return err
@@ -381,7 +381,7 @@ func (m *Manager) ScaleDown(ctx context.Context, w plans.Workload, _ activities.
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	if d.Labels[ManagedByLabel] != ManagedBy {
-		return fmt.Errorf("%s is not coalmine's (no %s=%s label); leaving it: %w", name, ManagedByLabel, ManagedBy, activities.ErrInvalidConfig)
+		return fmt.Errorf("%s is not coalmine's (no %s=%s label); leaving it: %w", name, ManagedByLabel, ManagedBy, api.ErrInvalidConfig)
 	}
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		s, err := k.AppsV1().Deployments(namespace).GetScale(ctx, cname, metav1.GetOptions{})
@@ -425,14 +425,14 @@ func waitRolledOut(ctx context.Context, k kubernetes.Interface, namespace, name 
 	}
 	err := wait(ctx, k, namespace, name, func(d *appsv1.Deployment) (bool, error) {
 		if d == nil {
-			return false, fmt.Errorf("%s was deleted: %w", deploymentName(namespace, name), activities.ErrInvalidConfig)
+			return false, fmt.Errorf("%s was deleted: %w", deploymentName(namespace, name), api.ErrInvalidConfig)
 		}
 		if d.Status.ObservedGeneration < d.Generation {
 			return false, nil
 		}
 		for _, c := range d.Status.Conditions {
 			if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
-				return false, fmt.Errorf("%s (%w)", c.Message, activities.ErrNotAvailable)
+				return false, fmt.Errorf("%s (%w)", c.Message, api.ErrNotAvailable)
 			}
 		}
 		want := int32(1)
@@ -451,7 +451,7 @@ func waitRolledOut(ctx context.Context, k kubernetes.Interface, namespace, name 
 		return want == 0, nil
 	})
 	if errors.Is(err, context.DeadlineExceeded) && deadline > 0 {
-		return fmt.Errorf("not rolled out within its progress deadline of %v (%w)", deadline, activities.ErrNotAvailable)
+		return fmt.Errorf("not rolled out within its progress deadline of %v (%w)", deadline, api.ErrNotAvailable)
 	}
 	return err
 }
@@ -521,10 +521,10 @@ func watchUntil(ctx context.Context, w watch.Interface, done func(*appsv1.Deploy
 // classify marks answers no retry can cure as invalid configuration.
 func classify(err error) error {
 	switch {
-	case errors.Is(err, activities.ErrInvalidConfig):
+	case errors.Is(err, api.ErrInvalidConfig):
 		return err
 	case apierrors.IsInvalid(err), apierrors.IsForbidden(err), apierrors.IsBadRequest(err):
-		return fmt.Errorf("%w: %w", err, activities.ErrInvalidConfig)
+		return fmt.Errorf("%w: %w", err, api.ErrInvalidConfig)
 	}
 	return err
 }

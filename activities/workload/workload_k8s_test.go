@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/tests/k8s/kubetest"
 )
@@ -29,7 +29,7 @@ func TestLifecycle(t *testing.T) {
 	m := &Manager{Kube: func() (kubernetes.Interface, error) { return k, nil }}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	target := activities.Target{App: "voice-agent", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"}}
+	target := api.Target{App: "voice-agent", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 	newNS := func(t *testing.T, stable *appsv1.Deployment) string {
 		t.Helper()
 		name := kubetest.NamespaceName(t)
@@ -59,7 +59,7 @@ func TestLifecycle(t *testing.T) {
 	t.Run("create, promote, remove", func(t *testing.T) {
 		ns := newNS(t, stableDeployment(3))
 		w := plans.Workload{Namespace: ns, Deployment: "voice-agent", Container: "agent", Image: "registry.example.com/voice-agent:{{.Canary.Version}}", ProgressDeadline: plans.Seconds(60)}
-		in := activities.WorkloadInput{Workload: w, Target: target}
+		in := api.WorkloadInput{Workload: w, Target: target}
 		if err := waitRolledOut(ctx, k, ns, "voice-agent", 5*time.Second); err != nil {
 			t.Fatalf("the stable Deployment never rolled out: %v", err)
 		}
@@ -129,7 +129,7 @@ func TestLifecycle(t *testing.T) {
 		w := plans.Workload{Namespace: ns, Deployment: "voice-agent", ProgressDeadline: plans.Seconds(60)}
 		// An earlier attempt made the canary for v3, then the rollout was
 		// started again for v2: the canary is brought to v2.
-		old := activities.WorkloadInput{Workload: w, Target: activities.Target{App: "voice-agent", Canary: activities.Version{Name: "v3"}}}
+		old := api.WorkloadInput{Workload: w, Target: api.Target{App: "voice-agent", Canary: api.Version{Name: "v3"}}}
 		want, err := desiredCanary(stableDeployment(2), old)
 		if err != nil {
 			t.Fatal(err)
@@ -138,7 +138,7 @@ func TestLifecycle(t *testing.T) {
 		if _, err := k.AppsV1().Deployments(ns).Create(ctx, want, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := m.CreateCanary(ctx, activities.WorkloadInput{Workload: w, Target: target}); err != nil {
+		if err := m.CreateCanary(ctx, api.WorkloadInput{Workload: w, Target: target}); err != nil {
 			t.Fatal(err)
 		}
 		c := deployment(t, ns, "voice-agent-canary")
@@ -165,8 +165,8 @@ func TestLifecycle(t *testing.T) {
 		stable.Spec.Template.Spec.NodeSelector = map[string]string{"pool": "nowhere"}
 		ns := newNS(t, stable)
 		w := plans.Workload{Namespace: ns, Deployment: "voice-agent", ProgressDeadline: plans.Seconds(2)}
-		err := m.CreateCanary(ctx, activities.WorkloadInput{Workload: w, Target: target})
-		if !errors.Is(err, activities.ErrNotAvailable) || !strings.Contains(err.Error(), "has timed out progressing") {
+		err := m.CreateCanary(ctx, api.WorkloadInput{Workload: w, Target: target})
+		if !errors.Is(err, api.ErrNotAvailable) || !strings.Contains(err.Error(), "has timed out progressing") {
 			t.Errorf("got %v, want the Deployment's progress-deadline message", err)
 		}
 	})
@@ -192,8 +192,8 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := plans.Workload{Namespace: ns, Deployment: "voice-agent", Container: "agent", ProgressDeadline: plans.Seconds(30)}
-		err := m.PromoteStable(ctx, activities.WorkloadInput{Workload: w, Target: target})
-		if !errors.Is(err, activities.ErrNotAvailable) || !strings.Contains(err.Error(), "previous template is back") {
+		err := m.PromoteStable(ctx, api.WorkloadInput{Workload: w, Target: target})
+		if !errors.Is(err, api.ErrNotAvailable) || !strings.Contains(err.Error(), "previous template is back") {
 			t.Fatalf("got %v, want a failed promotion with the previous template back", err)
 		}
 		d := deployment(t, ns, "voice-agent")
@@ -220,8 +220,8 @@ func TestLifecycle(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				err := m.CreateCanary(ctx, activities.WorkloadInput{Workload: c.w, Target: target})
-				if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, activities.ErrInvalidConfig) {
+				err := m.CreateCanary(ctx, api.WorkloadInput{Workload: c.w, Target: target})
+				if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, api.ErrInvalidConfig) {
 					t.Errorf("got %v, want an invalid-config error saying %q", err, c.want)
 				}
 			})

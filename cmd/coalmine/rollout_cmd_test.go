@@ -17,7 +17,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/workers"
@@ -48,7 +48,7 @@ func TestStatusGolden(t *testing.T) {
 		now  time.Time
 	}{
 		{"held-by-errors", workflows.Status{
-			App: "voice-agent", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"},
+			App: "voice-agent", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
 			Phase: workflows.PhasePaused, Step: 2, Steps: steps, Weight: 5, Runs: 1,
 			Waiting: "resume: paused by background analysis (guardrails/error-rate cannot be measured)", WaitKind: "held",
 			Held: &workflows.Request{By: "background analysis", Reason: "guardrails/error-rate cannot be measured"},
@@ -57,7 +57,7 @@ func TestStatusGolden(t *testing.T) {
 			Events: events[:2], StartedAt: start,
 		}, at(8 * time.Minute)},
 		{"progressing", workflows.Status{
-			App: "voice-agent", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"},
+			App: "voice-agent", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
 			Phase: workflows.PhaseProgressing, Step: 1, Steps: steps, Weight: 5, Runs: 1,
 			Waiting: "pause of 5m", WaitKind: "pause", WaitUntil: at(6 * time.Minute),
 			SegmentWeights: map[string]float64{"internal": 50}, ShadowPercent: 10,
@@ -66,14 +66,14 @@ func TestStatusGolden(t *testing.T) {
 			Events:     events[:2], StartedAt: start,
 		}, at(3*time.Minute + 20*time.Second)},
 		{"paused-at-approval", workflows.Status{
-			App: "voice-agent", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"},
+			App: "voice-agent", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
 			Phase: workflows.PhasePaused, Step: 4, Steps: steps, Weight: 25, Runs: 2,
 			Waiting: "an approver to promote or abort (times out after 24h, then rollback)", WaitKind: "approval", WaitUntil: at(25 * time.Hour),
 			Verdicts: []workflows.Verdict{{Analysis: "step 3", Phase: analysis.PhaseSuccessful, Reason: "voice-canary/eval-pass-rate: 3 measurements within limits", At: at(6 * time.Minute)}},
 			Events:   events, StartedAt: start,
 		}, at(2 * time.Hour)},
 		{"rolled-back", workflows.Status{
-			App: "voice-agent", Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"},
+			App: "voice-agent", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
 			Phase: workflows.PhaseRolledBack, Step: 4, Steps: steps, Weight: 0, Runs: 1,
 			Reason:    "bob aborted it: answers too long",
 			Approvals: []workflows.Approval{{Step: 4, Decision: "aborted", By: "bob", Reason: "answers too long", At: at(2 * time.Hour)}},

@@ -8,7 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -42,7 +42,7 @@ func stableVersion(ctx context.Context, c client.Client, namespace string, p *pl
 	if token == "" {
 		return "", "", usageError{fmt.Errorf("give --stable, or set %s (the gateway's admin token) so that start can read the stable version from route %s at %s: no earlier rollout of %s was promoted", tokenEnv, route, g.URL, app)}
 	}
-	st, err := gateway.NewClient(g.URL, token, nil).Route(ctx, route)
+	st, err := admin.NewClient(g.URL, token, nil).Route(ctx, route)
 	if err != nil {
 		return "", "", fmt.Errorf("read the stable version from the gateway (give --stable to skip this): %w", err)
 	}

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/releases"
 	"github.com/coalmine-dev/coalmine/workers"
@@ -119,8 +119,8 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 	}
 	in := workflows.Input{
 		Plan:      *p,
-		Stable:    activities.Version{Name: stable, URL: o.stableURL},
-		Canary:    activities.Version{Name: o.canary, URL: o.canaryURL},
+		Stable:    api.Version{Name: stable, URL: o.stableURL},
+		Canary:    api.Version{Name: o.canary, URL: o.canaryURL},
 		StartedBy: o.by,
 	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 )
 
 // Server is a gateway serving on two loopback listeners until the test ends.
@@ -19,7 +20,7 @@ type Server struct {
 	// TrafficURL and AdminURL are the listeners' base URLs (http://127.0.0.1:port).
 	TrafficURL, AdminURL string
 	// Client is an admin client with the gateway's token.
-	Client *gateway.Client
+	Client *admin.Client
 
 	stop func() error
 }
@@ -50,7 +51,7 @@ func Start(t testing.TB, cfg *gateway.Config, token string) *Server {
 			return serveErr
 		},
 	}
-	s.Client = gateway.NewClient(s.AdminURL, token, nil)
+	s.Client = admin.NewClient(s.AdminURL, token, nil)
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("gateway stopped with: %v", err)

@@ -30,6 +30,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/activities/workload"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -176,8 +177,8 @@ func (e *e2e) start(ctx context.Context, t *testing.T, p plans.RolloutPlan, stab
 		TypedSearchAttributes:    workflows.SearchAttributes("voice-agent", stable, canary, workflows.PhaseProgressing, 0),
 	}, workers.WorkflowName, workflows.Input{
 		Plan:      p,
-		Stable:    activities.Version{Name: stable},
-		Canary:    activities.Version{Name: canary},
+		Stable:    api.Version{Name: stable},
+		Canary:    api.Version{Name: canary},
 		StartedBy: "k8s-e2e",
 	})
 	if err != nil {
@@ -449,7 +450,7 @@ func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool)
 // first SetWeight to it writes and then, instead of reading back, stops as
 // a killed worker would (until its context ends) and says so on crashed.
 type crashingRouters struct {
-	next    activities.Routers
+	next    api.Routers
 	mu      sync.Mutex
 	crashAt float64
 	counts  map[float64]int
@@ -477,7 +478,7 @@ func (c *crashingRouters) setWeights(w float64) int {
 	return c.counts[w]
 }
 
-func (c *crashingRouters) Router(ctx context.Context, in activities.TrafficInput) (activities.Router, error) {
+func (c *crashingRouters) Router(ctx context.Context, in api.TrafficInput) (api.Router, error) {
 	r, err := c.next.Router(ctx, in)
 	if err != nil {
 		return nil, err
@@ -486,7 +487,7 @@ func (c *crashingRouters) Router(ctx context.Context, in activities.TrafficInput
 }
 
 type crashingRouter struct {
-	activities.Router
+	api.Router
 	c     *crashingRouters
 	crash bool
 	built time.Time
@@ -513,11 +514,11 @@ func (r *crashingRouter) SetWeight(ctx context.Context, w float64) error {
 	return err
 }
 
-func (r *crashingRouter) Read(ctx context.Context) (activities.TrafficState, error) {
+func (r *crashingRouter) Read(ctx context.Context) (api.TrafficState, error) {
 	if r.crash {
 		close(r.c.crashed)
 		<-ctx.Done()
-		return activities.TrafficState{}, ctx.Err()
+		return api.TrafficState{}, ctx.Err()
 	}
 	return r.Router.Read(ctx)
 }

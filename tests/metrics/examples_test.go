@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/metrics"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -80,7 +81,7 @@ func TestExampleQueriesReturnData(t *testing.T) {
 				}
 				ran++
 				m.Provider.Prometheus.Address = prom
-				q := metrics.Query{Metric: m, App: plan.Spec.App, Stable: metrics.Version{Name: "v1"}, Canary: metrics.Version{Name: "v2"}, Traffic: plan.Spec.Traffic, Args: args}
+				q := api.Query{Metric: m, App: plan.Spec.App, Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}, Traffic: plan.Spec.Traffic, Args: args}
 				res, err := p.Measure(ctx, q)
 				if err != nil {
 					t.Errorf("%s: %v", where, err)

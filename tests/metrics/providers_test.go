@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/metrics"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
@@ -27,7 +28,7 @@ func registry() metrics.Registry {
 	return metrics.NewRegistry(metrics.Options{Getenv: getenv})
 }
 
-func measure(t *testing.T, q metrics.Query) metrics.Result {
+func measure(t *testing.T, q api.Query) api.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -52,8 +53,8 @@ func TestWebProviderAgainstEvalEndpoint(t *testing.T) {
 	canary := agent(t, demoagent.Config{Version: "v2", Quality: 0.5, Seed: 4})
 	// One URL template for both versions: pick the version's own URL.
 	const url = `{{if eq .Version .Canary.Version}}{{.Canary.URL}}{{else}}{{.Stable.URL}}{{end}}/api/run?suite={{.Args.suite}}&repeat=50`
-	base := metrics.Query{App: "voice", Args: map[string]string{"suite": "voice"},
-		Stable: metrics.Version{Name: "v1", URL: stable}, Canary: metrics.Version{Name: "v2", URL: canary}}
+	base := api.Query{App: "voice", Args: map[string]string{"suite": "voice"},
+		Stable: api.Version{Name: "v1", URL: stable}, Canary: api.Version{Name: "v2", URL: canary}}
 	tests := []struct {
 		name   string
 		metric plans.Metric
@@ -104,8 +105,8 @@ func TestGatewayProvider(t *testing.T) {
 	if by["v1"] == 0 || by["v2"] == 0 {
 		t.Fatalf("traffic split = %v, want both versions", by)
 	}
-	base := metrics.Query{App: "voice", Traffic: gatewayTraffic(g, "voice"),
-		Stable: metrics.Version{Name: "v1"}, Canary: metrics.Version{Name: "v2"}}
+	base := api.Query{App: "voice", Traffic: gatewayTraffic(g, "voice"),
+		Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 	tests := []struct {
 		name   string
 		metric plans.Metric
@@ -192,7 +193,7 @@ func TestPrometheusProvider(t *testing.T) {
 	waitForPromValue(t, prom, total, float64(sent["v1"]+sent["v2"]))
 
 	const errRate = `sum(coalmine_gateway_errors_total{route="{{.App}}",version="{{.Version}}"}) / sum(coalmine_gateway_requests_total{route="{{.App}}",version="{{.Version}}"})`
-	base := metrics.Query{App: "voice", Stable: metrics.Version{Name: "v1"}, Canary: metrics.Version{Name: "v2"}}
+	base := api.Query{App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 	promMetric := func(query string) plans.Provider {
 		return plans.Provider{Prometheus: &plans.PrometheusProvider{Address: prom, Query: query, Timeout: plans.Seconds(5)}}
 	}
@@ -233,7 +234,7 @@ or label_replace(sum(coalmine_gateway_errors_total{route="voice",version="{{.Ver
 		lat.Metric = plans.Metric{Name: "latency-seq", Provider: promMetric(buckets), Sequential: seq}
 
 		e1, l1 := measure(t, errs), measure(t, lat)
-		for _, r := range []metrics.Result{e1, l1} {
+		for _, r := range []api.Result{e1, l1} {
 			if m := r.Measurement; m.Verdict != analysis.Inconclusive || !m.Pending || !strings.Contains(m.Reason, "baseline recorded") {
 				t.Fatalf("baseline look = %+v, want a pending baseline", m)
 			}
@@ -290,8 +291,8 @@ func TestSentinelProviderThroughGateway(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := startGateway(t, route("triage", agent(t, stableCfg), agent(t, tt.canary), 1000))
-			q := metrics.Query{App: "triage", Traffic: gatewayTraffic(g, "triage"),
-				Stable: metrics.Version{Name: "v1"}, Canary: metrics.Version{Name: "v2"},
+			q := api.Query{App: "triage", Traffic: gatewayTraffic(g, "triage"),
+				Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
 				Metric: plans.Metric{Name: "sentinels", Provider: plans.Provider{Sentinel: &plans.SentinelProvider{
 					File: file, Prompts: inline, Stable: true, Model: "triage", Timeout: plans.Seconds(5)}}}}
 			m := measure(t, q).Measurement
@@ -321,8 +322,8 @@ func TestSentinelProviderThroughGateway(t *testing.T) {
 	}
 	t.Run("a version the route does not serve is an error", func(t *testing.T) {
 		g := startGateway(t, route("triage", agent(t, stableCfg), agent(t, perfect), 1000))
-		q := metrics.Query{App: "triage", Traffic: gatewayTraffic(g, "triage"),
-			Stable: metrics.Version{Name: "v1"}, Canary: metrics.Version{Name: "v7"},
+		q := api.Query{App: "triage", Traffic: gatewayTraffic(g, "triage"),
+			Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v7"},
 			Metric: plans.Metric{Name: "sentinels", Provider: plans.Provider{Sentinel: &plans.SentinelProvider{Prompts: inline}}}}
 		if _, err := registry().Measure(context.Background(), q); err == nil || !strings.Contains(err.Error(), "not v7") {
 			t.Fatalf("err = %v, want the route's version mismatch", err)
@@ -339,8 +340,8 @@ func TestJudgeProviderOverChatProtocol(t *testing.T) {
 	canary := agent(t, demoagent.Config{Version: "v2", Quality: 1, Tokens: 4, Seed: 7})
 	judgeAgent := agent(t, demoagent.Config{Version: "judge", Tokens: 6, Seed: 8})
 	g := startGateway(t, gateway.RouteConfig{Name: "judge", Stable: gateway.Backend{Version: "judge", URL: judgeAgent}})
-	q := metrics.Query{App: "voice",
-		Stable: metrics.Version{Name: "v1", URL: stable}, Canary: metrics.Version{Name: "v2", URL: canary},
+	q := api.Query{App: "voice",
+		Stable: api.Version{Name: "v1", URL: stable}, Canary: api.Version{Name: "v2", URL: canary},
 		Metric: plans.Metric{Name: "judge", Provider: plans.Provider{Judge: &plans.JudgeProvider{
 			URL: g.traffic + "/judge/v1", Model: "judge-small", Samples: 3, MaxTokens: 5000, Timeout: plans.Seconds(10)}}}}
 	res := measure(t, q)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 )
@@ -47,7 +48,7 @@ func agent(t *testing.T, cfg demoagent.Config) string {
 // gw is a real gateway on loopback listeners.
 type gw struct {
 	traffic, admin string
-	client         *gateway.Client
+	client         *admin.Client
 }
 
 // startGateway runs a gateway whose routes are given as name → stable and

@@ -14,7 +14,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/releases"
 	"github.com/coalmine-dev/coalmine/tests/slackserver"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
@@ -25,7 +25,7 @@ import (
 const rollbackHistories = "rollback-v1"
 
 // promote runs a rollout of canary over stable with one step to its end.
-func (s *stack) promote(stable, canary activities.Version) {
+func (s *stack) promote(stable, canary api.Version) {
 	s.t.Helper()
 	run := s.startVersions(s.plan("    - setWeight: 50", `  notifications: {slack: {channel: "#deploys"}}`), stable, canary)
 	if r, err := s.result(run); err != nil || r.Promoted.Name != canary.Name {
@@ -64,11 +64,11 @@ func (s *stack) rollbackResult(run client.WorkflowRun) workflows.RollbackResult 
 }
 
 // agent starts one more demo agent version; stop ends it early.
-func agent(t *testing.T, version string) (v activities.Version, stop func()) {
+func agent(t *testing.T, version string) (v api.Version, stop func()) {
 	t.Helper()
 	srv := httptest.NewServer(demoagent.New(demoagent.Config{Version: version, Quality: 0.95, Seed: 3, Latency: time.Millisecond}).Handler())
 	t.Cleanup(srv.Close)
-	return activities.Version{Name: version, URL: srv.URL}, srv.Close
+	return api.Version{Name: version, URL: srv.URL}, srv.Close
 }
 
 // recordRollback records the run's history beside the Rollout ones.
@@ -90,7 +90,7 @@ func TestRollbackAfterPromotion(t *testing.T) {
 	sc := newSlackClicks(t, s)
 	w := s.startWorker()
 	defer w.Stop()
-	v1, v2 := activities.Version{Name: "v1", URL: s.stable.URL}, activities.Version{Name: "v2", URL: s.canary.URL}
+	v1, v2 := api.Version{Name: "v1", URL: s.stable.URL}, api.Version{Name: "v2", URL: s.canary.URL}
 	s.promote(v1, v2)
 	st := s.releases("v2")
 	if len(st.Window) != 1 || st.Window[0].Version != v1 || st.Revisions != 3 {
@@ -134,7 +134,7 @@ func TestRollbackDuringARollout(t *testing.T) {
 	s := newStack(t, "it-rollback-busy", 0.95)
 	w := s.startWorker()
 	defer w.Stop()
-	v1, v2 := activities.Version{Name: "v1", URL: s.stable.URL}, activities.Version{Name: "v2", URL: s.canary.URL}
+	v1, v2 := api.Version{Name: "v1", URL: s.stable.URL}, api.Version{Name: "v2", URL: s.canary.URL}
 	v3, _ := agent(t, "v3")
 	v4, _ := agent(t, "v4")
 	s.promote(v1, v2)
@@ -182,19 +182,19 @@ func TestRollbackDuringARollout(t *testing.T) {
 // blockingReset holds the router's Reset until released, so a test can
 // stop the worker while the rollback is in the middle of it.
 type blockingReset struct {
-	next    activities.Routers
+	next    api.Routers
 	entered chan struct{}
 	once    sync.Once
 	release chan struct{}
 }
 
-func (b *blockingReset) Router(ctx context.Context, in activities.TrafficInput) (activities.Router, error) {
+func (b *blockingReset) Router(ctx context.Context, in api.TrafficInput) (api.Router, error) {
 	r, err := b.next.Router(ctx, in)
 	return &blockingRouter{Router: r, b: b}, err
 }
 
 type blockingRouter struct {
-	activities.Router
+	api.Router
 	b *blockingReset
 }
 
@@ -214,7 +214,7 @@ func TestRollbackSurvivesAWorkerRestart(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, "it-rollback-restart", 0.95)
 	first := s.startWorker()
-	v1, v2 := activities.Version{Name: "v1", URL: s.stable.URL}, activities.Version{Name: "v2", URL: s.canary.URL}
+	v1, v2 := api.Version{Name: "v1", URL: s.stable.URL}, api.Version{Name: "v2", URL: s.canary.URL}
 	s.promote(v1, v2)
 	st := s.releases("v2")
 	block := &blockingReset{next: s.acts.Routers, entered: make(chan struct{}), release: make(chan struct{})}
@@ -296,7 +296,7 @@ func TestRetry(t *testing.T) {
 
 	// A rolled-back rollout whose canary has stopped cannot be retried.
 	v3, stopV3 := agent(t, "v3")
-	third := s.startVersions(p, activities.Version{Name: "v2", URL: s.canary.URL}, v3)
+	third := s.startVersions(p, api.Version{Name: "v2", URL: s.canary.URL}, v3)
 	s.waitFor("the gate", func(st workflows.Status) bool { return st.WaitKind == "gate" && st.Canary.Name == "v3" })
 	if _, err := s.update(workflows.UpdateAbort, workflows.Request{By: "dave", Reason: "v3 leaks"}); err != nil {
 		t.Fatal(err)

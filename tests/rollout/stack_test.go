@@ -25,7 +25,9 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/gateway"
+	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers"
@@ -130,11 +132,11 @@ spec:
 // start starts the rollout of v2 over v1.
 func (s *stack) start(p plans.RolloutPlan) client.WorkflowRun {
 	s.t.Helper()
-	return s.startVersions(p, activities.Version{Name: "v1", URL: s.stable.URL}, activities.Version{Name: "v2", URL: s.canary.URL})
+	return s.startVersions(p, api.Version{Name: "v1", URL: s.stable.URL}, api.Version{Name: "v2", URL: s.canary.URL})
 }
 
 // startVersions starts the rollout of canary over stable.
-func (s *stack) startVersions(p plans.RolloutPlan, stable, canary activities.Version) client.WorkflowRun {
+func (s *stack) startVersions(p plans.RolloutPlan, stable, canary api.Version) client.WorkflowRun {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -216,7 +218,7 @@ func (s *stack) route() gateway.RouteState {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := gateway.NewClient(s.adminURL, token, nil).Route(ctx, s.app)
+	st, err := admin.NewClient(s.adminURL, token, nil).Route(ctx, s.app)
 	if err != nil {
 		s.t.Fatalf("read gateway route: %v", err)
 	}
@@ -313,12 +315,12 @@ func rolledBack(t *testing.T, err error) string {
 
 // countingRouters counts the traffic changes that reached the router.
 type countingRouters struct {
-	next   activities.Routers
+	next   api.Routers
 	mu     sync.Mutex
 	counts map[string]int
 }
 
-func (c *countingRouters) Router(ctx context.Context, in activities.TrafficInput) (activities.Router, error) {
+func (c *countingRouters) Router(ctx context.Context, in api.TrafficInput) (api.Router, error) {
 	r, err := c.next.Router(ctx, in)
 	if err != nil {
 		return nil, err
@@ -343,7 +345,7 @@ func (c *countingRouters) snapshot() map[string]int {
 }
 
 type countingRouter struct {
-	activities.Router
+	api.Router
 	c *countingRouters
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/notify"
 )
 
@@ -43,9 +44,9 @@ type GateState struct {
 	// waiting gate; empty means anyone.
 	Approvers []string
 	// Decisions are the people's actions on gates so far, by gate id.
-	Decisions map[string]notify.Decision
+	Decisions map[string]api.Decision
 	// Card is the rollout's Slack card as of now.
-	Card notify.Card
+	Card api.Card
 }
 
 // Rollouts acts on rollout runs; the worker implements it with the Temporal
@@ -61,7 +62,7 @@ type Rollouts interface {
 
 // Slack is the part of the Slack Web API the handler uses.
 type Slack interface {
-	Upsert(ctx context.Context, channel string, where notify.Posted, c notify.Card) (notify.Posted, error)
+	Upsert(ctx context.Context, channel string, where api.Posted, c api.Card) (api.Posted, error)
 	Ephemeral(ctx context.Context, channel, user, text string) error
 	GroupMembers(ctx context.Context, group string) ([]string, error)
 }
@@ -169,9 +170,9 @@ func (h *Handler) Handle(ctx context.Context, cb slack.InteractionCallback) (Out
 	}
 	card := st.Card
 	card.Gate = nil
-	card.Decision = &notify.Decision{Action: map[Outcome]string{OutcomePromoted: "promote", OutcomeAborted: "abort"}[outcome], Who: who, At: h.now()}
+	card.Decision = &api.Decision{Action: map[Outcome]string{OutcomePromoted: "promote", OutcomeAborted: "abort"}[outcome], Who: who, At: h.now()}
 	if cb.Container.MessageTs != "" {
-		if _, err := h.Slack.Upsert(ctx, channel, notify.Posted{Channel: channel, TS: cb.Container.MessageTs}, card); err != nil {
+		if _, err := h.Slack.Upsert(ctx, channel, api.Posted{Channel: channel, TS: cb.Container.MessageTs}, card); err != nil {
 			h.logger().WarnContext(ctx, "update rollout message after click", "error", err)
 		}
 	}

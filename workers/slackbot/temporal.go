@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/coalmine-dev/coalmine/activities"
-	"github.com/coalmine-dev/coalmine/activities/notify"
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
 
@@ -46,8 +46,8 @@ func (t Temporal) Gate(ctx context.Context, workflowID, _ string) (GateState, er
 		WaitingGate: st.Gate,
 		Where:       st.CurrentStep(),
 		Approvers:   st.Approvers,
-		Decisions:   map[string]notify.Decision{},
-		Card: notify.Card{
+		Decisions:   map[string]api.Decision{},
+		Card: api.Card{
 			App: st.App, Stable: st.Stable.Name, Canary: st.Canary.Name, Phase: string(st.Phase),
 			Step: min(st.Step+1, len(st.Steps)), Steps: len(st.Steps), Weight: st.Weight,
 		},
@@ -68,7 +68,7 @@ func (t Temporal) Gate(ctx context.Context, workflowID, _ string) (GateState, er
 		default:
 			continue // timeouts are nobody's click
 		}
-		gs.Decisions[fmt.Sprintf("step-%d", a.Step+1)] = notify.Decision{Action: action, Who: a.By, At: a.At}
+		gs.Decisions[fmt.Sprintf("step-%d", a.Step+1)] = api.Decision{Action: action, Who: a.By, At: a.At}
 	}
 	return gs, nil
 }

@@ -1,10 +1,16 @@
-package gateway
+package admin
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
 
-// This file holds the JSON documents of the admin API. The same types are used
-// by the server (admin.go, stats.go) and by the typed Client (client.go), so
-// the wire format is defined in exactly one place.
+	"go.yaml.in/yaml/v3"
+)
+
+// This file holds the JSON documents of the admin API. The same types are
+// served by the gateway (gateway/admin.go, gateway/wire.go) and read by the
+// typed Client (client.go), so the wire format is defined in exactly one place.
 
 // MaxBasisPoints is 100% expressed in basis points: weights and the shadow
 // fraction are integers in [0, MaxBasisPoints].
@@ -131,6 +137,20 @@ type Moments struct {
 	SumSquares float64 `json:"sumSquares"`
 }
 
+// Observe adds one value.
+func (m *Moments) Observe(v float64) {
+	m.Count++
+	m.Sum += v
+	m.SumSquares += v * v
+}
+
+// Add adds the values o has seen.
+func (m *Moments) Add(o Moments) {
+	m.Count += o.Count
+	m.Sum += o.Sum
+	m.SumSquares += o.SumSquares
+}
+
 // Counts are the raw counts of one series, either cumulative since the
 // gateway started or within a window.
 type Counts struct {
@@ -233,4 +253,76 @@ type Stats struct {
 	// ShadowDropped counts mirrored copies dropped because the queue was full.
 	ShadowDropped uint64   `json:"shadowDropped"`
 	Series        []Series `json:"series"`
+}
+
+// Admin API paths.
+const (
+	PathRoutes = "/admin/v1/routes"
+	PathStats  = "/admin/v1/stats"
+)
+
+// RoleSentinel records requests pinned to one version through the admin API
+// (sentinel prompts, an LLM judge's samples), so that they never count as
+// the canary's or the stable version's user traffic.
+const RoleSentinel = "sentinel"
+
+// PinnedPath returns the admin API path that sends a request to one version
+// of a route, whatever the split: /admin/v1/routes/{route}/versions/{version}.
+// The path of the request to the version follows it, e.g.
+// PinnedPath("voice", "v2") + "/v1/chat/completions".
+func PinnedPath(route, version string) string {
+	return PathRoutes + "/" + route + "/versions/" + version
+}
+
+// Sticky says where a request's assignment key is taken from. It is set
+// per route in the configuration file, and a rollout's plan may replace it
+// through the admin API (RouteUpdate.Sticky).
+type Sticky struct {
+	// Headers are tried in order; the first non-empty one is the key.
+	Headers []string `yaml:"headers" json:"headers,omitempty"`
+	// UserField uses the JSON body's `user` field when no header is set.
+	UserField bool `yaml:"userField" json:"userField,omitempty"`
+	// PinTTL keeps a key on the version it started on until it has been
+	// idle this long; zero disables pinning.
+	PinTTL Duration `yaml:"pinTTL" json:"pinTTL,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration time.Duration
+
+// UnmarshalYAML parses a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: duration must be a string such as \"30s\"", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %q is negative", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes the duration as a Go duration string ("30m0s").
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"30m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
 }

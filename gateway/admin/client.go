@@ -1,4 +1,8 @@
-package gateway
+// Package admin is the client of the gateway's admin API and its wire
+// format: route state, route updates and statistics. Routers and metric
+// providers import it without the gateway's data plane; the gateway serves
+// the same types.
+package admin
 
 import (
 	"bytes"

@@ -1,9 +1,8 @@
-package activities
+package api
 
 import (
 	"time"
 
-	"github.com/coalmine-dev/coalmine/activities/notify"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -141,16 +140,16 @@ type NotifyInput struct {
 	// Channel overrides the plan's channel (a gate's own channel).
 	Channel string `json:"channel,omitempty"`
 	// Card is what the rollout's message shows.
-	Card notify.Card `json:"card"`
+	Card Card `json:"card"`
 	// Message is where the rollout's message is, kept in workflow state so
 	// later events update it rather than post again.
-	Message notify.Posted `json:"message"`
+	Message Posted `json:"message"`
 }
 
 // NotifyResult says where the rollout's message is now.
 type NotifyResult struct {
 	// Message is the message's channel and timestamp; empty when nothing was posted.
-	Message notify.Posted `json:"message"`
+	Message Posted `json:"message"`
 }
 
 // ScaleDownInput asks for the canary workload to be removed.
