@@ -265,17 +265,20 @@ func (s *series) forget(oldest int64) {
 }
 
 // snapshot returns the cumulative counts and, if since is non-zero, the
-// window since then.
+// window since then. Slots beyond the horizon of a non-zero now are
+// forgotten, so that a series without traffic lets its slots go.
 func (s *series) snapshot(since, now time.Time) (Counts, *Window) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	nowE := now.UnixNano() / int64(windowResolution)
+	oldest := nowE - windowSlots + 1
+	if !now.IsZero() {
+		s.forget(oldest)
+	}
 	total := s.total.export()
 	if since.IsZero() {
 		return total, nil
 	}
-	nowE := now.UnixNano() / int64(windowResolution)
-	oldest := nowE - windowSlots + 1
-	s.forget(oldest)
 	fromE := since.UnixNano() / int64(windowResolution)
 	if fromE < oldest {
 		fromE = oldest
@@ -390,8 +393,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(c.reg.shadowDropped.Load()))
+	now := time.Now()
 	for _, s := range c.reg.all() {
-		t, _ := s.snapshot(time.Time{}, time.Time{})
+		t, _ := s.snapshot(time.Time{}, now)
 		lv := []string{s.route, s.version, s.role}
 		counter := func(d *prometheus.Desc, v float64, extra ...string) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, append(append([]string{}, lv...), extra...)...)

@@ -52,9 +52,13 @@ func TestWindowCountsMatchCumulativeWithinTheHorizon(t *testing.T) {
 	if len(s.slots) != windowSlots {
 		t.Fatalf("%d slots, want %d", len(s.slots), windowSlots)
 	}
-	// An hour without traffic: a stats read forgets every slot.
-	if _, w := s.snapshot(end, end.Add(time.Hour)); w.Counts.Requests != 0 || len(s.slots) != 0 {
-		t.Fatalf("an hour later: window %d requests, %d slots kept", w.Counts.Requests, len(s.slots))
+	// An hour without traffic: a read without a window (a scrape) forgets
+	// every slot, and the cumulative counts stay.
+	if total, w := s.snapshot(time.Time{}, end.Add(time.Hour)); w != nil || total.Requests != 3*windowSlots || len(s.slots) != 0 {
+		t.Fatalf("an hour later: %d requests, %d slots kept", total.Requests, len(s.slots))
+	}
+	if _, w := s.snapshot(end, end.Add(time.Hour)); w.Counts.Requests != 0 {
+		t.Fatalf("an hour later: window of %d requests", w.Counts.Requests)
 	}
 }
 
