@@ -68,6 +68,11 @@ bench-gateway: build
 	$(GO) build -o $(BIN)/benchgateway ./tests/benchgateway
 	$(BIN)/benchgateway -coalmine $(BIN)/coalmine
 
+## bench-routes: gateway memory per route once rollouts have written to it (100 and 1,000 routes; heap in use and RSS, idle and after rollouts); about a minute
+.PHONY: bench-routes
+bench-routes:
+	$(GO) run ./tests/benchroutes
+
 clean:
 	rm -rf $(BIN) dist
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -10,14 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Window data is kept in slots of windowResolution for windowSlots slots,
-// so memory per series is fixed whatever the traffic.
+// Window data is kept in slots of windowResolution for windowSlots slots. A
+// series holds a slot only for a period that had traffic, so an idle or
+// quiet series costs little and a busy one at most windowSlots slots.
 const (
 	windowResolution = 10 * time.Second
 	windowSlots      = 360 // one hour
 )
-
-var nBuckets = len(LatencyBucketsSeconds) + 1 // + the +Inf bucket
 
 // outcome is what one request produced.
 type outcome struct {
@@ -36,94 +36,40 @@ type outcome struct {
 	streamDone  bool // the stream's [DONE] event was forwarded
 }
 
-// hist is a histogram with per-bucket (non-cumulative) counts.
-type hist struct {
-	counts []uint64
-	sum    float64
-}
-
-func newHist() hist { return hist{counts: make([]uint64, nBuckets)} }
-
-func bucketOf(d time.Duration) int {
-	s := d.Seconds()
-	i := sort.SearchFloat64s(LatencyBucketsSeconds, s)
-	return i // == len for +Inf
-}
-
-func (h *hist) observe(d time.Duration) {
-	h.counts[bucketOf(d)]++
-	h.sum += d.Seconds()
-}
-
-func (h *hist) add(o *hist) {
-	for i, c := range o.counts {
-		h.counts[i] += c
-	}
-	h.sum += o.sum
-}
-
-// export turns per-bucket counts into the cumulative JSON form.
-func (h *hist) export() Histogram {
-	out := Histogram{Sum: h.sum, Buckets: make([]uint64, len(LatencyBucketsSeconds))}
-	var c uint64
-	for i, n := range h.counts {
-		c += n
-		if i < len(out.Buckets) {
-			out.Buckets[i] = c
-		}
-	}
-	out.Count = c
-	return out
-}
-
-// quantile estimates quantile q by linear interpolation within buckets.
-func (h *hist) quantile(q float64) float64 {
-	var total uint64
-	for _, c := range h.counts {
-		total += c
-	}
-	if total == 0 {
-		return 0
-	}
-	rank := q * float64(total)
-	var cum float64
-	for i, c := range h.counts {
-		if c == 0 {
-			continue
-		}
-		if cum+float64(c) >= rank {
-			lo := 0.0
-			if i > 0 {
-				lo = LatencyBucketsSeconds[i-1]
-			}
-			if i >= len(LatencyBucketsSeconds) {
-				return lo // +Inf bucket: the highest finite bound
-			}
-			hi := LatencyBucketsSeconds[i]
-			return lo + (hi-lo)*(rank-cum)/float64(c)
-		}
-		cum += float64(c)
-	}
-	return LatencyBucketsSeconds[len(LatencyBucketsSeconds)-1]
-}
-
-func (h *hist) quantiles() Quantiles {
-	return Quantiles{P50: h.quantile(0.5), P90: h.quantile(0.9), P95: h.quantile(0.95), P99: h.quantile(0.99)}
-}
-
 // counts is the mutable form of Counts.
 type counts struct {
 	requests, errors, timeouts, connFailures, clientErrors, canceled uint64
 	latency, ttft                                                    hist
 	tokensIn, tokensOut, toolCalls, cost                             Moments
+	ws                                                               *sessionCounts // nil until a WebSocket session
+}
 
+// sessionCounts are the WebSocket part of counts, which most routes never
+// use.
+type sessionCounts struct {
 	sessions, sessionErrors, upgradeFailures, abnormalCloses uint64
-	closeCodes                                               map[int]uint64 // allocated on first use
+	closeCodes                                               map[int]uint64
 	sessionDuration, realtimeFirstDelta                      hist
 }
 
-func newCounts() counts {
-	return counts{latency: newHist(), ttft: newHist(), sessionDuration: newHist(), realtimeFirstDelta: newHist()}
+// noSessions stands for the session counts of counts without any; it is
+// only read.
+var noSessions sessionCounts
+
+// sessionsOrNone returns the session counts for reading.
+func (c *counts) sessionsOrNone() *sessionCounts {
+	if c.ws == nil {
+		return &noSessions
+	}
+	return c.ws
+}
+
+// sessionsForWrite returns the session counts, allocating them first.
+func (c *counts) sessionsForWrite() *sessionCounts {
+	if c.ws == nil {
+		c.ws = &sessionCounts{closeCodes: map[int]uint64{}}
+	}
+	return c.ws
 }
 
 func (c *counts) record(o *outcome, price Price) {
@@ -166,21 +112,24 @@ func (c *counts) recordUsage(o *outcome, price Price) {
 
 // recordSession records an ended WebSocket session or a failed upgrade.
 func (c *counts) recordSession(so *sessionOutcome) {
-	c.sessions++
-	c.sessionDuration.observe(so.duration)
+	ws := c.sessionsForWrite()
+	ws.sessions++
+	ws.sessionDuration.observe(so.duration)
 	if so.upgradeFailed {
-		c.upgradeFailures++
-		c.sessionErrors++
+		ws.upgradeFailures++
+		ws.sessionErrors++
 		return
 	}
-	if c.closeCodes == nil {
-		c.closeCodes = map[int]uint64{}
-	}
-	c.closeCodes[so.code]++
+	ws.closeCodes[so.code]++
 	if so.abnormal() {
-		c.abnormalCloses++
-		c.sessionErrors++
+		ws.abnormalCloses++
+		ws.sessionErrors++
 	}
+}
+
+// recordFirstDelta records a Realtime response's time to its first delta.
+func (c *counts) recordFirstDelta(d time.Duration) {
+	c.sessionsForWrite().realtimeFirstDelta.observe(d)
 }
 
 func (c *counts) add(o *counts) {
@@ -196,42 +145,35 @@ func (c *counts) add(o *counts) {
 	c.tokensOut.Add(o.tokensOut)
 	c.toolCalls.Add(o.toolCalls)
 	c.cost.Add(o.cost)
-	c.sessions += o.sessions
-	c.sessionErrors += o.sessionErrors
-	c.upgradeFailures += o.upgradeFailures
-	c.abnormalCloses += o.abnormalCloses
-	for code, n := range o.closeCodes {
-		if c.closeCodes == nil {
-			c.closeCodes = map[int]uint64{}
-		}
-		c.closeCodes[code] += n
+	if o.ws != nil {
+		c.sessionsForWrite().add(o.ws)
 	}
-	c.sessionDuration.add(&o.sessionDuration)
-	c.realtimeFirstDelta.add(&o.realtimeFirstDelta)
 }
 
-func (c *counts) reset() {
-	hs := []hist{c.latency, c.ttft, c.sessionDuration, c.realtimeFirstDelta}
-	for _, h := range hs {
-		clear(h.counts)
+func (s *sessionCounts) add(o *sessionCounts) {
+	s.sessions += o.sessions
+	s.sessionErrors += o.sessionErrors
+	s.upgradeFailures += o.upgradeFailures
+	s.abnormalCloses += o.abnormalCloses
+	for code, n := range o.closeCodes {
+		s.closeCodes[code] += n
 	}
-	codes := c.closeCodes
-	clear(codes)
-	*c = counts{latency: hist{counts: hs[0].counts}, ttft: hist{counts: hs[1].counts},
-		sessionDuration: hist{counts: hs[2].counts}, realtimeFirstDelta: hist{counts: hs[3].counts}, closeCodes: codes}
+	s.sessionDuration.add(&o.sessionDuration)
+	s.realtimeFirstDelta.add(&o.realtimeFirstDelta)
 }
 
 func (c *counts) export() Counts {
+	ws := c.sessionsOrNone()
 	out := Counts{
 		Requests: c.requests, Errors: c.errors, Timeouts: c.timeouts,
 		ConnectionFailures: c.connFailures, ClientErrors: c.clientErrors, Canceled: c.canceled,
 		Latency: c.latency.export(), TTFT: c.ttft.export(),
 		TokensIn: c.tokensIn, TokensOut: c.tokensOut, ToolCalls: c.toolCalls, Cost: c.cost,
-		Sessions: c.sessions, SessionErrors: c.sessionErrors, UpgradeFailures: c.upgradeFailures,
-		AbnormalCloses: c.abnormalCloses, SessionDuration: c.sessionDuration.export(),
-		RealtimeFirstDelta: c.realtimeFirstDelta.export(),
+		Sessions: ws.sessions, SessionErrors: ws.sessionErrors, UpgradeFailures: ws.upgradeFailures,
+		AbnormalCloses: ws.abnormalCloses, SessionDuration: ws.sessionDuration.export(),
+		RealtimeFirstDelta: ws.realtimeFirstDelta.export(),
 	}
-	for code, n := range c.closeCodes {
+	for code, n := range ws.closeCodes {
 		if n == 0 {
 			continue
 		}
@@ -243,28 +185,25 @@ func (c *counts) export() Counts {
 	return out
 }
 
+// slot holds the counts of one period of windowResolution.
 type slot struct {
-	epoch int64 // unix time / resolution; slot holds data of that period only
+	epoch int64 // unix time / resolution
 	counts
 }
 
 // series records the traffic of one route, version and role: cumulative
-// counts plus a ring of window slots.
+// counts plus the slots of the periods within the window horizon that had
+// traffic.
 type series struct {
 	route, version, role string
 
 	mu    sync.Mutex
 	total counts
-	ring  [windowSlots]slot
+	slots []*slot // oldest first; none older than windowSlots periods before the newest
 }
 
 func newSeries(route, version, role string) *series {
-	s := &series{route: route, version: version, role: role, total: newCounts()}
-	for i := range s.ring {
-		s.ring[i].counts = newCounts()
-		s.ring[i].epoch = -1
-	}
-	return s
+	return &series{route: route, version: version, role: role}
 }
 
 func (s *series) record(o *outcome, price Price, now time.Time) {
@@ -277,32 +216,63 @@ func (s *series) apply(now time.Time, f func(*counts)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(&s.total)
-	sl := &s.ring[e%windowSlots]
-	if sl.epoch != e {
-		sl.counts.reset()
-		sl.epoch = e
+	f(&s.slotAt(e).counts)
+}
+
+// slotAt returns the slot of period e, adding it when missing, and forgets
+// the slots that fall beyond the horizon. Requests end nearly in order, so
+// the search starts from the newest slot. Callers hold s.mu.
+func (s *series) slotAt(e int64) *slot {
+	i := len(s.slots)
+	for i > 0 && s.slots[i-1].epoch > e {
+		i--
 	}
-	f(&sl.counts)
+	if i > 0 && s.slots[i-1].epoch == e {
+		return s.slots[i-1]
+	}
+	sl := &slot{epoch: e}
+	s.slots = slices.Insert(s.slots, i, sl)
+	s.forget(s.slots[len(s.slots)-1].epoch - windowSlots + 1)
+	return sl
+}
+
+// forget drops the slots of periods before oldest. Callers hold s.mu.
+func (s *series) forget(oldest int64) {
+	k := 0
+	for k < len(s.slots) && s.slots[k].epoch < oldest {
+		k++
+	}
+	if k == 0 {
+		return
+	}
+	clear(s.slots[:k])
+	s.slots = s.slots[k:]
+	if len(s.slots) == 0 {
+		s.slots = nil
+	}
 }
 
 // snapshot returns the cumulative counts and, if since is non-zero, the
-// window since then.
+// window since then. Slots beyond the horizon of a non-zero now are
+// forgotten, so that a series without traffic lets its slots go.
 func (s *series) snapshot(since, now time.Time) (Counts, *Window) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	nowE := now.UnixNano() / int64(windowResolution)
+	oldest := nowE - windowSlots + 1
+	if !now.IsZero() {
+		s.forget(oldest)
+	}
 	total := s.total.export()
 	if since.IsZero() {
 		return total, nil
 	}
-	nowE := now.UnixNano() / int64(windowResolution)
-	oldest := nowE - windowSlots + 1
 	fromE := since.UnixNano() / int64(windowResolution)
 	if fromE < oldest {
 		fromE = oldest
 	}
-	w := newCounts()
-	for i := range s.ring {
-		sl := &s.ring[i]
+	var w counts
+	for _, sl := range s.slots {
 		if sl.epoch >= fromE && sl.epoch <= nowE {
 			w.add(&sl.counts)
 		}
@@ -312,7 +282,7 @@ func (s *series) snapshot(since, now time.Time) (Counts, *Window) {
 		Counts:                      w.export(),
 		LatencyQuantiles:            w.latency.quantiles(),
 		TTFTQuantiles:               w.ttft.quantiles(),
-		RealtimeFirstDeltaQuantiles: w.realtimeFirstDelta.quantiles(),
+		RealtimeFirstDeltaQuantiles: w.sessionsOrNone().realtimeFirstDelta.quantiles(),
 	}
 }
 
@@ -411,8 +381,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(c.reg.shadowDropped.Load()))
+	now := time.Now()
 	for _, s := range c.reg.all() {
-		t, _ := s.snapshot(time.Time{}, time.Time{})
+		t, _ := s.snapshot(time.Time{}, now)
 		lv := []string{s.route, s.version, s.role}
 		counter := func(d *prometheus.Desc, v float64, extra ...string) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, append(append([]string{}, lv...), extra...)...)

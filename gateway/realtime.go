@@ -82,7 +82,7 @@ func (s *session) fromServer(msg []byte, truncated bool) {
 		s.mu.Unlock()
 		if !asked.IsZero() {
 			d := max(now.Sub(asked), time.Nanosecond)
-			s.be.series.apply(now, func(c *counts) { c.realtimeFirstDelta.observe(d) })
+			s.be.series.apply(now, func(c *counts) { c.recordFirstDelta(d) })
 		}
 	case ev.Type == eventResponseDone:
 		s.mu.Lock()
