@@ -65,7 +65,7 @@ with a workload start the canary Deployment again themselves.`,
 			}
 			fmt.Fprintf(io.Out, "started the retry of %s %s → %s (workflow %s, run %s)\n", app, in.Stable.Name, in.Canary.Name, run.GetID(), run.GetRunID())
 			if watch {
-				return watchStatus(ctx, io, c, app, "text", defaultWatchEvery)
+				return watchStatus(ctx, io, c, app, "text", defaultWatchEvery, defaultQueryTimeout)
 			}
 			return nil
 		},
