@@ -118,6 +118,8 @@ func queryFailure(err error, timeout time.Duration) string {
 		return fmt.Sprintf("the status query got no answer within %s: no worker answered it (none polls the task queue, or all are busy)", timeout)
 	case code == codes.Canceled:
 		return "Temporal dropped the status query before a worker answered it, as it does under load"
+	case code == codes.FailedPrecondition && strings.Contains(err.Error(), "no poller"):
+		return "no worker polls the workflow's task queue (Temporal has seen none recently): the worker may be down"
 	case code == codes.ResourceExhausted || code == codes.Unavailable:
 		return "Temporal is too busy to pass the status query to a worker"
 	}

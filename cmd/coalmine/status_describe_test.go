@@ -64,6 +64,7 @@ func TestQueryFailureSaysWhyInASentence(t *testing.T) {
 		{"client deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), "no answer within 3s"},
 		{"server deadline", serviceerror.NewDeadlineExceeded("context deadline exceeded"), "no answer within 3s"},
 		{"stream reset under load", serviceerror.NewCanceled("stream terminated by RST_STREAM with error code: CANCEL"), "Temporal dropped the status query"},
+		{"worker down", serviceerror.NewFailedPrecondition("no poller seen for task queue recently, worker may be down"), "no worker polls the workflow's task queue"},
 		{"overloaded", serviceerror.NewResourceExhausted(0, "namespace rate limit exceeded"), "too busy"},
 		{"handler failed", serviceerror.NewQueryFailed("unknown queryType status"), "could not answer the status query: unknown queryType status"},
 		{"not ready", serviceerror.NewWorkflowNotReady("workflow is not ready"), "has not run its first task yet"},
