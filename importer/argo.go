@@ -343,14 +343,22 @@ func (ri *rolloutImport) analysisRef(a node) *plans.AnalysisRef {
 			arg.done()
 			continue
 		}
+		value := arg.at("value")
 		if vf := arg.get("valueFrom"); vf.ok() {
-			vf.dropped("not translated: coalmine does not read %s; give the value in args", strings.Join(vf.keys(), ", "))
-			continue
+			if keys := vf.keys(); len(keys) != 1 || keys[0] != "fieldRef" {
+				vf.dropped("not translated: coalmine does not read %s; give the value in args", strings.Join(keys, ", "))
+				continue
+			}
+			v, ok := ri.fieldRefArg(vf)
+			if !ok {
+				continue
+			}
+			value = v
 		}
 		if ref.Args == nil {
 			ref.Args = map[string]string{}
 		}
-		ref.Args[name] = arg.at("value")
+		ref.Args[name] = value
 	}
 	if d := a.get("dryRun"); d.ok() {
 		ri.dryRun(d, ref)

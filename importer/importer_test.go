@@ -61,6 +61,7 @@ func TestImportGolden(t *testing.T) {
 		{"argo-istio-analysis", []string{"argo-istio-analysis.yaml"}},
 		{"argo-istio-subset-routes", []string{"argo-istio-subset-routes.yaml"}},
 		{"argo-gatewayapi-web", []string{"argo-gatewayapi-web.yaml"}},
+		{"argo-fieldref", []string{"argo-fieldref.yaml"}},
 		{"argo-bluegreen", []string{"argo-bluegreen.yaml", "argo-istio-analysis.yaml"}},
 		{"flagger-istio-canary", []string{"flagger-istio-canary.yaml"}},
 		{"flagger-ab-gatewayapi", []string{"flagger-ab-gatewayapi.yaml"}},

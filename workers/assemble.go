@@ -34,6 +34,7 @@ func DefaultActivities(logger *slog.Logger, getenv func(string) string) *activit
 //	deployments.apps                         get, list, watch, update   (replicas router, workload lifecycle)
 //	deployments.apps/scale                   get, update                (replicas router, canary scale-down)
 //	deployments.apps                         create, delete             (workload lifecycle: the <name>-canary Deployment)
+//	replicasets.apps                         get, list                  (workload lifecycle: the template a rollback restores)
 func KubeActivities(logger *slog.Logger, getenv func(string) string, kube traffic.KubeFactory) *activities.Activities {
 	if logger == nil {
 		logger = slog.Default()

@@ -1,6 +1,7 @@
-// Package workers assembles coalmine's processes: configuration, clients,
-// activities, registration and the run loop of the Temporal worker, and the
-// dev stack that `coalmine dev` runs.
+// Package workers assembles coalmine's worker: configuration, the
+// connection to Temporal, activities, registration, metrics and the run
+// loop of the Temporal worker, and the Slack interaction endpoint. The dev
+// stack and the demo that run it on one machine live in package devstack.
 package workers
 
 import (

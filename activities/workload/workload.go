@@ -259,10 +259,13 @@ func (m *Manager) CreateCanary(ctx context.Context, in api.WorkloadInput) error 
 	return nil
 }
 
-// PromoteStable gives the stable Deployment the canary's pod template (its
-// own labels kept, the version label changed) and waits until its rollout
-// completes. When the canary is gone but the stable Deployment already
-// runs the canary's template, it only waits.
+// PromoteStable gives the stable Deployment the pod template of the
+// version in.Target.Canary and waits until its rollout completes: the
+// canary's template (its own labels kept, the version label changed); or,
+// when no canary runs that version (a rollback to an earlier version), the
+// exact template the Deployment ran it with before (promotedTemplate says
+// from where). When the stable Deployment already runs that template, it
+// only waits.
 func (m *Manager) PromoteStable(ctx context.Context, in api.WorkloadInput) error {
 	k, err := m.client()
 	if err != nil {
@@ -275,27 +278,10 @@ func (m *Manager) PromoteStable(ctx context.Context, in api.WorkloadInput) error
 		if err != nil {
 			return err
 		}
-		want, err := desiredCanary(stable, in)
+		next, from, err := promotedTemplate(ctx, k, stable, in)
 		if err != nil {
 			return err
 		}
-		canary, err := k.AppsV1().Deployments(namespace).Get(ctx, want.Name, metav1.GetOptions{})
-		tmpl := want.Spec.Template
-		switch {
-		case apierrors.IsNotFound(err):
-			// Promoted before (a retry after the canary was removed), or never
-			// created: the plan's template is the target either way.
-		case err != nil:
-			return err
-		default:
-			tmpl = canary.Spec.Template
-		}
-		next := *tmpl.DeepCopy()
-		next.Labels = maps.Clone(stable.Spec.Template.Labels)
-		if next.Labels == nil {
-			next.Labels = map[string]string{}
-		}
-		next.Labels[VersionLabel] = in.Target.Canary.Name
 		if equality.Semantic.DeepEqual(stable.Spec.Template, next) {
 			return nil
 		}
@@ -310,7 +296,7 @@ func (m *Manager) PromoteStable(ctx context.Context, in api.WorkloadInput) error
 		stable.Spec.Template = next
 		_, err = k.AppsV1().Deployments(namespace).Update(ctx, stable, metav1.UpdateOptions{FieldManager: FieldManager})
 		if err == nil {
-			m.logger().InfoContext(ctx, "stable takes the canary's template", "deployment", name, "version", in.Target.Canary.Name)
+			m.logger().InfoContext(ctx, "stable takes a new template", "deployment", name, "version", in.Target.Canary.Name, "from", from)
 		}
 		return err
 	})
@@ -340,13 +326,12 @@ func (m *Manager) revertStable(ctx context.Context, k kubernetes.Interface, name
 		if err != nil {
 			return err
 		}
-		raw, ok := stable.Annotations[PreviousTemplateAnnotation]
+		prev, ok, err := previousTemplate(stable)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return fmt.Errorf("no %s annotation to revert to", PreviousTemplateAnnotation)
-		}
-		var prev corev1.PodTemplateSpec
-		if err := json.Unmarshal([]byte(raw), &prev); err != nil {
-			return fmt.Errorf("read the %s annotation: %w", PreviousTemplateAnnotation, err)
 		}
 		if equality.Semantic.DeepEqual(stable.Spec.Template, prev) {
 			return nil
@@ -360,6 +345,20 @@ func (m *Manager) revertStable(ctx context.Context, k kubernetes.Interface, name
 	}
 	m.logger().WarnContext(ctx, "promotion did not roll out; the stable Deployment has its previous template again", "deployment", deploymentName(namespace, w.Deployment))
 	return waitRolledOut(ctx, k, namespace, w.Deployment, w.ProgressDeadline.Duration)
+}
+
+// previousTemplate reads the template kept in the previous-template
+// annotation; ok is false when there is none.
+func previousTemplate(d *appsv1.Deployment) (corev1.PodTemplateSpec, bool, error) {
+	var prev corev1.PodTemplateSpec
+	raw, ok := d.Annotations[PreviousTemplateAnnotation]
+	if !ok {
+		return prev, false, nil
+	}
+	if err := json.Unmarshal([]byte(raw), &prev); err != nil {
+		return prev, false, fmt.Errorf("read the %s annotation of %s: %w", PreviousTemplateAnnotation, deploymentName(d.Namespace, d.Name), err)
+	}
+	return prev, true, nil
 }
 
 // ScaleDown scales the canary Deployment to 0, waits until its pods are

@@ -10,12 +10,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/coalmine-dev/coalmine/workers"
+	"github.com/coalmine-dev/coalmine/devstack/demo"
 )
 
 func newDemoCmd(io streams) *cobra.Command {
 	var (
-		o       workers.DemoOptions
+		o       demo.Options
 		verbose bool
 	)
 	cmd := &cobra.Command{
@@ -66,7 +66,7 @@ Ctrl-C stops everything.`,
 			}
 			o.Render = renderStatus
 			ctx := cmd.Context() // cancelled by Ctrl-C or SIGTERM (run)
-			_, err := workers.RunDemo(ctx, o)
+			_, err := demo.Run(ctx, o)
 			if errors.Is(err, context.Canceled) {
 				fmt.Fprintln(io.Out, "Demo interrupted; everything it started is stopped.")
 			}
@@ -75,8 +75,8 @@ Ctrl-C stops everything.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.TemporalPath, "temporal", "", "the temporal CLI binary (default bin/temporal, then the PATH)")
-	f.StringVar(&o.PlanPath, "plan", workers.DefaultDemoPlan, "the plan to roll out")
-	f.Float64Var(&o.Speed, "speed", workers.DefaultDemoSpeed, "divide the plan's durations by this factor (1 = real durations; at most 60)")
+	f.StringVar(&o.PlanPath, "plan", demo.DefaultPlan, "the plan to roll out")
+	f.Float64Var(&o.Speed, "speed", demo.DefaultSpeed, "divide the plan's durations by this factor (1 = real durations; at most 60)")
 	f.Float64Var(&o.Rate, "rate", 0, "load in requests/s (default 40 × speed, at most 400)")
 	f.StringVar(&o.Dir, "dir", "", "folder for the Temporal database and logs (default: a temporary folder, removed at the end)")
 	f.IntVar(&o.Port, "port", 0, "Temporal frontend port (default: a free one)")

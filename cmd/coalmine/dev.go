@@ -10,11 +10,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/devstack"
 	"github.com/coalmine-dev/coalmine/workers"
 )
 
 func newDevCmd(io streams) *cobra.Command {
-	var o workers.DevOptions
+	var o devstack.Options
 	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -54,7 +55,7 @@ it), or --temporal PATH, or temporal on the PATH.`,
 				return workers.DefaultActivities(logger, getenv)
 			}
 			ctx := cmd.Context() // cancelled by Ctrl-C or SIGTERM (run)
-			return workers.RunDev(ctx, o)
+			return devstack.Run(ctx, o)
 		},
 	}
 	f := cmd.Flags()

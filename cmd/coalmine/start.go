@@ -71,7 +71,7 @@ starts the new one.`,
 				return err
 			}
 			if o.watch {
-				return watchStatus(cmd.Context(), io, c, p.Spec.App, "text", defaultWatchEvery)
+				return watchStatus(cmd.Context(), io, c, p.Spec.App, "text", defaultWatchEvery, defaultQueryTimeout)
 			}
 			return nil
 		},

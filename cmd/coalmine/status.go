@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/coalmine-dev/coalmine/analysis"
@@ -19,10 +21,11 @@ import (
 
 func newStatusCmd(io streams) *cobra.Command {
 	var (
-		tc     temporalOptions
-		watch  bool
-		output string
-		every  time.Duration
+		tc           temporalOptions
+		watch        bool
+		output       string
+		every        time.Duration
+		queryTimeout time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "status APP [--watch] [-o json]",
@@ -32,13 +35,24 @@ canary's weight, what it waits for (with the countdown of a pause or a
 gate's timeout), the latest measurements with their numbers, the verdicts,
 the approvals and the latest events.
 
+The rollout answers a query for that, which needs a worker. When no answer
+comes within --query-timeout (no worker polls, or Temporal is overloaded),
+status shows what the Temporal server itself knows of the workflow
+instead — phase, versions and weight from its search attributes, its
+summary, memo, the workflow task waiting for a worker and the activities
+in flight — and says first that this view is not live (-o json: "source"
+is "description" instead of "query", and "why" says why).
+
 With --watch it redraws until the rollout ends, and exits 1 when it was
 rolled back.`,
-		Example: "  coalmine status voice-agent\n  coalmine status voice-agent --watch\n  coalmine status voice-agent -o json",
+		Example: "  coalmine status voice-agent\n  coalmine status voice-agent --watch\n  coalmine status voice-agent -o json --query-timeout 2s",
 		Args:    exactArgs(1, "give the app"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("unknown output format %q: use text or json", output)}
+			}
+			if queryTimeout <= 0 {
+				return usageError{fmt.Errorf("--query-timeout %s: give a positive duration such as 5s", queryTimeout)}
 			}
 			defer tc.Close()
 			c, err := tc.Client(cmd.Context())
@@ -46,68 +60,112 @@ rolled back.`,
 				return err
 			}
 			if watch {
-				return watchStatus(cmd.Context(), io, c, args[0], output, every)
+				return watchStatus(cmd.Context(), io, c, args[0], output, every, queryTimeout)
 			}
-			st, err := queryStatus(cmd.Context(), c, args[0])
+			v, err := fetchStatus(cmd.Context(), c, args[0], queryTimeout)
 			if err != nil {
 				return err
 			}
-			return printStatus(io.Out, st, output, time.Now())
+			return printView(io.Out, v, output, time.Now())
 		},
 	}
 	tc.addFlags(cmd)
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw until the rollout ends")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.Flags().DurationVar(&every, "every", 2*time.Second, "how often --watch redraws")
+	cmd.Flags().DurationVar(&queryTimeout, "query-timeout", defaultQueryTimeout, "how long to wait for the rollout to answer before showing its description from the server instead")
 	return cmd
 }
 
+// statusView is one look at a rollout: the live status it answered, or,
+// when it did not answer, what the server's description says (described
+// is then set).
+type statusView struct {
+	live      workflows.Status
+	described *describedStatus
+}
+
+// fetchStatus asks the app's workflow for its live status, waiting at most
+// timeout, and falls back to the workflow's description when no answer
+// comes. Only a missing workflow, an interrupt, or a description that
+// fails too end in an error.
+func fetchStatus(ctx context.Context, c client.Client, app string, timeout time.Duration) (statusView, error) {
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	v, err := c.QueryWorkflow(qctx, workflows.WorkflowID(app), "", workflows.QueryStatus)
+	cancel()
+	if err == nil {
+		var st workflows.Status
+		if err := v.Get(&st); err != nil {
+			return statusView{}, fmt.Errorf("read the status of %s: %w", app, err)
+		}
+		return statusView{live: st}, nil
+	}
+	if ctx.Err() != nil {
+		return statusView{}, ctx.Err()
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return statusView{}, plainError(app, err)
+	}
+	d, err := describeStatus(ctx, c, app, queryFailure(err, timeout))
+	if err != nil {
+		return statusView{}, err
+	}
+	return statusView{described: &d}, nil
+}
+
+// printView prints a live status or the view from the description.
+func printView(w io.Writer, v statusView, output string, now time.Time) error {
+	if v.described == nil {
+		return printStatus(w, v.live, output, now)
+	}
+	if output == "json" {
+		return writeJSON(w, v.described)
+	}
+	renderDescribed(w, *v.described, now)
+	return nil
+}
+
+// printStatus prints a live status; its JSON says "source": "query".
 func printStatus(w io.Writer, st workflows.Status, output string, now time.Time) error {
 	if output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(st); err != nil {
-			return fmt.Errorf("write status: %w", err)
-		}
-		return nil
+		return writeJSON(w, struct {
+			Source string `json:"source"`
+			workflows.Status
+		}{sourceQuery, st})
 	}
 	renderStatus(w, st, now)
 	return nil
 }
 
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	return nil
+}
+
 // watchStatus redraws the status until the rollout ends. It returns an
 // error when the rollout was rolled back, so the exit status tells.
-func watchStatus(ctx context.Context, io streams, c client.Client, app, output string, every time.Duration) error {
-	tty := isTerminal(io.Out)
+func watchStatus(ctx context.Context, io streams, c client.Client, app, output string, every, queryTimeout time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var prev *workflows.Status
+	sw := statusWatch{io: io, output: output, tty: isTerminal(io.Out)}
 	for {
-		st, err := queryStatus(ctx, c, app)
+		v, err := fetchStatus(ctx, c, app, queryTimeout)
 		if err != nil {
 			return err
 		}
-		switch {
-		case tty && output == "text":
-			fmt.Fprint(io.Out, "\033[H\033[2J")
-			err = printStatus(io.Out, st, output, time.Now())
-		case prev != nil && st.UpdatedAt.Equal(prev.UpdatedAt):
-			// Without a terminal only changes are printed.
-		case prev != nil && output == "text":
-			renderChanges(io.Out, *prev, st)
-		default:
-			err = printStatus(io.Out, st, output, time.Now())
+		if v.described != nil {
+			err = sw.showDescribed(*v.described)
+		} else {
+			err = sw.showLive(v.live)
 		}
-		if err != nil {
+		if err != nil || sw.ended {
 			return err
-		}
-		prev = &st
-		switch st.Phase {
-		case workflows.PhasePromoted:
-			return nil
-		case workflows.PhaseRolledBack:
-			fmt.Fprintf(io.Err, "coalmine: %s\n", st.Reason)
-			return errSilent
 		}
 		select {
 		case <-ctx.Done():
@@ -115,6 +173,75 @@ func watchStatus(ctx context.Context, io streams, c client.Client, app, output s
 		case <-t.C:
 		}
 	}
+}
+
+// statusWatch is what --watch has shown so far.
+type statusWatch struct {
+	io       streams
+	output   string
+	tty      bool
+	prev     *workflows.Status
+	prevLook string
+	ended    bool
+}
+
+// showLive shows a live status: redrawn on a terminal, otherwise only its
+// changes. It sets ended, with errSilent when the rollout rolled back.
+func (sw *statusWatch) showLive(st workflows.Status) error {
+	var err error
+	switch {
+	case sw.tty && sw.output == "text":
+		fmt.Fprint(sw.io.Out, "\033[H\033[2J")
+		err = printStatus(sw.io.Out, st, sw.output, time.Now())
+	case sw.prev != nil && st.UpdatedAt.Equal(sw.prev.UpdatedAt):
+		// Without a terminal only changes are printed.
+	case sw.prev != nil && sw.output == "text":
+		renderChanges(sw.io.Out, *sw.prev, st)
+	default:
+		err = printStatus(sw.io.Out, st, sw.output, time.Now())
+	}
+	if err != nil {
+		return err
+	}
+	sw.prev = &st
+	switch st.Phase {
+	case workflows.PhasePromoted:
+		sw.ended = true
+	case workflows.PhaseRolledBack:
+		sw.ended = true
+		fmt.Fprintf(sw.io.Err, "coalmine: %s\n", st.Reason)
+		return errSilent
+	}
+	return nil
+}
+
+// showDescribed shows the view from the description: redrawn on a
+// terminal, otherwise again when the phase, weight or history moved. It
+// ends the watch once the workflow has closed.
+func (sw *statusWatch) showDescribed(d describedStatus) error {
+	look := fmt.Sprint(d.Phase, d.Weight, d.Workflow.Status, d.Workflow.HistoryLength, d.Reason)
+	if sw.tty && sw.output == "text" {
+		fmt.Fprint(sw.io.Out, "\033[H\033[2J")
+	}
+	if (sw.tty && sw.output == "text") || look != sw.prevLook {
+		if err := printView(sw.io.Out, statusView{described: &d}, sw.output, time.Now()); err != nil {
+			return err
+		}
+	}
+	sw.prevLook = look
+	if d.Workflow.ClosedAt.IsZero() {
+		return nil
+	}
+	sw.ended = true
+	if d.Phase == workflows.PhasePromoted {
+		return nil
+	}
+	reason := d.Reason
+	if reason == "" {
+		reason = fmt.Sprintf("the rollout of %s ended %s (workflow %s)", d.App, orQ(string(d.Phase)), d.Workflow.Status)
+	}
+	fmt.Fprintf(sw.io.Err, "coalmine: %s\n", reason)
+	return errSilent
 }
 
 func isTerminal(w io.Writer) bool {

@@ -17,7 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/coalmine-dev/coalmine/workers"
+	"github.com/coalmine-dev/coalmine/devstack/demo"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
 
@@ -40,7 +40,7 @@ func (b *syncBuffer) String() string {
 }
 
 // options are the demo's options at its fastest, with paths from the repository root.
-func options(t *testing.T, out *syncBuffer) workers.DemoOptions {
+func options(t *testing.T, out *syncBuffer) demo.Options {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -50,11 +50,11 @@ func options(t *testing.T, out *syncBuffer) workers.DemoOptions {
 	if _, err := os.Stat(temporal); err != nil {
 		t.Fatalf("the Temporal dev server %s is missing: run make tools", temporal)
 	}
-	return workers.DemoOptions{
+	return demo.Options{
 		TemporalPath: temporal,
 		PlanPath:     filepath.Join(root, "plans", "examples", "demo-agent.yaml"),
 		Dir:          t.TempDir(),
-		Speed:        workers.MaxDemoSpeed,
+		Speed:        demo.MaxSpeed,
 		GateHold:     300 * time.Millisecond,
 		Out:          out,
 	}
@@ -76,7 +76,7 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	rep, err := workers.RunDemo(ctx, options(t, out))
+	rep, err := demo.Run(ctx, options(t, out))
 	t.Logf("demo took %s; its output:\n%s", time.Since(start).Round(100*time.Millisecond), out)
 	if err != nil {
 		t.Fatalf("demo: %v", err)
@@ -169,7 +169,7 @@ func TestDemoInterrupted(t *testing.T) {
 			}
 			done := make(chan demoResult, 1)
 			go func() {
-				rep, err := workers.RunDemo(ctx, o)
+				rep, err := demo.Run(ctx, o)
 				done <- demoResult{rep, err}
 			}()
 			if tt.method == "" {
@@ -200,9 +200,9 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 }
 
-// demoResult is what RunDemo returned.
+// demoResult is what demo.Run returned.
 type demoResult struct {
-	rep workers.DemoReport
+	rep demo.Report
 	err error
 }
 

@@ -132,6 +132,7 @@ func TestRolloutOnKubernetes(t *testing.T) {
 	t.Run("aborted at 25%", func(t *testing.T) { e.aborted(ctx, t) })
 	t.Run("worker killed between setWeight and its read-back", func(t *testing.T) { e.crash(ctx, t) })
 	t.Run("replicas router", func(t *testing.T) { e.replicas(ctx, t) })
+	t.Run("rollback restores the earlier template", func(t *testing.T) { e.rollbackRestoresTemplate(ctx, t) })
 }
 
 func stableDeployment() *appsv1.Deployment {

@@ -1,4 +1,4 @@
-package workers
+package demo
 
 import (
 	"bytes"
@@ -43,16 +43,16 @@ func TestRouteSampleTimes(t *testing.T) {
 	}
 }
 
-func TestDemoRolloutDurations(t *testing.T) {
+func TestRolloutDurations(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name               string
-		r                  DemoRollout
+		r                  Rollout
 		detect, backStable time.Duration
 	}{
-		{"caught", DemoRollout{TrafficAt: t0, DetectedAt: t0.Add(15 * time.Second), StableAt: t0.Add(15*time.Second + 80*time.Millisecond)}, 15 * time.Second, 80 * time.Millisecond},
-		{"promoted", DemoRollout{TrafficAt: t0}, 0, 0},
-		{"clock skew never goes negative", DemoRollout{TrafficAt: t0.Add(time.Second), DetectedAt: t0, StableAt: t0.Add(-time.Millisecond)}, 0, 0},
+		{"caught", Rollout{TrafficAt: t0, DetectedAt: t0.Add(15 * time.Second), StableAt: t0.Add(15*time.Second + 80*time.Millisecond)}, 15 * time.Second, 80 * time.Millisecond},
+		{"promoted", Rollout{TrafficAt: t0}, 0, 0},
+		{"clock skew never goes negative", Rollout{TrafficAt: t0.Add(time.Second), DetectedAt: t0, StableAt: t0.Add(-time.Millisecond)}, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,13 +68,13 @@ func TestDemoRolloutDurations(t *testing.T) {
 
 func TestDemoSummary(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	rep := DemoReport{Speed: 10, Rate: 400, Requests: 1000, Failed: 5, UIURL: "http://127.0.0.1:8233", Rollouts: []DemoRollout{
+	rep := Report{Speed: 10, Rate: 400, Requests: 1000, Failed: 5, UIURL: "http://127.0.0.1:8233", Rollouts: []Rollout{
 		{Title: "good canary", App: "a", Stable: "v1", Canary: "v2", Phase: workflows.PhasePromoted, PromotedBy: "coalmine demo", GatewayStable: "v2", UIURL: "http://ui/1"},
 		{Title: "bad canary", App: "a", Stable: "v2", Canary: "v3", Phase: workflows.PhaseRolledBack, Reason: "tool-call-rate is 1.3× stable's", Plain: "v3's tool-call-rate was 0.52 against v2's 0.4 (1.30×), worse than the plan allows",
 			TrafficAt: t0, DetectedAt: t0.Add(15500 * time.Millisecond), StableAt: t0.Add(15560 * time.Millisecond), GatewayStable: "v2", UIURL: "http://ui/2"},
 	}}
 	var b bytes.Buffer
-	writeDemoSummary(&b, rep)
+	writeSummary(&b, rep)
 	for _, want := range []string{
 		"speed ×10, load 400 requests/s",
 		"a v1 → v2 (good canary)  Promoted",
@@ -110,7 +110,7 @@ func TestFitBlock(t *testing.T) {
 }
 
 func TestRetargetGateway(t *testing.T) {
-	p, _, err := plans.LoadFile("../plans/examples/demo-agent.yaml")
+	p, _, err := plans.LoadFile("../../plans/examples/demo-agent.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,26 +138,26 @@ func TestRetargetGateway(t *testing.T) {
 func TestRunDemoRejectsBadOptions(t *testing.T) {
 	tests := []struct {
 		name string
-		o    DemoOptions
+		o    Options
 		want string
 	}{
-		{"too fast", DemoOptions{Speed: 1000}, "use a factor from 1"},
-		{"slower than real", DemoOptions{Speed: 0.5}, "use a factor from 1"},
-		{"negative rate", DemoOptions{Speed: 2, Rate: -1}, "requests per second"},
-		{"missing plan", DemoOptions{Speed: 2, PlanPath: "no/such/plan.yaml"}, "demo plan"},
+		{"too fast", Options{Speed: 1000}, "use a factor from 1"},
+		{"slower than real", Options{Speed: 0.5}, "use a factor from 1"},
+		{"negative rate", Options{Speed: 2, Rate: -1}, "requests per second"},
+		{"missing plan", Options{Speed: 2, PlanPath: "no/such/plan.yaml"}, "demo plan"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := RunDemo(context.Background(), tt.o)
+			_, err := Run(context.Background(), tt.o)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("RunDemo = %v, want an error with %q", err, tt.want)
+				t.Errorf("Run = %v, want an error with %q", err, tt.want)
 			}
 		})
 	}
 }
 
 func TestPlainCatch(t *testing.T) {
-	p, _, err := plans.LoadFile("../plans/examples/demo-agent.yaml")
+	p, _, err := plans.LoadFile("../../plans/examples/demo-agent.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package workers_test
+package devstack_test
 
 import (
 	"bytes"
@@ -24,6 +24,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/devstack"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/tests/testenv"
 	"github.com/coalmine-dev/coalmine/workers"
@@ -73,13 +74,13 @@ func temporalBin(t *testing.T) string {
 }
 
 // runDev starts the dev stack and returns a stop function that waits for it.
-func runDev(t *testing.T, o workers.DevOptions) (out *watchWriter, stop func() error) {
+func runDev(t *testing.T, o devstack.Options) (out *watchWriter, stop func() error) {
 	t.Helper()
 	out = newWatchWriter("Worker: polling")
 	o.Out = out
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- workers.RunDev(ctx, o) }()
+	go func() { done <- devstack.Run(ctx, o) }()
 	select {
 	case <-out.found:
 	case err := <-done:
@@ -94,7 +95,7 @@ func runDev(t *testing.T, o workers.DevOptions) (out *watchWriter, stop func() e
 		select {
 		case err := <-done:
 			if !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("RunDev returned %v after its context was cancelled, want context.Canceled", err)
+				return fmt.Errorf("devstack.Run returned %v after its context was cancelled, want context.Canceled", err)
 			}
 			return nil
 		case <-time.After(30 * time.Second):
@@ -116,7 +117,7 @@ func TestDevStackRunsARolloutAndStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	port, uiPort, metricsPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
-	opts := workers.DevOptions{
+	opts := devstack.Options{
 		TemporalPath:  temporalBin(t),
 		Dir:           filepath.Join(dir, ".coalmine"),
 		Port:          port,

@@ -1,4 +1,4 @@
-package workers
+package demo
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/coalmine-dev/coalmine/analysis"
@@ -169,43 +168,4 @@ func numbers(m analysis.Measurement) string {
 		return ""
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
-}
-
-// writeDemoSummary prints the table at the end of the demo.
-func writeDemoSummary(w io.Writer, rep DemoReport) {
-	fmt.Fprintf(w, "Summary (speed ×%g, load %.0f requests/s, %d requests sent, %d answered with an error: the demo agents fail 0.5%% on purpose)\n\n", rep.Speed, rep.Rate, rep.Requests, rep.Failed)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "rollout\toutcome\ttime to detect\tdetection → traffic on stable\tgateway stable")
-	for _, r := range rep.Rollouts {
-		detect, back := "—", "—"
-		if !r.DetectedAt.IsZero() {
-			detect = r.TimeToDetect().Round(100 * time.Millisecond).String()
-			if rep.Speed != 1 {
-				detect += fmt.Sprintf(" (≈ %s at ×1)", (time.Duration(float64(r.TimeToDetect()) * rep.Speed)).Round(time.Second))
-			}
-			back = r.TimeToStable().Round(10 * time.Millisecond).String()
-		}
-		fmt.Fprintf(tw, "%s %s → %s (%s)\t%s\t%s\t%s\t%s\n", r.App, r.Stable, r.Canary, r.Title, r.Phase, detect, back, r.GatewayStable)
-	}
-	_ = tw.Flush()
-	fmt.Fprintln(w)
-	for _, r := range rep.Rollouts {
-		switch r.Phase {
-		case workflows.PhasePromoted:
-			by := ""
-			if r.PromotedBy != "" {
-				by = " (gate approved by " + r.PromotedBy + " through the promote update)"
-			}
-			fmt.Fprintf(w, "%s: every analysis passed; promoted%s.\n", r.Canary, by)
-		case workflows.PhaseRolledBack:
-			if r.Plain != "" {
-				fmt.Fprintf(w, "%s: caught and rolled back automatically: %s.\n", r.Canary, r.Plain)
-			}
-			fmt.Fprintf(w, "%s: rollback reason: %s\n", r.Canary, r.Reason)
-		}
-	}
-	fmt.Fprintf(w, "\nTemporal Web UI: %s\n", rep.UIURL)
-	for _, r := range rep.Rollouts {
-		fmt.Fprintf(w, "  %s: %s\n", r.Title, r.UIURL)
-	}
 }
