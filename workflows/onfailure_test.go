@@ -1,10 +1,14 @@
 package workflows
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -93,4 +97,57 @@ func TestBackgroundOnFailure(t *testing.T) {
 			t.Errorf("background looks = %d, want the metric measured through the review", bg.History.Count)
 		}
 	})
+}
+
+// TestReviewAfterContinueAsNewKeepsTheStepsDeadline: a background metric
+// fails (onFailure: pause) during an hour's pause, and the run continues as
+// new mid-pause. The next run's failure review has its own 24h deadline, and
+// after the review the pause ends at its own deadline, not an hour later.
+func TestReviewAfterContinueAsNewKeepsTheStepsDeadline(t *testing.T) {
+	p := withOnFailure(guarded(weight(10), pauseFor(time.Hour), weight(50)), "guard", plans.OnFailurePause)
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	first := newHarness(t, map[string][]string{"errors": {"Pass", "Fail", "Pass"}})
+	first.env.SetStartTime(t0)
+	first.at(10*time.Minute+30*time.Second, func() { first.env.SetContinueAsNewSuggested(true) })
+	first.run(p)
+	var can *workflow.ContinueAsNewError
+	if err := first.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("first run error = %v, want continue-as-new", err)
+	}
+	var next Input
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	ctl := next.Carry.Control
+	if ctl.Held == nil || ctl.Held.Gate != holdFailure || ctl.Deadline.IsZero() {
+		t.Fatalf("carried control = %+v, want a failure hold mid-pause", ctl)
+	}
+	pauseEnds := ctl.Deadline
+
+	second := newHarness(t, nil)
+	start := t0.Add(10*time.Minute + 30*time.Second)
+	second.env.SetStartTime(start)
+	var review Status
+	second.at(5*time.Minute, func() { review = second.status() })
+	// The review outlasts the pause's end; then a person goes on.
+	second.update(70*time.Minute, UpdatePromote, Request{By: "alice", Reason: "reviewed"}, &updateOutcome{})
+	second.env.ExecuteWorkflow(Rollout, next)
+	second.result()
+	if review.WaitKind != waitFailed || review.WaitUntil.Sub(start) < 23*time.Hour {
+		t.Errorf("review in the second run: %s until %s, want a failure review with its own 24h deadline", review.WaitKind, review.WaitUntil)
+	}
+	s := second.status()
+	i := slices.IndexFunc(s.Events, func(e Event) bool { return e.Kind == "weight" && strings.Contains(e.Message, "50%") })
+	if i < 0 {
+		t.Fatalf("no weight 50 event in %+v", s.Events)
+	}
+	// The pause had ended during the review: the next step comes at once.
+	if at := s.Events[i].At; at.Sub(start) > 71*time.Minute || at.Before(pauseEnds) {
+		t.Errorf("weight 50 at %s (pause ended %s, review ended %s): the pause did not keep its own deadline", at, pauseEnds, start.Add(70*time.Minute))
+	}
+	if n := slices.IndexFunc(s.Events, func(e Event) bool {
+		return e.Kind == "step" && strings.Contains(e.Message, "pause") && e.At.After(start)
+	}); n >= 0 {
+		t.Errorf("the pause started over after the review: %+v", s.Events[n])
+	}
 }
