@@ -211,3 +211,45 @@ func TestRolesNote(t *testing.T) {
 		}
 	}
 }
+
+func TestConfidenceLimitsSplit(t *testing.T) {
+	all := plans.Compare{With: "stable", Method: plans.CompareConfidence, MaxRelativeIncrease: ptr(0.5), MaxRelativeDecrease: ptr(0.1), MaxAbsolute: ptr(2.0), MinAbsolute: ptr(0.0)}
+	tests := []struct {
+		stat      string
+		kind      analysis.SequentialKind
+		judged    int  // limits judged with confidence
+		pointLeft bool // some limits left to point estimates
+	}{
+		{plans.StatErrorRate, analysis.KindProportion, 4, false},
+		{plans.StatSuccess, analysis.KindProportion, 4, false},
+		{plans.StatSessionErrorRate, analysis.KindProportion, 4, false},
+		{plans.StatToolCallRate, analysis.KindProportion, 1, true},
+		{plans.StatLatency, analysis.KindHistogram, 4, false},
+		{plans.StatTTFT, analysis.KindHistogram, 4, false},
+		{plans.StatRealtimeFirstDelta, analysis.KindHistogram, 4, false},
+		{plans.StatCost, "", 0, true},
+		{plans.StatTokensOut, "", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stat, func(t *testing.T) {
+			cfg := &plans.GatewayProvider{Stat: tt.stat, Quantile: 0.99}
+			m := plans.Metric{Name: "m", Compare: &all}
+			lim, rest, ok := confidenceLimits(m, cfg)
+			judged := 0
+			for _, p := range []*float64{lim.MaxRelativeIncrease, lim.MaxRelativeDecrease, lim.MaxAbsolute, lim.MinAbsolute} {
+				if p != nil {
+					judged++
+				}
+			}
+			if ok != (tt.judged > 0) || (ok && (judged != tt.judged || lim.Kind != tt.kind)) || (rest != nil) != tt.pointLeft {
+				t.Errorf("confidenceLimits = %+v, rest %+v, ok %v; want %d judged as %s, point left %v", lim, rest, ok, tt.judged, tt.kind, tt.pointLeft)
+			}
+			if tt.kind == analysis.KindHistogram && lim.Quantile != 0.99 {
+				t.Errorf("quantile = %v, want 0.99", lim.Quantile)
+			}
+			if note := pointNote(m, cfg, rest); tt.pointLeft != strings.Contains(note, "judged on point estimates") {
+				t.Errorf("point note = %q", note)
+			}
+		})
+	}
+}
