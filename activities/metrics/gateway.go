@@ -114,9 +114,11 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route,
 		"stable_series", stableOK, "canary_series", canaryOK)
 
+	roles := canaryRoles(stats.Series, t.route, q.Canary.Name)
 	if m.Sequential != nil {
 		res, err := g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
 		res.Measurement.Reason += rolesNote(canary.cumulative.Requests, mirrored.cumulative.Requests, "")
+		res.Measurement.CanaryRoles = roles
 		return res, err
 	}
 	var extra []analysis.Measurement
@@ -150,7 +152,25 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 	}
 	meas.Reason += note + rolesNote(canary.window.Requests, mirrored.window.Requests, " in the last "+window.String())
 	meas.At = now
+	meas.CanaryRoles = roles
 	return Result{Measurement: meas, State: next}, nil
+}
+
+// canaryRoles lists the roles of the canary's series on route that served
+// anything (requests or sessions), in the gateway's order: every stat of
+// the canary counts these roles alike.
+func canaryRoles(all []gateway.Series, route, version string) []string {
+	var out []string
+	for _, role := range []string{gateway.RoleCanary, gateway.RoleShadow} {
+		for _, s := range all {
+			c := s.Cumulative
+			if s.Route == route && s.Version == version && s.Role == role && (c.Requests > 0 || c.Sessions > 0 || c.Canceled > 0) {
+				out = append(out, role)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // rolesNote says which requests the canary's numbers include, when some

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,9 @@ func TestGatewayMeasure(t *testing.T) {
 	// Another version in the stable role and other routes do not count.
 	if m.Verdict != analysis.Fail || m.CanarySamples != 150 || m.StableSamples != 1000 {
 		t.Errorf("measurement = %+v, want Fail with 1000/150 samples", m)
+	}
+	if !slices.Equal(m.CanaryRoles, []string{gateway.RoleCanary, gateway.RoleShadow}) || !strings.Contains(m.Reason, "50 of them mirrored") {
+		t.Errorf("canary roles %q, reason %q: want both roles said", m.CanaryRoles, m.Reason)
 	}
 	reqs := srv.requests()
 	if len(reqs) != 1 || reqs[0].path != gateway.PathStats || !strings.Contains(reqs[0].query, "route=voice") ||
