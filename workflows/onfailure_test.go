@@ -1,14 +1,10 @@
 package workflows
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -108,16 +104,7 @@ func TestReviewAfterContinueAsNewKeepsTheStepsDeadline(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	first := newHarness(t, map[string][]string{"errors": {"Pass", "Fail", "Pass"}})
 	first.env.SetStartTime(t0)
-	first.at(10*time.Minute+30*time.Second, func() { first.env.SetContinueAsNewSuggested(true) })
-	first.run(p)
-	var can *workflow.ContinueAsNewError
-	if err := first.env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("first run error = %v, want continue-as-new", err)
-	}
-	var next Input
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	next := first.continuedAt(10*time.Minute+30*time.Second, p)
 	ctl := next.Carry.Control
 	if ctl.Held == nil || ctl.Held.Gate != holdFailure || ctl.Deadline.IsZero() {
 		t.Fatalf("carried control = %+v, want a failure hold mid-pause", ctl)

@@ -132,6 +132,23 @@ func (h *harness) result() Result {
 	return r
 }
 
+// continuedAt runs p with continue-as-new suggested at time d and returns
+// the input the run handed to the next one.
+func (h *harness) continuedAt(d time.Duration, p plans.RolloutPlan) Input {
+	h.t.Helper()
+	h.at(d, func() { h.env.SetContinueAsNewSuggested(true) })
+	h.run(p)
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		h.t.Fatalf("first run error = %v, want continue-as-new", err)
+	}
+	var next Input
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		h.t.Fatalf("decode continue-as-new input: %v", err)
+	}
+	return next
+}
+
 // rolledBack asserts the workflow failed with RolledBack and returns the message.
 func (h *harness) rolledBack() string {
 	h.t.Helper()
@@ -673,16 +690,7 @@ func TestContinueAsNewCarriesBackgroundAnalysis(t *testing.T) {
 	p := plan(weight(10), pauseFor(time.Hour), weight(50))
 	p.Spec.BackgroundAnalysis = &plans.AnalysisRef{Templates: []string{"guard"}}
 	first := newHarness(t, nil)
-	first.at(10*time.Minute+30*time.Second, func() { first.env.SetContinueAsNewSuggested(true) })
-	first.run(p)
-	var can *workflow.ContinueAsNewError
-	if err := first.env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("first run error = %v, want continue-as-new", err)
-	}
-	var next Input
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	next := first.continuedAt(10*time.Minute+30*time.Second, p)
 	bg := next.Carry.Status.Background
 	if len(bg) != 1 || bg[0].History.Count != 11 || string(bg[0].State) != `{"looks":11}` {
 		t.Fatalf("carried background analysis = %+v", bg)
