@@ -104,7 +104,7 @@ func TestReviewAfterContinueAsNewKeepsTheStepsDeadline(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	first := newHarness(t, map[string][]string{"errors": {"Pass", "Fail", "Pass"}})
 	first.env.SetStartTime(t0)
-	next := first.continuedAt(10*time.Minute+30*time.Second, p)
+	next := first.continuedAt(10*time.Minute+30*time.Second, input(p))
 	ctl := next.Carry.Control
 	if ctl.Held == nil || ctl.Held.Gate != holdFailure || ctl.Deadline.IsZero() {
 		t.Fatalf("carried control = %+v, want a failure hold mid-pause", ctl)
@@ -136,5 +136,40 @@ func TestReviewAfterContinueAsNewKeepsTheStepsDeadline(t *testing.T) {
 		return e.Kind == "step" && strings.Contains(e.Message, "pause") && e.At.After(start)
 	}); n >= 0 {
 		t.Errorf("the pause started over after the review: %+v", s.Events[n])
+	}
+}
+
+// TestReviewCarriedAcrossContinueAsNew: the review itself continues as
+// new; the next run goes on with the same review deadline, without a second
+// notification, and the step set aside comes back after it.
+func TestReviewCarriedAcrossContinueAsNew(t *testing.T) {
+	p := withOnFailure(guarded(weight(10), pauseFor(time.Hour), weight(50)), "guard", plans.OnFailurePause)
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	first := newHarness(t, map[string][]string{"errors": {"Pass", "Fail", "Pass"}})
+	first.env.SetStartTime(t0)
+	next := first.continuedAt(10*time.Minute+30*time.Second, input(p))
+	pauseEnds := next.Carry.Control.Deadline
+
+	second := newHarness(t, nil)
+	start := t0.Add(10*time.Minute + 30*time.Second)
+	second.env.SetStartTime(start)
+	next = second.continuedAt(5*time.Minute, next)
+	ctl := next.Carry.Control
+	if ctl.SetAside == nil || !ctl.SetAside.Deadline.Equal(pauseEnds) || ctl.Deadline.Sub(start) < 23*time.Hour {
+		t.Fatalf("carried control = %+v, want the review's own deadline and the pause's set aside", ctl)
+	}
+
+	third := newHarness(t, nil)
+	third.env.SetStartTime(start.Add(5 * time.Minute))
+	var review Status
+	third.at(time.Minute, func() { review = third.status() })
+	third.update(2*time.Hour, UpdatePromote, Request{By: "alice"}, &updateOutcome{})
+	third.env.ExecuteWorkflow(Rollout, next)
+	third.result()
+	if !review.WaitUntil.Equal(ctl.Deadline) {
+		t.Errorf("review in the third run until %s, want the same deadline %s", review.WaitUntil, ctl.Deadline)
+	}
+	if slices.Contains(third.notes.events(), plans.EventGate) {
+		t.Errorf("the third run notified the review gate again: %v", third.notes.events())
 	}
 }

@@ -58,15 +58,15 @@ func newHarness(t *testing.T, scripts map[string][]string) *harness {
 
 func (h *harness) run(p plans.RolloutPlan) {
 	h.t.Helper()
-	h.env.ExecuteWorkflow(Rollout, Input{
-		Plan:      p,
-		Stable:    activities.Version{Name: "v1"},
-		Canary:    activities.Version{Name: "v2"},
-		StartedBy: "tester",
-	})
+	h.env.ExecuteWorkflow(Rollout, input(p))
 	if !h.env.IsWorkflowCompleted() {
 		h.t.Fatal("workflow did not complete")
 	}
+}
+
+// input starts a rollout of p from v1 to v2.
+func input(p plans.RolloutPlan) Input {
+	return Input{Plan: p, Stable: activities.Version{Name: "v1"}, Canary: activities.Version{Name: "v2"}, StartedBy: "tester"}
 }
 
 // at runs fn at time d on the workflow clock.
@@ -132,12 +132,13 @@ func (h *harness) result() Result {
 	return r
 }
 
-// continuedAt runs p with continue-as-new suggested at time d and returns
-// the input the run handed to the next one.
-func (h *harness) continuedAt(d time.Duration, p plans.RolloutPlan) Input {
+// continuedAt runs in (a first run when it carries nothing) with
+// continue-as-new suggested at time d and returns the input the run handed
+// to the next one.
+func (h *harness) continuedAt(d time.Duration, in Input) Input {
 	h.t.Helper()
 	h.at(d, func() { h.env.SetContinueAsNewSuggested(true) })
-	h.run(p)
+	h.env.ExecuteWorkflow(Rollout, in)
 	var can *workflow.ContinueAsNewError
 	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
 		h.t.Fatalf("first run error = %v, want continue-as-new", err)
@@ -690,7 +691,7 @@ func TestContinueAsNewCarriesBackgroundAnalysis(t *testing.T) {
 	p := plan(weight(10), pauseFor(time.Hour), weight(50))
 	p.Spec.BackgroundAnalysis = &plans.AnalysisRef{Templates: []string{"guard"}}
 	first := newHarness(t, nil)
-	next := first.continuedAt(10*time.Minute+30*time.Second, p)
+	next := first.continuedAt(10*time.Minute+30*time.Second, input(p))
 	bg := next.Carry.Status.Background
 	if len(bg) != 1 || bg[0].History.Count != 11 || string(bg[0].State) != `{"looks":11}` {
 		t.Fatalf("carried background analysis = %+v", bg)
