@@ -248,6 +248,13 @@ func TestConfidenceLimitsSplit(t *testing.T) {
 			if ok != (tt.judged > 0) || (ok && (judged != tt.judged || lim.Kind != tt.kind)) || (rest != nil) != tt.pointLeft {
 				t.Errorf("confidenceLimits = %+v, rest %+v, ok %v; want %d judged as %s, point left %v", lim, rest, ok, tt.judged, tt.kind, tt.pointLeft)
 			}
+			// The plan summary's account (plans.ConfidenceJudges) is this split.
+			for name, p := range map[string]*float64{plans.LimitMaxRelativeIncrease: lim.MaxRelativeIncrease, plans.LimitMaxRelativeDecrease: lim.MaxRelativeDecrease,
+				plans.LimitMaxAbsolute: lim.MaxAbsolute, plans.LimitMinAbsolute: lim.MinAbsolute} {
+				if plans.ConfidenceJudges(tt.stat, name) != (p != nil) {
+					t.Errorf("%s: plans.ConfidenceJudges says %v, the provider judges it with confidence: %v", name, !(p != nil), p != nil)
+				}
+			}
 			if tt.kind == analysis.KindHistogram && lim.Quantile != 0.99 {
 				t.Errorf("quantile = %v, want 0.99", lim.Quantile)
 			}
