@@ -95,24 +95,30 @@ func TestBackgroundOnFailure(t *testing.T) {
 	})
 }
 
-// TestReviewAfterContinueAsNewKeepsTheStepsDeadline: a background metric
-// fails (onFailure: pause) during an hour's pause, and the run continues as
-// new mid-pause. The next run's failure review has its own 24h deadline, and
-// after the review the pause ends at its own deadline, not an hour later.
-func TestReviewAfterContinueAsNewKeepsTheStepsDeadline(t *testing.T) {
+// heldMidPause runs a rollout whose background metric fails (onFailure:
+// pause) during an hour's pause and continues it as new mid-pause; it
+// returns the carried input and the time the next run starts.
+func heldMidPause(t *testing.T) (Input, time.Time) {
+	t.Helper()
 	p := withOnFailure(guarded(weight(10), pauseFor(time.Hour), weight(50)), "guard", plans.OnFailurePause)
 	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	first := newHarness(t, map[string][]string{"errors": {"Pass", "Fail", "Pass"}})
 	first.env.SetStartTime(t0)
 	next := first.continuedAt(10*time.Minute+30*time.Second, input(p))
-	ctl := next.Carry.Control
-	if ctl.Held == nil || ctl.Held.Gate != holdFailure || ctl.Deadline.IsZero() {
+	if ctl := next.Carry.Control; ctl.Held == nil || ctl.Held.Gate != holdFailure || ctl.Deadline.IsZero() {
 		t.Fatalf("carried control = %+v, want a failure hold mid-pause", ctl)
 	}
-	pauseEnds := ctl.Deadline
+	return next, t0.Add(10*time.Minute + 30*time.Second)
+}
 
+// TestReviewAfterContinueAsNewKeepsTheStepsDeadline: a background metric
+// fails (onFailure: pause) during an hour's pause, and the run continues as
+// new mid-pause. The next run's failure review has its own 24h deadline, and
+// after the review the pause ends at its own deadline, not an hour later.
+func TestReviewAfterContinueAsNewKeepsTheStepsDeadline(t *testing.T) {
+	next, start := heldMidPause(t)
+	pauseEnds := next.Carry.Control.Deadline
 	second := newHarness(t, nil)
-	start := t0.Add(10*time.Minute + 30*time.Second)
 	second.env.SetStartTime(start)
 	var review Status
 	second.at(5*time.Minute, func() { review = second.status() })
@@ -143,15 +149,9 @@ func TestReviewAfterContinueAsNewKeepsTheStepsDeadline(t *testing.T) {
 // new; the next run goes on with the same review deadline, without a second
 // notification, and the step set aside comes back after it.
 func TestReviewCarriedAcrossContinueAsNew(t *testing.T) {
-	p := withOnFailure(guarded(weight(10), pauseFor(time.Hour), weight(50)), "guard", plans.OnFailurePause)
-	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	first := newHarness(t, map[string][]string{"errors": {"Pass", "Fail", "Pass"}})
-	first.env.SetStartTime(t0)
-	next := first.continuedAt(10*time.Minute+30*time.Second, input(p))
+	next, start := heldMidPause(t)
 	pauseEnds := next.Carry.Control.Deadline
-
 	second := newHarness(t, nil)
-	start := t0.Add(10*time.Minute + 30*time.Second)
 	second.env.SetStartTime(start)
 	next = second.continuedAt(5*time.Minute, next)
 	ctl := next.Carry.Control
