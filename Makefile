@@ -92,6 +92,11 @@ image:
 record-histories: $(BIN)/temporal
 	$(GO) test -count=1 ./tests/rollout -record
 
+## record-histories-k8s: record the workload-lifecycle Rollout histories (a canary Deployment on kwok) into tests/testdata/v3-workload-lifecycle/ (never overwrites)
+.PHONY: record-histories-k8s
+record-histories-k8s: $(BIN)/temporal tools-k8s
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -tags k8s ./tests/k8s -run 'TestRolloutOnKubernetes/(promoted|aborted)' -record
+
 ## tools-k8s: etcd, kube-apiserver, kubectl, kube-controller-manager, kube-scheduler and kwok built from Go modules into bin/k8s/ (first time only: several minutes)
 K8S_VERSION  := v1.34.4
 KWOK_VERSION := v0.8.0

@@ -239,3 +239,102 @@ func TestProportionDetects(t *testing.T) {
 		})
 	}
 }
+
+// Both ends of rateCS grow with the count for a fixed number of trials:
+// quantileBracket's validity with one sequence per side rests on it.
+func TestRateCSMonotoneInTheCount(t *testing.T) {
+	for _, n := range []int64{1, 7, 100, 5000} {
+		for _, a := range []float64{0.01, 0.025, 0.05} {
+			plo, phi := rateCS(0, n, a)
+			for x := int64(1); x <= n; x += max(1, n/200) {
+				lo, hi := rateCS(x, n, a)
+				if lo < plo-1e-12 || hi < phi-1e-12 {
+					t.Fatalf("n %d, a %v: x %d gives [%v, %v], below x−1's [%v, %v]", n, a, x, lo, hi, plo, phi)
+				}
+				plo, phi = lo, hi
+			}
+		}
+	}
+}
+
+// An identical canary judged by compare with confidence, a look a minute
+// for three hours: quantile limits on latency and a floor on the success
+// rate fail no more often than alpha.
+func TestConfidenceLimitsAAFalseFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Monte-Carlo run")
+	}
+	les := []float64{0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10}
+	lognormal := distuv.LogNormal{Mu: math.Log(1.2), Sigma: 0.5}
+	probs := make([]float64, len(les)+1)
+	prev := 0.0
+	for i, le := range les {
+		probs[i] = lognormal.CDF(le) - prev
+		prev = lognormal.CDF(le)
+	}
+	probs[len(les)] = 1 - prev
+	inc, dec, floor := 0.5, 0.02, 0.0
+	cases := []struct {
+		name string
+		lim  ConfidenceLimits
+		draw func(src rand.Source, n int64, t *Totals)
+	}{
+		{"p99 within 1.5x stable's", ConfidenceLimits{Kind: KindHistogram, Quantile: 0.99, MaxRelativeIncrease: &inc},
+			func(src rand.Source, n int64, t *Totals) { addHistogram(src, n, les, probs, t) }},
+		{"p50 not below 0.98x stable's", ConfidenceLimits{Kind: KindHistogram, Quantile: 0.5, MaxRelativeDecrease: &dec},
+			func(src rand.Source, n int64, t *Totals) { addHistogram(src, n, les, probs, t) }},
+		{"success at least 0.98x stable's", ConfidenceLimits{Kind: KindProportion, Successes: true, MaxRelativeDecrease: &dec, MinAbsolute: &floor},
+			func(src rand.Source, n int64, t *Totals) { t.Count += n; t.Events += binom(src, n, 0.99) }},
+	}
+	const runs, looks, alpha = 100, 180, 0.05
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			lim := c.lim
+			lim.Alpha = alpha
+			fails := 0
+			for i := range runs {
+				src := rand.NewPCG(7, uint64(i))
+				var st ConfidenceState
+				var stable, canary Totals
+				for k := range looks + 1 {
+					if k > 0 {
+						c.draw(src, 1140, &stable) // 20 req/s at a 5% canary share
+						c.draw(src, 60, &canary)
+					}
+					m, next, err := lim.Look(st, stable, canary)
+					if err != nil {
+						t.Fatal(err)
+					}
+					st = next
+					if m.Verdict == Fail {
+						fails++
+						break
+					}
+				}
+			}
+			if rate := float64(fails) / runs; rate > alpha {
+				t.Errorf("A/A false fails %d of %d (%.1f%%), above alpha %v", fails, runs, 100*rate, alpha)
+			}
+		})
+	}
+}
+
+// addHistogram adds n requests drawn over the buckets (the last share is
+// above the last bound) to the cumulative histogram t.
+func addHistogram(src rand.Source, n int64, les, probs []float64, t *Totals) {
+	if t.Buckets == nil {
+		for _, le := range les {
+			t.Buckets = append(t.Buckets, Bucket{Le: le})
+		}
+	}
+	t.Count += n
+	left, rest := n, 1.0
+	var cum int64
+	for i := range les {
+		c := binom(src, left, min(probs[i]/rest, 1))
+		left -= c
+		rest -= probs[i]
+		cum += c
+		t.Buckets[i].Count += cum
+	}
+}

@@ -49,6 +49,10 @@ type Measurement struct {
 	// (requests, evaluations), cumulative over the analysis when known.
 	StableSamples int64 `json:"stableSamples,omitempty"`
 	CanarySamples int64 `json:"canarySamples,omitempty"`
+	// CanaryRoles are the traffic roles the canary's samples include, when
+	// the provider knows them: the gateway's "canary" (requests routed to
+	// it) and "shadow" (mirrored copies of stable requests it served).
+	CanaryRoles []string `json:"canaryRoles,omitempty"`
 	// Final marks a decision that ends the metric at once: a sequential test
 	// that has shown Pass or Fail does not need more looks.
 	Final bool `json:"final,omitempty"`

@@ -94,3 +94,82 @@ func TestBackgroundOnFailure(t *testing.T) {
 		}
 	})
 }
+
+// heldMidPause runs a rollout whose background metric fails (onFailure:
+// pause) during an hour's pause and continues it as new mid-pause; it
+// returns the carried input and the time the next run starts.
+func heldMidPause(t *testing.T) (Input, time.Time) {
+	t.Helper()
+	p := withOnFailure(guarded(weight(10), pauseFor(time.Hour), weight(50)), "guard", plans.OnFailurePause)
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	first := newHarness(t, map[string][]string{"errors": {"Pass", "Fail", "Pass"}})
+	first.env.SetStartTime(t0)
+	next := first.continuedAt(10*time.Minute+30*time.Second, input(p))
+	if ctl := next.Carry.Control; ctl.Held == nil || ctl.Held.Gate != holdFailure || ctl.Deadline.IsZero() {
+		t.Fatalf("carried control = %+v, want a failure hold mid-pause", ctl)
+	}
+	return next, t0.Add(10*time.Minute + 30*time.Second)
+}
+
+// TestReviewAfterContinueAsNewKeepsTheStepsDeadline: a background metric
+// fails (onFailure: pause) during an hour's pause, and the run continues as
+// new mid-pause. The next run's failure review has its own 24h deadline, and
+// after the review the pause ends at its own deadline, not an hour later.
+func TestReviewAfterContinueAsNewKeepsTheStepsDeadline(t *testing.T) {
+	next, start := heldMidPause(t)
+	pauseEnds := next.Carry.Control.Deadline
+	second := newHarness(t, nil)
+	second.env.SetStartTime(start)
+	var review Status
+	second.at(5*time.Minute, func() { review = second.status() })
+	// The review outlasts the pause's end; then a person goes on.
+	second.update(70*time.Minute, UpdatePromote, Request{By: "alice", Reason: "reviewed"}, &updateOutcome{})
+	second.env.ExecuteWorkflow(Rollout, next)
+	second.result()
+	if review.WaitKind != waitFailed || review.WaitUntil.Sub(start) < 23*time.Hour {
+		t.Errorf("review in the second run: %s until %s, want a failure review with its own 24h deadline", review.WaitKind, review.WaitUntil)
+	}
+	s := second.status()
+	i := slices.IndexFunc(s.Events, func(e Event) bool { return e.Kind == "weight" && strings.Contains(e.Message, "50%") })
+	if i < 0 {
+		t.Fatalf("no weight 50 event in %+v", s.Events)
+	}
+	// The pause had ended during the review: the next step comes at once.
+	if at := s.Events[i].At; at.Sub(start) > 71*time.Minute || at.Before(pauseEnds) {
+		t.Errorf("weight 50 at %s (pause ended %s, review ended %s): the pause did not keep its own deadline", at, pauseEnds, start.Add(70*time.Minute))
+	}
+	if n := slices.IndexFunc(s.Events, func(e Event) bool {
+		return e.Kind == "step" && strings.Contains(e.Message, "pause") && e.At.After(start)
+	}); n >= 0 {
+		t.Errorf("the pause started over after the review: %+v", s.Events[n])
+	}
+}
+
+// TestReviewCarriedAcrossContinueAsNew: the review itself continues as
+// new; the next run goes on with the same review deadline, without a second
+// notification, and the step set aside comes back after it.
+func TestReviewCarriedAcrossContinueAsNew(t *testing.T) {
+	next, start := heldMidPause(t)
+	pauseEnds := next.Carry.Control.Deadline
+	second := newHarness(t, nil)
+	second.env.SetStartTime(start)
+	next = second.continuedAt(5*time.Minute, next)
+	ctl := next.Carry.Control
+	if ctl.SetAside == nil || !ctl.SetAside.Deadline.Equal(pauseEnds) || ctl.Deadline.Sub(start) < 23*time.Hour {
+		t.Fatalf("carried control = %+v, want the review's own deadline and the pause's set aside", ctl)
+	}
+
+	third := newHarness(t, nil)
+	third.env.SetStartTime(start.Add(5 * time.Minute))
+	var review Status
+	third.at(time.Minute, func() { review = third.status() })
+	third.update(2*time.Hour, UpdatePromote, Request{By: "alice"}, &updateOutcome{})
+	third.env.ExecuteWorkflow(Rollout, next)
+	third.result()
+	if !review.WaitUntil.Equal(ctl.Deadline) {
+		t.Errorf("review in the third run until %s, want the same deadline %s", review.WaitUntil, ctl.Deadline)
+	}
+	if slices.Contains(third.notes.events(), plans.EventGate) {
+		t.Errorf("the third run notified the review gate again: %v", third.notes.events())
+	}
+}

@@ -192,6 +192,13 @@ func (r *rollout) checkpoint(ctx workflow.Context) error {
 // reviewFailure waits, as a gate, for a person to review a background
 // failure whose metric says onFailure: pause.
 func (r *rollout) reviewFailure(ctx workflow.Context) error {
+	own := workflow.GetVersion(ctx, changeReviewDeadline, workflow.DefaultVersion, 1) >= 1
+	if own && r.ctl.SetAside == nil {
+		// The review gets its own deadline and notification; the step it
+		// interrupts (after a continue-as-new mid-step) keeps its own.
+		r.ctl.SetAside = &StepProgress{Deadline: r.ctl.Deadline, Entered: r.ctl.Entered}
+		r.ctl.Deadline, r.ctl.Entered = time.Time{}, false
+	}
 	why := r.ctl.Held.Reason
 	if r.ctl.Deadline.IsZero() {
 		r.ctl.Deadline = workflow.Now(ctx).Add(defaultApprovalTimeout)
@@ -199,7 +206,13 @@ func (r *rollout) reviewFailure(ctx workflow.Context) error {
 	a := &plans.Approval{Timeout: plans.Duration{Duration: defaultApprovalTimeout}, OnTimeout: plans.OnTimeoutRollback}
 	text := fmt.Sprintf("a person to review: %s (onFailure: pause; promote goes on, abort rolls back, rolls back after %s)", why, a.Timeout)
 	timedOut, err := r.gateWithDeadline(ctx, waitFailed, text, r.ctl.Deadline, a)
+	if own && errors.Is(err, errContinueAsNew) {
+		return err // the next run goes on with the review and the step set aside
+	}
 	r.ctl.Skip, r.ctl.Deadline, r.ctl.Entered = false, time.Time{}, false
+	if s := r.ctl.SetAside; own && s != nil {
+		r.ctl.Deadline, r.ctl.Entered, r.ctl.SetAside = s.Deadline, s.Entered, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -211,6 +224,13 @@ func (r *rollout) reviewFailure(ctx workflow.Context) error {
 	r.releaseHolds(ctx, "a review")
 	return nil
 }
+
+// changeReviewDeadline versions the failure review of background analysis
+// (onFailure: pause) that sets the interrupted step's deadline and entered
+// flag aside (Control.SetAside) instead of sharing them: before it, a
+// review after a continue-as-new mid-step took the step's deadline as its
+// own and the step started over.
+const changeReviewDeadline = "onfailure-review"
 
 // interruption returns the reason to stop now, if there is one.
 func (r *rollout) interruption(ctx workflow.Context) error {

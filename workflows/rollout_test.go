@@ -59,15 +59,15 @@ func newHarness(t *testing.T, scripts map[string][]string) *harness {
 
 func (h *harness) run(p plans.RolloutPlan) {
 	h.t.Helper()
-	h.env.ExecuteWorkflow(Rollout, Input{
-		Plan:      p,
-		Stable:    api.Version{Name: "v1"},
-		Canary:    api.Version{Name: "v2"},
-		StartedBy: "tester",
-	})
+	h.env.ExecuteWorkflow(Rollout, input(p))
 	if !h.env.IsWorkflowCompleted() {
 		h.t.Fatal("workflow did not complete")
 	}
+}
+
+// input starts a rollout of p from v1 to v2.
+func input(p plans.RolloutPlan) Input {
+	return Input{Plan: p, Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}, StartedBy: "tester"}
 }
 
 // at runs fn at time d on the workflow clock.
@@ -131,6 +131,24 @@ func (h *harness) result() Result {
 		h.t.Fatalf("decode result: %v", err)
 	}
 	return r
+}
+
+// continuedAt runs in (a first run when it carries nothing) with
+// continue-as-new suggested at time d and returns the input the run handed
+// to the next one.
+func (h *harness) continuedAt(d time.Duration, in Input) Input {
+	h.t.Helper()
+	h.at(d, func() { h.env.SetContinueAsNewSuggested(true) })
+	h.env.ExecuteWorkflow(Rollout, in)
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		h.t.Fatalf("first run error = %v, want continue-as-new", err)
+	}
+	var next Input
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		h.t.Fatalf("decode continue-as-new input: %v", err)
+	}
+	return next
 }
 
 // rolledBack asserts the workflow failed with RolledBack and returns the message.
@@ -674,16 +692,7 @@ func TestContinueAsNewCarriesBackgroundAnalysis(t *testing.T) {
 	p := plan(weight(10), pauseFor(time.Hour), weight(50))
 	p.Spec.BackgroundAnalysis = &plans.AnalysisRef{Templates: []string{"guard"}}
 	first := newHarness(t, nil)
-	first.at(10*time.Minute+30*time.Second, func() { first.env.SetContinueAsNewSuggested(true) })
-	first.run(p)
-	var can *workflow.ContinueAsNewError
-	if err := first.env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("first run error = %v, want continue-as-new", err)
-	}
-	var next Input
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	next := first.continuedAt(10*time.Minute+30*time.Second, input(p))
 	bg := next.Carry.Status.Background
 	if len(bg) != 1 || bg[0].History.Count != 11 || string(bg[0].State) != `{"looks":11}` {
 		t.Fatalf("carried background analysis = %+v", bg)

@@ -111,11 +111,23 @@ type Control struct {
 	Failed string `json:"failed,omitempty"`
 	// Deadline ends the current pause, shadow or gate.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// SetAside holds the current step's own deadline and entered flag while
+	// a failure review of background analysis waits in their place.
+	SetAside *StepProgress `json:"setAside,omitempty"`
 	// BackgroundDone is set once background analysis has ended.
 	BackgroundDone bool `json:"backgroundDone,omitempty"`
 	// Message is where the rollout's Slack message is, so every
 	// notification updates it instead of posting another.
 	Message api.Posted `json:"message,omitzero"`
+}
+
+// StepProgress is a waiting step's progress that must outlive a review
+// which waits in its place.
+type StepProgress struct {
+	// Deadline ends the step's pause, shadow or gate; zero when it has none.
+	Deadline time.Time `json:"deadline,omitzero"`
+	// Entered is set once the step has done its one-off work.
+	Entered bool `json:"entered,omitempty"`
 }
 
 // Status is the answer of the status query: everything about a rollout.

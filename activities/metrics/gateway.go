@@ -115,14 +115,18 @@ func (g *Gateway) Measure(ctx context.Context, q api.Query) (api.Result, error) 
 	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route,
 		"stable_series", stableOK, "canary_series", canaryOK)
 
+	roles := canaryRoles(stats.Series, t.route, q.Canary.Name)
 	if m.Sequential != nil {
 		res, err := g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
 		res.Measurement.Reason += rolesNote(canary.cumulative.Requests, mirrored.cumulative.Requests, "")
+		res.Measurement.CanaryRoles = roles
 		return res, err
 	}
 	var extra []analysis.Measurement
 	var next []byte
-	if lim, rest, ok := confidenceLimits(m, cfg); ok {
+	lim, rest, ok := confidenceLimits(m, cfg)
+	note := pointNote(m, cfg, rest)
+	if ok {
 		meas, state, err := g.confidence(q, lim, stable.cumulative, canary.cumulative)
 		if err != nil {
 			return api.Result{}, err
@@ -147,9 +151,27 @@ func (g *Gateway) Measure(ctx context.Context, q api.Query) (api.Result, error) 
 	if len(v.Result) == 0 && meas.Verdict == analysis.Inconclusive {
 		meas.Reason = fmt.Sprintf("%s (no canary requests on route %s in the last %s)", meas.Reason, t.route, window)
 	}
-	meas.Reason += rolesNote(canary.window.Requests, mirrored.window.Requests, " in the last "+window.String())
+	meas.Reason += note + rolesNote(canary.window.Requests, mirrored.window.Requests, " in the last "+window.String())
 	meas.At = now
+	meas.CanaryRoles = roles
 	return api.Result{Measurement: meas, State: next}, nil
+}
+
+// canaryRoles lists the roles of the canary's series on route that served
+// anything (requests or sessions), in the gateway's order: every stat of
+// the canary counts these roles alike.
+func canaryRoles(all []admin.Series, route, version string) []string {
+	var out []string
+	for _, role := range []string{admin.RoleCanary, admin.RoleShadow} {
+		for _, s := range all {
+			c := s.Cumulative
+			if s.Route == route && s.Version == version && s.Role == role && (c.Requests > 0 || c.Sessions > 0 || c.Canceled > 0) {
+				out = append(out, role)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // rolesNote says which requests the canary's numbers include, when some
@@ -190,11 +212,18 @@ func (g *Gateway) confidence(q api.Query, lim analysis.ConfidenceLimits, stable,
 }
 
 // confidenceLimits splits a metric's compare block, when its method is
-// confidence, into the limits judged with confidence on counts and the
-// rest, judged on point estimates: limits relative to stable on error_rate,
-// tool_call_rate, latency and ttft, and absolute limits on the canary's own
-// error_rate, success or tool_call_rate. ok is false when no limit is
-// judged with confidence.
+// confidence, into the limits judged with confidence and the rest, judged
+// on point estimates; ok is false when no limit is judged with confidence.
+//
+//   - error_rate, session_error_rate: every limit (maxRelativeIncrease by the
+//     e-process, the others by confidence sequences for each version's rate);
+//   - success: every limit, by confidence sequences for each version's rate;
+//   - tool_call_rate: maxRelativeIncrease by the e-process (tool calls are
+//     counted per answer like events); its other limits on point estimates,
+//     since an answer may call several tools and the rate is no proportion;
+//   - latency, ttft, realtime_first_delta: every limit, on the quantile
+//     itself (its bracket from the histogram's buckets);
+//   - tokens_in, tokens_out, cost, sessions: point estimates (see pointNote).
 func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.ConfidenceLimits, rest *plans.Compare, ok bool) {
 	c := m.Compare
 	if c == nil || c.Method != plans.CompareConfidence {
@@ -202,27 +231,53 @@ func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.
 	}
 	left := *c
 	lim = analysis.ConfidenceLimits{Kind: analysis.KindProportion, Alpha: orDefault(c.Alpha, plans.DefaultAlpha), Metric: strings.ReplaceAll(cfg.Stat, "_", " ")}
+	all := func() {
+		lim.MaxRelativeIncrease, left.MaxRelativeIncrease = c.MaxRelativeIncrease, nil
+		lim.MaxRelativeDecrease, left.MaxRelativeDecrease = c.MaxRelativeDecrease, nil
+		lim.MaxAbsolute, left.MaxAbsolute = c.MaxAbsolute, nil
+		lim.MinAbsolute, left.MinAbsolute = c.MinAbsolute, nil
+	}
 	switch cfg.Stat {
-	case plans.StatErrorRate, plans.StatToolCallRate:
-		lim.MaxRelativeIncrease, left.MaxRelativeIncrease = c.MaxRelativeIncrease, nil
-		lim.MaxRate, left.MaxAbsolute = c.MaxAbsolute, nil
-		lim.MinRate, left.MinAbsolute = c.MinAbsolute, nil
+	case plans.StatErrorRate, plans.StatSessionErrorRate:
+		all()
 	case plans.StatSuccess:
-		lim.MaxRate, left.MaxAbsolute = c.MaxAbsolute, nil
-		lim.MinRate, left.MinAbsolute = c.MinAbsolute, nil
-	case plans.StatLatency, plans.StatTTFT:
-		lim.Kind = analysis.KindHistogram
+		lim.Successes = true
+		all()
+	case plans.StatToolCallRate:
 		lim.MaxRelativeIncrease, left.MaxRelativeIncrease = c.MaxRelativeIncrease, nil
+	case plans.StatLatency, plans.StatTTFT, plans.StatRealtimeFirstDelta:
+		lim.Kind, lim.Quantile = analysis.KindHistogram, quantileOr(cfg.Quantile)
+		lim.Metric = strings.ReplaceAll(strings.TrimSuffix(cfg.Stat, "_delta"), "_", " ")
+		all()
 	default:
 		return lim, c, false
 	}
-	if lim.MaxRelativeIncrease == nil && lim.MaxRate == nil && lim.MinRate == nil {
+	if lim.MaxRelativeIncrease == nil && lim.MaxRelativeDecrease == nil && lim.MaxAbsolute == nil && lim.MinAbsolute == nil {
 		return lim, c, false
 	}
 	if left.MaxRelativeIncrease == nil && left.MaxRelativeDecrease == nil && left.MaxAbsolute == nil && left.MinAbsolute == nil {
 		return lim, nil, true
 	}
 	return lim, &left, true
+}
+
+// pointNote says, for a metric whose compare method is confidence, which
+// of its limits were judged on point estimates and why; "" when none.
+func pointNote(m plans.Metric, cfg *plans.GatewayProvider, rest *plans.Compare) string {
+	if m.Compare == nil || m.Compare.Method != plans.CompareConfidence || rest == nil {
+		return ""
+	}
+	why := "a mean per request has no confidence form without a per-request cap"
+	if cfg.Stat == plans.StatToolCallRate {
+		why = "tool calls per answer are no proportion"
+	} else if cfg.Stat == plans.StatSessions {
+		why = "a session count is no rate"
+	}
+	floor := "no sample floor (set minSamples)"
+	if m.MinSamples > 0 {
+		floor = fmt.Sprintf("sample floor %d", m.MinSamples)
+	}
+	return fmt.Sprintf(" [%s judged on point estimates: %s; %s]", strings.ReplaceAll(cfg.Stat, "_", " "), why, floor)
 }
 
 // sequential runs one look of the sequential test on cumulative counts.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,9 @@ func TestGatewayMeasure(t *testing.T) {
 	if m.Verdict != analysis.Fail || m.CanarySamples != 150 || m.StableSamples != 1000 {
 		t.Errorf("measurement = %+v, want Fail with 1000/150 samples", m)
 	}
+	if !slices.Equal(m.CanaryRoles, []string{gateway.RoleCanary, gateway.RoleShadow}) || !strings.Contains(m.Reason, "50 of them mirrored") {
+		t.Errorf("canary roles %q, reason %q: want both roles said", m.CanaryRoles, m.Reason)
+	}
 	reqs := srv.requests()
 	if len(reqs) != 1 || reqs[0].path != gateway.PathStats || !strings.Contains(reqs[0].query, "route=voice") ||
 		!strings.Contains(reqs[0].query, "since=2026-11-23T00%3A58%3A00Z") {
@@ -211,5 +215,54 @@ func TestRolesNote(t *testing.T) {
 		if got := rolesNote(tt.all, tt.mirrored, " in the last 1m0s"); got != tt.want {
 			t.Errorf("rolesNote(%d, %d) = %q, want %q", tt.all, tt.mirrored, got, tt.want)
 		}
+	}
+}
+
+func TestConfidenceLimitsSplit(t *testing.T) {
+	all := plans.Compare{With: "stable", Method: plans.CompareConfidence, MaxRelativeIncrease: ptr(0.5), MaxRelativeDecrease: ptr(0.1), MaxAbsolute: ptr(2.0), MinAbsolute: ptr(0.0)}
+	tests := []struct {
+		stat      string
+		kind      analysis.SequentialKind
+		judged    int  // limits judged with confidence
+		pointLeft bool // some limits left to point estimates
+	}{
+		{plans.StatErrorRate, analysis.KindProportion, 4, false},
+		{plans.StatSuccess, analysis.KindProportion, 4, false},
+		{plans.StatSessionErrorRate, analysis.KindProportion, 4, false},
+		{plans.StatToolCallRate, analysis.KindProportion, 1, true},
+		{plans.StatLatency, analysis.KindHistogram, 4, false},
+		{plans.StatTTFT, analysis.KindHistogram, 4, false},
+		{plans.StatRealtimeFirstDelta, analysis.KindHistogram, 4, false},
+		{plans.StatCost, "", 0, true},
+		{plans.StatTokensOut, "", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stat, func(t *testing.T) {
+			cfg := &plans.GatewayProvider{Stat: tt.stat, Quantile: 0.99}
+			m := plans.Metric{Name: "m", Compare: &all}
+			lim, rest, ok := confidenceLimits(m, cfg)
+			judged := 0
+			for _, p := range []*float64{lim.MaxRelativeIncrease, lim.MaxRelativeDecrease, lim.MaxAbsolute, lim.MinAbsolute} {
+				if p != nil {
+					judged++
+				}
+			}
+			if ok != (tt.judged > 0) || (ok && (judged != tt.judged || lim.Kind != tt.kind)) || (rest != nil) != tt.pointLeft {
+				t.Errorf("confidenceLimits = %+v, rest %+v, ok %v; want %d judged as %s, point left %v", lim, rest, ok, tt.judged, tt.kind, tt.pointLeft)
+			}
+			// The plan summary's account (plans.ConfidenceJudges) is this split.
+			for name, p := range map[string]*float64{plans.LimitMaxRelativeIncrease: lim.MaxRelativeIncrease, plans.LimitMaxRelativeDecrease: lim.MaxRelativeDecrease,
+				plans.LimitMaxAbsolute: lim.MaxAbsolute, plans.LimitMinAbsolute: lim.MinAbsolute} {
+				if plans.ConfidenceJudges(tt.stat, name) != (p != nil) {
+					t.Errorf("%s: plans.ConfidenceJudges says %v, the provider judges it with confidence: %v", name, !(p != nil), p != nil)
+				}
+			}
+			if tt.kind == analysis.KindHistogram && lim.Quantile != 0.99 {
+				t.Errorf("quantile = %v, want 0.99", lim.Quantile)
+			}
+			if note := pointNote(m, cfg, rest); tt.pointLeft != strings.Contains(note, "judged on point estimates") {
+				t.Errorf("point note = %q", note)
+			}
+		})
 	}
 }

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/coalmine-dev/coalmine/plans"
 )
 
 func newPlanCmd(io streams) *cobra.Command {
@@ -310,7 +311,7 @@ func describeJudgement(m plans.Metric) string {
 		how := ""
 		switch {
 		case c.Method == plans.CompareConfidence && m.Provider.Gateway != nil:
-			how = fmt.Sprintf(" (with confidence where the stat allows, α %g)", c.Alpha)
+			how = confidenceNote(m.Provider.Gateway.Stat, *c)
 		case c.Method != "":
 			how = " (point estimates)"
 		}
@@ -338,4 +339,22 @@ func describeJudgement(m plans.Metric) string {
 		return "measured only"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// confidenceNote says how compare with confidence judges a gateway stat's
+// limits: all with confidence, some, or none (point estimates).
+func confidenceNote(stat string, c plans.Compare) string {
+	judged := 0
+	for _, l := range c.Limits() {
+		if plans.ConfidenceJudges(stat, l) {
+			judged++
+		}
+	}
+	switch judged {
+	case 0:
+		return fmt.Sprintf(" (point estimates: %s has no confidence form)", stat)
+	case len(c.Limits()):
+		return fmt.Sprintf(" (with confidence, α %g)", c.Alpha)
+	}
+	return fmt.Sprintf(" (with confidence where %s allows, α %g)", stat, c.Alpha)
 }

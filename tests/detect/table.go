@@ -22,6 +22,7 @@ var tableScenarios = []scenario{
 	{name: "error rate 1% → 6%", kind: errorRate, stable: 0.01, canary: 0.06},
 	{name: "A/A latency", kind: latency, stable: 1, canary: 1, aa: true},
 	{name: "latency ×2 (p99 +100%)", kind: latency, stable: 1, canary: 2},
+	{name: "latency ×3 (p99 +200%)", kind: latency, stable: 1, canary: 3},
 }
 
 func tableMethods() []method {
@@ -69,10 +70,10 @@ func tableConfidence() method {
 			inc := tableMaxIncrease
 			lim := analysis.ConfidenceLimits{Kind: analysis.KindProportion, MaxRelativeIncrease: &inc, Alpha: tableAlpha}
 			maxRate := tableMaxErrorRate
-			lim.MaxRate = &maxRate
+			lim.MaxAbsolute = &maxRate
 			if r.sc.kind == latency {
 				f := tableLatencyFactor - 1
-				lim = analysis.ConfidenceLimits{Kind: analysis.KindHistogram, MaxRelativeIncrease: &f, Alpha: tableAlpha}
+				lim = analysis.ConfidenceLimits{Kind: analysis.KindHistogram, Quantile: 0.99, MaxRelativeIncrease: &f, Alpha: tableAlpha}
 			}
 			var tot [2]analysis.Totals
 			for _, m := range r.pre {

@@ -5,6 +5,7 @@ package k8s
 import (
 	"context"
 	"errors"
+	"flag"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,7 @@ import (
 	"github.com/coalmine-dev/coalmine/activities/workload"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/tests/k8s/kubetest"
+	"github.com/coalmine-dev/coalmine/tests/testenv"
 	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workflows"
 )
@@ -73,6 +75,22 @@ spec:
   rollback: {scaleDownDelay: 1s}
   steps:
 `
+
+// record makes the suite write the histories of its workload-lifecycle
+// rollouts to tests/testdata/<workloadHistories>/ for the replay test
+// (go test -tags k8s ./tests/k8s -record; never overwrites).
+var record = flag.Bool("record", false, "write the workload-lifecycle histories to tests/testdata/"+workloadHistories+"/")
+
+// workloadHistories is the folder of the workload-lifecycle histories.
+const workloadHistories = "v3-workload-lifecycle"
+
+// recordHistory writes the run's history with -record.
+func (e *e2e) recordHistory(t *testing.T, run client.WorkflowRun, name string) {
+	t.Helper()
+	if *record {
+		testenv.RecordHistory(t, e.temporal, run.GetID(), run.GetRunID(), workloadHistories, name)
+	}
+}
 
 // e2e is the Rollout workflow on a real Temporal dev server with a worker
 // whose activities act on a kwok cluster.
@@ -324,6 +342,7 @@ func (e *e2e) promoted(ctx context.Context, t *testing.T) {
 		t.Errorf("after promotion the route has stable %d, canary %d", s, c)
 	}
 	e.wantStableRuns(ctx, t, "registry.example.com/voice-agent:v2")
+	e.recordHistory(t, run, "promoted-workload")
 }
 
 func (e *e2e) aborted(ctx context.Context, t *testing.T) {
@@ -357,6 +376,7 @@ func (e *e2e) aborted(ctx context.Context, t *testing.T) {
 	if !errors.As(err, &ae) || ae.Type() != workflows.ErrorTypeRolledBack {
 		t.Fatalf("aborted rollout ended with %v", err)
 	}
+	e.recordHistory(t, run, "aborted-workload")
 	if s, c := e.routeWeights(ctx, t); s != 100 || c != 0 {
 		t.Errorf("after the abort the route has stable %d, canary %d", s, c)
 	}

@@ -9,16 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -30,6 +27,7 @@ import (
 	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
+	"github.com/coalmine-dev/coalmine/tests/testenv"
 	"github.com/coalmine-dev/coalmine/workers"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -270,37 +268,9 @@ func (s *stack) recordHistory(run client.WorkflowRun, name string) {
 // recordRun is recordHistory for one run of a workflow, named by its ids.
 func (s *stack) recordRun(id, runID, name string) {
 	s.t.Helper()
-	if !*record {
-		return
+	if *record {
+		testenv.RecordHistory(s.t, s.client, id, runID, workflows.HistoryVersion, name)
 	}
-	dir := filepath.Join(repoRoot(), "tests", "testdata", workflows.HistoryVersion)
-	path := filepath.Join(dir, name+".json")
-	if _, err := os.Stat(path); err == nil {
-		s.t.Logf("kept %s: a recorded history is never overwritten", path)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	it := s.client.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			s.t.Fatalf("read history: %v", err)
-		}
-		h.Events = append(h.Events, ev)
-	}
-	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
-	if err != nil {
-		s.t.Fatalf("encode history: %v", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		s.t.Fatalf("history folder: %v", err)
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		s.t.Fatalf("write history: %v", err)
-	}
-	s.t.Logf("recorded %s (%d events)", path, len(h.Events))
 }
 
 // rolledBack asserts err is the RolledBack failure and returns its message.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -232,21 +233,8 @@ func TestOnFailurePauseWaitsForAPerson(t *testing.T) {
 // with background analysis hands over to a new run in seconds.
 func TestContinueAsNewWithBackgroundAnalysis(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:     filepath.Join(repoRoot(), "bin", "temporal"),
-		SearchAttributes: workflows.SearchAttributes("app", "v1", "v2", workflows.PhaseProgressing, 0),
-		ClientOptions:    &client.Options{Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))},
-		LogLevel:         "error",
-		ExtraArgs:        []string{"--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=150"},
-	})
-	if err != nil {
-		t.Fatalf("start a dev server: %v", err)
-	}
-	defer func() { _ = srv.Stop() }()
 	s := newStack(t, "it-continue", 0.95)
-	s.client = srv.Client()
+	s.client = continueAsNewServer(t).Client()
 	w := s.startWorker()
 	defer w.Stop()
 	s.load()
@@ -274,4 +262,81 @@ func TestContinueAsNewWithBackgroundAnalysis(t *testing.T) {
 	t.Logf("promoted %s after %d runs", r.Promoted.Name, st.Runs)
 	s.recordRun(run.GetID(), first, "continue-as-new-background-first-run")
 	s.recordHistory(run, "continue-as-new-background")
+}
+
+// continueAsNewServer starts a dev server of its own that suggests
+// continue-as-new after 150 events, so that a rollout hands over to a new
+// run within seconds; it stops at the end of the test.
+func continueAsNewServer(t *testing.T) *testsuite.DevServer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:     filepath.Join(repoRoot(), "bin", "temporal"),
+		SearchAttributes: workflows.SearchAttributes("app", "v1", "v2", workflows.PhaseProgressing, 0),
+		ClientOptions:    &client.Options{Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))},
+		LogLevel:         "error",
+		ExtraArgs:        []string{"--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=150"},
+	})
+	if err != nil {
+		t.Fatalf("start a dev server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	return srv
+}
+
+// TestReviewAfterContinueAsNew: a background metric with onFailure: pause
+// fails during a pause step, and the run hands over to a new one mid-pause.
+// The review waits with its own 24h deadline; after a person promotes, the
+// pause keeps its own deadline and the rollout goes on.
+func TestReviewAfterContinueAsNew(t *testing.T) {
+	t.Parallel()
+	var score atomic.Value
+	score.Store("1")
+	evals := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"failures": %s}`, score.Load())
+	}))
+	defer evals.Close()
+	s := newStack(t, "it-review-continue", 0.95)
+	s.client = continueAsNewServer(t).Client()
+	w := s.startWorker()
+	defer w.Stop()
+	run := s.start(s.plan(`    - setWeight: 20
+    - pause: {duration: 20s}
+    - setWeight: 50`, `  backgroundAnalysis: {templates: [guard]}
+  analysisTemplates:
+    guard:
+      metrics:
+        - name: failures
+          interval: 100ms
+          onFailure: pause
+          provider:
+            web: {url: "`+evals.URL+`", jsonPath: "$.failures"}
+          failureCondition: result > 0`))
+	first := run.GetRunID()
+	st := s.waitFor("a failure review in a later run", func(st workflows.Status) bool { return st.WaitKind == "failed" && st.Runs >= 2 })
+	if left := time.Until(st.WaitUntil); left < 23*time.Hour {
+		t.Errorf("the review waits until %s (%s from now), want its own 24h", st.WaitUntil, left.Round(time.Second))
+	}
+	score.Store("0")
+	if _, err := s.update(workflows.UpdatePromote, workflows.Request{By: "alice", Reason: "reviewed"}); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	r, err := s.result(run)
+	if err != nil {
+		t.Fatalf("rollout after the review: %v", err)
+	}
+	st = s.status()
+	pauses := 0
+	for _, e := range st.Events {
+		if e.Kind == "step" && strings.Contains(e.Message, "pause") {
+			pauses++
+		}
+	}
+	if pauses != 1 {
+		t.Errorf("the pause step started %d times, want once: it must keep its own deadline through the review", pauses)
+	}
+	t.Logf("promoted after %d runs in %s", st.Runs, r.Duration)
+	s.recordRun(run.GetID(), first, "review-continue-as-new-first-run")
+	s.recordHistory(run, "review-continue-as-new")
 }

@@ -1,0 +1,42 @@
+package plans
+
+// Compare limits by their plan names.
+const (
+	LimitMaxRelativeIncrease = "maxRelativeIncrease"
+	LimitMaxRelativeDecrease = "maxRelativeDecrease"
+	LimitMaxAbsolute         = "maxAbsolute"
+	LimitMinAbsolute         = "minAbsolute"
+)
+
+// ConfidenceJudges reports whether `compare: {method: confidence}` decides
+// the compare limit of a gateway stat with confidence; otherwise that
+// limit is judged on point estimates (verdicts.md has the table). Rates of
+// counted outcomes and latency quantiles have a confidence form; tool calls
+// per answer only for maxRelativeIncrease; mean tokens or cost per request
+// and session counts have none.
+func ConfidenceJudges(stat, limit string) bool {
+	switch stat {
+	case StatErrorRate, StatSessionErrorRate, StatSuccess, StatLatency, StatTTFT, StatRealtimeFirstDelta:
+		return true
+	case StatToolCallRate:
+		return limit == LimitMaxRelativeIncrease
+	}
+	return false
+}
+
+// Limits lists the names of the limits the compare block sets.
+func (c Compare) Limits() []string {
+	var out []string
+	for _, l := range []struct {
+		name string
+		set  bool
+	}{
+		{LimitMaxRelativeIncrease, c.MaxRelativeIncrease != nil}, {LimitMaxRelativeDecrease, c.MaxRelativeDecrease != nil},
+		{LimitMaxAbsolute, c.MaxAbsolute != nil}, {LimitMinAbsolute, c.MinAbsolute != nil},
+	} {
+		if l.set {
+			out = append(out, l.name)
+		}
+	}
+	return out
+}
