@@ -179,6 +179,7 @@ func (c *checker) traffic(s *Spec) {
 		g := t.Gateway
 		c.url("spec.traffic.gateway.url", "url", g.URL, "url: http://127.0.0.1:8480")
 		c.envName("spec.traffic.gateway.tokenEnv", g.TokenEnv)
+		c.gatewayReplicas("spec.traffic.gateway.replicas", g.Replicas)
 	case RouterHTTPRoute:
 		h := t.HTTPRoute
 		c.need("spec.traffic.httproute", "name", h.Name, "name: voice-agent")

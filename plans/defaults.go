@@ -40,6 +40,7 @@ func ApplyDefaults(p *RolloutPlan) {
 	if g := t.Gateway; g != nil {
 		setString(&g.Route, s.App)
 		setString(&g.TokenEnv, DefaultGatewayTokenEnv)
+		defaultGatewayReplicas(g.Replicas, ns)
 	}
 	if h := t.HTTPRoute; h != nil {
 		setString(&h.Namespace, ns)

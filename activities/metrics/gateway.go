@@ -43,11 +43,17 @@ type gatewayState struct {
 	Sequential *analysis.SequentialState `json:"sequential,omitempty"`
 	// Confidence is the state of compare limits judged with confidence.
 	Confidence *analysis.ConfidenceState `json:"confidence,omitempty"`
+	// Instances are the last cumulative counts of every gateway process
+	// seen, keyed by admin URL and start time (see fleetCounts).
+	Instances map[string]instanceCounts `json:"instances,omitempty"`
 }
 
 // gatewayTarget is where the statistic is read.
 type gatewayTarget struct {
 	url, route, tokenEnv string
+	// replicas finds a fleet's replicas: traffic.gateway.replicas, unless
+	// the provider names a gateway of its own.
+	replicas *plans.GatewayReplicas
 }
 
 func gatewayTargetOf(q Query, cfg *plans.GatewayProvider) gatewayTarget {
@@ -56,6 +62,10 @@ func gatewayTargetOf(q Query, cfg *plans.GatewayProvider) gatewayTarget {
 		t.url = pick(tg.URL, t.url)
 		t.route = pick(tg.Route, t.route)
 		t.tokenEnv = pick(tg.TokenEnv, t.tokenEnv)
+		t.replicas = tg.Replicas
+	}
+	if cfg != nil && cfg.URL != "" && (q.Traffic.Gateway == nil || cfg.URL != q.Traffic.Gateway.URL) {
+		t.replicas = nil
 	}
 	if cfg != nil {
 		t.url = pick(cfg.URL, t.url)
@@ -72,11 +82,19 @@ func pick(v, def string) string {
 	return def
 }
 
+// check reports what keeps the target from being read.
+func (t gatewayTarget) check() error {
+	if t.url == "" {
+		return fmt.Errorf("no gateway url (set the provider's url or spec.traffic.gateway.url): %w", ErrInvalidConfig)
+	}
+	return nil
+}
+
 // adminClient returns a client of the gateway's admin API with the token
 // read from the environment now.
 func (t gatewayTarget) adminClient(d deps) (*gateway.Client, error) {
-	if t.url == "" {
-		return nil, fmt.Errorf("no gateway url (set the provider's url or spec.traffic.gateway.url): %w", ErrInvalidConfig)
+	if err := t.check(); err != nil {
+		return nil, err
 	}
 	token, err := secret(d.getenv, t.tokenEnv)
 	if err != nil {
@@ -96,33 +114,34 @@ func (g *Gateway) Measure(ctx context.Context, q Query) (Result, error) {
 		return Result{}, fmt.Errorf("metric %s: unknown gateway stat %q: %w", m.Name, cfg.Stat, ErrInvalidConfig)
 	}
 	t := gatewayTargetOf(q, cfg)
-	client, err := t.adminClient(g.d)
-	if err != nil {
+	if err := t.check(); err != nil {
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	var prev gatewayState
+	if err := decodeState(KindGateway, q.State, &prev); err != nil {
 		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	now := g.d.now()
 	window := timeoutOr(m.Interval, plans.DefaultInterval)
 	cctx, cancel := context.WithTimeout(ctx, plans.DefaultProviderTimeout)
 	defer cancel()
-	stats, err := client.Stats(cctx, t.route, now.Add(-window))
+	reads, err := g.readReplicas(cctx, t, now.Add(-window))
 	if err != nil {
-		return Result{}, fmt.Errorf("metric %s: read gateway stats of route %s: %w", m.Name, t.route, err)
+		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
-	stable, stableOK := sumSeries(stats.Series, t.route, q.Stable.Name, gateway.RoleStable)
-	canary, canaryOK := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleCanary, gateway.RoleShadow)
-	mirrored, _ := sumSeries(stats.Series, t.route, q.Canary.Name, gateway.RoleShadow)
-	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route,
-		"stable_series", stableOK, "canary_series", canaryOK)
+	stable, canary, mirrored, instances := fleetCounts(cfg.Stat, prev.Instances, reads, t.route, q.Stable.Name, q.Canary.Name)
+	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route, "replicas", len(reads),
+		"stable_requests", stable.cumulative.Requests, "canary_requests", canary.cumulative.Requests)
 
 	if m.Sequential != nil {
-		res, err := g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
+		res, err := g.sequential(q, cfg, stable.cumulative, canary.cumulative, now, instances)
 		res.Measurement.Reason += rolesNote(canary.cumulative.Requests, mirrored.cumulative.Requests, "")
 		return res, err
 	}
 	var extra []analysis.Measurement
 	var next []byte
 	if lim, rest, ok := confidenceLimits(m, cfg); ok {
-		meas, state, err := g.confidence(q, lim, stable.cumulative, canary.cumulative)
+		meas, state, err := g.confidence(q, lim, stable.cumulative, canary.cumulative, instances)
 		if err != nil {
 			return Result{}, err
 		}
@@ -166,7 +185,7 @@ func rolesNote(all, mirrored uint64, when string) string {
 
 // confidence judges the compare limits that have a test with confidence
 // (see confidenceLimits) on the cumulative counts.
-func (g *Gateway) confidence(q Query, lim analysis.ConfidenceLimits, stable, canary gateway.Counts) (analysis.Measurement, []byte, error) {
+func (g *Gateway) confidence(q Query, lim analysis.ConfidenceLimits, stable, canary gateway.Counts, instances map[string]instanceCounts) (analysis.Measurement, []byte, error) {
 	m := q.Metric
 	var st gatewayState
 	if err := decodeState(KindGateway, q.State, &st); err != nil {
@@ -181,7 +200,7 @@ func (g *Gateway) confidence(q Query, lim analysis.ConfidenceLimits, stable, can
 	if err != nil {
 		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w: %w", m.Name, err, ErrInvalidConfig)
 	}
-	state, err := encodeState(KindGateway, gatewayState{Confidence: &next})
+	state, err := encodeState(KindGateway, gatewayState{Confidence: &next, Instances: instances})
 	if err != nil {
 		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
@@ -225,7 +244,7 @@ func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.
 }
 
 // sequential runs one look of the sequential test on cumulative counts.
-func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary gateway.Counts, now time.Time) (Result, error) {
+func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary gateway.Counts, now time.Time, instances map[string]instanceCounts) (Result, error) {
 	m := q.Metric
 	var st gatewayState
 	if err := decodeState(KindGateway, q.State, &st); err != nil {
@@ -252,7 +271,7 @@ func (g *Gateway) sequential(q Query, cfg *plans.GatewayProvider, stable, canary
 		return Result{}, err
 	}
 	meas.At = now
-	state, err := encodeState(KindGateway, gatewayState{Sequential: &next})
+	state, err := encodeState(KindGateway, gatewayState{Sequential: &next, Instances: instances})
 	if err != nil {
 		return Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
