@@ -111,17 +111,20 @@ func (g *Gateway) confirm(ctx context.Context, tok string, replicas []string, ge
 func (g *Gateway) awaitGeneration(ctx context.Context, c *gateway.Client, gen int64) string {
 	tick := time.NewTicker(confirmPoll)
 	defer tick.Stop()
+	why := "not asked"
 	for {
 		st, err := c.Route(ctx, g.route)
-		if err == nil && st.Generation >= gen {
+		switch {
+		case err == nil && st.Generation >= gen:
 			return ""
+		case err == nil:
+			why = fmt.Sprintf("still at generation %d", st.Generation)
+		case ctx.Err() == nil: // an answer cut short by the deadline says nothing new
+			why = "unreachable: " + err.Error()
 		}
 		select {
 		case <-ctx.Done():
-			if err != nil {
-				return "unreachable: " + err.Error()
-			}
-			return fmt.Sprintf("still at generation %d", st.Generation)
+			return why
 		case <-tick.C:
 		}
 	}
