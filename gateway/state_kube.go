@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -89,7 +90,8 @@ type kubeStore struct {
 	loaded  atomic.Bool // the object has been read and applied once
 
 	mu      sync.Mutex
-	applied map[string]bool // resourceVersions applied lately
+	last    *corev1.ConfigMap // the newest version the informer delivered
+	applied map[string]bool   // resourceVersions applied lately
 	changed chan struct{}   // closed and replaced after every apply
 }
 
@@ -101,6 +103,9 @@ func newKubeStore(g *Gateway, cfg *KubeStateConfig) (*kubeStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state.kubernetes: no cluster to reach (kubeconfig %q, else $KUBECONFIG, ~/.kube/config or the pod's service account): %w", cfg.Kubeconfig, err)
 	}
+	// client-go's default of 5 requests a second would hold a rollout's
+	// burst of writes (a read and an update each) back.
+	rc.QPS, rc.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(rest.AddUserAgent(rc, "coalmine-gateway"))
 	if err != nil {
 		return nil, fmt.Errorf("state.kubernetes: kubernetes client: %w", err)
@@ -172,6 +177,7 @@ func (k *kubeStore) apply(obj any) {
 		clear(k.applied)
 	}
 	k.applied[cm.ResourceVersion] = true
+	k.last = cm
 	close(k.changed)
 	k.changed = make(chan struct{})
 	k.mu.Unlock()
@@ -232,8 +238,11 @@ func (k *kubeStore) update(name string, upd RouteUpdate) (RouteState, int, *Erro
 		refused *ErrorBody
 		rv      string
 	)
+	cached := true
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cm, err := cms.Get(ctx, k.name, metav1.GetOptions{})
+		cm, err := k.current(ctx, cached)
+		fromCache := cached
+		cached = false
 		if err != nil {
 			return err
 		}
@@ -248,6 +257,11 @@ func (k *kubeStore) update(name string, upd RouteUpdate) (RouteState, int, *Erro
 		normalise(&cur, name)
 		next, st, fe, changed := nextState(name, cur, upd)
 		out, status, refused = next, st, fe
+		if !changed && fromCache {
+			// A refusal or a no-op is only as good as the copy it was
+			// judged on; judge it again on the API server's.
+			return apierrors.NewConflict(schema.GroupResource{Resource: "configmaps"}, k.name, errors.New("judged on the watch's copy"))
+		}
 		if !changed {
 			return nil
 		}
@@ -284,6 +298,21 @@ func (k *kubeStore) update(name string, upd RouteUpdate) (RouteState, int, *Erro
 		k.g.pins[name].reset()
 	}
 	return out, status, refused
+}
+
+// current is the object to compute a write from: the informer's copy on
+// the first attempt (a stale copy costs one conflict, never a lost write),
+// the API server's after a conflict.
+func (k *kubeStore) current(ctx context.Context, cached bool) (*corev1.ConfigMap, error) {
+	if cached {
+		k.mu.Lock()
+		last := k.last
+		k.mu.Unlock()
+		if last != nil {
+			return last.DeepCopy(), nil
+		}
+	}
+	return k.client.CoreV1().ConfigMaps(k.ns).Get(ctx, k.name, metav1.GetOptions{})
 }
 
 // applyShared makes the gateway serve the shared object's state: a route

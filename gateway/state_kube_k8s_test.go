@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -205,29 +204,8 @@ func stateFixture(t *testing.T, env *envtest.Environment, cs kubernetes.Interfac
 	must(cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}))
 	must(cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: stateObject}}, metav1.CreateOptions{}))
 	must(cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "other"}}, metav1.CreateOptions{}))
-	must(cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "coalmine-gateway-state"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"},
-			ResourceNames: []string{stateObject}, Verbs: []string{"get", "list", "watch", "update"}}},
-	}, metav1.CreateOptions{}))
-	must(cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "coalmine-gateway-state"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "coalmine-gateway-state"},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "coalmine-gateway"}},
-	}, metav1.CreateOptions{}))
-	user, err := env.AddUser(envtest.User{Name: "coalmine-gateway"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return kubetest.UserWithRole(t, env, cs, ns, "coalmine-gateway", []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"},
+		ResourceNames: []string{stateObject}, Verbs: []string{"get", "list", "watch", "update"}}})
 }
 
 func userClient(t *testing.T, kubeconfig string) kubernetes.Interface {
