@@ -83,6 +83,11 @@ type Traffic struct {
 	// Replicas splits traffic by the replica counts of two Deployments
 	// behind one Service.
 	Replicas *ReplicasTraffic `json:"replicas,omitempty"`
+	// VerifyInterval is how often, while the rollout runs, the router's
+	// split is read back and restored (with an event and a notification)
+	// when something else changed it: a GitOps sync, a hand edit, a gateway
+	// that came back empty. Default 30s; 0s turns it off.
+	VerifyInterval *Duration `json:"verifyInterval,omitempty"`
 }
 
 // GatewayTraffic points at a route of coalmine's built-in gateway.
@@ -343,6 +348,9 @@ const (
 	EventAborted      = "aborted"
 	EventRolledBack   = "rolledBack"
 	EventInconclusive = "inconclusive"
+	// EventTrafficRestored: the router's split was found changed and set
+	// again (traffic.verifyInterval).
+	EventTrafficRestored = "trafficRestored"
 )
 
 // SlackNotifications configures Slack messages for a rollout.
@@ -350,7 +358,7 @@ type SlackNotifications struct {
 	// Channel to post in, e.g. #deploys or a channel id.
 	Channel string `json:"channel"`
 	// Events to notify about; defaults to all of them.
-	Events []string `json:"events,omitempty" jsonschema:"enum=started,enum=gate,enum=approved,enum=promoted,enum=aborted,enum=rolledBack,enum=inconclusive"`
+	Events []string `json:"events,omitempty" jsonschema:"enum=started,enum=gate,enum=approved,enum=promoted,enum=aborted,enum=rolledBack,enum=inconclusive,enum=trafficRestored"`
 }
 
 // AnalysisTemplate is a named set of metrics.

@@ -602,6 +602,7 @@ func TestContinueAsNewKeepsState(t *testing.T) {
 	}
 
 	second := newHarness(t, nil)
+	second.router.state = activities.TrafficState{CanaryWeight: 10} // the split the first run left
 	second.update(2*time.Hour, UpdateResume, Request{By: "carol"}, &updateOutcome{})
 	second.env.ExecuteWorkflow(Rollout, next)
 	r := second.result()
@@ -689,6 +690,7 @@ func TestContinueAsNewCarriesBackgroundAnalysis(t *testing.T) {
 	}
 
 	second := newHarness(t, nil)
+	second.router.state = activities.TrafficState{CanaryWeight: 10} // the split the first run left
 	second.env.ExecuteWorkflow(Rollout, next)
 	second.result()
 	s := second.status()
