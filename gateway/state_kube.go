@@ -92,7 +92,7 @@ type kubeStore struct {
 	mu      sync.Mutex
 	last    *corev1.ConfigMap // the newest version the informer delivered
 	applied map[string]bool   // resourceVersions applied lately
-	changed chan struct{}   // closed and replaced after every apply
+	changed chan struct{}     // closed and replaced after every apply
 }
 
 // newKubeStore connects to the cluster with client-go's usual loading rules.
