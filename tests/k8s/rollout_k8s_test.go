@@ -341,16 +341,7 @@ func (e *e2e) aborted(ctx context.Context, t *testing.T) {
 	if _, c := e.routeWeights(ctx, t); c != 25 {
 		t.Fatalf("canary weight %d at the pause", c)
 	}
-	h, err := e.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflows.WorkflowID("voice-agent"), UpdateName: workflows.UpdateAbort,
-		Args: []any{workflows.Request{By: "k8s-e2e", Reason: "test abort"}}, WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Get(ctx, nil); err != nil {
-		t.Fatalf("abort: %v", err)
-	}
+	e.abort(ctx, t, "test abort")
 	err = run.Get(ctx, nil)
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != workflows.ErrorTypeRolledBack {
@@ -605,9 +596,16 @@ func (e *e2e) drift(ctx context.Context, t *testing.T) {
 	waitUntil(ctx, t, "the restore event", func() bool {
 		return slices.ContainsFunc(e.status(ctx, t).Events, func(ev workflows.Event) bool { return ev.Message == want })
 	})
+	e.abort(ctx, t, "drift checked")
+	_ = run.Get(ctx, nil)
+}
+
+// abort aborts the rollout of voice-agent and waits for the update.
+func (e *e2e) abort(ctx context.Context, t *testing.T, reason string) {
+	t.Helper()
 	h, err := e.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflows.WorkflowID("voice-agent"), UpdateName: workflows.UpdateAbort,
-		Args: []any{workflows.Request{By: "k8s-e2e", Reason: "drift checked"}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{workflows.Request{By: "k8s-e2e", Reason: reason}}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -615,5 +613,4 @@ func (e *e2e) drift(ctx context.Context, t *testing.T) {
 	if err := h.Get(ctx, nil); err != nil {
 		t.Fatalf("abort: %v", err)
 	}
-	_ = run.Get(ctx, nil)
 }
