@@ -123,7 +123,7 @@ $(K8S_BIN)/kwok:
 ## test-k8s: the Kubernetes suites (routers on envtest, workload lifecycle on kwok, deploy/ dry run, end to end)
 .PHONY: test-k8s
 test-k8s: build tools tools-k8s
-	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -timeout 20m -tags k8s ./activities/traffic/... ./activities/workload/... ./releases/... ./tests/k8s/...
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -timeout 20m -tags k8s ./activities/traffic/... ./activities/workload/... ./releases/... ./gateway/... ./tests/k8s/...
 
 ## demo: two real canaries end to end on this machine: one promoted at its gate, one caught and rolled back (SPEED=10; SPEED=1 runs the plan's real durations)
 SPEED ?= 10

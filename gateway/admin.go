@@ -78,31 +78,25 @@ func (g *Gateway) handlePutRoute(w http.ResponseWriter, r *http.Request) {
 // resulting state with the HTTP status of the outcome (200, 400, 404, 409 or
 // 500) and, when refused, the reason.
 func (g *Gateway) Update(name string, upd RouteUpdate) (RouteState, int, *ErrorBody) {
+	if g.kube != nil {
+		if !g.kube.loaded.Load() {
+			return RouteState{}, http.StatusServiceUnavailable, &ErrorBody{Error: "the gateway has not loaded the shared route state yet (" + g.kube.where() + ")"}
+		}
+		return g.kube.update(name, upd)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	cur, ok := g.states[name]
 	if !ok {
 		return RouteState{}, http.StatusNotFound, &ErrorBody{Error: fmt.Sprintf("unknown route %q", name)}
 	}
-	next, fe := applyUpdate(cur, upd)
-	if fe != nil {
-		return cur, http.StatusBadRequest, fe
-	}
-	if fe := validateState(&next); fe != nil {
-		return cur, http.StatusBadRequest, fe
-	}
-	if sameState(cur, next) {
-		if upd.DropPins || !hasCanaryTraffic(&cur) {
+	next, status, fe, changed := nextState(name, cur, upd)
+	if !changed {
+		if status == http.StatusOK && (upd.DropPins || !hasCanaryTraffic(&cur)) {
 			g.pins[name].reset()
 		}
-		return cur, http.StatusOK, nil
+		return next, status, fe
 	}
-	if upd.IfGeneration != nil && *upd.IfGeneration != cur.Generation {
-		return cur, http.StatusConflict, &ErrorBody{Field: "ifGeneration",
-			Error: fmt.Sprintf("route %s is at generation %d, not %d", name, cur.Generation, *upd.IfGeneration)}
-	}
-	next.Generation = cur.Generation + 1
-	next.UpdatedAt = time.Now().UTC()
 	g.states[name] = next
 	if g.cfg.StateFile != "" {
 		if err := saveState(g.cfg.StateFile, g.states); err != nil {
@@ -119,6 +113,31 @@ func (g *Gateway) Update(name string, upd RouteUpdate) (RouteState, int, *ErrorB
 		"stable", next.Stable.Version, "canary", canaryName(next), "canaryWeightBP", next.CanaryWeightBP,
 		"shadowBP", next.ShadowBP)
 	return next, http.StatusOK, nil
+}
+
+// nextState computes the state an update makes of cur, with the answer's
+// status. changed is false when nothing is to be written: the update was
+// refused (status and fe say why) or asks for the state there is (200 with
+// cur). A stale ifGeneration is refused only when the update would change
+// something, so a retried write is a no-op.
+func nextState(name string, cur RouteState, upd RouteUpdate) (next RouteState, status int, fe *ErrorBody, changed bool) {
+	next, fe = applyUpdate(cur, upd)
+	if fe != nil {
+		return cur, http.StatusBadRequest, fe, false
+	}
+	if fe := validateState(&next); fe != nil {
+		return cur, http.StatusBadRequest, fe, false
+	}
+	if sameState(cur, next) {
+		return cur, http.StatusOK, nil, false
+	}
+	if upd.IfGeneration != nil && *upd.IfGeneration != cur.Generation {
+		return cur, http.StatusConflict, &ErrorBody{Field: "ifGeneration",
+			Error: fmt.Sprintf("route %s is at generation %d, not %d", name, cur.Generation, *upd.IfGeneration)}, false
+	}
+	next.Generation = cur.Generation + 1
+	next.UpdatedAt = time.Now().UTC()
+	return next, http.StatusOK, nil, true
 }
 
 func canaryName(st RouteState) string {

@@ -25,6 +25,9 @@ type Config struct {
 	// StateFile is where the admin-set route state is persisted; empty keeps
 	// state in memory only.
 	StateFile string `yaml:"stateFile"`
+	// State, when its kubernetes block is set, keeps the route state of a
+	// fleet of replicas in one Kubernetes object instead of a file.
+	State StateConfig `yaml:"state"`
 	// Limits bound what one request may cost the gateway.
 	Limits Limits `yaml:"limits"`
 	// Shadow configures the mirror workers.
@@ -245,6 +248,9 @@ var reservedNames = map[string]bool{"healthz": true, "readyz": true, "metrics": 
 
 // Validate checks the configuration; errors name the offending field.
 func (c *Config) Validate() error {
+	if err := c.validateState(); err != nil {
+		return err
+	}
 	if t := c.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		return errors.New("tls: certFile and keyFile are both required (PEM files of the traffic listener's certificate)")
 	}

@@ -39,6 +39,7 @@ type Gateway struct {
 	states map[string]RouteState // current state of every route
 	pins   map[string]*pins      // per route; outlive state changes
 	table  atomic.Pointer[table] // what the request path reads
+	kube   *kubeStore            // the shared state object of a fleet; nil for a file or memory
 }
 
 // New builds a gateway from a validated configuration, loading persisted
@@ -70,6 +71,11 @@ func New(cfg *Config, token string, logger *slog.Logger) (*Gateway, error) {
 	g.proxy = g.newProxy()
 	g.sessions = newSessions()
 	var persisted map[string]RouteState
+	if k := cfg.State.Kubernetes; k != nil {
+		if g.kube, err = newKubeStore(g, k); err != nil {
+			return nil, fmt.Errorf("new gateway: %w", err)
+		}
+	}
 	if cfg.StateFile != "" {
 		if persisted, err = loadState(cfg.StateFile); err != nil {
 			return nil, fmt.Errorf("new gateway: %w", err)
@@ -223,6 +229,10 @@ func (g *Gateway) handleReady(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
 	}
+	if g.kube != nil && !g.kube.loaded.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "loading route state from " + g.kube.where()})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
@@ -272,6 +282,14 @@ func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 		errc <- traffic.Serve(lingerListener{tl})
 	}()
 	go func() { errc <- admin.Serve(al) }()
+	stateCtx, stopState := context.WithCancel(context.Background())
+	stateDone := make(chan struct{})
+	go func() {
+		defer close(stateDone)
+		if g.kube != nil {
+			g.kube.run(stateCtx)
+		}
+	}()
 	sweepDone := make(chan struct{})
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	go func() { defer close(sweepDone); g.sweepPins(sweepCtx) }()
@@ -298,6 +316,8 @@ func (g *Gateway) Serve(ctx context.Context, tl, al net.Listener) error {
 	}
 	stopSweep()
 	<-sweepDone
+	stopState()
+	<-stateDone
 	g.transport.CloseIdleConnections()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("serve gateway: %w", serveErr)

@@ -34,19 +34,25 @@ func loadState(path string) (map[string]RouteState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read gateway state %s: %w", path, err)
 	}
+	return decodeState(data, path)
+}
+
+// decodeState parses and validates a state document; where names its
+// source in errors.
+func decodeState(data []byte, where string) (map[string]RouteState, error) {
 	var f stateFile
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("parse gateway state %s: %w", path, err)
+		return nil, fmt.Errorf("parse gateway state %s: %w", where, err)
 	}
 	if f.Version != stateFileVersion {
-		return nil, fmt.Errorf("gateway state %s: unsupported version %d", path, f.Version)
+		return nil, fmt.Errorf("gateway state %s: unsupported version %d", where, f.Version)
 	}
 	if f.Routes == nil {
 		f.Routes = map[string]RouteState{}
 	}
 	for name, st := range f.Routes {
 		if fe := validateState(&st); fe != nil {
-			return nil, fmt.Errorf("gateway state %s: route %s: %s: %s", path, name, fe.Field, fe.Error)
+			return nil, fmt.Errorf("gateway state %s: route %s: %s: %s", where, name, fe.Field, fe.Error)
 		}
 	}
 	return f.Routes, nil

@@ -126,7 +126,7 @@ func (c *checker) plan(p *RolloutPlan) {
 		if n.Slack.Channel == "" {
 			c.required("spec.notifications.slack", "channel", `channel: "#deploys"`)
 		}
-		events := []string{EventStarted, EventGate, EventApproved, EventPromoted, EventAborted, EventRolledBack, EventInconclusive}
+		events := []string{EventStarted, EventGate, EventApproved, EventPromoted, EventAborted, EventRolledBack, EventInconclusive, EventTrafficRestored}
 		for i, e := range n.Slack.Events {
 			c.oneOf(fmt.Sprintf("spec.notifications.slack.events[%d]", i), "event", e, events)
 		}
@@ -150,6 +150,7 @@ func (c *checker) oneOf(path, what, value string, allowed []string) bool {
 func (c *checker) traffic(s *Spec) {
 	t := &s.Traffic
 	routers := Routers()
+	c.verifyInterval("spec.traffic.verifyInterval", t.VerifyInterval)
 	if t.Router == "" {
 		c.required("spec.traffic", "router", "router: gateway (or "+strings.Join(routers[1:], ", ")+")")
 	} else if !c.oneOf("spec.traffic.router", "router", t.Router, routers) {

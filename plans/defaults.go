@@ -7,6 +7,7 @@ import "time"
 const (
 	DefaultGatewayTokenEnv       = "COALMINE_GATEWAY_TOKEN"
 	DefaultNamespace             = "default"
+	DefaultVerifyInterval        = 30 * time.Second
 	DefaultProgressDeadline      = 10 * time.Minute
 	DefaultApprovalTimeout       = 24 * time.Hour
 	DefaultScaleDownDelay        = 30 * time.Second
@@ -37,9 +38,13 @@ func ApplyDefaults(p *RolloutPlan) {
 		ns = w.Namespace
 	}
 	t := &s.Traffic
+	if t.VerifyInterval == nil {
+		t.VerifyInterval = &Duration{DefaultVerifyInterval}
+	}
 	if g := t.Gateway; g != nil {
 		setString(&g.Route, s.App)
 		setString(&g.TokenEnv, DefaultGatewayTokenEnv)
+		defaultGatewayReplicas(g.Replicas, ns)
 	}
 	if h := t.HTTPRoute; h != nil {
 		setString(&h.Namespace, ns)
@@ -66,7 +71,7 @@ func ApplyDefaults(p *RolloutPlan) {
 	}
 	setDuration(&s.Rollback.ScaleDownDelay, DefaultScaleDownDelay)
 	if n := s.Notifications; n != nil && n.Slack != nil && len(n.Slack.Events) == 0 {
-		n.Slack.Events = []string{EventStarted, EventGate, EventApproved, EventPromoted, EventAborted, EventRolledBack, EventInconclusive}
+		n.Slack.Events = []string{EventStarted, EventGate, EventApproved, EventPromoted, EventAborted, EventRolledBack, EventInconclusive, EventTrafficRestored}
 	}
 	for name, tmpl := range s.AnalysisTemplates {
 		for i := range tmpl.Metrics {

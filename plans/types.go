@@ -83,6 +83,11 @@ type Traffic struct {
 	// Replicas splits traffic by the replica counts of two Deployments
 	// behind one Service.
 	Replicas *ReplicasTraffic `json:"replicas,omitempty"`
+	// VerifyInterval is how often, while the rollout runs, the router's
+	// split is read back and restored (with an event and a notification)
+	// when something else changed it: a GitOps sync, a hand edit, a gateway
+	// that came back empty. Default 30s; 0s turns it off.
+	VerifyInterval *Duration `json:"verifyInterval,omitempty"`
 }
 
 // GatewayTraffic points at a route of coalmine's built-in gateway.
@@ -94,6 +99,41 @@ type GatewayTraffic struct {
 	// TokenEnv names the environment variable that holds the admin API
 	// token on the worker. Defaults to COALMINE_GATEWAY_TOKEN.
 	TokenEnv string `json:"tokenEnv,omitempty"`
+	// Replicas finds every replica of a gateway fleet. When set, a change
+	// completes only when every ready replica reports it, and the gateway
+	// metric provider sums the counts of every replica. Without it the
+	// gateway at url is the only one.
+	Replicas *GatewayReplicas `json:"replicas,omitempty"`
+}
+
+// GatewayReplicas says how to find every replica of a gateway fleet: give
+// exactly one of service, dns and urls.
+type GatewayReplicas struct {
+	// Service is the gateway's admin Service: its EndpointSlices list the
+	// replicas, and only ready endpoints are asked (a replica is ready once
+	// it serves the shared state). The worker needs list on endpointslices
+	// in that namespace.
+	Service *GatewayService `json:"service,omitempty"`
+	// DNS is a name that resolves to the address of every replica, such as
+	// a headless Service's; the scheme and port are url's.
+	DNS string `json:"dns,omitempty"`
+	// URLs are the admin URLs of every replica.
+	URLs []string `json:"urls,omitempty"`
+	// ConfirmTimeout bounds the wait for every replica to report a change
+	// (default 30s); a replica that does not fails the step, which Temporal
+	// retries.
+	ConfirmTimeout Duration `json:"confirmTimeout,omitempty"`
+}
+
+// GatewayService names the admin Service of a gateway fleet.
+type GatewayService struct {
+	// Namespace of the Service; defaults to the workload's namespace, then "default".
+	Namespace string `json:"namespace,omitempty"`
+	// Name of the Service.
+	Name string `json:"name"`
+	// Port is the name of the admin port in the Service's EndpointSlices;
+	// defaults to "admin".
+	Port string `json:"port,omitempty"`
 }
 
 // HTTPRouteTraffic points at a Gateway API HTTPRoute and the two Services
@@ -308,6 +348,9 @@ const (
 	EventAborted      = "aborted"
 	EventRolledBack   = "rolledBack"
 	EventInconclusive = "inconclusive"
+	// EventTrafficRestored: the router's split was found changed and set
+	// again (traffic.verifyInterval).
+	EventTrafficRestored = "trafficRestored"
 )
 
 // SlackNotifications configures Slack messages for a rollout.
@@ -315,7 +358,7 @@ type SlackNotifications struct {
 	// Channel to post in, e.g. #deploys or a channel id.
 	Channel string `json:"channel"`
 	// Events to notify about; defaults to all of them.
-	Events []string `json:"events,omitempty" jsonschema:"enum=started,enum=gate,enum=approved,enum=promoted,enum=aborted,enum=rolledBack,enum=inconclusive"`
+	Events []string `json:"events,omitempty" jsonschema:"enum=started,enum=gate,enum=approved,enum=promoted,enum=aborted,enum=rolledBack,enum=inconclusive,enum=trafficRestored"`
 }
 
 // AnalysisTemplate is a named set of metrics.

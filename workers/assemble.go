@@ -35,6 +35,7 @@ func DefaultActivities(logger *slog.Logger, getenv func(string) string) *activit
 //	deployments.apps/scale                   get, update                (replicas router, canary scale-down)
 //	deployments.apps                         create, delete             (workload lifecycle: the <name>-canary Deployment)
 //	replicasets.apps                         get, list                  (workload lifecycle: the template a rollback restores)
+//	endpointslices.discovery.k8s.io          list                       (gateway router and provider: replicas.service)
 func KubeActivities(logger *slog.Logger, getenv func(string) string, kube traffic.KubeFactory) *activities.Activities {
 	if logger == nil {
 		logger = slog.Default()
@@ -42,14 +43,15 @@ func KubeActivities(logger *slog.Logger, getenv func(string) string, kube traffi
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	typed := func() (kubernetes.Interface, error) {
+		k, err := kube()
+		return k.Typed, err
+	}
 	return &activities.Activities{
-		Routers:  traffic.NewRegistry(traffic.Deps{Getenv: getenv, Kube: kube}),
-		Metrics:  metrics.NewRegistry(metrics.Options{Getenv: getenv, Logger: logger}),
-		Notifier: notify.Log{Logger: logger},
-		Logger:   logger,
-		Workloads: &workload.Manager{Logger: logger, Kube: func() (kubernetes.Interface, error) {
-			k, err := kube()
-			return k.Typed, err
-		}},
+		Routers:   traffic.NewRegistry(traffic.Deps{Getenv: getenv, Kube: kube}),
+		Metrics:   metrics.NewRegistry(metrics.Options{Getenv: getenv, Logger: logger, Kube: typed}),
+		Notifier:  notify.Log{Logger: logger},
+		Logger:    logger,
+		Workloads: &workload.Manager{Logger: logger, Kube: typed},
 	}
 }

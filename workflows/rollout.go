@@ -91,7 +91,9 @@ func Rollout(ctx workflow.Context, in Input) (Result, error) {
 	}
 	r.startBackground(ctx)
 
+	stopVerify := r.startVerify(ctx)
 	err = r.runSteps(ctx)
+	stopVerify()
 	switch {
 	case err == nil:
 		return r.promote(ctx)

@@ -621,6 +621,7 @@ func TestContinueAsNewKeepsState(t *testing.T) {
 	}
 
 	second := newHarness(t, nil)
+	second.router.state = api.TrafficState{CanaryWeight: 10} // the split the first run left
 	second.update(2*time.Hour, UpdateResume, Request{By: "carol"}, &updateOutcome{})
 	second.env.ExecuteWorkflow(Rollout, next)
 	r := second.result()
@@ -699,6 +700,7 @@ func TestContinueAsNewCarriesBackgroundAnalysis(t *testing.T) {
 	}
 
 	second := newHarness(t, nil)
+	second.router.state = api.TrafficState{CanaryWeight: 10} // the split the first run left
 	second.env.ExecuteWorkflow(Rollout, next)
 	second.result()
 	s := second.status()

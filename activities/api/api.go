@@ -103,4 +103,7 @@ const (
 	NameScaleDownCanary  = "ScaleDownCanary"
 	NameCreateCanary     = "CreateCanary"
 	NamePromoteWorkload  = "PromoteWorkload"
+	// NameVerifyTraffic reads the split back and restores what the
+	// workflow last set (traffic.verifyInterval).
+	NameVerifyTraffic = "VerifyTraffic"
 )

@@ -36,6 +36,11 @@ func Options(name string) workflow.ActivityOptions {
 	switch name {
 	case NameSetWeight, NameSetSegmentWeight, NameSetShadow, NamePromoteTraffic:
 		return traffic
+	case NameVerifyTraffic:
+		// The next look tries again; don't hold the steps' traffic lock long.
+		o := traffic
+		o.RetryPolicy = retry(time.Second, 10*time.Second, 3)
+		return o
 	case NameResetTraffic:
 		// The workflow repeats the whole activity until it succeeds.
 		o := traffic

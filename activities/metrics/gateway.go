@@ -44,11 +44,17 @@ type gatewayState struct {
 	Sequential *analysis.SequentialState `json:"sequential,omitempty"`
 	// Confidence is the state of compare limits judged with confidence.
 	Confidence *analysis.ConfidenceState `json:"confidence,omitempty"`
+	// Instances are the last cumulative counts of every gateway process
+	// seen, keyed by admin URL and start time (see fleetCounts).
+	Instances map[string]instanceCounts `json:"instances,omitempty"`
 }
 
 // gatewayTarget is where the statistic is read.
 type gatewayTarget struct {
 	url, route, tokenEnv string
+	// replicas finds a fleet's replicas: traffic.gateway.replicas, unless
+	// the provider names a gateway of its own.
+	replicas *plans.GatewayReplicas
 }
 
 func gatewayTargetOf(q api.Query, cfg *plans.GatewayProvider) gatewayTarget {
@@ -57,6 +63,10 @@ func gatewayTargetOf(q api.Query, cfg *plans.GatewayProvider) gatewayTarget {
 		t.url = pick(tg.URL, t.url)
 		t.route = pick(tg.Route, t.route)
 		t.tokenEnv = pick(tg.TokenEnv, t.tokenEnv)
+		t.replicas = tg.Replicas
+	}
+	if cfg != nil && cfg.URL != "" && (q.Traffic.Gateway == nil || cfg.URL != q.Traffic.Gateway.URL) {
+		t.replicas = nil
 	}
 	if cfg != nil {
 		t.url = pick(cfg.URL, t.url)
@@ -73,11 +83,19 @@ func pick(v, def string) string {
 	return def
 }
 
+// check reports what keeps the target from being read.
+func (t gatewayTarget) check() error {
+	if t.url == "" {
+		return fmt.Errorf("no gateway url (set the provider's url or spec.traffic.gateway.url): %w", api.ErrInvalidConfig)
+	}
+	return nil
+}
+
 // adminClient returns a client of the gateway's admin API with the token
 // read from the environment now.
 func (t gatewayTarget) adminClient(d deps) (*admin.Client, error) {
-	if t.url == "" {
-		return nil, fmt.Errorf("no gateway url (set the provider's url or spec.traffic.gateway.url): %w", api.ErrInvalidConfig)
+	if err := t.check(); err != nil {
+		return nil, err
 	}
 	token, err := secret(d.getenv, t.tokenEnv)
 	if err != nil {
@@ -97,27 +115,32 @@ func (g *Gateway) Measure(ctx context.Context, q api.Query) (api.Result, error) 
 		return api.Result{}, fmt.Errorf("metric %s: unknown gateway stat %q: %w", m.Name, cfg.Stat, api.ErrInvalidConfig)
 	}
 	t := gatewayTargetOf(q, cfg)
-	client, err := t.adminClient(g.d)
-	if err != nil {
+	if err := t.check(); err != nil {
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	var prev gatewayState
+	if err := decodeState(KindGateway, q.State, &prev); err != nil {
 		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	now := g.d.now()
 	window := timeoutOr(m.Interval, plans.DefaultInterval)
 	cctx, cancel := context.WithTimeout(ctx, plans.DefaultProviderTimeout)
 	defer cancel()
-	stats, err := client.Stats(cctx, t.route, now.Add(-window))
+	reads, err := g.readReplicas(cctx, t, now.Add(-window))
 	if err != nil {
-		return api.Result{}, fmt.Errorf("metric %s: read gateway stats of route %s: %w", m.Name, t.route, err)
+		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
-	stable, stableOK := sumSeries(stats.Series, t.route, q.Stable.Name, admin.RoleStable)
-	canary, canaryOK := sumSeries(stats.Series, t.route, q.Canary.Name, admin.RoleCanary, admin.RoleShadow)
-	mirrored, _ := sumSeries(stats.Series, t.route, q.Canary.Name, admin.RoleShadow)
-	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route,
-		"stable_series", stableOK, "canary_series", canaryOK)
+	stable, canary, mirrored, instances := fleetCounts(cfg.Stat, prev.Instances, reads, t.route, q.Stable.Name, q.Canary.Name)
+	g.d.log.DebugContext(ctx, "gateway stats read", "metric", m.Name, "route", t.route, "replicas", len(reads),
+		"stable_requests", stable.cumulative.Requests, "canary_requests", canary.cumulative.Requests)
 
-	roles := canaryRoles(stats.Series, t.route, q.Canary.Name)
+	var series []admin.Series
+	for _, r := range reads {
+		series = append(series, r.stats.Series...)
+	}
+	roles := canaryRoles(series, t.route, q.Canary.Name)
 	if m.Sequential != nil {
-		res, err := g.sequential(q, cfg, stable.cumulative, canary.cumulative, now)
+		res, err := g.sequential(q, cfg, stable.cumulative, canary.cumulative, now, instances)
 		res.Measurement.Reason += rolesNote(canary.cumulative.Requests, mirrored.cumulative.Requests, "")
 		res.Measurement.CanaryRoles = roles
 		return res, err
@@ -127,7 +150,7 @@ func (g *Gateway) Measure(ctx context.Context, q api.Query) (api.Result, error) 
 	lim, rest, ok := confidenceLimits(m, cfg)
 	note := pointNote(m, cfg, rest)
 	if ok {
-		meas, state, err := g.confidence(q, lim, stable.cumulative, canary.cumulative)
+		meas, state, err := g.confidence(q, lim, stable.cumulative, canary.cumulative, instances)
 		if err != nil {
 			return api.Result{}, err
 		}
@@ -189,7 +212,7 @@ func rolesNote(all, mirrored uint64, when string) string {
 
 // confidence judges the compare limits that have a test with confidence
 // (see confidenceLimits) on the cumulative counts.
-func (g *Gateway) confidence(q api.Query, lim analysis.ConfidenceLimits, stable, canary admin.Counts) (analysis.Measurement, []byte, error) {
+func (g *Gateway) confidence(q api.Query, lim analysis.ConfidenceLimits, stable, canary admin.Counts, instances map[string]instanceCounts) (analysis.Measurement, []byte, error) {
 	m := q.Metric
 	var st gatewayState
 	if err := decodeState(KindGateway, q.State, &st); err != nil {
@@ -204,7 +227,7 @@ func (g *Gateway) confidence(q api.Query, lim analysis.ConfidenceLimits, stable,
 	if err != nil {
 		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w: %w", m.Name, err, api.ErrInvalidConfig)
 	}
-	state, err := encodeState(KindGateway, gatewayState{Confidence: &next})
+	state, err := encodeState(KindGateway, gatewayState{Confidence: &next, Instances: instances})
 	if err != nil {
 		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
@@ -281,7 +304,7 @@ func pointNote(m plans.Metric, cfg *plans.GatewayProvider, rest *plans.Compare) 
 }
 
 // sequential runs one look of the sequential test on cumulative counts.
-func (g *Gateway) sequential(q api.Query, cfg *plans.GatewayProvider, stable, canary admin.Counts, now time.Time) (api.Result, error) {
+func (g *Gateway) sequential(q api.Query, cfg *plans.GatewayProvider, stable, canary admin.Counts, now time.Time, instances map[string]instanceCounts) (api.Result, error) {
 	m := q.Metric
 	var st gatewayState
 	if err := decodeState(KindGateway, q.State, &st); err != nil {
@@ -308,7 +331,7 @@ func (g *Gateway) sequential(q api.Query, cfg *plans.GatewayProvider, stable, ca
 		return api.Result{}, err
 	}
 	meas.At = now
-	state, err := encodeState(KindGateway, gatewayState{Sequential: &next})
+	state, err := encodeState(KindGateway, gatewayState{Sequential: &next, Instances: instances})
 	if err != nil {
 		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}

@@ -30,7 +30,7 @@ func hist(perBucket map[int]uint64) gateway.Histogram {
 }
 
 func TestStatValue(t *testing.T) {
-	c := gateway.Counts{
+	c := admin.Counts{
 		Requests: 100, Errors: 5, ClientErrors: 5,
 		Latency:   hist(map[int]uint64{12: 50, 14: 50}), // 0.4–0.5 s and 0.75–1 s
 		TokensIn:  gateway.Moments{Count: 90, Sum: 900},
@@ -63,7 +63,7 @@ func TestStatValue(t *testing.T) {
 	}
 	t.Run("empty is NaN", func(t *testing.T) {
 		for _, s := range []string{plans.StatErrorRate, plans.StatLatency, plans.StatTTFT, plans.StatCost} {
-			if v, _ := statValue(&plans.GatewayProvider{Stat: s}, gateway.Counts{}); !math.IsNaN(v) {
+			if v, _ := statValue(&plans.GatewayProvider{Stat: s}, admin.Counts{}); !math.IsNaN(v) {
 				t.Errorf("%s of nothing = %v, want NaN", s, v)
 			}
 		}
@@ -71,7 +71,7 @@ func TestStatValue(t *testing.T) {
 }
 
 func TestTotalsOf(t *testing.T) {
-	c := gateway.Counts{Requests: 10, Errors: 2, ClientErrors: 1, ToolCalls: gateway.Moments{Count: 7, Sum: 3},
+	c := admin.Counts{Requests: 10, Errors: 2, ClientErrors: 1, ToolCalls: gateway.Moments{Count: 7, Sum: 3},
 		Latency: hist(map[int]uint64{0: 4, 25: 6})}
 	tests := []struct {
 		stat string
@@ -99,14 +99,14 @@ func TestTotalsOf(t *testing.T) {
 	}
 }
 
-func gatewayStatsJSON(t *testing.T, stable, canary gateway.Counts) string {
+func gatewayStatsJSON(t *testing.T, stable, canary admin.Counts) string {
 	t.Helper()
-	st := gateway.Stats{Series: []gateway.Series{
-		{Route: "voice", Version: "v1", Role: gateway.RoleStable, Cumulative: stable, Window: &gateway.Window{Counts: stable}},
-		{Route: "voice", Version: "v2", Role: gateway.RoleCanary, Cumulative: canary, Window: &gateway.Window{Counts: canary}},
-		{Route: "voice", Version: "v2", Role: gateway.RoleShadow, Cumulative: gateway.Counts{Requests: 50}, Window: &gateway.Window{Counts: gateway.Counts{Requests: 50}}},
-		{Route: "voice", Version: "v2", Role: gateway.RoleStable, Cumulative: gateway.Counts{Requests: 7, Errors: 7}, Window: &gateway.Window{Counts: gateway.Counts{Requests: 7, Errors: 7}}},
-		{Route: "other", Version: "v2", Role: gateway.RoleCanary, Cumulative: gateway.Counts{Requests: 1000, Errors: 1000}},
+	st := admin.Stats{Series: []admin.Series{
+		{Route: "voice", Version: "v1", Role: admin.RoleStable, Cumulative: stable, Window: &gateway.Window{Counts: stable}},
+		{Route: "voice", Version: "v2", Role: admin.RoleCanary, Cumulative: canary, Window: &gateway.Window{Counts: canary}},
+		{Route: "voice", Version: "v2", Role: admin.RoleShadow, Cumulative: admin.Counts{Requests: 50}, Window: &gateway.Window{Counts: admin.Counts{Requests: 50}}},
+		{Route: "voice", Version: "v2", Role: admin.RoleStable, Cumulative: admin.Counts{Requests: 7, Errors: 7}, Window: &gateway.Window{Counts: admin.Counts{Requests: 7, Errors: 7}}},
+		{Route: "other", Version: "v2", Role: admin.RoleCanary, Cumulative: admin.Counts{Requests: 1000, Errors: 1000}},
 	}}
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -117,8 +117,8 @@ func gatewayStatsJSON(t *testing.T, stable, canary gateway.Counts) string {
 
 func TestGatewayMeasure(t *testing.T) {
 	const token = "admin-token-xyz"
-	stable := gateway.Counts{Requests: 1000, Errors: 10}
-	canary := gateway.Counts{Requests: 100, Errors: 5}
+	stable := admin.Counts{Requests: 1000, Errors: 10}
+	canary := admin.Counts{Requests: 100, Errors: 5}
 	srv := newRecorder(t, func(r *http.Request) (int, string) {
 		if r.Header.Get("Authorization") != "Bearer "+token {
 			return 401, `{"error": "unauthorized"}`
@@ -145,7 +145,7 @@ func TestGatewayMeasure(t *testing.T) {
 	if m.Verdict != analysis.Fail || m.CanarySamples != 150 || m.StableSamples != 1000 {
 		t.Errorf("measurement = %+v, want Fail with 1000/150 samples", m)
 	}
-	if !slices.Equal(m.CanaryRoles, []string{gateway.RoleCanary, gateway.RoleShadow}) || !strings.Contains(m.Reason, "50 of them mirrored") {
+	if !slices.Equal(m.CanaryRoles, []string{admin.RoleCanary, admin.RoleShadow}) || !strings.Contains(m.Reason, "50 of them mirrored") {
 		t.Errorf("canary roles %q, reason %q: want both roles said", m.CanaryRoles, m.Reason)
 	}
 	reqs := srv.requests()

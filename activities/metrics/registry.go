@@ -1,6 +1,10 @@
 package metrics
 
 import (
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/coalmine-dev/coalmine/gateway/fleet"
+
 	"log/slog"
 	"net/http"
 	"os"
@@ -25,6 +29,9 @@ type Options struct {
 	// JudgePrompts are the prompts the judge provider sends to both versions
 	// to get paired answers; nil uses a small built-in set.
 	JudgePrompts []string
+	// Kube reads the EndpointSlices of a gateway fleet's admin Service
+	// (traffic.gateway.replicas.service); nil on a worker without a cluster.
+	Kube func() (kubernetes.Interface, error)
 }
 
 // deps is Options with the defaults filled in.
@@ -33,10 +40,11 @@ type deps struct {
 	getenv func(string) string
 	log    *slog.Logger
 	now    func() time.Time
+	fleet  fleet.Finder
 }
 
 func (o Options) deps() deps {
-	d := deps{hc: o.HTTPClient, getenv: o.Getenv, log: o.Logger, now: o.Now}
+	d := deps{hc: o.HTTPClient, getenv: o.Getenv, log: o.Logger, now: o.Now, fleet: fleet.Finder{Kube: o.Kube}}
 	if d.hc == nil {
 		d.hc = &http.Client{}
 	}

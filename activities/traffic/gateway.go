@@ -8,6 +8,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
+	"github.com/coalmine-dev/coalmine/gateway/fleet"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -31,6 +32,8 @@ type Gateway struct {
 	target               api.Target
 	sticky               *admin.Sticky
 	deps                 Deps
+	replicas             *plans.GatewayReplicas // nil: the gateway at url is the only one
+	finder               fleet.Finder
 }
 
 // NewGateway is the Builder of the gateway router.
@@ -45,7 +48,8 @@ func NewGateway(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, 
 	if deps.Getenv == nil {
 		return nil, fmt.Errorf("gateway router for %s: no environment reader: %w", in.Target.App, api.ErrInvalidConfig)
 	}
-	g := &Gateway{url: gt.URL, route: gt.Route, tokenEnv: gt.TokenEnv, target: in.Target, deps: deps}
+	g := &Gateway{url: gt.URL, route: gt.Route, tokenEnv: gt.TokenEnv, target: in.Target, deps: deps,
+		replicas: gt.Replicas, finder: finderOf(deps)}
 	if st := in.Sticky; st != nil {
 		g.sticky = &admin.Sticky{Headers: st.Headers, UserField: st.UserField, PinTTL: admin.Duration(st.PinTTL.Duration)}
 	}
@@ -62,21 +66,41 @@ func NewGateway(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, 
 // token is picked up without restarting the worker. The token never
 // appears in errors.
 func (g *Gateway) client() (*admin.Client, error) {
-	tok := g.deps.Getenv(g.tokenEnv)
-	if tok == "" {
-		return nil, fmt.Errorf("gateway admin token: environment variable %s is not set on the worker: %w", g.tokenEnv, api.ErrInvalidConfig)
+	tok, err := g.token()
+	if err != nil {
+		return nil, err
 	}
 	return admin.NewClient(g.url, tok, g.deps.HTTPClient), nil
 }
 
-// modify applies change to the route with optimistic concurrency.
+// token reads the admin token from the worker's environment now.
+func (g *Gateway) token() (string, error) {
+	tok := g.deps.Getenv(g.tokenEnv)
+	if tok == "" {
+		return "", fmt.Errorf("gateway admin token: environment variable %s is not set on the worker: %w", g.tokenEnv, api.ErrInvalidConfig)
+	}
+	return tok, nil
+}
+
+// modify applies change to the route with optimistic concurrency and, for
+// a fleet, waits until every replica reports it.
 func (g *Gateway) modify(ctx context.Context, op string, change func(cur admin.RouteState) (admin.RouteUpdate, error)) error {
-	c, err := g.client()
+	tok, err := g.token()
 	if err != nil {
 		return err
 	}
-	if _, err := c.Modify(ctx, g.route, writeAttempts, change); err != nil {
+	replicas, err := g.replicaURLs(ctx)
+	if err != nil {
+		return fmt.Errorf("%s on gateway route %s: %w", op, g.route, err)
+	}
+	st, err := g.writeAnywhere(ctx, tok, replicas, func(c *admin.Client) (admin.RouteState, error) {
+		return c.Modify(ctx, g.route, writeAttempts, change)
+	})
+	if err != nil {
 		return fmt.Errorf("%s on gateway route %s: %w", op, g.route, classifyAPI(err))
+	}
+	if err := g.confirm(ctx, tok, replicas, st.Generation); err != nil {
+		return fmt.Errorf("%s on gateway route %s: %w", op, g.route, err)
 	}
 	return nil
 }

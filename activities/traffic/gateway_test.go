@@ -91,7 +91,7 @@ func (e *env) served(t *testing.T, hdr map[string]string) string {
 	return resp.Header.Get(gateway.HeaderVersion)
 }
 
-func (e *env) route(t *testing.T) gateway.RouteState {
+func (e *env) route(t *testing.T) admin.RouteState {
 	t.Helper()
 	st, err := e.client.Route(context.Background(), "voice")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/coalmine-dev/coalmine/gateway"
 )
@@ -45,6 +46,7 @@ The gateway drains requests in flight on SIGINT or SIGTERM.`,
 				debug.SetGCPercent(400)
 			}
 			logger := slog.New(slog.NewTextHandler(io.Err, nil))
+			klog.SetSlogLogger(logger) // client-go's records (state.kubernetes) in the same format
 			g, err := gateway.New(cfg, token, logger)
 			if err != nil {
 				return err

@@ -110,4 +110,34 @@ func TestDeployManifests(t *testing.T) {
 			t.Errorf("worker may %s %s: %q, want allowed=%v", c.verb, c.resource, strings.TrimSpace(out), c.allowed)
 		}
 	}
+	checkGatewayFleetRBAC(t, kubeconfig)
+}
+
+// checkGatewayFleetRBAC checks what deploy/base/gateway-state.yaml grants:
+// the gateway may get, list, watch and update its state ConfigMap and no
+// other, and the worker may list the gateway's EndpointSlices.
+func checkGatewayFleetRBAC(t *testing.T, kubeconfig string) {
+	t.Helper()
+	const gw, worker = "system:serviceaccount:coalmine:coalmine-gateway", "system:serviceaccount:coalmine:coalmine-worker"
+	cases := []struct {
+		as, verb, resource string
+		allowed            bool
+	}{
+		{gw, "get", "configmaps/coalmine-gateway-state", true},
+		{gw, "list", "configmaps/coalmine-gateway-state", true},
+		{gw, "watch", "configmaps/coalmine-gateway-state", true},
+		{gw, "update", "configmaps/coalmine-gateway-state", true},
+		{gw, "delete", "configmaps/coalmine-gateway-state", false},
+		{gw, "get", "configmaps/coalmine-gateway", false},
+		{gw, "list", "configmaps", false},
+		{gw, "get", "secrets", false},
+		{worker, "list", "endpointslices.discovery.k8s.io", true},
+		{worker, "update", "configmaps/coalmine-gateway-state", false},
+	}
+	for _, c := range cases {
+		out, _ := kubectl(t, kubeconfig, nil, "auth", "can-i", c.verb, c.resource, "-n", "coalmine", "--as", c.as)
+		if got := strings.TrimSpace(out) == "yes"; got != c.allowed {
+			t.Errorf("%s may %s %s: %q, want allowed=%v", c.as, c.verb, c.resource, strings.TrimSpace(out), c.allowed)
+		}
+	}
 }

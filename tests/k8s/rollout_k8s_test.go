@@ -151,6 +151,7 @@ func TestRolloutOnKubernetes(t *testing.T) {
 	t.Run("worker killed between setWeight and its read-back", func(t *testing.T) { e.crash(ctx, t) })
 	t.Run("replicas router", func(t *testing.T) { e.replicas(ctx, t) })
 	t.Run("rollback restores the earlier template", func(t *testing.T) { e.rollbackRestoresTemplate(ctx, t) })
+	t.Run("hand-edited HTTPRoute restored", func(t *testing.T) { e.drift(ctx, t) })
 }
 
 func stableDeployment() *appsv1.Deployment {
@@ -361,16 +362,7 @@ func (e *e2e) aborted(ctx context.Context, t *testing.T) {
 	if _, c := e.routeWeights(ctx, t); c != 25 {
 		t.Fatalf("canary weight %d at the pause", c)
 	}
-	h, err := e.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflows.WorkflowID("voice-agent"), UpdateName: workflows.UpdateAbort,
-		Args: []any{workflows.Request{By: "k8s-e2e", Reason: "test abort"}}, WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Get(ctx, nil); err != nil {
-		t.Fatalf("abort: %v", err)
-	}
+	e.abort(ctx, t, "test abort")
 	err = run.Get(ctx, nil)
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != workflows.ErrorTypeRolledBack {
@@ -583,4 +575,64 @@ spec:
 		}
 	}
 	e.wantStableRuns(ctx, t, "registry.example.com/voice-agent:v4")
+}
+
+// drift edits the HTTPRoute's weights by hand during a pause; within one
+// traffic.verifyInterval the rollout sets them again, with an event.
+func (e *e2e) drift(ctx context.Context, t *testing.T) {
+	w := e.worker(t)
+	defer w.Stop()
+	p := e.plan(t, "    - setWeight: 25\n    - pause: {duration: 1h}\n")
+	const every = 2 * time.Second
+	p.Spec.Traffic.VerifyInterval = &plans.Duration{Duration: every}
+	run := e.start(ctx, t, p, "v4", "v5")
+	waitUntil(ctx, t, "the rollout at 25%", func() bool {
+		st := e.status(ctx, t)
+		return st.Weight == 25 && st.WaitKind == "pause"
+	})
+	obj, err := e.kube.Dynamic.Resource(httpRoutes()).Namespace("ai").Get(ctx, "voice-agent", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, _, _ := unstructured.NestedSlice(obj.Object, "spec", "rules")
+	for _, r := range rules {
+		for _, b := range r.(map[string]any)["backendRefs"].([]any) {
+			ref := b.(map[string]any)
+			ref["weight"] = map[string]int64{"voice-agent": 100, "voice-agent-canary": 0}[ref["name"].(string)]
+		}
+	}
+	if err := unstructured.SetNestedSlice(obj.Object, rules, "spec", "rules"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.kube.Dynamic.Resource(httpRoutes()).Namespace("ai").Update(ctx, obj, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatalf("hand edit: %v", err)
+	}
+	edited := time.Now()
+	waitUntil(ctx, t, "the canary weight restored", func() bool { _, c := e.routeWeights(ctx, t); return c == 25 })
+	took := time.Since(edited)
+	t.Logf("hand-edited HTTPRoute weight restored after %v (verifyInterval %v)", took.Round(time.Millisecond), every)
+	if took > every+5*time.Second {
+		t.Errorf("restored after %v, more than one verifyInterval (%v) and some slack", took, every)
+	}
+	const want = "canary weight found at 0%, expected 25%: restored"
+	waitUntil(ctx, t, "the restore event", func() bool {
+		return slices.ContainsFunc(e.status(ctx, t).Events, func(ev workflows.Event) bool { return ev.Message == want })
+	})
+	e.abort(ctx, t, "drift checked")
+	_ = run.Get(ctx, nil)
+}
+
+// abort aborts the rollout of voice-agent and waits for the update.
+func (e *e2e) abort(ctx context.Context, t *testing.T, reason string) {
+	t.Helper()
+	h, err := e.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.WorkflowID("voice-agent"), UpdateName: workflows.UpdateAbort,
+		Args: []any{workflows.Request{By: "k8s-e2e", Reason: reason}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Get(ctx, nil); err != nil {
+		t.Fatalf("abort: %v", err)
+	}
 }

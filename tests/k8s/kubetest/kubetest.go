@@ -98,6 +98,15 @@ func CRDPaths(t testing.TB) []string {
 // configuration.
 func APIServer(t testing.TB) *rest.Config {
 	t.Helper()
+	_, cfg := APIServerEnv(t)
+	return cfg
+}
+
+// APIServerEnv is APIServer that also returns the environment, whose
+// AddUser gives credentials of an ordinary user (RBAC applies to them;
+// the returned configuration is in system:masters).
+func APIServerEnv(t testing.TB) (*envtest.Environment, *rest.Config) {
+	t.Helper()
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    BinDir(t, "etcd", "kube-apiserver", "kubectl"),
 		CRDDirectoryPaths:        CRDPaths(t),
@@ -116,7 +125,7 @@ func APIServer(t testing.TB) *rest.Config {
 			t.Errorf("stop the test API server: %v", err)
 		}
 	})
-	return cfg
+	return env, cfg
 }
 
 // Kubeconfig writes cfg as a kubeconfig file in a temporary folder, for
