@@ -92,6 +92,7 @@ func drive(t *testing.T, g *gw, routeName string, n int) map[string]int {
 		sem = make(chan struct{}, 8)
 	)
 	body := `{"model":"m","messages":[{"role":"user","content":"What is the capital of France?"}]}`
+	before := routeRequests(t, g, routeName)
 	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -118,7 +119,35 @@ func drive(t *testing.T, g *gw, routeName string, n int) map[string]int {
 		}()
 	}
 	wg.Wait()
+	// The gateway counts a request just after its answer's last byte: wait
+	// until it has counted all n, so a look taken next sees every one.
+	deadline := time.Now().Add(30 * time.Second)
+	for got := routeRequests(t, g, routeName); got < before+uint64(n); got = routeRequests(t, g, routeName) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway counted %d of the %d requests sent on route %s", got-before, n, routeName)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return by
+}
+
+// routeRequests is how many client requests the gateway has counted on
+// route, in every version (mirrored copies left out).
+func routeRequests(t *testing.T, g *gw, route string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := g.client.Stats(ctx, route, time.Time{})
+	if err != nil {
+		t.Fatalf("read the gateway's stats of route %s: %v", route, err)
+	}
+	var n uint64
+	for _, s := range st.Series {
+		if s.Route == route && s.Role != admin.RoleShadow {
+			n += s.Cumulative.Requests
+		}
+	}
+	return n
 }
 
 // repoRoot walks up from the working directory to the folder with go.mod.
