@@ -172,11 +172,12 @@ func (s *stack) status() workflows.Status {
 	return st
 }
 
-// waitFor polls the status until cond holds; the server is remote, so
+// waitFor polls the status until cond holds (90 s at most: a loaded 2-core
+// machine has taken over 30 s for one hold); the server is remote, so
 // there is nothing to wait on but its answers.
 func (s *stack) waitFor(what string, cond func(workflows.Status) bool) workflows.Status {
 	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
