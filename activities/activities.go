@@ -97,7 +97,8 @@ type Activities struct {
 	Workloads Workloads
 	// Logger logs what the activities do; nil means slog.Default().
 	Logger *slog.Logger
-	// HeartbeatEvery is how often a waiting activity heartbeats; 0 means 5s.
+	// HeartbeatEvery is how often a waiting activity heartbeats; 0 means 1s
+	// (the heartbeat timeouts in Options are a few seconds).
 	HeartbeatEvery time.Duration
 	// UIURL is the Temporal Web UI's base address, for links in
 	// notifications (e.g. http://127.0.0.1:8233); empty leaves them out.
@@ -152,10 +153,18 @@ func classify(err error, router, kind string) error {
 	return err
 }
 
-// change applies one traffic change and reads the split back.
+// change applies one traffic change and reads the split back. Before it
+// writes, it reads the router: when no attempt of this activity got as far
+// as writing and the router cannot be reached, it fails with
+// ErrorTypeTrafficUntouched, so the workflow knows the change never
+// happened. An attempt that may write first records a heartbeat saying so,
+// which the next attempt reads.
 func (a *Activities) change(ctx context.Context, in TrafficInput, kind string, apply func(Router) error) (TrafficState, error) {
 	r, err := a.router(ctx, in)
 	if err != nil {
+		return TrafficState{}, err
+	}
+	if err := mayWrite(ctx, r, in, kind); err != nil {
 		return TrafficState{}, err
 	}
 	var st TrafficState
@@ -168,7 +177,7 @@ func (a *Activities) change(ctx context.Context, in TrafficInput, kind string, a
 			return fmt.Errorf("read back %s router for %s after %s: %w", in.Traffic.Router, in.Target.App, kind, err)
 		}
 		return nil
-	})
+	}, mayHaveWritten)
 	if err != nil {
 		return TrafficState{}, err
 	}
@@ -415,13 +424,13 @@ func classifyWorkload(err error) error {
 
 // heartbeating runs fn and heartbeats while it runs, so that a stuck call
 // is noticed and a cancelled activity learns of it.
-func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) error) error {
+func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) error, details ...any) error {
 	if !activity.IsActivity(ctx) {
 		return fn(ctx)
 	}
 	every := a.HeartbeatEvery
 	if every <= 0 {
-		every = 5 * time.Second
+		every = time.Second
 	}
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
@@ -432,7 +441,7 @@ func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) 
 		case err := <-done:
 			return err
 		case <-t.C:
-			activity.RecordHeartbeat(ctx)
+			activity.RecordHeartbeat(ctx, details...)
 		}
 	}
 }

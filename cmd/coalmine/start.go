@@ -128,6 +128,9 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 		TaskQueue:                tc.taskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// A worker killed in the middle of a workflow task delays the
+		// rollout (and its rollback) by this timeout; the default is 10s.
+		WorkflowTaskTimeout: workflowTaskTimeout,
 		StaticSummary:            workflows.StaticSummary(app, stable, o.canary),
 		StaticDetails:            staticDetails(p, o.by),
 		TypedSearchAttributes:    workflows.SearchAttributes(app, stable, o.canary, workflows.PhaseProgressing, 0),
@@ -142,6 +145,9 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 	fmt.Fprintf(io.Out, "started the rollout of %s %s → %s (workflow %s, run %s)\n", app, stable, o.canary, id, run.GetRunID())
 	return nil
 }
+
+// workflowTaskTimeout is the rollout's workflow task timeout.
+const workflowTaskTimeout = 5 * time.Second
 
 // defaultWatchEvery is how often start --watch redraws.
 const defaultWatchEvery = 2 * time.Second
