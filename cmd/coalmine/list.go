@@ -78,7 +78,7 @@ canary weight and when they started. Filter by app or by phase
 }
 
 // phases are the rollout phases list --phase accepts.
-var phases = []workflows.Phase{workflows.PhaseProgressing, workflows.PhasePaused, workflows.PhaseRollingBack, workflows.PhasePromoted, workflows.PhaseRolledBack}
+var phases = []workflows.Phase{workflows.PhaseProgressing, workflows.PhasePaused, workflows.PhaseRollingBack, workflows.PhasePromoted, workflows.PhaseRolledBack, workflows.PhaseAbandoned}
 
 // phaseNamed returns the phase named s, in any case, or an error that
 // lists the phases.

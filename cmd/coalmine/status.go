@@ -105,7 +105,7 @@ func watchStatus(ctx context.Context, io streams, c client.Client, app, output s
 		switch st.Phase {
 		case workflows.PhasePromoted:
 			return nil
-		case workflows.PhaseRolledBack:
+		case workflows.PhaseRolledBack, workflows.PhaseAbandoned:
 			fmt.Fprintf(io.Err, "coalmine: %s\n", st.Reason)
 			return errSilent
 		}
@@ -151,6 +151,9 @@ func renderStatus(w io.Writer, st workflows.Status, now time.Time) {
 	fmt.Fprintln(w)
 	if st.Reason != "" {
 		fmt.Fprintf(w, "reason: %s\n", st.Reason)
+	}
+	if st.ResetFailures > 0 && st.Phase == workflows.PhaseRollingBack {
+		fmt.Fprintf(w, "reset: failed %d times, last: %s; coalmine keeps trying (abort --force ends the rollout leaving traffic as is)\n", st.ResetFailures, st.ResetError)
 	}
 	fmt.Fprintln(w)
 
