@@ -34,8 +34,8 @@ func mayWrite(ctx context.Context, r Router, in TrafficInput, kind string) error
 	}
 	if !wrote {
 		if _, err := r.Read(ctx); err != nil && unreachable(err) {
-			msg := fmt.Sprintf("%s on %s router for %s: the router cannot be reached, nothing was changed", kind, in.Traffic.Router, in.Target.App)
-			return temporal.NewApplicationErrorWithCause(msg, ErrorTypeTrafficUntouched, err)
+			msg := fmt.Sprintf("%s on %s router for %s: nothing was changed, the router cannot be reached: %v", kind, in.Traffic.Router, in.Target.App, err)
+			return temporal.NewApplicationError(msg, ErrorTypeTrafficUntouched)
 		}
 	}
 	// The first heartbeat of an attempt is sent at once, before the write.

@@ -67,7 +67,7 @@ func (r *rollout) returnTraffic(ctx workflow.Context) (forced bool) {
 			r.st.ResetFailures, r.st.ResetError = 0, ""
 			return false
 		}
-		r.st.ResetFailures, r.st.ResetError = attempt, errText(err)
+		r.st.ResetFailures, r.st.ResetError = attempt, reasonText(err)
 		r.event(ctx, "rollback", "", fmt.Sprintf("could not return traffic to stable (attempt %d): %s", attempt, r.st.ResetError))
 		if attempt == 1 || attempt%resetAlertEvery == 0 {
 			r.notify(ctx, plans.EventRolledBack, fmt.Sprintf("coalmine cannot return %s traffic to %s (attempt %d): %s. It keeps trying; check %s. To end the rollout leaving traffic as it is: coalmine abort %s --force --reason WHY.",

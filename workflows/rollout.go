@@ -249,7 +249,8 @@ func (r *rollout) advance(ctx workflow.Context) {
 	r.st.StepStartedAt = workflow.Now(ctx)
 	r.st.Analysis = nil
 	full := r.ctl.Full
-	r.ctl = Control{Held: r.ctl.Held, Abort: r.ctl.Abort, BackgroundDone: r.ctl.BackgroundDone, Full: full, Message: r.ctl.Message}
+	r.ctl = Control{Held: r.ctl.Held, Abort: r.ctl.Abort, BackgroundDone: r.ctl.BackgroundDone, Full: full, Message: r.ctl.Message,
+		Changed: r.ctl.Changed, Forced: r.ctl.Forced}
 	r.touch(ctx)
 }
 
