@@ -134,10 +134,10 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		// A worker killed in the middle of a workflow task delays the
 		// rollout (and its rollback) by this timeout; the default is 10s.
-		WorkflowTaskTimeout: workflowTaskTimeout,
-		StaticSummary:            workflows.StaticSummary(app, stable, o.canary),
-		StaticDetails:            staticDetails(p, o.by),
-		TypedSearchAttributes:    workflows.SearchAttributes(app, stable, o.canary, workflows.PhaseProgressing, 0),
+		WorkflowTaskTimeout:   workflowTaskTimeout,
+		StaticSummary:         workflows.StaticSummary(app, stable, o.canary),
+		StaticDetails:         staticDetails(p, o.by),
+		TypedSearchAttributes: workflows.SearchAttributes(app, stable, o.canary, workflows.PhaseProgressing, 0),
 	}, workers.WorkflowName, in)
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
