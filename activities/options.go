@@ -31,7 +31,7 @@ func retry(initial, maxInterval time.Duration, attempts int32, extra ...string) 
 // canary is back at 0% within seconds of a new worker starting. The
 // activities heartbeat every second (Activities.HeartbeatEvery); the SDK
 // sends at most one heartbeat per 80% of this timeout.
-const shortHeartbeat = 3 * time.Second
+const shortHeartbeat = 2 * time.Second
 
 // Options returns the activity options of one activity type, by name. All
 // timeouts and retry policies live here.

@@ -39,7 +39,7 @@ func Register(w worker.Registry, acts *activities.Activities) {
 
 // stickyTimeout bounds how long a workflow task waits for the worker that
 // ran the workflow last (its sticky queue) before any worker may take it.
-const stickyTimeout = 2 * time.Second
+const stickyTimeout = time.Second
 
 // NewWorker builds a worker on c for the task queue that runs rollouts.
 // Activities get stopTimeout to finish when the worker stops.

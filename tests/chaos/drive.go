@@ -116,6 +116,7 @@ func (r *rollout) zeroSince(t0 time.Time, into *[]time.Duration) error {
 		cancel()
 		if err == nil && st.CanaryWeightBP == 0 && st.Stable.Version == "v1" {
 			d := max(time.Since(t0), 0)
+			r.zero = d
 			r.h.mu.Lock()
 			*into = append(*into, d)
 			r.h.mu.Unlock()
@@ -135,4 +136,27 @@ func (r *rollout) route() (gateway.RouteState, error) {
 		return err
 	})
 	return st, err
+}
+
+// abortIfInconclusive waits until the rollout ends or waits for a person
+// after an inconclusive analysis, and aborts it then.
+func (r *rollout) abortIfInconclusive() error {
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := r.status()
+		if err != nil {
+			return err
+		}
+		switch {
+		case st.Phase.Ended() || st.Phase == workflows.PhaseRollingBack:
+			return nil
+		case st.WaitKind == "inconclusive":
+			_, err := r.update(workflows.UpdateAbort, workflows.Request{By: "chaos", Reason: "the metric gave no data"})
+			return err
+		case st.WaitKind == "gate":
+			return fmt.Errorf("a failing metric endpoint let the rollout reach its gate")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("neither ended nor inconclusive within 90s")
 }

@@ -133,8 +133,8 @@ spec:
       metrics:
         - name: eval-pass-rate
           interval: 1s
-          count: 2
-          consecutiveErrorLimit: 2
+          count: 3
+          consecutiveErrorLimit: 1
           provider:
             web: {url: "%[3]s", jsonPath: "$.passRate", timeout: 2s}
           successCondition: result >= 0.9
@@ -216,6 +216,7 @@ func (h *harness) record(fault string, kills int, correct bool, why string) {
 	h.kills += kills
 	if correct {
 		r.correct++
+		fmt.Fprintf(os.Stdout, "ok     %-45s %s\n", fault, why)
 	} else {
 		h.wrong++
 		fmt.Fprintf(os.Stdout, "WRONG  %-40s %s\n", fault, why)

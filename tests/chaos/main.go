@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/coalmine-dev/coalmine/tests/testenv"
@@ -70,6 +72,13 @@ func run(seed uint64, rounds, minKills int, budget time.Duration, keep bool) err
 		return err
 	}
 	defer s.stop()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		s.stop()
+		os.Exit(1)
+	}()
 	h, err := newHarness(s, ms.URL, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), apps)
 	if err != nil {
 		return err

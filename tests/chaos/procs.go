@@ -133,6 +133,9 @@ func newStack(dir, coalmine, temporalCLI string, apps []string) (*stack, error) 
 		return nil, err
 	}
 	waddr := fmt.Sprintf("127.0.0.1:%d", s.temporalPort)
+	if err := waitTCP(waddr, 2*time.Minute); err != nil {
+		return nil, err
+	}
 	s.worker = &proc{name: "worker", log: logf, env: env, args: []string{coalmine, "worker", "--address", waddr, "--metrics-listen", ""}}
 	s.worker2 = &proc{name: "worker 2", log: logf, env: env, args: s.worker.args}
 	if err := s.worker.start(); err != nil {
@@ -159,4 +162,18 @@ func (s *stack) stop() {
 	for _, p := range append([]*proc{s.worker2, s.worker, s.gateway, s.temporal}, s.agents...) {
 		p.kill()
 	}
+}
+
+// waitTCP waits until addr accepts connections.
+func waitTCP(addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing accepts connections at %s after %s", addr, d)
 }

@@ -31,6 +31,8 @@ type rollout struct {
 	app     string
 	run     client.WorkflowRun
 	started time.Time
+	// zero is the time to 0% canary measured in this rollout, if any.
+	zero time.Duration
 }
 
 func scenarios() []scenario {
@@ -146,10 +148,11 @@ func scenarios() []scenario {
 	}
 }
 
-// metricFailures are the five ways the eval endpoint fails; each must roll
-// the rollout back with the cause in its reason.
+// metricFailures are the five ways the eval endpoint fails; each must keep
+// the canary from promotion: the analysis errors and rolls back, or (no
+// data) is inconclusive and waits for a person, who aborts here.
 func metricFailures() []scenario {
-	none := func(*rollout) (int, error) { return 0, nil }
+	none := func(r *rollout) (int, error) { return 0, r.abortIfInconclusive() }
 	back := workflows.PhaseRolledBack
 	return []scenario{
 		{"metric endpoint: HTTP 500", "500", back, none},
@@ -178,10 +181,16 @@ func (h *harness) runScenario(sc scenario) {
 		return
 	}
 	why := r.check(sc.want)
-	h.record(sc.fault, kills, why == "", fmt.Sprintf("%s: %s", r.app, why))
-	if why != "" {
-		r.cleanUp()
+	if why == "" {
+		msg := fmt.Sprintf("%s %s in %s", r.app, sc.want, time.Since(r.started).Round(100*time.Millisecond))
+		if r.zero > 0 {
+			msg += fmt.Sprintf(", canary at 0%% %.2f s after the trigger", r.zero.Seconds())
+		}
+		h.record(sc.fault, kills, true, msg)
+		return
 	}
+	h.record(sc.fault, kills, false, fmt.Sprintf("%s: %s", r.app, why))
+	r.cleanUp()
 }
 
 // check waits for the end and returns what is wrong, "" when nothing.
