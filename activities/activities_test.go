@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 
@@ -18,10 +19,11 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
-// router is a router whose every change fails with err, or that reports weight on Read.
+// router is a router whose every change fails with err, or that reports
+// weight on Read; readErr fails the reads.
 type router struct {
-	err    error
-	weight float64
+	err, readErr error
+	weight       float64
 }
 
 func (r *router) Router(context.Context, activities.TrafficInput) (activities.Router, error) {
@@ -35,8 +37,11 @@ func (r *router) SetShadow(context.Context, float64) error { return r.err }
 func (r *router) Promote(context.Context) error            { return r.err }
 func (r *router) Reset(context.Context) error              { return r.err }
 func (r *router) Read(context.Context) (activities.TrafficState, error) {
-	return activities.TrafficState{CanaryWeight: r.weight}, nil
+	return activities.TrafficState{CanaryWeight: r.weight}, r.readErr
 }
+
+// refused is what a router that cannot be reached fails with.
+var refused = fmt.Errorf("read route: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")})
 
 type provider struct {
 	res metrics.Result
@@ -135,6 +140,34 @@ func TestTrafficActivities(t *testing.T) {
 				return err
 			},
 			wantErr: `the plan has no segment "pilot"`, nonRetryable: true, wantErrorType: activities.ErrorTypeInvalidConfig,
+		},
+		{
+			name: "a router that cannot be reached was not changed",
+			r:    &router{err: refused, readErr: refused},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(activities.NameSetWeight, weightInput("gateway", 25))
+				return err
+			},
+			wantErr: "setWeight on gateway router for a: nothing was changed, the router cannot be reached: read route: dial tcp: connect: connection refused", wantErrorType: activities.ErrorTypeTrafficUntouched,
+		},
+		{
+			name: "after an attempt that may have written, an unreachable router may hold the change",
+			r:    &router{err: refused, readErr: refused},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				e.SetHeartbeatDetails(true)
+				_, err := e.ExecuteActivity(activities.NameSetWeight, weightInput("gateway", 25))
+				return err
+			},
+			wantErr: "setWeight on gateway router", wantErrorType: "wrapError",
+		},
+		{
+			name: "a write that failed after the router answered may have changed it",
+			r:    &router{err: errors.New("connection reset by peer")},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(activities.NameSetWeight, weightInput("gateway", 25))
+				return err
+			},
+			wantErr: "connection reset by peer", wantErrorType: "wrapError",
 		},
 	}
 	for _, tt := range tests {
