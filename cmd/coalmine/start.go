@@ -151,7 +151,7 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 }
 
 // workflowTaskTimeout is the rollout's workflow task timeout.
-const workflowTaskTimeout = 5 * time.Second
+const workflowTaskTimeout = 3 * time.Second
 
 // defaultWatchEvery is how often start --watch redraws.
 const defaultWatchEvery = 2 * time.Second

@@ -162,7 +162,7 @@ func (h *harness) start(metricURL string) (*rollout, error) {
 		run, err = h.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID: workflows.WorkflowID(app), TaskQueue: workflows.TaskQueue,
 			// As coalmine start sets it.
-			WorkflowTaskTimeout:   5 * time.Second,
+			WorkflowTaskTimeout:   3 * time.Second,
 			TypedSearchAttributes: workflows.SearchAttributes(app, "v1", "v2", workflows.PhaseProgressing, 0),
 		}, workers.WorkflowName, in)
 		return err
