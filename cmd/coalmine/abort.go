@@ -7,7 +7,7 @@ import (
 )
 
 func newAbortCmd(io streams) *cobra.Command {
-	return newUpdateCmd(io, "abort APP --reason WHY",
+	return newUpdateCmd(io, "abort APP --reason WHY [--force]",
 		"Roll an app's rollout back: all traffic back to the stable version",
 		`Abort rolls the rollout back: all traffic returns to the stable version,
 the canary is scaled down after the plan's scaleDownDelay, and people are
