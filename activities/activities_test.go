@@ -40,8 +40,8 @@ func (r *router) Read(context.Context) (activities.TrafficState, error) {
 	return activities.TrafficState{CanaryWeight: r.weight}, r.readErr
 }
 
-// refused is what a router that cannot be reached fails with.
-var refused = fmt.Errorf("read route: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")})
+// errRefused is what a router that cannot be reached fails with.
+var errRefused = fmt.Errorf("read route: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")})
 
 type provider struct {
 	res metrics.Result
@@ -143,7 +143,7 @@ func TestTrafficActivities(t *testing.T) {
 		},
 		{
 			name: "a router that cannot be reached was not changed",
-			r:    &router{err: refused, readErr: refused},
+			r:    &router{err: errRefused, readErr: errRefused},
 			run: func(e *testsuite.TestActivityEnvironment) error {
 				_, err := e.ExecuteActivity(activities.NameSetWeight, weightInput("gateway", 25))
 				return err
@@ -152,7 +152,7 @@ func TestTrafficActivities(t *testing.T) {
 		},
 		{
 			name: "after an attempt that may have written, an unreachable router may hold the change",
-			r:    &router{err: refused, readErr: refused},
+			r:    &router{err: errRefused, readErr: errRefused},
 			run: func(e *testsuite.TestActivityEnvironment) error {
 				e.SetHeartbeatDetails(true)
 				_, err := e.ExecuteActivity(activities.NameSetWeight, weightInput("gateway", 25))
@@ -200,7 +200,7 @@ func TestMeasure(t *testing.T) {
 		wantErr     string
 	}{
 		{"a verdict and the next state", provider{res: metrics.Result{Measurement: analysis.Measurement{Verdict: analysis.Pass, Reason: "ok"}, State: []byte("next")}}, analysis.Pass, "next", ""},
-		{"a provider failure is an Error measurement", provider{err: errors.New("connection refused")}, analysis.Error, "prev", ""},
+		{"a provider failure is an Error measurement", provider{err: errors.New("connection errRefused")}, analysis.Error, "prev", ""},
 		{"no verdict is an Error measurement", provider{res: metrics.Result{}}, analysis.Error, "", ""},
 		{"invalid configuration fails the activity for good", provider{err: fmt.Errorf("bad url: %w", metrics.ErrInvalidConfig)}, "", "", "bad url"},
 	}

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -104,16 +103,4 @@ func run(seed uint64, rounds, minKills int, budget time.Duration, keep bool) err
 		return fmt.Errorf("%d rollouts ended wrong (see above)", h.wrong)
 	}
 	return nil
-}
-
-// wait polls cond every 20 ms until it holds or d passes.
-func wait(ctx context.Context, d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
 }

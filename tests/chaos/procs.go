@@ -60,7 +60,7 @@ type stack struct {
 	coalmine                           string
 	temporalPort                       int
 	gwTraffic, gwAdmin                 string
-	agentV1, agentV2, metricsURL       string
+	agentV1, agentV2                   string
 	temporal, gateway, worker, worker2 *proc
 	agents                             []*proc
 }
