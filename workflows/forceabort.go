@@ -128,7 +128,7 @@ func (r *rollout) resetFailure() string {
 	if r.st.ResetFailures == 0 {
 		return "reset was cut short before the router answered"
 	}
-	return fmt.Sprintf("reset failed %d times, last: %s", r.st.ResetFailures, sentence(r.st.ResetError))
+	return fmt.Sprintf("reset failed %s, last: %s", times(r.st.ResetFailures), sentence(r.st.ResetError))
 }
 
 // routerText names the router and what to check on it.
@@ -178,6 +178,14 @@ func (r *rollout) handleAbortRollingBack(ctx workflow.Context, req Request) (str
 	if r.st.ResetFailures == 0 {
 		return fmt.Sprintf("the rollout of %s is already rolling back: traffic is being returned to %s", r.st.App, r.st.Stable.Name), nil
 	}
-	return fmt.Sprintf("the rollout of %s is already rolling back, but returning traffic to %s has failed %d times (last: %s); it retries now and keeps trying. To end it leaving traffic as it is: coalmine abort %s --force --reason WHY",
-		r.st.App, r.st.Stable.Name, r.st.ResetFailures, sentence(r.st.ResetError), r.st.App), nil
+	return fmt.Sprintf("the rollout of %s is already rolling back, but returning traffic to %s has failed %s (last: %s); it retries now and keeps trying. To end it leaving traffic as it is: coalmine abort %s --force --reason WHY",
+		r.st.App, r.st.Stable.Name, times(r.st.ResetFailures), sentence(r.st.ResetError), r.st.App), nil
+}
+
+// times says how many times: "once", "2 times".
+func times(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
 }
