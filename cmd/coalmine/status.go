@@ -153,7 +153,7 @@ func renderStatus(w io.Writer, st workflows.Status, now time.Time) {
 		fmt.Fprintf(w, "reason: %s\n", st.Reason)
 	}
 	if st.ResetFailures > 0 && st.Phase == workflows.PhaseRollingBack {
-		fmt.Fprintf(w, "reset: %d failed attempts, last: %s; coalmine keeps trying (abort --force ends the rollout leaving traffic as is)\n", st.ResetFailures, st.ResetError)
+		fmt.Fprintf(w, "reset: failing (attempts so far: %d), last: %s; coalmine keeps trying (abort --force ends the rollout leaving traffic as is)\n", st.ResetFailures, st.ResetError)
 	}
 	fmt.Fprintln(w)
 
