@@ -87,6 +87,11 @@ image:
 	cd tools/image && $(GO) run . build -binary $(CURDIR)/dist/image/coalmine -out $(IMAGE_DIR) -ref $(IMAGE):$(IMAGE_TAG)
 	cd tools/image && $(GO) run . check -layout $(IMAGE_DIR)
 
+## chaos: real rollouts on separate processes (Temporal with a database file, worker, gateway, demo agents, load), SIGKILLed at chosen and random moments, at least 50 kills; prints fault × count × correct and times to 0% canary (about 10-15 minutes; not part of make test; CHAOS_FLAGS="-seed N" repeats a run)
+.PHONY: chaos
+chaos: $(BIN)/temporal
+	$(GO) run ./tests/chaos $(CHAOS_FLAGS)
+
 ## record-histories: record the Rollout histories that the replay test checks into tests/testdata/<version>/ (never overwrites)
 .PHONY: record-histories
 record-histories: $(BIN)/temporal

@@ -36,7 +36,8 @@ type Activities struct {
 	Workloads api.Workloads
 	// Logger logs what the activities do; nil means slog.Default().
 	Logger *slog.Logger
-	// HeartbeatEvery is how often a waiting activity heartbeats; 0 means 5s.
+	// HeartbeatEvery is how often a waiting activity heartbeats; 0 means 1s
+	// (the heartbeat timeouts in Options are a few seconds).
 	HeartbeatEvery time.Duration
 	// UIURL is the Temporal Web UI's base address, for links in
 	// notifications (e.g. http://127.0.0.1:8233); empty leaves them out.
@@ -64,10 +65,18 @@ func (a *Activities) router(ctx context.Context, in api.TrafficInput) (api.Route
 	return r, nil
 }
 
-// change applies one traffic change and reads the split back.
+// change applies one traffic change and reads the split back. Before it
+// writes, it reads the router: when no attempt of this activity got as far
+// as writing and the router cannot be reached or refuses the worker, it
+// fails with its cause's kind and api.TrafficUntouched as details, so the
+// workflow knows the change never happened. An attempt that may write first records a heartbeat saying so,
+// which the next attempt reads.
 func (a *Activities) change(ctx context.Context, in api.TrafficInput, kind string, apply func(api.Router) error) (api.TrafficState, error) {
 	r, err := a.router(ctx, in)
 	if err != nil {
+		return api.TrafficState{}, err
+	}
+	if err := mayWrite(ctx, r, in, kind); err != nil {
 		return api.TrafficState{}, err
 	}
 	var st api.TrafficState
@@ -85,7 +94,7 @@ func (a *Activities) change(ctx context.Context, in api.TrafficInput, kind strin
 			return failure(ctx, err, routerFallback(err))
 		}
 		return nil
-	})
+	}, mayHaveWritten)
 	if err != nil {
 		return api.TrafficState{}, err
 	}
@@ -324,13 +333,13 @@ func (a *Activities) PromoteWorkload(ctx context.Context, in api.WorkloadInput) 
 
 // heartbeating runs fn and heartbeats while it runs, so that a stuck call
 // is noticed and a cancelled activity learns of it.
-func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) error) error {
+func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) error, details ...any) error {
 	if !activity.IsActivity(ctx) {
 		return fn(ctx)
 	}
 	every := a.HeartbeatEvery
 	if every <= 0 {
-		every = 5 * time.Second
+		every = time.Second
 	}
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
@@ -341,7 +350,7 @@ func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) 
 		case err := <-done:
 			return err
 		case <-t.C:
-			activity.RecordHeartbeat(ctx)
+			activity.RecordHeartbeat(ctx, details...)
 		}
 	}
 }

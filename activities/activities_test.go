@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 
@@ -17,10 +18,11 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
-// router is a router whose every change fails with err, or that reports weight on Read.
+// router is a router whose every change fails with err, or that reports
+// weight on Read; readErr fails the reads.
 type router struct {
-	err    error
-	weight float64
+	err, readErr error
+	weight       float64
 }
 
 func (r *router) Router(context.Context, api.TrafficInput) (api.Router, error) {
@@ -34,8 +36,14 @@ func (r *router) SetShadow(context.Context, float64) error { return r.err }
 func (r *router) Promote(context.Context) error            { return r.err }
 func (r *router) Reset(context.Context) error              { return r.err }
 func (r *router) Read(context.Context) (api.TrafficState, error) {
-	return api.TrafficState{CanaryWeight: r.weight}, nil
+	return api.TrafficState{CanaryWeight: r.weight}, r.readErr
 }
+
+// errAuth is what a router that refuses the worker's token fails with.
+var errAuth = fmt.Errorf("read route: HTTP 401: %w", api.ErrRouterAuth)
+
+// errRefused is what a router that cannot be reached fails with.
+var errRefused = fmt.Errorf("read route: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")})
 
 type provider struct {
 	res api.Result
@@ -134,6 +142,43 @@ func TestTrafficActivities(t *testing.T) {
 				return err
 			},
 			wantErr: `the plan has no segment "pilot"`, nonRetryable: true, wantErrorType: api.ErrorTypeInvalidConfig,
+		},
+		{
+			name: "a router that cannot be reached was not changed",
+			r:    &router{err: errRefused, readErr: errRefused},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(api.NameSetWeight, weightInput("gateway", 25))
+				return err
+			},
+			wantErr: "setWeight on gateway router for a: nothing was changed: read route: dial tcp: connect: connection refused: the router cannot be reached", wantErrorType: api.ErrorTypeRouterUnreachable,
+		},
+		{
+			name: "a router that refused the worker's credentials was not changed, for good",
+			r:    &router{err: errAuth, readErr: errAuth},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(api.NameSetWeight, weightInput("gateway", 25))
+				return err
+			},
+			wantErr: "nothing was changed", nonRetryable: true, wantErrorType: api.ErrorTypeRouterAuth,
+		},
+		{
+			name: "after an attempt that may have written, an unreachable router may hold the change",
+			r:    &router{err: errRefused, readErr: errRefused},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				e.SetHeartbeatDetails(true)
+				_, err := e.ExecuteActivity(api.NameSetWeight, weightInput("gateway", 25))
+				return err
+			},
+			wantErr: "setWeight on gateway router", wantErrorType: api.ErrorTypeRouterUnreachable,
+		},
+		{
+			name: "a write that failed after the router answered may have changed it",
+			r:    &router{err: errors.New("connection reset by peer")},
+			run: func(e *testsuite.TestActivityEnvironment) error {
+				_, err := e.ExecuteActivity(api.NameSetWeight, weightInput("gateway", 25))
+				return err
+			},
+			wantErr: "connection reset by peer", wantErrorType: api.ErrorTypeRouterFailure,
 		},
 	}
 	for _, tt := range tests {

@@ -38,13 +38,22 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterActivity(acts)
 }
 
+// stickyTimeout bounds how long a workflow task waits for the worker that
+// ran the workflow last (its sticky queue) before any worker may take it.
+const stickyTimeout = time.Second
+
 // NewWorker builds a worker on c for the task queue that runs rollouts.
 // Activities get stopTimeout to finish when the worker stops.
 func NewWorker(c client.Client, taskQueue string, acts *activities.Activities, stopTimeout time.Duration) worker.Worker {
 	if taskQueue == "" {
 		taskQueue = workflows.TaskQueue
 	}
-	w := worker.New(c, taskQueue, worker.Options{WorkerStopTimeout: stopTimeout})
+	w := worker.New(c, taskQueue, worker.Options{
+		WorkerStopTimeout: stopTimeout,
+		// A worker killed without stopping leaves its sticky queue behind;
+		// the rollout's next workflow task goes to another worker this soon.
+		StickyScheduleToStartTimeout: stickyTimeout,
+	})
 	Register(w, acts)
 	return w
 }

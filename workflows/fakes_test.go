@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,18 @@ type fakeRouter struct {
 	// achieved maps an asked weight to the share a replica-count router
 	// would achieve; absent weights are exact.
 	achieved map[float64]float64
+	// down makes every call fail as a refused connection does.
+	down bool
+}
+
+// errRefused is the error of a router that cannot be reached.
+var errRefused = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+
+// setDown takes the router away (true) or brings it back.
+func (f *fakeRouter) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
 }
 
 func newFakeRouter() *fakeRouter {
@@ -40,6 +53,10 @@ func (f *fakeRouter) do(op string, apply func()) error {
 	kind := op
 	if i := indexSpace(op); i > 0 {
 		kind = op[:i]
+	}
+	if f.down {
+		f.calls = append(f.calls, op+" (down)")
+		return fmt.Errorf("%s: %w", kind, errRefused)
 	}
 	if f.unsupported[kind] {
 		return fmt.Errorf("%s: %w", kind, errors.ErrUnsupported)
@@ -96,6 +113,9 @@ func (f *fakeRouter) Reset(context.Context) error {
 func (f *fakeRouter) Read(context.Context) (api.TrafficState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down {
+		return api.TrafficState{}, fmt.Errorf("read: %w", errRefused)
+	}
 	return f.state, nil
 }
 

@@ -3,7 +3,9 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 )
@@ -24,10 +26,10 @@ func (r *rollout) register(ctx workflow.Context) error {
 	updates := []struct {
 		name, desc string
 		handler    func(workflow.Context, Request) (string, error)
-		validator  func(Request) error
+		validator  any
 	}{
 		{UpdatePromote, "Pass the current gate or pause; with full, skip every remaining step and promote.", r.handlePromote, r.validatePromote},
-		{UpdateAbort, "Roll back: all traffic back to the stable version.", r.handleAbort, r.validateAbort},
+		{UpdateAbort, "Roll back: all traffic back to the stable version; with force, end even when traffic cannot be returned.", r.handleAbort, r.validateAbort},
 		{UpdatePause, "Hold the rollout before its next step.", r.handlePause, r.validatePause},
 		{UpdateResume, "Let a held rollout go on.", r.handleResume, r.validateResume},
 	}
@@ -94,8 +96,11 @@ func withReason(msg string, req Request) string {
 	return msg + ": " + sentence(req.Reason)
 }
 
-func (r *rollout) validatePromote(req Request) error {
+func (r *rollout) validatePromote(ctx workflow.Context, req Request) error {
 	if err := r.validateActive(); err != nil {
+		return err
+	}
+	if err := r.alreadyPassed(ctx, req); err != nil {
 		return err
 	}
 	if req.Full {
@@ -115,11 +120,14 @@ func (r *rollout) handlePromote(ctx workflow.Context, req Request) (string, erro
 		return "", err
 	}
 	defer r.mu.Unlock()
-	if err := r.validatePromote(req); err != nil {
+	if err := r.validatePromote(ctx, req); err != nil {
 		return "", err
 	}
 	kind := r.st.WaitKind
 	r.ctl.Skip = true
+	if !req.Full {
+		r.passed = &pass{step: r.st.Step, kind: kind, by: by(req), at: workflow.Now(ctx)}
+	}
 	if kind == waitHeld || req.Full {
 		r.ctl.Held = nil
 		r.releaseHolds(ctx, by(req))
@@ -137,6 +145,9 @@ func (r *rollout) handlePromote(ctx workflow.Context, req Request) (string, erro
 }
 
 func (r *rollout) validateAbort(req Request) error {
+	if r.st.Phase == PhaseRollingBack && strings.TrimSpace(req.Reason) != "" {
+		return r.validateAbortRollingBack(req)
+	}
 	if err := r.validateActive(); err != nil {
 		return err
 	}
@@ -147,12 +158,22 @@ func (r *rollout) validateAbort(req Request) error {
 }
 
 func (r *rollout) handleAbort(ctx workflow.Context, req Request) (string, error) {
+	if r.st.Phase == PhaseRollingBack {
+		return r.handleAbortRollingBack(ctx, req)
+	}
 	if err := r.validateAbort(req); err != nil {
 		return "", err
 	}
 	r.ctl.Abort = &req
+	if req.Force {
+		r.ctl.Forced = &req
+	}
 	if isGate(r.st.WaitKind) {
 		r.st.Approvals = append(r.st.Approvals, Approval{Step: r.st.Step, Decision: "aborted", By: by(req), Reason: req.Reason, At: workflow.Now(ctx)})
+	}
+	if req.Force {
+		r.event(ctx, "abort", by(req), withReason("abort --force", req))
+		return fmt.Sprintf("rolling %s back to %s; if the router does not take it at the first attempt, the rollout ends leaving traffic as last read", r.st.App, r.st.Stable.Name), nil
 	}
 	r.event(ctx, "abort", by(req), withReason("abort", req))
 	return fmt.Sprintf("rolling %s back to %s", r.st.App, r.st.Stable.Name), nil
@@ -225,4 +246,38 @@ func (r *rollout) approve(ctx workflow.Context, req Request) {
 	r.ctl.Skip = true
 	r.st.Approvals = append(r.st.Approvals, Approval{Step: r.st.Step, Decision: "approved", By: by(req), Reason: req.Reason, At: workflow.Now(ctx)})
 	r.event(ctx, "approve", by(req), withReason("approved at "+r.st.CurrentStep(), req))
+}
+
+// pass is the last promote that passed a wait: racing promotes are told
+// who was first instead of that nothing waits.
+type pass struct {
+	step     int
+	kind, by string
+	at       time.Time
+}
+
+// alreadyPassed refuses a promote that lost a race: the wait it meant was
+// passed by someone else a moment ago and the next has not begun.
+func (r *rollout) alreadyPassed(ctx workflow.Context, req Request) error {
+	p := r.passed
+	if req.Full || p == nil {
+		return nil
+	}
+	// Passed but not yet left (the winner's handler ran, the step has not
+	// moved on), or left with the next wait not yet begun.
+	pending := r.ctl.Skip && p.step == r.st.Step
+	moved := r.st.WaitKind == "" && p.step >= r.st.Step-1
+	if !pending && !moved {
+		return nil
+	}
+	ago := workflow.Now(ctx).Sub(p.at).Round(100 * time.Millisecond)
+	return fmt.Errorf("the %s of step %d of %d was already passed by %s %s ago; %s goes on", p.kind, p.step+1, len(r.st.Steps), p.by, agoText(ago), r.st.App)
+}
+
+// agoText is a short duration for "… ago": 0.2 s, 3 s, 2m0s.
+func agoText(d time.Duration) string {
+	if d < time.Minute {
+		return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s"
+	}
+	return d.Round(time.Second).String()
 }

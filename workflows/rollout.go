@@ -63,6 +63,11 @@ type rollout struct {
 	saSet    bool
 	// details is the last current-details markdown set.
 	details string
+	// canForce is set once the rollback runs the reset loop that abort
+	// and abort --force reach (change force-abort).
+	canForce bool
+	// passed is the last wait a promote passed (racing promotes).
+	passed *pass
 }
 
 // Rollout moves an app's traffic from its stable version to the canary,
@@ -264,7 +269,8 @@ func (r *rollout) advance(ctx workflow.Context) {
 	r.st.StepStartedAt = workflow.Now(ctx)
 	r.st.Analysis = nil
 	full := r.ctl.Full
-	r.ctl = Control{Held: r.ctl.Held, Abort: r.ctl.Abort, BackgroundDone: r.ctl.BackgroundDone, Full: full, Message: r.ctl.Message}
+	r.ctl = Control{Held: r.ctl.Held, Abort: r.ctl.Abort, BackgroundDone: r.ctl.BackgroundDone, Full: full, Message: r.ctl.Message,
+		Changed: r.ctl.Changed, Forced: r.ctl.Forced}
 	r.touch(ctx)
 }
 
@@ -426,6 +432,23 @@ func (r *rollout) rollback(ctx workflow.Context, reason string) error {
 	r.event(dctx, "rollback", "", "rolling back: "+reason)
 	r.refresh(dctx)
 
+	noop := workflow.GetVersion(dctx, changeNoopRollback, workflow.DefaultVersion, 1) >= 1 && !r.ctl.Changed
+	switch {
+	case noop:
+		r.event(dctx, "rollback", "", "nothing to return: coalmine never changed this app's traffic, "+r.st.Stable.Name+" serves all of it")
+	case r.forceable(dctx):
+		if forced := r.returnTraffic(dctx); forced {
+			return r.abandon(dctx)
+		}
+	default:
+		r.resetLegacy(dctx)
+	}
+	return r.finishRollback(dctx, reason, noop)
+}
+
+// resetLegacy is the reset loop of rollouts recorded before force-abort:
+// it retries until the router confirms.
+func (r *rollout) resetLegacy(dctx workflow.Context) {
 	for attempt := 1; ; attempt++ {
 		var ts api.TrafficState
 		err := r.exec(dctx, "return all traffic to "+r.st.Stable.Name, api.NameResetTraffic, r.trafficInput(), &ts)
@@ -438,19 +461,25 @@ func (r *rollout) rollback(ctx workflow.Context, reason string) error {
 		}
 		_ = workflow.NewTimerWithOptions(dctx, retryBackoff(attempt), workflow.TimerOptions{Summary: "retry returning traffic to stable"}).Get(dctx, nil)
 	}
+}
+
+// finishRollback records traffic back on stable, scales the canary down
+// and tells people. After a no-op rollback the canary goes at once: it
+// never had traffic to drain.
+func (r *rollout) finishRollback(dctx workflow.Context, reason string, noop bool) error {
 	r.st.Weight = 0
 	r.st.AchievedWeight = nil
 	r.st.ShadowPercent = 0
 	r.st.SegmentWeights = nil
-	r.event(dctx, "rollback", "", "all traffic is back on "+r.st.Stable.Name)
+	if !noop {
+		r.event(dctx, "rollback", "", "all traffic is back on "+r.st.Stable.Name)
+	}
 	r.refresh(dctx)
 
 	if w := r.spec.Workload; w != nil {
-		delay := defaultScaleDownDelay
-		if rb := r.spec.Rollback; rb != nil && rb.ScaleDownDelay.Duration > 0 {
-			delay = rb.ScaleDownDelay.Duration
+		if !noop {
+			_ = workflow.NewTimerWithOptions(dctx, r.scaleDownDelay(), workflow.TimerOptions{Summary: "scale-down delay"}).Get(dctx, nil)
 		}
-		_ = workflow.NewTimerWithOptions(dctx, delay, workflow.TimerOptions{Summary: "scale-down delay"}).Get(dctx, nil)
 		in := api.ScaleDownInput{Workload: *w, Target: r.target}
 		if err := r.exec(dctx, "scale down the canary", api.NameScaleDownCanary, in, nil); err != nil {
 			r.event(dctx, "rollback", "", "could not scale down the canary: "+errText(err))
@@ -535,7 +564,11 @@ func (r *rollout) exec(ctx workflow.Context, summary, name string, in, out any) 
 	opts := api.Options(name)
 	opts.Summary = summary
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, in)
-	return f.Get(ctx, out)
+	err := f.Get(ctx, out)
+	if changesTraffic(name) && !isUntouched(err) {
+		r.ctl.Changed = true
+	}
+	return err
 }
 
 // errText is an activity error's message without the SDK's wrapping.

@@ -512,8 +512,8 @@ func TestActivityFailures(t *testing.T) {
 				n++
 			}
 		}
-		if n != 2 {
-			t.Errorf("rolledBack notifications = %d, want 2 (one alert, one final)", n)
+		if n != 3 {
+			t.Errorf("rolledBack notifications = %d, want 3 (alerts at the first and third failures, one final)", n)
 		}
 	})
 }
@@ -805,12 +805,13 @@ func TestWorkloadLifecycle(t *testing.T) {
 		h := newHarness(t, nil)
 		h.loads.failCreate = fmt.Errorf(`ReplicaSet "voice-agent-canary-5d" has timed out progressing. (%w)`, api.ErrNotAvailable)
 		h.run(withWorkload())
-		msg := h.rolledBack()
-		if !strings.Contains(msg, "has timed out progressing") {
-			t.Errorf("message = %q", msg)
+		var ae *temporal.ApplicationError
+		if err := h.env.GetWorkflowError(); !errors.As(err, &ae) || ae.Type() != ErrorTypeRolledBack || !strings.Contains(ae.Message(), "has timed out progressing") {
+			t.Errorf("workflow error = %v", err)
 		}
 		wantCalls(t, h.loads.log(), []string{"create voice-agent@v2", "scaleDown voice-agent@v2"})
-		wantCalls(t, h.router.Calls(), []string{"reset"})
+		// Traffic never went to the canary: the rollback has none to return.
+		wantCalls(t, h.router.Calls(), nil)
 	})
 	t.Run("plans without a workload touch none", func(t *testing.T) {
 		h := newHarness(t, nil)

@@ -50,10 +50,20 @@ const (
 	PhasePromoted Phase = "Promoted"
 	// PhaseRolledBack means all traffic is back on the stable version.
 	PhaseRolledBack Phase = "RolledBack"
+	// PhaseAbandoned means an operator ended the rollout with abort --force
+	// while its traffic could not be returned to stable: traffic is as
+	// last read, and the status and the reason say what that was.
+	PhaseAbandoned Phase = "Abandoned"
 )
 
 // Ended reports whether the phase is final.
-func (p Phase) Ended() bool { return p == PhasePromoted || p == PhaseRolledBack }
+func (p Phase) Ended() bool {
+	return p == PhasePromoted || p == PhaseRolledBack || p == PhaseAbandoned
+}
+
+// ErrorTypeAbandoned is the application error type of a rollout ended by
+// abort --force without its traffic returned to stable.
+const ErrorTypeAbandoned = "Abandoned"
 
 // Request is what a person sends with promote, abort, pause, resume and approve.
 type Request struct {
@@ -63,6 +73,9 @@ type Request struct {
 	Reason string `json:"reason,omitempty"`
 	// Full, on promote, skips every remaining step and promotes at once.
 	Full bool `json:"full,omitempty"`
+	// Force, on abort, ends the rollout even when its traffic cannot be
+	// returned to stable: it tries once, then leaves traffic as last read.
+	Force bool `json:"force,omitempty"`
 	// Gate, on approve, names the gate the sender saw (Status.Gate); an
 	// approve meant for another gate is ignored, so a late click never
 	// passes the next gate.
@@ -114,6 +127,14 @@ type Control struct {
 	// SetAside holds the current step's own deadline and entered flag while
 	// a failure review of background analysis waits in their place.
 	SetAside *StepProgress `json:"setAside,omitempty"`
+	// Changed is set once a traffic change may have reached the router; a
+	// rollback before that has nothing to return.
+	Changed bool `json:"changed,omitempty"`
+	// Forced is the accepted abort --force: the rollback stops retrying.
+	Forced *Request `json:"forced,omitempty"`
+	// RetryNow asks a failing rollback to retry at once (an abort while
+	// rolling back).
+	RetryNow bool `json:"retryNow,omitempty"`
 	// BackgroundDone is set once background analysis has ended.
 	BackgroundDone bool `json:"backgroundDone,omitempty"`
 	// Message is where the rollout's Slack message is, so every
@@ -189,6 +210,11 @@ type Status struct {
 	// StartedAt is when the rollout started; UpdatedAt when this status last changed.
 	StartedAt time.Time `json:"startedAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// ResetFailures counts the failed attempts of the rollback to return
+	// traffic to stable, and ResetError is the last one's cause; both are
+	// cleared when traffic is back.
+	ResetFailures int    `json:"resetFailures,omitempty"`
+	ResetError    string `json:"resetError,omitempty"`
 	// Reason says why the rollout ended or is rolling back.
 	Reason string `json:"reason,omitempty"`
 	// Runs counts the workflow runs so far (continue-as-new).

@@ -49,6 +49,11 @@ const (
 	// ErrorTypeNotAvailable is a workload that did not become available within
 	// its progress deadline; the message is the cluster's own.
 	ErrorTypeNotAvailable = "NotAvailable"
+	// ErrorTypeTrafficUntouched was the error type of a traffic change that
+	// failed before any attempt reached the router, before such errors kept
+	// their cause's kind and carried TrafficUntouched as details; histories
+	// recorded then still hold it.
+	ErrorTypeTrafficUntouched = "TrafficUntouched"
 	// ErrorTypeWorkloadFailure is any other failure of the workload manager.
 	ErrorTypeWorkloadFailure = "WorkloadFailure"
 )
@@ -106,3 +111,8 @@ func KindOf(err error) *Kind {
 	}
 	return nil
 }
+
+// TrafficUntouched is the details of a traffic change's error when no
+// attempt of it reached the router: the split is as it was. The workflow
+// counts every other outcome of a traffic change as a change.
+const TrafficUntouched = "traffic-untouched"

@@ -25,12 +25,20 @@ func retry(initial, maxInterval time.Duration, attempts int32, extra ...string) 
 	}
 }
 
+// shortHeartbeat is the heartbeat timeout of the activities a rollback
+// waits on (traffic changes and measurements): when the worker running one
+// dies, the server gives the activity to another worker this soon, so the
+// canary is back at 0% within seconds of a new worker starting. The
+// activities heartbeat every second (Activities.HeartbeatEvery); the SDK
+// sends at most one heartbeat per 80% of this timeout.
+const shortHeartbeat = 2 * time.Second
+
 // Options returns the activity options of one activity type, by name. All
 // timeouts and retry policies live here.
 func Options(name string) workflow.ActivityOptions {
 	traffic := workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
-		HeartbeatTimeout:    20 * time.Second,
+		HeartbeatTimeout:    shortHeartbeat,
 		RetryPolicy:         retry(time.Second, 30*time.Second, 8),
 	}
 	switch name {
@@ -43,16 +51,18 @@ func Options(name string) workflow.ActivityOptions {
 		return o
 	case NameResetTraffic:
 		// The workflow repeats the whole activity until it succeeds.
+		// A lost worker's attempt is retried at once (the heartbeat timeout
+		// has already passed).
 		o := traffic
-		o.RetryPolicy = retry(time.Second, 30*time.Second, 5)
+		o.RetryPolicy = retry(100*time.Millisecond, 30*time.Second, 5)
 		return o
 	case NameMeasure:
 		// Provider failures come back as Error measurements; the retries
 		// here cover a lost worker.
 		return workflow.ActivityOptions{
 			StartToCloseTimeout: 5 * time.Minute,
-			HeartbeatTimeout:    30 * time.Second,
-			RetryPolicy:         retry(time.Second, 30*time.Second, 3),
+			HeartbeatTimeout:    shortHeartbeat,
+			RetryPolicy:         retry(100*time.Millisecond, 30*time.Second, 3),
 		}
 	case NameNotify:
 		return workflow.ActivityOptions{

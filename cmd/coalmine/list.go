@@ -64,7 +64,7 @@ canary weight and when they started. Filter by app or by phase
 					keyword(sa, "CoalmineApp"), keyword(sa, "CoalminePhase"),
 					orQ(keyword(sa, "CoalmineStableVersion")), keyword(sa, "CoalmineCanaryVersion"),
 					fmtPct(double(sa, "CoalmineCanaryWeight")),
-					outcome(e.GetStatus()),
+					outcome(e.GetStatus(), keyword(sa, "CoalminePhase")),
 					e.GetStartTime().AsTime().UTC().Format(time.DateTime))
 			}
 			return tw.Flush()
@@ -78,7 +78,7 @@ canary weight and when they started. Filter by app or by phase
 }
 
 // phases are the rollout phases list --phase accepts.
-var phases = []workflows.Phase{workflows.PhaseProgressing, workflows.PhasePaused, workflows.PhaseRollingBack, workflows.PhasePromoted, workflows.PhaseRolledBack}
+var phases = []workflows.Phase{workflows.PhaseProgressing, workflows.PhasePaused, workflows.PhaseRollingBack, workflows.PhasePromoted, workflows.PhaseRolledBack, workflows.PhaseAbandoned}
 
 // phaseNamed returns the phase named s, in any case, or an error that
 // lists the phases.
@@ -94,8 +94,12 @@ func phaseNamed(s string) (string, error) {
 }
 
 // outcome says how a rollout's workflow stands, in rollout words: a
-// completed rollout was promoted, a failed one was rolled back.
-func outcome(s enumspb.WorkflowExecutionStatus) string {
+// completed rollout was promoted, a failed one was rolled back unless its
+// phase says it was abandoned (abort --force).
+func outcome(s enumspb.WorkflowExecutionStatus, phase string) string {
+	if s == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED && phase == string(workflows.PhaseAbandoned) {
+		return "abandoned, traffic as last read"
+	}
 	switch s {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return "running"

@@ -114,6 +114,8 @@ func TestRolloutCommandUsageErrors(t *testing.T) {
 type devStack struct {
 	address, taskQueue, admin string
 	stable, canary            string
+	// gw is the gateway, for tests that take it away.
+	gw *gatewaytest.Server
 }
 
 func startDevStack(t *testing.T) devStack {
@@ -150,7 +152,7 @@ func startDevStack(t *testing.T) devStack {
 		}
 	}
 	g := gatewaytest.StartYAML(t, fmt.Sprintf("admin: {tokenEnv: CLI_TEST_TOKEN}\nroutes:\n  - name: cli-app\n    stable: {version: v1, url: %s}\n", s.stable), "cli-secret")
-	s.admin = g.AdminURL
+	s.admin, s.gw = g.AdminURL, g
 
 	getenv := func(name string) string {
 		if name == "CLI_TEST_TOKEN" {

@@ -100,15 +100,19 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 		if !o.supersede {
 			return fmt.Errorf("a rollout of %s is already running (%s); abort it first or pass --supersede", app, running)
 		}
+		// Forced: when its router does not take the reset, the old rollout
+		// ends anyway; the new one sets absolute weights from its first step.
 		reason := fmt.Sprintf("superseded by %s", o.canary)
-		if _, err := sendUpdate(ctx, c, app, workflows.UpdateAbort, workflows.Request{By: o.by, Reason: reason}); err != nil {
+		out, err := sendUpdate(ctx, c, app, workflows.UpdateAbort, workflows.Request{By: o.by, Reason: reason, Force: true})
+		if err != nil {
 			return fmt.Errorf("supersede the running rollout of %s: %w", app, err)
 		}
-		fmt.Fprintf(io.Err, "aborting the running rollout of %s (%s)...\n", app, running)
-		if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil && !isRolledBack(err) {
+		fmt.Fprintf(io.Err, "aborting the running rollout of %s (%s): %s...\n", app, running, out)
+		err = c.GetWorkflow(ctx, id, "").Get(ctx, nil)
+		if err != nil && !isRolledBack(err) {
 			return fmt.Errorf("wait for the superseded rollout of %s: %w", app, plainError(app, err))
 		}
-		fmt.Fprintf(io.Err, "the superseded rollout of %s is rolled back\n", app)
+		fmt.Fprintf(io.Err, "the superseded rollout of %s has ended: %s\n", app, supersededEnd(err))
 	}
 	stable, from, err := stableVersion(ctx, c, tc.namespace, p, o.stable)
 	if err != nil {
@@ -128,9 +132,12 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 		TaskQueue:                tc.taskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		StaticSummary:            workflows.StaticSummary(app, stable, o.canary),
-		StaticDetails:            staticDetails(p, o.by),
-		TypedSearchAttributes:    workflows.SearchAttributes(app, stable, o.canary, workflows.PhaseProgressing, 0),
+		// A worker killed in the middle of a workflow task delays the
+		// rollout (and its rollback) by this timeout; the default is 10s.
+		WorkflowTaskTimeout:   workflowTaskTimeout,
+		StaticSummary:         workflows.StaticSummary(app, stable, o.canary),
+		StaticDetails:         staticDetails(p, o.by),
+		TypedSearchAttributes: workflows.SearchAttributes(app, stable, o.canary, workflows.PhaseProgressing, 0),
 	}, workers.WorkflowName, in)
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -142,6 +149,9 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 	fmt.Fprintf(io.Out, "started the rollout of %s %s → %s (workflow %s, run %s)\n", app, stable, o.canary, id, run.GetRunID())
 	return nil
 }
+
+// workflowTaskTimeout is the rollout's workflow task timeout.
+const workflowTaskTimeout = 3 * time.Second
 
 // defaultWatchEvery is how often start --watch redraws.
 const defaultWatchEvery = 2 * time.Second
@@ -177,10 +187,11 @@ func lastPromoted(ctx context.Context, c client.Client, namespace, app string) (
 	return st.Current.Version.Name, nil
 }
 
-// isRolledBack reports whether err is a rollout that ended rolled back.
+// isRolledBack reports whether err is a rollout that ended rolled back, or
+// was ended by abort --force (a superseded rollout whose router did not answer).
 func isRolledBack(err error) bool {
 	var ae *temporal.ApplicationError
-	return errors.As(err, &ae) && ae.Type() == workflows.ErrorTypeRolledBack
+	return errors.As(err, &ae) && (ae.Type() == workflows.ErrorTypeRolledBack || ae.Type() == workflows.ErrorTypeAbandoned)
 }
 
 // staticDetails is the Web UI's static details: the plan's steps.
@@ -194,4 +205,13 @@ func staticDetails(p *plans.RolloutPlan, by string) string {
 		fmt.Fprintf(&b, "\nBackground analysis: %s\n", strings.Join(p.Spec.BackgroundAnalysis.Templates, ", "))
 	}
 	return b.String()
+}
+
+// supersededEnd says how a superseded rollout ended.
+func supersededEnd(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.Type() == workflows.ErrorTypeAbandoned {
+		return ae.Message()
+	}
+	return "rolled back"
 }

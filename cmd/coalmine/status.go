@@ -207,7 +207,7 @@ func (sw *statusWatch) showLive(st workflows.Status) error {
 	switch st.Phase {
 	case workflows.PhasePromoted:
 		sw.ended = true
-	case workflows.PhaseRolledBack:
+	case workflows.PhaseRolledBack, workflows.PhaseAbandoned:
 		sw.ended = true
 		fmt.Fprintf(sw.io.Err, "coalmine: %s\n", st.Reason)
 		return errSilent
@@ -278,6 +278,9 @@ func renderStatus(w io.Writer, st workflows.Status, now time.Time) {
 	fmt.Fprintln(w)
 	if st.Reason != "" {
 		fmt.Fprintf(w, "reason: %s\n", st.Reason)
+	}
+	if st.ResetFailures > 0 && st.Phase == workflows.PhaseRollingBack {
+		fmt.Fprintf(w, "reset: failing (attempts so far: %d), last: %s; coalmine keeps trying (abort --force ends the rollout leaving traffic as is)\n", st.ResetFailures, st.ResetError)
 	}
 	fmt.Fprintln(w)
 

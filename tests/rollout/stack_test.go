@@ -47,6 +47,7 @@ type stack struct {
 	stable               *httptest.Server
 	canary               *httptest.Server
 	gw                   *gateway.Gateway
+	gwServer             *gatewaytest.Server
 	trafficURL, adminURL string
 	acts                 *activities.Activities
 	calls                *countingRouters
@@ -81,7 +82,7 @@ routes:
   - name: %s
     stable: {version: v1, url: %s}
 `, tokenEnv, app, s.stable.URL), token)
-	s.gw, s.trafficURL, s.adminURL = gw.Gateway, gw.TrafficURL, gw.AdminURL
+	s.gw, s.gwServer, s.trafficURL, s.adminURL = gw.Gateway, gw, gw.TrafficURL, gw.AdminURL
 
 	getenv := func(name string) string {
 		if name == tokenEnv {
