@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/workers"
+	"github.com/coalmine-dev/coalmine/workflows"
+)
+
+// startConcurrency is how many start requests the benchmark has in flight.
+const startConcurrency = 16
+
+// rollout is one started rollout of a run.
+type rollout struct {
+	app  string
+	hold bool // aborted under load instead of promoted
+}
+
+// run runs n rollouts (and p.aborts held ones that it aborts) on a fresh
+// stack and returns the figures.
+func run(ctx context.Context, p params, n int) (row, error) {
+	spec := planSpecs[p.plan]
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("bench-orchestrator-%d-", n))
+	if err != nil {
+		return row{}, err
+	}
+	if !p.keep {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Fprintf(os.Stderr, "N=%d: run folder %s\n", n, dir)
+	}
+	var looks atomic.Int64
+	eval := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		looks.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"passRate": 0.99, "errorRate": 0.01}`)
+	}))
+	defer eval.Close()
+
+	rs := make([]rollout, 0, n+p.aborts)
+	for i := range n {
+		rs = append(rs, rollout{app: fmt.Sprintf("bench-%04d", i+1)})
+	}
+	for i := range p.aborts {
+		rs = append(rs, rollout{app: fmt.Sprintf("abort-%03d", i+1), hold: true})
+	}
+	rng := rand.New(rand.NewPCG(uint64(p.seed), uint64(n)))
+	rng.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
+	routes := make([]string, len(rs))
+	for i, r := range rs {
+		routes[i] = r.app
+	}
+	s, err := startStack(ctx, p, dir, routes, eval.URL)
+	if err != nil {
+		return row{}, err
+	}
+	defer s.stop()
+	if err := waitPolling(ctx, s.client); err != nil {
+		return row{}, err
+	}
+	inputs := make([]workflows.Input, len(rs))
+	for i, r := range rs {
+		plan, err := spec.plan(r.app, s.adminURL, eval.URL, r.hold)
+		if err != nil {
+			return row{}, err
+		}
+		inputs[i] = workflows.Input{Plan: plan, Stable: activities.Version{Name: "v1", URL: eval.URL}, Canary: activities.Version{Name: "v2", URL: eval.URL}, StartedBy: "bench-orchestrator"}
+	}
+
+	cpu0 := [3]time.Duration{cpuTime(s.server), cpuTime(s.worker), cpuTime(s.gateway)}
+	began := time.Now()
+	if err := startAll(ctx, s.client, rs, inputs); err != nil {
+		return row{}, err
+	}
+	startTime := time.Since(began)
+	fmt.Fprintf(os.Stderr, "N=%d: %d rollouts started in %s\n", n, len(rs), startTime.Round(time.Millisecond))
+
+	abortDone := make(chan []time.Duration, 1)
+	go func() { abortDone <- abortAll(ctx, s, rs, spec) }()
+	promoted, err := waitAll(ctx, s.client, rs)
+	if err != nil {
+		return row{}, err
+	}
+	aborts := <-abortDone
+	elapsed := time.Since(began)
+	cpu1 := [3]time.Duration{cpuTime(s.server), cpuTime(s.worker), cpuTime(s.gateway)}
+	out := row{
+		n: n, plan: p.plan, startTime: startTime, promoted: promoted, elapsed: elapsed,
+		serverCPU: cpu1[0] - cpu0[0], workerCPU: cpu1[1] - cpu0[1], gatewayCPU: cpu1[2] - cpu0[2],
+		workerRSS: peakRSS(s.worker), aborts: aborts, load: loadAvg(), looks: looks.Load(),
+	}
+	keepDir := ""
+	if p.keep {
+		keepDir = dir
+	}
+	h, err := collect(ctx, s.client, rs, keepDir)
+	if err != nil {
+		return row{}, err
+	}
+	out.hist = h
+	return out, nil
+}
+
+// waitPolling waits until the worker polls the task queue.
+func waitPolling(ctx context.Context, c client.Client) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		d, err := c.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		if err == nil && len(d.GetPollers()) > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the worker did not poll task queue %s within a minute", workflows.TaskQueue)
+}
+
+// startAll starts the rollouts, startConcurrency at a time.
+func startAll(ctx context.Context, c client.Client, rs []rollout, inputs []workflows.Input) error {
+	sem := make(chan struct{}, startConcurrency)
+	errs := make(chan error, len(rs))
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID:                    workflows.WorkflowID(r.app),
+				TaskQueue:             workflows.TaskQueue,
+				StaticSummary:         workflows.StaticSummary(r.app, "v1", "v2"),
+				TypedSearchAttributes: workflows.SearchAttributes(r.app, "v1", "v2", workflows.PhaseProgressing, 0),
+			}, workers.WorkflowName, inputs[i])
+			if err != nil {
+				errs <- fmt.Errorf("start the rollout of %s: %w", r.app, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// waitAll waits for the rollouts that should be promoted and counts those that were.
+func waitAll(ctx context.Context, c client.Client, rs []rollout) (int, error) {
+	var promoted atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for _, r := range rs {
+		if r.hold {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var res workflows.Result
+			if err := c.GetWorkflow(ctx, workflows.WorkflowID(r.app), "").Get(ctx, &res); err == nil {
+				promoted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(promoted.Load()), nil
+}
+
+// abortAll aborts the held rollouts one after the other while the others
+// run, from a quarter of the plan's length on, and returns how long each
+// took from the abort request until the gateway sent no traffic to the
+// canary; an abort that did not get there within the run is left out.
+func abortAll(ctx context.Context, s *stack, rs []rollout, spec planSpec) []time.Duration {
+	var held []string
+	for _, r := range rs {
+		if r.hold {
+			held = append(held, r.app)
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	gap := spec.length() / time.Duration(2*len(held))
+	next := time.Now().Add(spec.length() / 4)
+	var out []time.Duration
+	for _, app := range held {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-time.After(time.Until(next)):
+		}
+		next = next.Add(gap)
+		if err := waitWeight(ctx, s, app, func(bp int) bool { return bp > 0 }); err != nil {
+			fmt.Fprintf(os.Stderr, "abort %s: the canary never got traffic: %v\n", app, err)
+			continue
+		}
+		t0 := time.Now()
+		go func() {
+			_, err := s.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+				WorkflowID:   workflows.WorkflowID(app),
+				UpdateName:   workflows.UpdateAbort,
+				Args:         []any{workflows.Request{By: "bench-orchestrator", Reason: "abort under load"}},
+				WaitForStage: client.WorkflowUpdateStageAccepted,
+			})
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "abort %s: %v\n", app, err)
+			}
+		}()
+		if err := waitWeight(ctx, s, app, func(bp int) bool { return bp == 0 }); err != nil {
+			fmt.Fprintf(os.Stderr, "abort %s: the canary kept traffic: %v\n", app, err)
+			continue
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out
+}
+
+// waitWeight polls the gateway every 100 ms until the route's canary
+// weight (basis points) satisfies ok.
+func waitWeight(ctx context.Context, s *stack, route string, ok func(int) bool) error {
+	for {
+		bp, err := canaryWeight(ctx, s.adminURL, route)
+		if err == nil && ok(bp) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("canary weight of %s: %w (last error %v)", route, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func canaryWeight(ctx context.Context, adminURL, route string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/admin/v1/routes/"+route, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+gatewayToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET route %s: %s", route, resp.Status)
+	}
+	var st struct {
+		CanaryWeightBP int `json:"canaryWeightBP"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return 0, fmt.Errorf("decode route %s: %w", route, err)
+	}
+	return st.CanaryWeightBP, nil
+}
