@@ -65,6 +65,8 @@ type rollout struct {
 	saSet    bool
 	// details is the last current-details markdown set.
 	details string
+	// waiting are the metrics waiting for their next look (changeBatchedLooks).
+	waiting []*lookPeer
 }
 
 // Rollout moves an app's traffic from its stable version to the canary,
