@@ -30,6 +30,7 @@ type row struct {
 	serverCPU, workerCPU, gatewayCPU time.Duration
 	workerRSS                        int64
 	aborts                           []time.Duration
+	abortsMissed                     int
 	load                             string
 	looks                            int64
 	hist                             histFigures
@@ -48,35 +49,22 @@ type histFigures struct {
 func collect(ctx context.Context, c client.Client, rs []rollout, keepDir string) (histFigures, error) {
 	h := histFigures{activities: map[string]int{}}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
 	var firstErr error
 	wrote := false
-	for _, r := range rs {
-		if r.hold {
-			continue
+	eachPromoted(rs, 8, func(r rollout) {
+		evs, err := history(ctx, c, workflows.WorkflowID(r.app))
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			return
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			evs, err := history(ctx, c, workflows.WorkflowID(r.app))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
-			h.add(evs)
-			if keepDir != "" && !wrote {
-				wrote = true
-				firstErr = cmp.Or(firstErr, writeHistory(filepath.Join(keepDir, "history.json"), evs))
-			}
-		}()
-	}
-	wg.Wait()
+		h.add(evs)
+		if keepDir != "" && !wrote {
+			wrote = true
+			firstErr = cmp.Or(firstErr, writeHistory(filepath.Join(keepDir, "history.json"), evs))
+		}
+	})
 	return h, firstErr
 }
 
@@ -215,6 +203,9 @@ func printTable(w io.Writer, rows []row) {
 		aborts := "—"
 		if len(r.aborts) > 0 {
 			aborts = pair(r.aborts, 0.5, 1) + fmt.Sprintf(" (%d)", len(r.aborts))
+		}
+		if r.abortsMissed > 0 {
+			aborts += fmt.Sprintf(", %d not within %s", r.abortsMissed, abortTimeout)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f ms\t%d MB\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.n, r.plan, secs(r.startTime), promoted, secs(r.elapsed), h.perRollout(h.tasks), h.perRollout(h.activityCount()),

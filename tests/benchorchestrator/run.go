@@ -31,9 +31,9 @@ type rollout struct {
 
 // run runs n rollouts (and p.aborts held ones that it aborts) on a fresh
 // stack and returns the figures.
-func run(ctx context.Context, p params, n int) (row, error) {
+func run(parent context.Context, p params, n int) (row, error) {
 	spec := planSpecs[p.plan]
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	ctx, cancel := context.WithTimeout(parent, p.timeout)
 	defer cancel()
 	dir, err := os.MkdirTemp("", fmt.Sprintf("bench-orchestrator-%d-", n))
 	if err != nil {
@@ -90,8 +90,15 @@ func run(ctx context.Context, p params, n int) (row, error) {
 	startTime := time.Since(began)
 	fmt.Fprintf(os.Stderr, "N=%d: %d rollouts started in %s\n", n, len(rs), startTime.Round(time.Millisecond))
 
-	abortDone := make(chan []time.Duration, 1)
-	go func() { abortDone <- abortAll(ctx, s, rs, spec) }()
+	type abortFigures struct {
+		took   []time.Duration
+		missed int
+	}
+	abortDone := make(chan abortFigures, 1)
+	go func() {
+		took, missed := abortAll(ctx, s, rs, spec)
+		abortDone <- abortFigures{took, missed}
+	}()
 	promoted, err := waitAll(ctx, s.client, rs)
 	if err != nil {
 		return row{}, err
@@ -102,13 +109,16 @@ func run(ctx context.Context, p params, n int) (row, error) {
 	out := row{
 		n: n, plan: p.plan, startTime: startTime, promoted: promoted, elapsed: elapsed,
 		serverCPU: cpu1[0] - cpu0[0], workerCPU: cpu1[1] - cpu0[1], gatewayCPU: cpu1[2] - cpu0[2],
-		workerRSS: peakRSS(s.worker), aborts: aborts, load: loadAvg(), looks: looks.Load(),
+		workerRSS: peakRSS(s.worker), aborts: aborts.took, abortsMissed: aborts.missed, load: loadAvg(), looks: looks.Load(),
 	}
 	keepDir := ""
 	if p.keep {
 		keepDir = dir
 	}
-	h, err := collect(ctx, s.client, rs, keepDir)
+	// The histories are read even when the run hit its bound.
+	cctx, ccancel := context.WithTimeout(parent, 10*time.Minute)
+	defer ccancel()
+	h, err := collect(cctx, s.client, rs, keepDir)
 	if err != nil {
 		return row{}, err
 	}
@@ -162,31 +172,40 @@ func startAll(ctx context.Context, c client.Client, rs []rollout, inputs []workf
 // waitAll waits for the rollouts that should be promoted and counts those that were.
 func waitAll(ctx context.Context, c client.Client, rs []rollout) (int, error) {
 	var promoted atomic.Int64
+	eachPromoted(rs, 64, func(r rollout) {
+		var res workflows.Result
+		if err := c.GetWorkflow(ctx, workflows.WorkflowID(r.app), "").Get(ctx, &res); err == nil {
+			promoted.Add(1)
+		}
+	})
+	return int(promoted.Load()), nil
+}
+
+// eachPromoted calls fn for every rollout that should be promoted, conc at a time.
+func eachPromoted(rs []rollout, conc int, fn func(rollout)) {
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
+	sem := make(chan struct{}, conc)
 	for _, r := range rs {
 		if r.hold {
 			continue
 		}
 		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var res workflows.Result
-			if err := c.GetWorkflow(ctx, workflows.WorkflowID(r.app), "").Get(ctx, &res); err == nil {
-				promoted.Add(1)
-			}
-		}()
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(r)
+		})
 	}
 	wg.Wait()
-	return int(promoted.Load()), nil
 }
 
-// abortAll aborts the held rollouts one after the other while the others
-// run, from a quarter of the plan's length on, and returns how long each
-// took from the abort request until the gateway sent no traffic to the
-// canary; an abort that did not get there within the run is left out.
-func abortAll(ctx context.Context, s *stack, rs []rollout, spec planSpec) []time.Duration {
+// abortTimeout bounds one abort: past it the abort counts as not landed.
+const abortTimeout = 5 * time.Minute
+
+// abortAll aborts the held rollouts while the others run, from a quarter
+// of the plan's length on, spread over half of it, and returns how long
+// each took from the abort request until the gateway sent no traffic to
+// the canary, and how many did not get there within abortTimeout.
+func abortAll(ctx context.Context, s *stack, rs []rollout, spec planSpec) (took []time.Duration, missed int) {
 	var held []string
 	for _, r := range rs {
 		if r.hold {
@@ -194,41 +213,58 @@ func abortAll(ctx context.Context, s *stack, rs []rollout, spec planSpec) []time
 		}
 	}
 	if len(held) == 0 {
-		return nil
+		return nil, 0
 	}
 	gap := spec.length() / time.Duration(2*len(held))
-	next := time.Now().Add(spec.length() / 4)
-	var out []time.Duration
-	for _, app := range held {
-		select {
-		case <-ctx.Done():
-			return out
-		case <-time.After(time.Until(next)):
-		}
-		next = next.Add(gap)
-		if err := waitWeight(ctx, s, app, func(bp int) bool { return bp > 0 }); err != nil {
-			fmt.Fprintf(os.Stderr, "abort %s: the canary never got traffic: %v\n", app, err)
-			continue
-		}
-		t0 := time.Now()
-		go func() {
-			_, err := s.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-				WorkflowID:   workflows.WorkflowID(app),
-				UpdateName:   workflows.UpdateAbort,
-				Args:         []any{workflows.Request{By: "bench-orchestrator", Reason: "abort under load"}},
-				WaitForStage: client.WorkflowUpdateStageAccepted,
-			})
+	first := time.Now().Add(spec.length() / 4)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, app := range held {
+		wg.Go(func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(first.Add(time.Duration(i) * gap))):
+			}
+			d, err := abortOne(ctx, s, app)
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "abort %s: %v\n", app, err)
+				missed++
+				return
 			}
-		}()
-		if err := waitWeight(ctx, s, app, func(bp int) bool { return bp == 0 }); err != nil {
-			fmt.Fprintf(os.Stderr, "abort %s: the canary kept traffic: %v\n", app, err)
-			continue
-		}
-		out = append(out, time.Since(t0))
+			took = append(took, d)
+		})
 	}
-	return out
+	wg.Wait()
+	return took, missed
+}
+
+// abortOne waits until the rollout's canary has traffic, aborts it and
+// returns how long until the gateway sends the canary nothing.
+func abortOne(ctx context.Context, s *stack, app string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, abortTimeout)
+	defer cancel()
+	if err := waitWeight(ctx, s, app, func(bp int) bool { return bp > 0 }); err != nil {
+		return 0, fmt.Errorf("the canary never got traffic: %w", err)
+	}
+	t0 := time.Now()
+	go func() {
+		_, err := s.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID:   workflows.WorkflowID(app),
+			UpdateName:   workflows.UpdateAbort,
+			Args:         []any{workflows.Request{By: "bench-orchestrator", Reason: "abort under load"}},
+			WaitForStage: client.WorkflowUpdateStageAccepted,
+		})
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintf(os.Stderr, "abort %s: %v\n", app, err)
+		}
+	}()
+	if err := waitWeight(ctx, s, app, func(bp int) bool { return bp == 0 }); err != nil {
+		return 0, fmt.Errorf("the canary kept traffic for %s: %w", abortTimeout, err)
+	}
+	return time.Since(t0), nil
 }
 
 // waitWeight polls the gateway every 100 ms until the route's canary

@@ -292,7 +292,7 @@ func (s *stack) recordRun(id, runID, name string) {
 	if err != nil {
 		s.t.Fatalf("encode history: %v", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		s.t.Fatalf("history folder: %v", err)
 	}
 	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
