@@ -42,6 +42,10 @@ type histFigures struct {
 	tasks, events       int
 	activities          map[string]int
 	firstTask, lateness []time.Duration
+	// taskFailures counts failed and timed-out workflow tasks; firstFailure
+	// is the first failure's cause and message.
+	taskFailures int
+	firstFailure string
 }
 
 // collect reads the history of every rollout that was to be promoted.
@@ -115,6 +119,13 @@ func (h *histFigures) add(evs []*historypb.HistoryEvent) {
 			pending = pending[:0]
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
 			h.tasks++
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+			h.taskFailures++
+			if a := e.GetWorkflowTaskFailedEventAttributes(); h.firstFailure == "" {
+				h.firstFailure = a.GetCause().String() + ": " + a.GetFailure().GetMessage()
+			}
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+			h.taskFailures++
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			h.activities[e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()]++
 		case enumspb.EVENT_TYPE_TIMER_STARTED:
@@ -214,6 +225,9 @@ func printTable(w io.Writer, rows []row) {
 	}
 	tw.Flush()
 	for _, r := range rows {
-		fmt.Fprintf(w, "N=%d activities per rollout: %s; %d looks at the eval endpoint\n", r.n, r.hist.activityMix(), r.looks)
+		fmt.Fprintf(w, "N=%d activities per rollout: %s; %d looks at the eval endpoint; %d workflow tasks failed or timed out\n", r.n, r.hist.activityMix(), r.looks, r.hist.taskFailures)
+		if r.hist.firstFailure != "" {
+			fmt.Fprintf(w, "N=%d first workflow task failure: %s\n", r.n, r.hist.firstFailure)
+		}
 	}
 }

@@ -251,14 +251,21 @@ func abortOne(ctx context.Context, s *stack, app string) (time.Duration, error) 
 	}
 	t0 := time.Now()
 	go func() {
-		_, err := s.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			WorkflowID:   workflows.WorkflowID(app),
-			UpdateName:   workflows.UpdateAbort,
-			Args:         []any{workflows.Request{By: "bench-orchestrator", Reason: "abort under load"}},
-			WaitForStage: client.WorkflowUpdateStageAccepted,
-		})
-		if err != nil && ctx.Err() == nil {
-			fmt.Fprintf(os.Stderr, "abort %s: %v\n", app, err)
+		// As a person would, try again while the server refuses for a
+		// workflow task that failed (it is retried) or a busy moment.
+		for ctx.Err() == nil {
+			_, err := s.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+				WorkflowID:   workflows.WorkflowID(app),
+				UpdateID:     "bench-abort-" + app,
+				UpdateName:   workflows.UpdateAbort,
+				Args:         []any{workflows.Request{By: "bench-orchestrator", Reason: "abort under load"}},
+				WaitForStage: client.WorkflowUpdateStageAccepted,
+			})
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			fmt.Fprintf(os.Stderr, "abort %s after %s: %v; trying again\n", app, time.Since(t0).Round(time.Millisecond), err)
+			time.Sleep(time.Second)
 		}
 	}()
 	if err := waitWeight(ctx, s, app, func(bp int) bool { return bp == 0 }); err != nil {
