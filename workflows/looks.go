@@ -55,10 +55,7 @@ func (p *lookPeer) joins(now time.Time) bool {
 func (r *rollout) waitLook(ctx workflow.Context, p *lookPeer, left time.Duration) *lookPeer {
 	r.waiting = append(r.waiting, p)
 	defer r.leave(p)
-	_, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-		Timeout:      left,
-		TimerOptions: workflow.TimerOptions{Summary: "next measurement of " + p.ms.Metric},
-	}, func() bool { return p.taken })
+	_, err := awaitFor(ctx, left, "next measurement of "+p.ms.Metric, func() bool { return p.taken })
 	if err != nil || !p.taken {
 		return nil
 	}

@@ -301,10 +301,7 @@ func (r *rollout) wait(ctx workflow.Context, kind, text string, until time.Time,
 		if left <= 0 {
 			return true, nil
 		}
-		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-			Timeout:      left,
-			TimerOptions: workflow.TimerOptions{Summary: kind + ": " + text},
-		}, wake); err != nil {
+		if _, err := awaitFor(ctx, left, kind+": "+text, wake); err != nil {
 			return false, err
 		}
 	}
