@@ -84,11 +84,12 @@ func run(parent context.Context, p params, n int) (row, error) {
 
 	cpu0 := [3]time.Duration{cpuTime(s.server), cpuTime(s.worker), cpuTime(s.gateway)}
 	began := time.Now()
-	if err := startAll(ctx, s.client, rs, inputs); err != nil {
+	retries, err := startAll(ctx, s.client, rs, inputs)
+	if err != nil {
 		return row{}, err
 	}
 	startTime := time.Since(began)
-	fmt.Fprintf(os.Stderr, "N=%d: %d rollouts started in %s\n", n, len(rs), startTime.Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "N=%d: %d rollouts started in %s (%d start requests sent again)\n", n, len(rs), startTime.Round(time.Millisecond), retries)
 
 	type abortFigures struct {
 		took   []time.Duration
@@ -143,8 +144,13 @@ func waitPolling(ctx context.Context, c client.Client) error {
 	return fmt.Errorf("the worker did not poll task queue %s within a minute", workflows.TaskQueue)
 }
 
-// startAll starts the rollouts, startConcurrency at a time.
-func startAll(ctx context.Context, c client.Client, rs []rollout, inputs []workflows.Input) error {
+// startAttempts bounds the requests to start one rollout.
+const startAttempts = 5
+
+// startAll starts the rollouts, startConcurrency at a time, and returns
+// how many start requests were sent again.
+func startAll(ctx context.Context, c client.Client, rs []rollout, inputs []workflows.Input) (int64, error) {
+	var retries atomic.Int64
 	sem := make(chan struct{}, startConcurrency)
 	errs := make(chan error, len(rs))
 	var wg sync.WaitGroup
@@ -153,20 +159,27 @@ func startAll(ctx context.Context, c client.Client, rs []rollout, inputs []workf
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			opts := client.StartWorkflowOptions{
 				ID:                    workflows.WorkflowID(r.app),
 				TaskQueue:             workflows.TaskQueue,
 				StaticSummary:         workflows.StaticSummary(r.app, "v1", "v2"),
 				TypedSearchAttributes: workflows.SearchAttributes(r.app, "v1", "v2", workflows.PhaseProgressing, 0),
-			}, workers.WorkflowName, inputs[i])
-			if err != nil {
-				errs <- fmt.Errorf("start the rollout of %s: %w", r.app, err)
 			}
+			// A start the busy server did not answer in time is sent
+			// again; one that had gone through returns the running rollout.
+			var err error
+			for attempt := 1; attempt <= startAttempts && ctx.Err() == nil; attempt++ {
+				if _, err = c.ExecuteWorkflow(ctx, opts, workers.WorkflowName, inputs[i]); err == nil {
+					return
+				}
+				retries.Add(1)
+			}
+			errs <- fmt.Errorf("start the rollout of %s (%d attempts): %w", r.app, startAttempts, err)
 		}()
 	}
 	wg.Wait()
 	close(errs)
-	return <-errs
+	return retries.Load(), <-errs
 }
 
 // waitAll waits for the rollouts that should be promoted and counts those that were.
