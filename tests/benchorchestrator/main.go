@@ -79,7 +79,8 @@ func main() {
 	for _, n := range p.ns {
 		r, err := run(ctx, p, n)
 		if err != nil {
-			fail(fmt.Errorf("N=%d: %w", n, err))
+			printTable(os.Stdout, rows) // what the earlier runs found
+			fail(fmt.Errorf("run with %d rollouts: %w", n, err))
 		}
 		rows = append(rows, r)
 		fmt.Fprintf(os.Stderr, "N=%d done\n", n)
