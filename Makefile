@@ -73,6 +73,15 @@ bench-gateway: build
 bench-routes:
 	$(GO) run ./tests/benchroutes
 
+## bench-orchestrator: BENCH_N concurrent rollouts (default 100,300,1000) of BENCH_PLAN (fast or production) on one worker, one gateway and the Temporal dev server, plus 10 aborted under load; prints a table per N (the fast plan at N=1000 takes about 10 minutes, production about 40)
+BENCH_N    ?= 100,300,1000
+BENCH_PLAN ?= fast
+BENCH_ARGS ?=
+.PHONY: bench-orchestrator
+bench-orchestrator: build $(BIN)/temporal
+	$(GO) build -o $(BIN)/benchorchestrator ./tests/benchorchestrator
+	$(BIN)/benchorchestrator -coalmine $(BIN)/coalmine -temporal $(BIN)/temporal -n $(BENCH_N) -plan $(BENCH_PLAN) $(BENCH_ARGS)
+
 clean:
 	rm -rf $(BIN) dist
 

@@ -38,22 +38,20 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterActivity(acts)
 }
 
-// stickyTimeout bounds how long a workflow task waits for the worker that
-// ran the workflow last (its sticky queue) before any worker may take it.
-const stickyTimeout = time.Second
-
-// NewWorker builds a worker on c for the task queue that runs rollouts.
-// Activities get stopTimeout to finish when the worker stops.
+// NewWorker builds a worker on c for the task queue that runs rollouts,
+// with the default Tuning. Activities get stopTimeout to finish when the
+// worker stops.
 func NewWorker(c client.Client, taskQueue string, acts *activities.Activities, stopTimeout time.Duration) worker.Worker {
+	return NewTunedWorker(c, taskQueue, acts, stopTimeout, Tuning{})
+}
+
+// NewTunedWorker is NewWorker with the pollers, sticky timeout and rate
+// limit of t; t must be valid (Tuning.Validate).
+func NewTunedWorker(c client.Client, taskQueue string, acts *activities.Activities, stopTimeout time.Duration, t Tuning) worker.Worker {
 	if taskQueue == "" {
 		taskQueue = workflows.TaskQueue
 	}
-	w := worker.New(c, taskQueue, worker.Options{
-		WorkerStopTimeout: stopTimeout,
-		// A worker killed without stopping leaves its sticky queue behind;
-		// the rollout's next workflow task goes to another worker this soon.
-		StickyScheduleToStartTimeout: stickyTimeout,
-	})
+	w := worker.New(c, taskQueue, t.options(stopTimeout))
 	Register(w, acts)
 	return w
 }
@@ -74,6 +72,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Slack configures Slack messages and approvals; zero means Slack is off.
 	Slack SlackConfig
+	// Tuning sets the pollers, the sticky timeout and the rate limit; zero is the defaults.
+	Tuning Tuning
 	// Ready, when set, is called once the worker polls (and /metrics listens).
 	Ready func(metricsAddr string)
 }
@@ -91,6 +91,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = 30 * time.Second
+	}
+	if err := cfg.Tuning.Validate(); err != nil {
+		return fmt.Errorf("run worker: %w", err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -124,7 +127,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer stopSlack()
 
-	w := NewWorker(c, cfg.TaskQueue, cfg.Activities, cfg.StopTimeout)
+	w := NewTunedWorker(c, cfg.TaskQueue, cfg.Activities, cfg.StopTimeout, cfg.Tuning)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", orDefault(cfg.TaskQueue, workflows.TaskQueue), err)
 	}

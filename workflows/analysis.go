@@ -147,21 +147,40 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 	}
 	args := r.argsFor(ms.Template, ref)
 	judged := workflow.GetVersion(ctx, changeJudgedLooks, workflow.DefaultVersion, 1) >= 1
-	for {
-		if left := ms.NextAt.Sub(workflow.Now(ctx)); !ms.NextAt.IsZero() && left > 0 {
-			t := workflow.NewTimerWithOptions(ctx, left, workflow.TimerOptions{Summary: "next measurement of " + ms.Metric})
-			if err := t.Get(ctx, nil); err != nil {
-				return
-			}
-		}
-		var res api.MeasureResult
+	batched := judged && workflow.GetVersion(ctx, changeBatchedLooks, workflow.DefaultVersion, 1) >= 1
+	input := func() api.MeasureInput {
 		in := api.MeasureInput{Metric: m, Target: r.target, Traffic: r.spec.Traffic, Args: args, State: ms.State}
 		if judged {
 			in.Watch = background
 			in.Judge = &api.JudgeInput{History: ms.History, Limits: limits, ExposedFor: r.exposedFor(ctx), At: workflow.Now(ctx)}
 		}
+		return in
+	}
+	for {
+		var taken *lookPeer
+		if left := ms.NextAt.Sub(workflow.Now(ctx)); !ms.NextAt.IsZero() && left > 0 {
+			if batched {
+				p := &lookPeer{ms: ms, due: ms.NextAt, background: background, interval: limits.Interval, input: input}
+				taken = r.waitLook(ctx, p, left)
+			} else {
+				t := workflow.NewTimerWithOptions(ctx, left, workflow.TimerOptions{Summary: "next measurement of " + ms.Metric})
+				_ = t.Get(ctx, nil)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		var res api.MeasureResult
+		var err error
 		releases := ms.Releases
-		err := r.exec(ctx, "measure "+ms.Template+"/"+ms.Metric, api.NameMeasure, in, &res)
+		switch {
+		case taken != nil:
+			res, err, releases = taken.res, taken.err, taken.releases
+		case batched:
+			res, err = r.measureLook(ctx, ms, input())
+		default:
+			err = r.exec(ctx, "measure "+ms.Template+"/"+ms.Metric, api.NameMeasure, input(), &res)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -209,7 +228,7 @@ const changeJudgedLooks = "judged-looks"
 // record-histories` writes: change it with every workflow.GetVersion
 // change, so the histories of each version are recorded beside the older
 // ones and never overwrite them.
-const HistoryVersion = "v3-force-abort"
+const HistoryVersion = "v3-fleet-looks"
 
 // assessHere records a look and assesses the metric in the workflow, as
 // rollouts recorded before changeJudgedLooks did, and as every rollout does

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"slices"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -12,6 +14,11 @@ import (
 // recorded, never fatal. The card's message place is kept in the state so
 // every event updates the one message.
 func (r *rollout) notify(ctx workflow.Context, event, text string, approval *plans.Approval) {
+	if !r.notifies(event) && workflow.GetVersion(ctx, changeSkipNotify, workflow.DefaultVersion, 1) >= 1 {
+		// Nobody is to be told: the activity would only log the card.
+		r.logger.Info("rollout notification (the plan sends none)", "app", r.st.App, "event", event, "text", text)
+		return
+	}
 	in := api.NotifyInput{
 		Event:         event,
 		Notifications: r.spec.Notifications,
@@ -32,6 +39,22 @@ func (r *rollout) notify(ctx workflow.Context, event, text string, approval *pla
 	if out.Message.TS != "" {
 		r.ctl.Message = out.Message
 	}
+}
+
+// changeSkipNotify versions notifications that the plan does not ask for:
+// they are logged by the workflow instead of sent to a Notify activity,
+// saving an activity and a workflow task each. Rollouts recorded before it
+// ran Notify for every event, and the activity only logged those.
+const changeSkipNotify = "skip-notify"
+
+// notifies reports whether the plan wants people told about event: Slack
+// is configured and its event list (all events when empty) names it.
+func (r *rollout) notifies(event string) bool {
+	n := r.spec.Notifications
+	if n == nil || n.Slack == nil {
+		return false
+	}
+	return len(n.Slack.Events) == 0 || slices.Contains(n.Slack.Events, event)
 }
 
 // card is the rollout as its Slack message shows it.

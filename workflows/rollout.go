@@ -68,6 +68,8 @@ type rollout struct {
 	canForce bool
 	// passed is the last wait a promote passed (racing promotes).
 	passed *pass
+	// waiting are the metrics waiting for their next look (changeBatchedLooks).
+	waiting []*lookPeer
 }
 
 // Rollout moves an app's traffic from its stable version to the canary,
@@ -325,10 +327,7 @@ func (r *rollout) wait(ctx workflow.Context, kind, text string, until time.Time,
 		if left <= 0 {
 			return true, nil
 		}
-		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-			Timeout:      left,
-			TimerOptions: workflow.TimerOptions{Summary: kind + ": " + text},
-		}, wake); err != nil {
+		if _, err := awaitFor(ctx, left, kind+": "+text, wake); err != nil {
 			return false, err
 		}
 	}

@@ -56,7 +56,7 @@ func Options(name string) workflow.ActivityOptions {
 		o := traffic
 		o.RetryPolicy = retry(100*time.Millisecond, 30*time.Second, 5)
 		return o
-	case NameMeasure:
+	case NameMeasure, NameMeasureLooks:
 		// Provider failures come back as Error measurements; the retries
 		// here cover a lost worker.
 		return workflow.ActivityOptions{

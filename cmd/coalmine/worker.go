@@ -20,6 +20,7 @@ func newWorkerCmd(io streams) *cobra.Command {
 		uiURL       string
 		kubeconfig  string
 		kubeContext string
+		tuning      workers.Tuning
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -55,6 +56,15 @@ approval gates carry Promote and Abort buttons. Clicks arrive at
 or over Socket Mode with SLACK_APP_TOKEN. Without them the worker says so
 once and gates work from the CLI.
 
+Many rollouts at once (docs/benchmarks.md, Orchestrator): the worker scales its pollers with the server's
+backlog, up to --workflow-pollers on each of the normal and the sticky
+workflow-task queue and --activity-pollers for activities, so a new
+rollout's first task and an abort or promote are not stuck behind busy
+rollouts; --fixed-pollers turns that off. --sticky-timeout bounds how long
+a workflow task waits for this worker's cache before any worker takes it;
+--activities-per-second caps the activities the whole task queue starts a
+second (0, the default, is no cap).
+
 On SIGINT or SIGTERM the worker stops polling and lets activities in
 flight finish within --stop-timeout.`,
 		Example: `  coalmine worker --address 127.0.0.1:7233 --metrics-listen 127.0.0.1:9464
@@ -81,10 +91,16 @@ flight finish within --stop-timeout.`,
 				Activities:  acts,
 				Logger:      logger,
 				Slack:       slackCfg,
+				Tuning:      tuning,
 			})
 		},
 	}
 	tc.addFlags(cmd)
+	cmd.Flags().IntVar(&tuning.WorkflowPollers, "workflow-pollers", workers.DefaultPollers, "most workflow-task pollers on each of the normal and sticky queues (a fixed number with --fixed-pollers, at least 2)")
+	cmd.Flags().IntVar(&tuning.ActivityPollers, "activity-pollers", workers.DefaultPollers, "most activity-task pollers (a fixed number with --fixed-pollers)")
+	cmd.Flags().BoolVar(&tuning.FixedPollers, "fixed-pollers", false, "keep the poller counts fixed instead of scaling them with the server's backlog")
+	cmd.Flags().DurationVar(&tuning.StickyTimeout, "sticky-timeout", workers.DefaultStickyTimeout, "how long a workflow task waits on this worker's sticky queue before any worker may take it (whole seconds)")
+	cmd.Flags().Float64Var(&tuning.ActivitiesPerSecond, "activities-per-second", 0, "most activities the whole task queue starts a second, enforced by the server; 0 is no limit")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-listen", "127.0.0.1:9464", "address for Prometheus /metrics; empty serves none")
 	cmd.Flags().DurationVar(&stopTimeout, "stop-timeout", 30*time.Second, "how long activities in flight may finish on shutdown")
 	cmd.Flags().StringVar(&slackListen, "slack-listen", ":8092", "address for Slack's Interactivity URL (/slack/interactions), used when SLACK_SIGNING_SECRET is set")

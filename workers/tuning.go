@@ -1,0 +1,100 @@
+package workers
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+)
+
+// Defaults of Tuning, chosen from `make bench-orchestrator` (docs/benchmarks.md, Orchestrator).
+const (
+	// DefaultPollers is the most pollers a worker keeps on each task queue.
+	DefaultPollers = 100
+	// DefaultStickyTimeout is how long a workflow task waits for this
+	// worker on its sticky queue before any worker may take it. The SDK's
+	// 5 s is too short for a loaded worker: the task times out, goes to the
+	// normal queue and replays the rollout's whole history, which loads the
+	// worker further. At 100 rollouts on a crowded machine 5 s gave 505
+	// timed-out tasks and aborts of 8.7 / 51 s (p50 / max); 30 s gave 103
+	// and 0.2 / 1.0 s. The cost: after a crash (not a graceful stop, which
+	// hands the tasks back at once) a rollout waits up to 30 s for another worker.
+	DefaultStickyTimeout = 30 * time.Second
+)
+
+// Tuning says how a worker takes tasks from Temporal. Its zero value is
+// the defaults: poller autoscaling with up to DefaultPollers pollers on each
+// queue, the sticky timeout DefaultStickyTimeout, no rate limit.
+//
+// Why autoscaling: with a fixed number of workflow-task pollers the SDK
+// sends every poll to the worker's sticky queue while that queue has a
+// backlog, so the normal queue — a new rollout's first task, and the task
+// of a rollout that fell out of the cache — waits behind the busy ones.
+// Autoscaling keeps separate pollers on the normal and the sticky queue and
+// grows them with the server's backlog hints.
+type Tuning struct {
+	// FixedPollers turns autoscaling off: WorkflowPollers and
+	// ActivityPollers are then fixed numbers (the SDK's mixed poller, at
+	// least 2 for workflow tasks).
+	FixedPollers bool
+	// WorkflowPollers is the most workflow-task pollers on each of the
+	// normal and sticky queues; 0 means DefaultPollers.
+	WorkflowPollers int
+	// ActivityPollers is the most activity-task pollers; 0 means DefaultPollers.
+	ActivityPollers int
+	// StickyTimeout bounds a workflow task's wait on the sticky queue
+	// (whole seconds); 0 means DefaultStickyTimeout.
+	StickyTimeout time.Duration
+	// ActivitiesPerSecond limits the activities the whole task queue
+	// starts a second (the server enforces it across workers), sparing the
+	// metric providers and routers; 0 is no limit.
+	ActivitiesPerSecond float64
+}
+
+// Validate reports the first setting that cannot work, naming its flag.
+func (t Tuning) Validate() error {
+	switch {
+	case t.WorkflowPollers < 0 || t.WorkflowPollers > 1000:
+		return fmt.Errorf("--workflow-pollers %d: want 1 to 1000 (0 is the default, %d)", t.WorkflowPollers, DefaultPollers)
+	case t.FixedPollers && t.WorkflowPollers == 1:
+		return fmt.Errorf("--workflow-pollers 1: fixed pollers take turns on the sticky and the normal queue, so at least 2 are needed")
+	case t.ActivityPollers < 0 || t.ActivityPollers > 1000:
+		return fmt.Errorf("--activity-pollers %d: want 1 to 1000 (0 is the default, %d)", t.ActivityPollers, DefaultPollers)
+	case t.StickyTimeout < 0 || t.StickyTimeout > 10*time.Minute:
+		return fmt.Errorf("--sticky-timeout %s: want 1s to 10m (0 is the default, %s)", t.StickyTimeout, DefaultStickyTimeout)
+	case t.StickyTimeout > 0 && t.StickyTimeout%time.Second != 0:
+		return fmt.Errorf("--sticky-timeout %s: Temporal counts it in whole seconds", t.StickyTimeout)
+	case t.ActivitiesPerSecond < 0:
+		return fmt.Errorf("--activities-per-second %g: must not be negative (0 is no limit)", t.ActivitiesPerSecond)
+	}
+	return nil
+}
+
+// options are the worker options of the tuning; activities get stopTimeout
+// to finish when the worker stops.
+func (t Tuning) options(stopTimeout time.Duration) worker.Options {
+	wf, act := orInt(t.WorkflowPollers, DefaultPollers), orInt(t.ActivityPollers, DefaultPollers)
+	o := worker.Options{
+		WorkerStopTimeout:            stopTimeout,
+		StickyScheduleToStartTimeout: t.StickyTimeout,
+		TaskQueueActivitiesPerSecond: t.ActivitiesPerSecond,
+	}
+	if o.StickyScheduleToStartTimeout == 0 {
+		o.StickyScheduleToStartTimeout = DefaultStickyTimeout
+	}
+	if t.FixedPollers {
+		o.WorkflowTaskPollerBehavior = worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: max(wf, 2)})
+		o.ActivityTaskPollerBehavior = worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: act})
+		return o
+	}
+	o.WorkflowTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{MaximumNumberOfPollers: wf})
+	o.ActivityTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{MaximumNumberOfPollers: act})
+	return o
+}
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
