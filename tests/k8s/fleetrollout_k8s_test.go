@@ -62,7 +62,7 @@ func TestRolloutThroughGatewayFleet(t *testing.T) {
 	}}
 	var routes strings.Builder
 	routes.WriteString("routes:\n")
-	for _, app := range []string{"good", "bad", "down"} {
+	for _, app := range []string{"good", "bad", "down", "lost"} {
 		fmt.Fprintf(&routes, "  - name: %s\n    stable: {version: v1, url: %s}\n", app, e.agents["v1"])
 	}
 	e.f = startFleetOf(t, bin, routes.String())
@@ -86,6 +86,7 @@ func TestRolloutThroughGatewayFleet(t *testing.T) {
 	t.Run("good canary promoted", func(t *testing.T) { e.promoted(ctx, t) })
 	t.Run("bad canary rolled back across a kill -9", func(t *testing.T) { e.rolledBack(ctx, t) })
 	t.Run("replica down while a weight is set", func(t *testing.T) { e.replicaDown(ctx, t) })
+	t.Run("rollback with the primary replica down", func(t *testing.T) { e.rollbackPrimaryDown(ctx, t) })
 	e.applied.report(t)
 }
 
@@ -333,20 +334,7 @@ func (e *fleetE2E) replicaDown(ctx context.Context, t *testing.T) {
 	victim := e.f.replicas[1]
 	victim.kill()
 	e.update(ctx, t, "down", workflows.UpdatePromote)
-	var failure string
-	eventually(t, 90*time.Second, "a failed setWeight attempt naming "+victim.admin, func() bool {
-		d, err := e.temporal.DescribeWorkflowExecution(ctx, workflows.WorkflowID("down"), "")
-		if err != nil {
-			return false
-		}
-		for _, a := range d.GetPendingActivities() {
-			if msg := a.GetLastFailure().GetMessage(); a.GetActivityType().GetName() == api.NameSetWeight && strings.Contains(msg, victim.admin+" (unreachable") {
-				failure = fmt.Sprintf("attempt %d: %s", a.GetAttempt()-1, msg)
-				return true
-			}
-		}
-		return false
-	})
+	failure := e.failedAttempt(ctx, t, "down", api.NameSetWeight, victim.admin)
 	t.Logf("with %s down, setWeight failed: %s", victim.admin, failure)
 	victim.start()
 	victim.waitReady()
@@ -357,6 +345,64 @@ func (e *fleetE2E) replicaDown(ctx context.Context, t *testing.T) {
 	e.sameSplitEverywhere(t, "down", func(st gateway.RouteState) error {
 		if st.Stable.Version != "v2" || st.Canary != nil {
 			return fmt.Errorf("stable %s, canary %+v; want v2 alone", st.Stable.Version, st.Canary)
+		}
+		return nil
+	})
+}
+
+// failedAttempt waits until an attempt of activity in app's rollout has
+// failed naming the unreachable replica, and returns the failure.
+func (e *fleetE2E) failedAttempt(ctx context.Context, t *testing.T, app, activity, replica string) string {
+	t.Helper()
+	var failure string
+	eventually(t, 90*time.Second, "a failed "+activity+" attempt naming "+replica, func() bool {
+		d, err := e.temporal.DescribeWorkflowExecution(ctx, workflows.WorkflowID(app), "")
+		if err != nil {
+			return false
+		}
+		for _, a := range d.GetPendingActivities() {
+			if msg := a.GetLastFailure().GetMessage(); a.GetActivityType().GetName() == activity && strings.Contains(msg, replica+" (unreachable") {
+				failure = fmt.Sprintf("attempt %d: %s", a.GetAttempt()-1, msg)
+				return true
+			}
+		}
+		return false
+	})
+	return failure
+}
+
+// rollbackPrimaryDown: the replica at the plan's gateway url is down when
+// the bad canary is found out. The rollback lands through the replicas
+// that are up, which serve stable alone at once; the activity names the
+// one that is not, and the rollout ends once it is back.
+func (e *fleetE2E) rollbackPrimaryDown(ctx context.Context, t *testing.T) {
+	run := e.start(ctx, t, "lost", `    - setWeight: 20
+    - pause: {}`, "v3")
+	e.waitStatus(ctx, t, "lost", "the gate at 20%", func(st workflows.Status) bool { return st.WaitKind == "gate" && st.Weight == 20 })
+	primary, up := e.f.replicas[0], e.f.replicas[1:]
+	primary.kill()
+	load := startLoad(t, "lost", up)
+	eventually(t, 90*time.Second, "the rollback on the replicas that are up", func() bool {
+		for _, r := range up {
+			if st := r.routeOf("lost"); st.CanaryWeightBP != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	load.stop()
+	failure := e.failedAttempt(ctx, t, "lost", api.NameResetTraffic, primary.admin)
+	t.Logf("rolled back on the replicas that are up; with %s down, the reset failed: %s", primary.admin, failure)
+	primary.start()
+	primary.waitReady()
+	_, err := rolloutResult(ctx, run)
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != workflows.ErrorTypeRolledBack {
+		t.Fatalf("rollout of the bad canary: %v; want RolledBack", err)
+	}
+	e.sameSplitEverywhere(t, "lost", func(st gateway.RouteState) error {
+		if st.Stable.Version != "v1" || st.CanaryWeightBP != 0 {
+			return fmt.Errorf("stable %s, canary at %d bp; want v1 and 0", st.Stable.Version, st.CanaryWeightBP)
 		}
 		return nil
 	})
