@@ -10,7 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -87,6 +90,7 @@ func TestRolloutThroughGatewayFleet(t *testing.T) {
 	t.Run("bad canary rolled back across a kill -9", func(t *testing.T) { e.rolledBack(ctx, t) })
 	t.Run("replica down while a weight is set", func(t *testing.T) { e.replicaDown(ctx, t) })
 	t.Run("rollback with the primary replica down", func(t *testing.T) { e.rollbackPrimaryDown(ctx, t) })
+	t.Run("lone gateway without shared state restarted empty", func(t *testing.T) { e.loneRestored(ctx, t, bin) })
 	e.applied.report(t)
 }
 
@@ -164,13 +168,20 @@ spec:
 
 func (e *fleetE2E) start(ctx context.Context, t *testing.T, app, steps, canary string) client.WorkflowRun {
 	t.Helper()
+	return e.startPlan(ctx, t, e.plan(t, app, steps), canary)
+}
+
+// startPlan starts the rollout of canary over v1 with plan p.
+func (e *fleetE2E) startPlan(ctx context.Context, t *testing.T, p plans.RolloutPlan, canary string) client.WorkflowRun {
+	t.Helper()
+	app := p.Spec.App
 	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.WorkflowID(app),
 		TaskQueue:                fleetTaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes:    workflows.SearchAttributes(app, "v1", canary, workflows.PhaseProgressing, 0),
 	}, workers.WorkflowName, workflows.Input{
-		Plan:      e.plan(t, app, steps),
+		Plan:      p,
 		Stable:    api.Version{Name: "v1", URL: e.agents["v1"]},
 		Canary:    api.Version{Name: canary, URL: e.agents[canary]},
 		StartedBy: "fleet-e2e",
@@ -194,12 +205,12 @@ func (e *fleetE2E) waitStatus(ctx context.Context, t *testing.T, app, what strin
 	})
 }
 
-func (e *fleetE2E) update(ctx context.Context, t *testing.T, app, name string) {
+func (e *fleetE2E) update(ctx context.Context, t *testing.T, app, name, reason string) {
 	t.Helper()
 	h, err := e.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   workflows.WorkflowID(app),
 		UpdateName:   name,
-		Args:         []any{workflows.Request{By: "fleet-e2e"}},
+		Args:         []any{workflows.Request{By: "fleet-e2e", Reason: reason}},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {
@@ -254,7 +265,7 @@ func (e *fleetE2E) promoted(ctx context.Context, t *testing.T) {
 		t.Fatalf("load answered per replica %v: want every one of the %d", per, len(e.f.replicas))
 	}
 	e.looks.waitEqual(t, "good", sent)
-	e.update(ctx, t, "good", workflows.UpdatePromote)
+	e.update(ctx, t, "good", workflows.UpdatePromote, "counts checked")
 	r, err := rolloutResult(ctx, run)
 	if err != nil || r.Promoted.Name != "v2" {
 		t.Fatalf("rollout of the good canary: %+v, %v; want v2 promoted", r, err)
@@ -333,7 +344,7 @@ func (e *fleetE2E) replicaDown(ctx context.Context, t *testing.T) {
 	e.waitStatus(ctx, t, "down", "the gate at 20%", func(st workflows.Status) bool { return st.WaitKind == "gate" && st.Weight == 20 })
 	victim := e.f.replicas[1]
 	victim.kill()
-	e.update(ctx, t, "down", workflows.UpdatePromote)
+	e.update(ctx, t, "down", workflows.UpdatePromote, "on to 60% with a replica down")
 	failure := e.failedAttempt(ctx, t, "down", api.NameSetWeight, victim.admin)
 	t.Logf("with %s down, setWeight failed: %s", victim.admin, failure)
 	victim.start()
@@ -406,6 +417,56 @@ func (e *fleetE2E) rollbackPrimaryDown(ctx context.Context, t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// loneRestored: a gateway that keeps its state in memory only (no shared
+// state, no state file) is killed with SIGKILL during a gate at 25% and
+// started again empty, so it serves its initial route: within one
+// traffic.verifyInterval the rollout reads the split back, sets 25% again
+// and says so in an event.
+func (e *fleetE2E) loneRestored(ctx context.Context, t *testing.T, bin string) {
+	tp, ap := testenv.FreePort(t), testenv.FreePort(t)
+	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `listen: 127.0.0.1:%d
+admin: {listen: "127.0.0.1:%d"}
+routes:
+  - name: solo
+    stable: {version: v1, url: %s}
+`, tp, ap, e.agents["v1"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw := &replicaProc{t: t, bin: bin, config: cfg, admin: fmt.Sprintf("http://127.0.0.1:%d", ap), traffic: fmt.Sprintf("http://127.0.0.1:%d", tp)}
+	gw.start()
+	gw.waitReady()
+	const every = 2 * time.Second
+	p := e.plan(t, "solo", `    - setWeight: 25
+    - pause: {}`)
+	p.Spec.Traffic.Gateway.URL, p.Spec.Traffic.Gateway.Replicas = gw.admin, nil
+	p.Spec.Traffic.VerifyInterval = &plans.Duration{Duration: every}
+	run := e.startPlan(ctx, t, p, "v2")
+	e.waitStatus(ctx, t, "solo", "the gate at 25%", func(st workflows.Status) bool { return st.WaitKind == "gate" && st.Weight == 25 })
+	gw.kill()
+	gw.start()
+	gw.waitReady()
+	restarted := time.Now()
+	if st := gw.routeOf("solo"); st.CanaryWeightBP != 0 {
+		t.Fatalf("the gateway restarted empty serves %d bp to the canary; want its initial 0", st.CanaryWeightBP)
+	}
+	eventually(t, every+10*time.Second, "the split restored on the gateway restarted empty", func() bool {
+		return gw.routeOf("solo").CanaryWeightBP == 2500
+	})
+	t.Logf("gateway restarted empty: 25%% restored %v after it was ready (verifyInterval %v)", time.Since(restarted).Round(time.Millisecond), every)
+	const want = "canary weight found at 0%, expected 25%: restored"
+	e.waitStatus(ctx, t, "solo", "the event "+want, func(st workflows.Status) bool {
+		return slices.ContainsFunc(st.Events, func(ev workflows.Event) bool { return ev.Message == want })
+	})
+	e.update(ctx, t, "solo", workflows.UpdateAbort, "restore checked")
+	if _, err := rolloutResult(ctx, run); err == nil {
+		t.Fatal("the aborted rollout ended without an error")
+	}
+	if st := gw.routeOf("solo"); st.CanaryWeightBP != 0 {
+		t.Errorf("after the abort the gateway serves %d bp to the canary", st.CanaryWeightBP)
+	}
 }
 
 // routeOf reads one route's state from the replica's admin API.
