@@ -246,6 +246,33 @@ func (e *fleetE2E) sameSplitEverywhere(t *testing.T, app string, check func(gate
 	}
 }
 
+// promotedV2 checks a route after v2's promotion: v2 alone.
+func promotedV2(st gateway.RouteState) error {
+	if st.Stable.Version != "v2" || st.Canary != nil {
+		return fmt.Errorf("stable %s, canary %+v; want v2 alone", st.Stable.Version, st.Canary)
+	}
+	return nil
+}
+
+// backOnV1 checks a route after a rollback: v1, the canary at 0.
+func backOnV1(st gateway.RouteState) error {
+	if st.Stable.Version != "v1" || st.CanaryWeightBP != 0 {
+		return fmt.Errorf("stable %s, canary at %d bp; want v1 and 0", st.Stable.Version, st.CanaryWeightBP)
+	}
+	return nil
+}
+
+// wantRolledBack fails the test unless err is the RolledBack failure, and
+// returns its message.
+func wantRolledBack(t *testing.T, err error) string {
+	t.Helper()
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != workflows.ErrorTypeRolledBack {
+		t.Fatalf("rollout of the bad canary: %v; want RolledBack", err)
+	}
+	return ae.Message()
+}
+
 // promoted: load over the three replicas, 30% then 60%, a gate; with the
 // load stopped, a look of the provider sums exactly what the load
 // generator got answered; promoted, every replica serves v2 alone.
@@ -270,12 +297,7 @@ func (e *fleetE2E) promoted(ctx context.Context, t *testing.T) {
 	if err != nil || r.Promoted.Name != "v2" {
 		t.Fatalf("rollout of the good canary: %+v, %v; want v2 promoted", r, err)
 	}
-	e.sameSplitEverywhere(t, "good", func(st gateway.RouteState) error {
-		if st.Stable.Version != "v2" || st.Canary != nil {
-			return fmt.Errorf("stable %s, canary %+v; want v2 alone", st.Stable.Version, st.Canary)
-		}
-		return nil
-	})
+	e.sameSplitEverywhere(t, "good", promotedV2)
 	e.looks.checkMonotone(t, "good")
 }
 
@@ -310,11 +332,7 @@ func (e *fleetE2E) rolledBack(ctx context.Context, t *testing.T) {
 	load := startLoad(t, "bad", e.f.replicas)
 	_, err := rolloutResult(ctx, run)
 	all := load.stop()
-	var ae *temporal.ApplicationError
-	if !errors.As(err, &ae) || ae.Type() != workflows.ErrorTypeRolledBack {
-		t.Fatalf("rollout of the bad canary: %v; want RolledBack", err)
-	}
-	t.Logf("rolled back: %s", ae.Message())
+	t.Logf("rolled back: %s", wantRolledBack(t, err))
 	for v, n := range sent {
 		all[v] += n
 	}
@@ -325,12 +343,7 @@ func (e *fleetE2E) rolledBack(ctx context.Context, t *testing.T) {
 	if last.stable > all["v1"] || last.canary > all["v3"] {
 		t.Errorf("last look counts stable %d, canary %d; the load generator got %d and %d answered", last.stable, last.canary, all["v1"], all["v3"])
 	}
-	e.sameSplitEverywhere(t, "bad", func(st gateway.RouteState) error {
-		if st.Stable.Version != "v1" || st.CanaryWeightBP != 0 {
-			return fmt.Errorf("stable %s, canary at %d bp; want v1 and 0", st.Stable.Version, st.CanaryWeightBP)
-		}
-		return nil
-	})
+	e.sameSplitEverywhere(t, "bad", backOnV1)
 }
 
 // replicaDown: replica 2 is down when the rollout goes from 20% to 60%;
@@ -353,12 +366,7 @@ func (e *fleetE2E) replicaDown(ctx context.Context, t *testing.T) {
 	if err != nil || r.Promoted.Name != "v2" {
 		t.Fatalf("rollout after the replica came back: %+v, %v; want v2 promoted", r, err)
 	}
-	e.sameSplitEverywhere(t, "down", func(st gateway.RouteState) error {
-		if st.Stable.Version != "v2" || st.Canary != nil {
-			return fmt.Errorf("stable %s, canary %+v; want v2 alone", st.Stable.Version, st.Canary)
-		}
-		return nil
-	})
+	e.sameSplitEverywhere(t, "down", promotedV2)
 }
 
 // failedAttempt waits until an attempt of activity in app's rollout has
@@ -407,16 +415,8 @@ func (e *fleetE2E) rollbackPrimaryDown(ctx context.Context, t *testing.T) {
 	primary.start()
 	primary.waitReady()
 	_, err := rolloutResult(ctx, run)
-	var ae *temporal.ApplicationError
-	if !errors.As(err, &ae) || ae.Type() != workflows.ErrorTypeRolledBack {
-		t.Fatalf("rollout of the bad canary: %v; want RolledBack", err)
-	}
-	e.sameSplitEverywhere(t, "lost", func(st gateway.RouteState) error {
-		if st.Stable.Version != "v1" || st.CanaryWeightBP != 0 {
-			return fmt.Errorf("stable %s, canary at %d bp; want v1 and 0", st.Stable.Version, st.CanaryWeightBP)
-		}
-		return nil
-	})
+	wantRolledBack(t, err)
+	e.sameSplitEverywhere(t, "lost", backOnV1)
 }
 
 // loneRestored: a gateway that keeps its state in memory only (no shared
