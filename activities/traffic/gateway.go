@@ -62,18 +62,9 @@ func NewGateway(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, 
 	return g, nil
 }
 
-// client builds an admin client with the token read now, so a rotated
-// token is picked up without restarting the worker. The token never
-// appears in errors.
-func (g *Gateway) client() (*admin.Client, error) {
-	tok, err := g.token()
-	if err != nil {
-		return nil, err
-	}
-	return admin.NewClient(g.url, tok, g.deps.HTTPClient), nil
-}
-
-// token reads the admin token from the worker's environment now.
+// token reads the admin token from the worker's environment now, so a
+// rotated token is picked up without restarting the worker. The token
+// never appears in errors.
 func (g *Gateway) token() (string, error) {
 	tok := g.deps.Getenv(g.tokenEnv)
 	if tok == "" {
@@ -93,7 +84,7 @@ func (g *Gateway) modify(ctx context.Context, op string, change func(cur admin.R
 	if err != nil {
 		return fmt.Errorf("%s on gateway route %s: %w", op, g.route, err)
 	}
-	st, err := g.writeAnywhere(ctx, tok, replicas, func(c *admin.Client) (admin.RouteState, error) {
+	st, err := g.throughAny(ctx, tok, replicas, func(c *admin.Client) (admin.RouteState, error) {
 		return c.Modify(ctx, g.route, writeAttempts, change)
 	})
 	if err != nil {
@@ -267,13 +258,22 @@ func (g *Gateway) Reset(ctx context.Context) error {
 
 // Read reports the split of the rollout's canary version as the gateway
 // serves it. After promotion the canary version is the route's stable
-// version and serves 100%.
+// version and serves 100%. In a fleet it reads the gateway at url or, when
+// that one cannot be reached, the next replica: they all serve the shared
+// state, and a change must not be refused as unreachable (nor a rollback
+// held back) while one replica is down.
 func (g *Gateway) Read(ctx context.Context) (api.TrafficState, error) {
-	c, err := g.client()
+	tok, err := g.token()
 	if err != nil {
 		return api.TrafficState{}, err
 	}
-	cur, err := c.Route(ctx, g.route)
+	replicas, err := g.replicaURLs(ctx)
+	if err != nil {
+		return api.TrafficState{}, fmt.Errorf("read gateway route %s: %w", g.route, err)
+	}
+	cur, err := g.throughAny(ctx, tok, replicas, func(c *admin.Client) (admin.RouteState, error) {
+		return c.Route(ctx, g.route)
+	})
 	if err != nil {
 		return api.TrafficState{}, fmt.Errorf("read gateway route %s: %w", g.route, classifyAPI(err))
 	}

@@ -32,11 +32,11 @@ func finderOf(deps Deps) fleet.Finder {
 	return f
 }
 
-// writeAnywhere writes a change through the gateway at url and, when that
-// one cannot be reached, through each replica in turn: every replica of a
-// fleet writes the same shared state, so a rollback still lands when the
-// admin Service or one replica is down.
-func (g *Gateway) writeAnywhere(ctx context.Context, tok string, replicas []string, write func(*admin.Client) (admin.RouteState, error)) (admin.RouteState, error) {
+// throughAny reads or writes the route through the gateway at url and,
+// when that one cannot be reached, through each replica in turn: every
+// replica of a fleet reads and writes the same shared state, so a rollback
+// still lands when the admin Service or one replica is down.
+func (g *Gateway) throughAny(ctx context.Context, tok string, replicas []string, write func(*admin.Client) (admin.RouteState, error)) (admin.RouteState, error) {
 	st, err := write(admin.NewClient(g.url, tok, g.deps.HTTPClient))
 	var apiErr *admin.APIError
 	for _, u := range replicas {

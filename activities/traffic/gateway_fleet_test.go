@@ -48,8 +48,8 @@ func TestGatewayRouterConfirmsEveryReplica(t *testing.T) {
 }
 
 // TestGatewayRollbackReachesTheReplicasThatAreUp: with the admin URL down,
-// the rollback is written through a replica that is up, and the error
-// names the one that is not.
+// the split is read and the rollback written through a replica that is
+// up, and the error names the one that is not.
 func TestGatewayRollbackReachesTheReplicasThatAreUp(t *testing.T) {
 	live := startGateway(t)
 	dead := deadURL(t)
@@ -66,6 +66,9 @@ func TestGatewayRollbackReachesTheReplicasThatAreUp(t *testing.T) {
 	}
 	if got := live.route(t).CanaryWeightBP; got != 4000 {
 		t.Fatalf("the live replica serves %d bp, want 4000", got)
+	}
+	if st, err := r.Read(context.Background()); err != nil || st.CanaryWeight != 40 {
+		t.Fatalf("read with the admin URL down: %+v, %v; want 40%% read from the live replica", st, err)
 	}
 	err = r.Reset(context.Background())
 	if err == nil || !strings.Contains(err.Error(), dead) {

@@ -44,11 +44,13 @@ type replicaProc struct {
 	out            *testenv.Buffer
 }
 
-// start runs the process; it is killed when the test ends.
+// start runs the process in a new, empty working folder, as a pod
+// rescheduled on another node starts; it is killed when the test ends.
 func (r *replicaProc) start() {
 	r.t.Helper()
 	r.out = &testenv.Buffer{}
 	r.cmd = exec.Command(r.bin, "gateway", "--config", r.config)
+	r.cmd.Dir = r.t.TempDir()
 	r.cmd.Env = append(os.Environ(), "COALMINE_GATEWAY_TOKEN="+fleetToken)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {
@@ -125,14 +127,32 @@ type fleetFixture struct {
 	replicas []*replicaProc
 	cs       kubernetes.Interface
 	ns       string
+	bin      string
 }
 
+// fleetState is the name of the state ConfigMap.
+const fleetState = "coalmine-gateway-state"
+
+// startFleet starts the fleet with one route, voice, from v1 to v2 on two
+// servers that answer 200.
 func startFleet(t *testing.T) *fleetFixture {
 	t.Helper()
 	bin, err := testenv.BuildCoalmine(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startFleetOf(t, bin, fmt.Sprintf(`routes:
+  - name: voice
+    sticky: {headers: [x-session-id]}
+    stable: {version: v1, url: %s}
+    canary: {version: v2, url: %s}
+`, okServer(t), okServer(t)))
+}
+
+// startFleetOf starts the fleet of the coalmine binary bin with the given
+// routes block of gateway.yaml.
+func startFleetOf(t *testing.T, bin, routes string) *fleetFixture {
+	t.Helper()
 	env, admin := kubetest.APIServerEnv(t)
 	cs := kubernetes.NewForConfigOrDie(admin)
 	ns := "coalmine"
@@ -140,26 +160,20 @@ func startFleet(t *testing.T) *fleetFixture {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coalmine-gateway-state"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fleetState}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	kubeconfig := kubetest.UserWithRole(t, env, cs, ns, "coalmine-gateway", []rbacv1.PolicyRule{{APIGroups: []string{""},
-		Resources: []string{"configmaps"}, ResourceNames: []string{"coalmine-gateway-state"}, Verbs: []string{"get", "list", "watch", "update"}}})
-	stable, canary := okServer(t), okServer(t)
-	f := &fleetFixture{cs: cs, ns: ns}
+		Resources: []string{"configmaps"}, ResourceNames: []string{fleetState}, Verbs: []string{"get", "list", "watch", "update"}}})
+	f := &fleetFixture{cs: cs, ns: ns, bin: bin}
 	dir := t.TempDir()
 	for i := range 3 {
 		tp, ap := testenv.FreePort(t), testenv.FreePort(t)
 		cfg := filepath.Join(dir, fmt.Sprintf("gateway-%d.yaml", i))
 		if err := os.WriteFile(cfg, fmt.Appendf(nil, `listen: 127.0.0.1:%d
 admin: {listen: "127.0.0.1:%d"}
-state: {kubernetes: {namespace: %s, name: coalmine-gateway-state, kubeconfig: %s}}
-routes:
-  - name: voice
-    sticky: {headers: [x-session-id]}
-    stable: {version: v1, url: %s}
-    canary: {version: v2, url: %s}
-`, tp, ap, ns, kubeconfig, stable, canary), 0o600); err != nil {
+state: {kubernetes: {namespace: %s, name: %s, kubeconfig: %s}}
+%s`, tp, ap, ns, fleetState, kubeconfig, routes), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		r := &replicaProc{t: t, bin: bin, config: cfg, admin: fmt.Sprintf("http://127.0.0.1:%d", ap), traffic: fmt.Sprintf("http://127.0.0.1:%d", tp)}

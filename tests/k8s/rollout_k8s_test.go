@@ -112,20 +112,9 @@ func TestRolloutOnKubernetes(t *testing.T) {
 	if e.kube, err = traffic.NewKube(e.c.Config); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(kubetest.Root(t), "bin", "temporal")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:     bin,
-		SearchAttributes: workflows.SearchAttributes("app", "v1", "v2", workflows.PhaseProgressing, 0),
-		ClientOptions:    &client.Options{Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))},
-		LogLevel:         "error",
-	})
-	if err != nil {
-		t.Fatalf("start the Temporal dev server %s (make tools builds it): %v", bin, err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	e.temporal = srv.Client()
+	e.temporal = devServer(ctx, t)
 
 	e.acts = workers.KubeActivities(slog.New(slog.DiscardHandler), nil, traffic.StaticKube(e.kube))
 	e.acts.HeartbeatEvery = time.Second
@@ -152,6 +141,24 @@ func TestRolloutOnKubernetes(t *testing.T) {
 	t.Run("replicas router", func(t *testing.T) { e.replicas(ctx, t) })
 	t.Run("rollback restores the earlier template", func(t *testing.T) { e.rollbackRestoresTemplate(ctx, t) })
 	t.Run("hand-edited HTTPRoute restored", func(t *testing.T) { e.drift(ctx, t) })
+}
+
+// devServer starts the Temporal dev server from bin/temporal with the
+// rollouts' search attributes; it stops when the test ends.
+func devServer(ctx context.Context, t *testing.T) client.Client {
+	t.Helper()
+	bin := filepath.Join(kubetest.Root(t), "bin", "temporal")
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:     bin,
+		SearchAttributes: workflows.SearchAttributes("app", "v1", "v2", workflows.PhaseProgressing, 0),
+		ClientOptions:    &client.Options{Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))},
+		LogLevel:         "error",
+	})
+	if err != nil {
+		t.Fatalf("start the Temporal dev server %s (make tools builds it): %v", bin, err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	return srv.Client()
 }
 
 func stableDeployment() *appsv1.Deployment {
