@@ -43,7 +43,20 @@ func renderDescribed(w io.Writer, d describedStatus, now time.Time) {
 			fmt.Fprintf(w, "  %s: %v\n", k, d.Memo[k])
 		}
 	}
-	fmt.Fprintln(w, "\ncurrent details: a worker serves them, the server keeps none; the Web UI shows them while one answers")
+	renderCurrentDetails(w, d.CurrentDetails, d.CurrentDetailsFrom)
+}
+
+// renderCurrentDetails writes the current details and where they come
+// from, or why there are none.
+func renderCurrentDetails(w io.Writer, details, from string) {
+	fmt.Fprintf(w, "\ncurrent details (%s)\n", from)
+	if strings.TrimSpace(details) == "" {
+		if !strings.HasPrefix(from, "not available") {
+			fmt.Fprintln(w, "  none set yet")
+		}
+		return
+	}
+	fmt.Fprintf(w, "  %s\n", indentLines(details, "  "))
 }
 
 // renderPendingActivities lists the activities scheduled or running.

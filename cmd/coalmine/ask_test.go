@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/workflows"
+)
+
+func TestTimelineGolden(t *testing.T) {
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	st := workflows.Status{
+		App: "voice-agent", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}, Phase: workflows.PhasePaused, EventsDropped: 3,
+		Events: []workflows.Event{
+			{At: start, Kind: "started", By: "alice", Message: "rollout of voice-agent v1 → v2 started with 3 steps"},
+			{At: start.Add(time.Second), Kind: "weight", Message: "v2 gets 10% of traffic"},
+			{At: start.Add(2 * time.Minute), Kind: "pause", By: "carol", Message: "pause: incident elsewhere"},
+		},
+	}
+	tests := []struct {
+		name string
+		from *timelineSource
+	}{
+		{"live", nil},
+		{"replayed", &timelineSource{why: "the status query got no answer within 5s: no worker answered it (none polls the task queue, or all are busy)", events: 42}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			renderTimeline(&b, st, tt.from)
+			golden(t, "history-"+tt.name+".golden", b.String())
+		})
+	}
+}
+
+// TestStatusAndHistoryWithTheWorkerStopped stops the only worker of a
+// rollout that waits at a gate, so its status query never answers, and
+// checks that status shows the current details and history the timeline,
+// both rebuilt from the workflow's event history.
+func TestStatusAndHistoryWithTheWorkerStopped(t *testing.T) {
+	s := startDevStack(t)
+	plan := s.gatePlan(t, "stuck-app", 60)
+	if code, out, errOut := s.cli(t, "start", plan, "--canary", "v2", "--stable", "v1", "--canary-url", s.canary, "--by", "alice", "--task-queue", s.taskQueue); code != 0 {
+		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
+	}
+	live := s.waitStatus(t, "stuck-app", func(st workflows.Status) bool { return st.WaitKind == "gate" })
+	var events strings.Builder
+	renderEvents(&events, live.Events)
+	s.worker.Stop()
+
+	code, out, errOut := s.cli(t, "status", "stuck-app", "--query-timeout", "2s")
+	for _, want := range []string{
+		"stuck-app  v1 → v2  Paused  weight 10%",
+		"NOT LIVE: ",
+		"current details (rebuilt here by replaying the workflow's ",
+		"**stuck-app** v1 → v2 · **Paused**",
+		"- Step 2 of 3: `pause (gate)`",
+		"- Canary weight: **10%**",
+		"- Waiting for: " + live.Waiting,
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("status: exit %d, want 0 and %q in\n%s%s", code, want, out, errOut)
+		}
+	}
+
+	code, out, errOut = s.cli(t, "status", "stuck-app", "--query-timeout", "2s", "-o", "json")
+	var d describedStatus
+	if code != 0 {
+		t.Fatalf("status -o json: exit %d\n%s", code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+	if d.Source != sourceDescription || !strings.Contains(d.CurrentDetails, "- Step 2 of 3: `pause (gate)`") || !strings.Contains(d.CurrentDetailsFrom, "replaying") {
+		t.Errorf("status -o json: source %q, currentDetails %q, currentDetailsFrom %q", d.Source, d.CurrentDetails, d.CurrentDetailsFrom)
+	}
+
+	code, out, errOut = s.cli(t, "history", "stuck-app", "--query-timeout", "2s")
+	for _, want := range []string{
+		"stuck-app  v1 → v2  Paused\nNOT LIVE: ",
+		"This timeline was rebuilt by replaying the workflow's ",
+		events.String(),
+		"No rollout of stuck-app has been promoted yet",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("history: exit %d, want 0 and %q in\n%s%s", code, want, out, errOut)
+		}
+	}
+	for _, s := range []string{out, errOut} {
+		if strings.Contains(s, "rpc error") || strings.Contains(s, "RST_STREAM") {
+			t.Errorf("raw gRPC error in the output:\n%s", s)
+		}
+	}
+}
+
+func TestQueryTimeoutMustBePositive(t *testing.T) {
+	for _, cmd := range []string{"status", "history"} {
+		code, _, errOut := runCLI(t, cmd, "voice-agent", "--query-timeout", "0s")
+		if code != 2 || !strings.Contains(errOut, "--query-timeout 0s: give a positive duration") {
+			t.Errorf("%s --query-timeout 0s: exit %d, stderr %q", cmd, code, errOut)
+		}
+	}
+}
