@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +93,46 @@ func TestStatusAndHistoryWithTheWorkerStopped(t *testing.T) {
 	for _, s := range []string{out, errOut} {
 		if strings.Contains(s, "rpc error") || strings.Contains(s, "RST_STREAM") {
 			t.Errorf("raw gRPC error in the output:\n%s", s)
+		}
+	}
+	listWithoutWorker(t, s)
+}
+
+// listWithoutWorker checks that list answers from the visibility store
+// alone while no worker runs, and pages up to --limit.
+func listWithoutWorker(t *testing.T, s devStack) {
+	t.Helper()
+	for _, app := range []string{"idle-a", "idle-b"} {
+		if code, out, errOut := s.cli(t, "start", s.gatePlan(t, app, 50), "--canary", "v2", "--stable", "v1", "--task-queue", "nobody-polls"); code != 0 {
+			t.Fatalf("start %s: exit %d\n%s%s", app, code, out, errOut)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, out, errOut := s.cli(t, "list", "--limit", "3")
+		rows := strings.Count(out, "\n") - 1
+		if code == 0 && rows == 3 {
+			if !regexp.MustCompile(`(?m)^stuck-app +Paused +v1 → v2 +10% +running`).MatchString(out) || strings.Contains(out, "more match") {
+				t.Errorf("list --limit 3 of 3 rollouts:\n%s", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list --limit 3: exit %d, %d rows, want 3\n%s%s", code, rows, out, errOut)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	code, out, errOut := s.cli(t, "list", "--limit", "2")
+	if code != 0 || strings.Count(out, "\n") != 4 || !strings.Contains(out, "(the newest 2; more match: raise --limit") {
+		t.Errorf("list --limit 2 of 3 rollouts: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestListLimitIsBounded(t *testing.T) {
+	for _, n := range []string{"0", "10001"} {
+		code, _, errOut := runCLI(t, "list", "--limit", n)
+		if code != 2 || !strings.Contains(errOut, "give a number from 1 to 10000") {
+			t.Errorf("list --limit %s: exit %d, stderr %q", n, code, errOut)
 		}
 	}
 }
