@@ -52,22 +52,51 @@ func TestStatusAndHistoryWithTheWorkerStopped(t *testing.T) {
 	renderEvents(&events, live.Events)
 	s.worker.Stop()
 
-	code, out, errOut := s.cli(t, "status", "stuck-app", "--query-timeout", "2s")
-	for _, want := range []string{
+	s.wantOutput(t, []string{"status", "stuck-app", "--query-timeout", "2s"},
 		"stuck-app  v1 → v2  Paused  weight 10%",
 		"NOT LIVE: ",
 		"current details (rebuilt here by replaying the workflow's ",
 		"**stuck-app** v1 → v2 · **Paused**",
 		"- Step 2 of 3: `pause (gate)`",
 		"- Canary weight: **10%**",
-		"- Waiting for: " + live.Waiting,
-	} {
-		if code != 0 || !strings.Contains(out, want) {
-			t.Errorf("status: exit %d, want 0 and %q in\n%s%s", code, want, out, errOut)
+		"- Waiting for: "+live.Waiting,
+	)
+	d := s.described(t, "stuck-app")
+	if d.Source != sourceDescription || !strings.Contains(d.CurrentDetails, "- Step 2 of 3: `pause (gate)`") || !strings.Contains(d.CurrentDetailsFrom, "replaying") {
+		t.Errorf("status -o json: source %q, currentDetails %q, currentDetailsFrom %q", d.Source, d.CurrentDetails, d.CurrentDetailsFrom)
+	}
+	out, errOut := s.wantOutput(t, []string{"history", "stuck-app", "--query-timeout", "2s"},
+		"stuck-app  v1 → v2  Paused\nNOT LIVE: ",
+		"This timeline was rebuilt by replaying the workflow's ",
+		events.String(),
+		"No rollout of stuck-app has been promoted yet",
+	)
+	for _, s := range []string{out, errOut} {
+		if strings.Contains(s, "rpc error") || strings.Contains(s, "RST_STREAM") {
+			t.Errorf("raw gRPC error in the output:\n%s", s)
 		}
 	}
+	listWithoutWorker(t, s)
+}
 
-	code, out, errOut = s.cli(t, "status", "stuck-app", "--query-timeout", "2s", "-o", "json")
+// wantOutput runs a command that must succeed and print every one of
+// wants; it returns what it printed.
+func (s devStack) wantOutput(t *testing.T, args []string, wants ...string) (string, string) {
+	t.Helper()
+	code, out, errOut := s.cli(t, args...)
+	for _, want := range wants {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("coalmine %s: exit %d, want 0 and %q in\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+	}
+	return out, errOut
+}
+
+// described runs status -o json on a rollout whose query does not answer
+// within 2s and returns the view from the description.
+func (s devStack) described(t *testing.T, app string) describedStatus {
+	t.Helper()
+	code, out, errOut := s.cli(t, "status", app, "--query-timeout", "2s", "-o", "json")
 	var d describedStatus
 	if code != 0 {
 		t.Fatalf("status -o json: exit %d\n%s", code, errOut)
@@ -75,27 +104,7 @@ func TestStatusAndHistoryWithTheWorkerStopped(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatalf("status -o json: %v\n%s", err, out)
 	}
-	if d.Source != sourceDescription || !strings.Contains(d.CurrentDetails, "- Step 2 of 3: `pause (gate)`") || !strings.Contains(d.CurrentDetailsFrom, "replaying") {
-		t.Errorf("status -o json: source %q, currentDetails %q, currentDetailsFrom %q", d.Source, d.CurrentDetails, d.CurrentDetailsFrom)
-	}
-
-	code, out, errOut = s.cli(t, "history", "stuck-app", "--query-timeout", "2s")
-	for _, want := range []string{
-		"stuck-app  v1 → v2  Paused\nNOT LIVE: ",
-		"This timeline was rebuilt by replaying the workflow's ",
-		events.String(),
-		"No rollout of stuck-app has been promoted yet",
-	} {
-		if code != 0 || !strings.Contains(out, want) {
-			t.Errorf("history: exit %d, want 0 and %q in\n%s%s", code, want, out, errOut)
-		}
-	}
-	for _, s := range []string{out, errOut} {
-		if strings.Contains(s, "rpc error") || strings.Contains(s, "RST_STREAM") {
-			t.Errorf("raw gRPC error in the output:\n%s", s)
-		}
-	}
-	listWithoutWorker(t, s)
+	return d
 }
 
 // listWithoutWorker checks that list answers from the visibility store
