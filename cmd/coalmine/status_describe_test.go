@@ -109,7 +109,7 @@ func TestStatusFallsBackToDescription(t *testing.T) {
 		t.Errorf("status -o json = %+v", d)
 	}
 
-	code, out, errOut := s.cli(t, "history", "lonely-app", "--query-timeout", "2s")
+	code, _, errOut := s.cli(t, "history", "lonely-app", "--query-timeout", "2s")
 	if want := "the timeline of lonely-app is not available: the status query got no answer within 2s"; code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "has not run its first task yet") {
 		t.Errorf("history of a rollout that never ran: exit %d, want 1 and %q in\n%s", code, want, errOut)
 	}
@@ -122,7 +122,7 @@ func TestStatusFallsBackToDescription(t *testing.T) {
 	if err := c.TerminateWorkflow(context.Background(), workflows.WorkflowID("lonely-app"), "", "cleaning up the test"); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = s.cli(t, "status", "lonely-app", "--watch", "--every", "100ms", "--query-timeout", "1s")
+	code, out, errOut := s.cli(t, "status", "lonely-app", "--watch", "--every", "100ms", "--query-timeout", "1s")
 	if code != 1 || !strings.Contains(errOut, "coalmine: terminated: cleaning up the test") || !strings.Contains(out, "Terminated on task queue nobody-polls") {
 		t.Errorf("watch an ended rollout nobody answers for: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
