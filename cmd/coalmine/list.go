@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -9,7 +10,9 @@ import (
 	"github.com/spf13/cobra"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/coalmine-dev/coalmine/workers"
@@ -28,10 +31,19 @@ func newListCmd(io streams) *cobra.Command {
 		Short: "List rollouts, newest first, from Temporal's visibility store",
 		Long: `List shows rollouts, running and ended, newest first: app, phase, versions,
 canary weight and when they started. Filter by app or by phase
-(Progressing, Paused, RollingBack, Promoted, RolledBack).`,
+(Progressing, Paused, RollingBack, Promoted, RolledBack).
+
+List reads only Temporal's visibility store — the search attributes each
+rollout last recorded — and never queries a rollout, so it answers at
+once with hundreds of rollouts running, even when the workers are busy
+or down. The store may lag a second or so behind the rollouts. It shows
+the newest --limit rollouts (at most 10000) and says when more match.`,
 		Example: "  coalmine list\n  coalmine list --phase Paused\n  coalmine list --app voice-agent",
 		Args:    exactArgs(0, "filters are flags"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > maxListLimit {
+				return usageError{fmt.Errorf("--limit %d: give a number from 1 to %d", limit, maxListLimit)}
+			}
 			defer tc.Close()
 			if phase != "" {
 				p, err := phaseNamed(phase)
@@ -44,21 +56,17 @@ canary weight and when they started. Filter by app or by phase
 			if err != nil {
 				return err
 			}
-			resp, err := c.ListWorkflow(cmd.Context(), &workflowservice.ListWorkflowExecutionsRequest{
-				Namespace: tc.namespace,
-				PageSize:  int32(limit),
-				Query:     listQuery(app, phase),
-			})
+			execs, more, err := listRollouts(cmd.Context(), c, tc.namespace, listQuery(app, phase), limit)
 			if err != nil {
 				return fmt.Errorf("list rollouts: %w", plainError(app, err))
 			}
-			if len(resp.Executions) == 0 {
+			if len(execs) == 0 {
 				fmt.Fprintln(io.Out, "no rollouts found")
 				return nil
 			}
 			tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "APP\tPHASE\tVERSIONS\tWEIGHT\tSTATUS\tSTARTED")
-			for _, e := range resp.Executions {
+			for _, e := range execs {
 				sa := e.GetSearchAttributes().GetIndexedFields()
 				fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%s%%\t%s\t%s\n",
 					keyword(sa, "CoalmineApp"), keyword(sa, "CoalminePhase"),
@@ -67,14 +75,46 @@ canary weight and when they started. Filter by app or by phase
 					outcome(e.GetStatus(), keyword(sa, "CoalminePhase")),
 					e.GetStartTime().AsTime().UTC().Format(time.DateTime))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if more {
+				fmt.Fprintf(io.Out, "(the newest %d; more match: raise --limit or filter with --app or --phase)\n", limit)
+			}
+			return nil
 		},
 	}
 	tc.addFlags(cmd)
 	cmd.Flags().StringVar(&app, "app", "", "only this app")
 	cmd.Flags().StringVar(&phase, "phase", "", "only rollouts in this phase")
-	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rollouts")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rollouts, newest first (1 to 10000)")
 	return cmd
+}
+
+// maxListLimit bounds list --limit.
+const maxListLimit = 10000
+
+// listRollouts reads the newest rollouts that match query from the
+// visibility store, page by page, at most limit of them; more says
+// whether others match too (it reads one beyond limit to know).
+func listRollouts(ctx context.Context, c client.Client, ns, query string, limit int) (execs []*workflowpb.WorkflowExecutionInfo, more bool, err error) {
+	var token []byte
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: ns, PageSize: int32(min(limit+1-len(execs), 1000)), NextPageToken: token, Query: query,
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		execs = append(execs, resp.GetExecutions()...)
+		token = resp.GetNextPageToken()
+		if len(execs) > limit {
+			return execs[:limit], true, nil
+		}
+		if len(token) == 0 {
+			return execs, false, nil
+		}
+	}
 }
 
 // phases are the rollout phases list --phase accepts.

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
@@ -116,6 +117,8 @@ type devStack struct {
 	stable, canary            string
 	// gw is the gateway, for tests that take it away.
 	gw *gatewaytest.Server
+	// worker runs the rollouts, for tests that stop it.
+	worker worker.Worker
 }
 
 func startDevStack(t *testing.T) devStack {
@@ -165,6 +168,7 @@ func startDevStack(t *testing.T) devStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	s.worker = w
 	return s
 }
 

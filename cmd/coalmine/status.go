@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/coalmine-dev/coalmine/analysis"
@@ -40,8 +38,11 @@ comes within --query-timeout (no worker polls, or Temporal is overloaded),
 status shows what the Temporal server itself knows of the workflow
 instead — phase, versions and weight from its search attributes, its
 summary, memo, the workflow task waiting for a worker and the activities
-in flight — and says first that this view is not live (-o json: "source"
-is "description" instead of "query", and "why" says why).
+in flight — and the rollout's current details (what the Web UI shows as
+such), rebuilt by replaying the workflow's event history with the
+workflow code of this coalmine binary. It says first that this view is
+not live (-o json: "source" is "description" instead of "query", "why"
+says why, "currentDetailsFrom" where the details come from).
 
 With --watch it redraws until the rollout ends, and exits 1 when it was
 rolled back.`,
@@ -51,8 +52,8 @@ rolled back.`,
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("unknown output format %q: use text or json", output)}
 			}
-			if queryTimeout <= 0 {
-				return usageError{fmt.Errorf("--query-timeout %s: give a positive duration such as 5s", queryTimeout)}
+			if err := checkQueryTimeout(queryTimeout); err != nil {
+				return err
 			}
 			defer tc.Close()
 			c, err := tc.Client(cmd.Context())
@@ -62,7 +63,7 @@ rolled back.`,
 			if watch {
 				return watchStatus(cmd.Context(), io, c, args[0], output, every, queryTimeout)
 			}
-			v, err := fetchStatus(cmd.Context(), c, args[0], queryTimeout)
+			v, err := fetchStatus(cmd.Context(), c, args[0], queryTimeout, nil)
 			if err != nil {
 				return err
 			}
@@ -73,7 +74,7 @@ rolled back.`,
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw until the rollout ends")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.Flags().DurationVar(&every, "every", 2*time.Second, "how often --watch redraws")
-	cmd.Flags().DurationVar(&queryTimeout, "query-timeout", defaultQueryTimeout, "how long to wait for the rollout to answer before showing its description from the server instead")
+	addQueryTimeout(cmd, &queryTimeout)
 	return cmd
 }
 
@@ -86,31 +87,27 @@ type statusView struct {
 }
 
 // fetchStatus asks the app's workflow for its live status, waiting at most
-// timeout, and falls back to the workflow's description when no answer
-// comes. Only a missing workflow, an interrupt, or a description that
-// fails too end in an error.
-func fetchStatus(ctx context.Context, c client.Client, app string, timeout time.Duration) (statusView, error) {
-	qctx, cancel := context.WithTimeout(ctx, timeout)
-	v, err := c.QueryWorkflow(qctx, workflows.WorkflowID(app), "", workflows.QueryStatus)
-	cancel()
-	if err == nil {
-		var st workflows.Status
-		if err := v.Get(&st); err != nil {
-			return statusView{}, fmt.Errorf("read the status of %s: %w", app, err)
-		}
-		return statusView{live: st}, nil
-	}
-	if ctx.Err() != nil {
-		return statusView{}, ctx.Err()
-	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return statusView{}, plainError(app, err)
-	}
-	d, err := describeStatus(ctx, c, app, queryFailure(err, timeout))
+// timeout, and falls back to the workflow's description, with the current
+// details rebuilt from its history, when no answer comes. Only a missing
+// workflow, an interrupt, or a description that fails too end in an
+// error. rc, when not nil, keeps the last replay so that --watch replays
+// only a history that grew.
+func fetchStatus(ctx context.Context, c client.Client, app string, timeout time.Duration, rc *replayCache) (statusView, error) {
+	st, why, err := askStatus(ctx, c, app, timeout)
 	if err != nil {
 		return statusView{}, err
 	}
+	if why == "" {
+		return statusView{live: st}, nil
+	}
+	d, err := describeStatus(ctx, c, app, why)
+	if err != nil {
+		return statusView{}, err
+	}
+	if rc == nil {
+		rc = &replayCache{}
+	}
+	d.CurrentDetails, d.CurrentDetailsFrom = rc.details(ctx, c, app, d.Workflow)
 	return statusView{described: &d}, nil
 }
 
@@ -154,8 +151,9 @@ func watchStatus(ctx context.Context, io streams, c client.Client, app, output s
 	t := time.NewTicker(every)
 	defer t.Stop()
 	sw := statusWatch{io: io, output: output, tty: isTerminal(io.Out)}
+	var rc replayCache
 	for {
-		v, err := fetchStatus(ctx, c, app, queryTimeout)
+		v, err := fetchStatus(ctx, c, app, queryTimeout, &rc)
 		if err != nil {
 			return err
 		}

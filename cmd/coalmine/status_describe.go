@@ -69,9 +69,14 @@ type describedStatus struct {
 	WorkflowTask *pendingTask `json:"workflowTask,omitempty"`
 	// Activities are the activities scheduled or running.
 	Activities []pendingActivity `json:"activities,omitempty"`
-	// CurrentDetails is what the Web UI shows as current details; the
-	// server keeps none, a worker serves them, so it is always empty here.
+	// CurrentDetails is what the Web UI shows as the rollout's current
+	// details (markdown). The server keeps none — a worker serves them — so
+	// they are rebuilt by replaying the workflow's event history here;
+	// empty when that fails.
 	CurrentDetails string `json:"currentDetails"`
+	// CurrentDetailsFrom says where CurrentDetails come from, or why
+	// there are none.
+	CurrentDetailsFrom string `json:"currentDetailsFrom"`
 }
 
 // describedWorkflow is the execution's record on the server.

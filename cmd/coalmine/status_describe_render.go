@@ -16,7 +16,8 @@ func renderDescribed(w io.Writer, d describedStatus, now time.Time) {
 	fmt.Fprintf(w, "%s  %s → %s  %s  weight %s%%\n", d.App, orQ(d.Stable.Name), orQ(d.Canary.Name), orQ(string(d.Phase)), fmtPct(d.Weight))
 	fmt.Fprintf(w, "NOT LIVE: %s.\n", d.Why)
 	fmt.Fprintln(w, "This view is from the workflow's description in Temporal: phase, versions and weight as the workflow last")
-	fmt.Fprintln(w, "recorded them in its search attributes. Steps, measurements and events show once a worker answers again.")
+	fmt.Fprintln(w, "recorded them in its search attributes. Steps, measurements and events show once a worker answers again;")
+	fmt.Fprintf(w, "meanwhile coalmine history %s rebuilds the timeline from the workflow's event history.\n", d.App)
 	fmt.Fprintln(w)
 	wf := d.Workflow
 	fmt.Fprintf(w, "workflow  %s (run %s), %s, %s on task queue %s\n", wf.ID, wf.RunID, wf.Type, wf.Status, wf.TaskQueue)
@@ -43,7 +44,20 @@ func renderDescribed(w io.Writer, d describedStatus, now time.Time) {
 			fmt.Fprintf(w, "  %s: %v\n", k, d.Memo[k])
 		}
 	}
-	fmt.Fprintln(w, "\ncurrent details: a worker serves them, the server keeps none; the Web UI shows them while one answers")
+	renderCurrentDetails(w, d.CurrentDetails, d.CurrentDetailsFrom)
+}
+
+// renderCurrentDetails writes the current details and where they come
+// from, or why there are none.
+func renderCurrentDetails(w io.Writer, details, from string) {
+	fmt.Fprintf(w, "\ncurrent details (%s)\n", from)
+	if strings.TrimSpace(details) == "" {
+		if !strings.HasPrefix(from, "not available") {
+			fmt.Fprintln(w, "  none set yet")
+		}
+		return
+	}
+	fmt.Fprintf(w, "  %s\n", indentLines(details, "  "))
 }
 
 // renderPendingActivities lists the activities scheduled or running.

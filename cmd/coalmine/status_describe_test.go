@@ -38,12 +38,15 @@ func TestDescribedGolden(t *testing.T) {
 			WorkflowTask: &pendingTask{State: "Scheduled", ScheduledAt: start.Add(30 * time.Minute), Attempt: 1},
 			Activities: []pendingActivity{{Type: "Measure", State: "Started", Attempt: 3, LastStartedAt: start.Add(31 * time.Minute),
 				LastFailure: "measure error-rate: read gateway stats of route voice-agent: connection refused"}},
+			CurrentDetails:     "**voice-agent** v1 → v2 · **Progressing**\n\n- Step 2 of 2: `pause 5m`\n- Canary weight: **25%**\n- Waiting for: pause of 5m (until 2026-11-23 10:35:00 UTC)\n",
+			CurrentDetailsFrom: "rebuilt here by replaying the workflow's 57 history events: as the workflow last set them, not live",
 		}, start.Add(33 * time.Minute)},
 		{"ended", describedStatus{
 			Source: sourceDescription, Why: queryFailure(serviceerror.NewCanceled("stream terminated by RST_STREAM with error code: CANCEL"), 5*time.Second),
 			App: "voice-agent", Phase: workflows.PhaseRolledBack,
 			Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
 			Workflow: ended, Reason: "bob aborted it: answers too long",
+			CurrentDetailsFrom: "not available: the workflow code of this coalmine does not replay the history of voice-agent (use the coalmine version the worker runs): nondeterministic workflow",
 		}, start.Add(2 * time.Hour)},
 	}
 	for _, tt := range tests {
@@ -90,8 +93,7 @@ func TestStatusFallsBackToDescription(t *testing.T) {
 		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
 	}
 
-	code, out, errOut := s.cli(t, "status", "lonely-app", "--query-timeout", "2s")
-	for _, want := range []string{
+	s.wantOutput(t, []string{"status", "lonely-app", "--query-timeout", "2s"},
 		"lonely-app  v1 → v2  Progressing  weight 0%",
 		"NOT LIVE: the status query got no answer within 2s",
 		"from the workflow's description in Temporal",
@@ -100,22 +102,16 @@ func TestStatusFallsBackToDescription(t *testing.T) {
 		"summary   lonely-app v1 → v2",
 		"workflow task  Scheduled since",
 		"no worker has picked it up",
-	} {
-		if code != 0 || !strings.Contains(out, want) {
-			t.Errorf("status: exit %d, want 0 and %q in\n%s%s", code, want, out, errOut)
-		}
-	}
-
-	code, out, errOut = s.cli(t, "status", "lonely-app", "--query-timeout", "2s", "-o", "json")
-	var d describedStatus
-	if code != 0 {
-		t.Fatalf("status -o json: exit %d\n%s", code, errOut)
-	}
-	if err := json.Unmarshal([]byte(out), &d); err != nil {
-		t.Fatalf("status -o json: %v\n%s", err, out)
-	}
+		"current details (not available: the workflow of lonely-app has not run its first task yet, so there is nothing to replay)",
+	)
+	d := s.described(t, "lonely-app")
 	if d.Source != sourceDescription || d.Phase != workflows.PhaseProgressing || d.Canary.Name != "v2" || d.Workflow.Status != "Running" || !strings.Contains(d.Why, "no answer within 2s") {
 		t.Errorf("status -o json = %+v", d)
+	}
+
+	code, _, errOut := s.cli(t, "history", "lonely-app", "--query-timeout", "2s")
+	if want := "the timeline of lonely-app is not available: the status query got no answer within 2s"; code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "has not run its first task yet") {
+		t.Errorf("history of a rollout that never ran: exit %d, want 1 and %q in\n%s", code, want, errOut)
 	}
 
 	c, err := client.Dial(client.Options{HostPort: s.address, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
@@ -126,7 +122,7 @@ func TestStatusFallsBackToDescription(t *testing.T) {
 	if err := c.TerminateWorkflow(context.Background(), workflows.WorkflowID("lonely-app"), "", "cleaning up the test"); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = s.cli(t, "status", "lonely-app", "--watch", "--every", "100ms", "--query-timeout", "1s")
+	code, out, errOut := s.cli(t, "status", "lonely-app", "--watch", "--every", "100ms", "--query-timeout", "1s")
 	if code != 1 || !strings.Contains(errOut, "coalmine: terminated: cleaning up the test") || !strings.Contains(out, "Terminated on task queue nobody-polls") {
 		t.Errorf("watch an ended rollout nobody answers for: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
 	}

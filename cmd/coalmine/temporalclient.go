@@ -142,19 +142,6 @@ func plainError(app string, err error) error {
 	return err
 }
 
-// queryStatus asks the app's rollout (running or ended) for its status.
-func queryStatus(ctx context.Context, c client.Client, app string) (workflows.Status, error) {
-	v, err := c.QueryWorkflow(ctx, workflows.WorkflowID(app), "", workflows.QueryStatus)
-	if err != nil {
-		return workflows.Status{}, plainError(app, err)
-	}
-	var st workflows.Status
-	if err := v.Get(&st); err != nil {
-		return workflows.Status{}, fmt.Errorf("read the status of %s: %w", app, err)
-	}
-	return st, nil
-}
-
 // sendUpdate sends an update to the app's running rollout and waits for
 // its answer; a refusal comes back as a plain sentence.
 func sendUpdate(ctx context.Context, c client.Client, app, name string, req workflows.Request) (string, error) {
