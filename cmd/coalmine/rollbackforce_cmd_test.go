@@ -10,8 +10,9 @@ import (
 
 // TestRollbackEndedWithAbortForce promotes v2, takes the gateway away and
 // runs coalmine rollback: status names the failing reset, abort says how
-// it fails, abort --force ends the rollback as Abandoned. With the gateway
-// back, a new start of the app runs from v2, the version still serving
+// it fails, abort --force ends the rollback as Abandoned. A second
+// rollback fails the same way; start --supersede ends it, and with the
+// gateway back the new rollout runs from v2, the version still serving
 // (v3 is the first agent again, under a new name).
 func TestRollbackEndedWithAbortForce(t *testing.T) {
 	s := startDevStack(t)
@@ -46,12 +47,19 @@ func TestRollbackEndedWithAbortForce(t *testing.T) {
 		{name: "status says abandoned", args: []string{"status", "cli-app"}, want: "ended the rollback with abort --force (gateway host is gone)",
 			before: func() {
 				s.waitStatus(t, "cli-app", func(st workflows.Status) bool { return st.Phase == workflows.PhaseAbandoned })
+			}},
+		{name: "rollback again", args: []string{"rollback", "cli-app", "--reason", "once more", "--by", "ana", "--no-wait", tq},
+			want: "rolling cli-app back from v2 to v1"},
+		// The gateway comes back from its configuration (v1 on the route,
+		// no state file) while the second rollback waits to retry:
+		// start --supersede ends that rollback, and v2's URL goes with
+		// the start.
+		{name: "start --supersede ends the second rollback", args: []string{"start", plan, "--canary", "v3", "--canary-url", s.stable, "--stable-url", s.canary, "--supersede", tq},
+			want: "ended the rollback with abort --force (superseded by v3) without returning traffic to v1",
+			before: func() {
+				s.waitStatus(t, "cli-app", func(st workflows.Status) bool { return st.Phase == workflows.PhaseRollingBack && st.ResetFailures == 1 })
 				s.gw = s.gw.Restart(t)
 			}},
-		// The gateway came back from its configuration (v1 on the route,
-		// no state file): v2's URL goes with the start.
-		{name: "a new rollout starts from v2", args: []string{"start", plan, "--canary", "v3", "--canary-url", s.stable, "--stable-url", s.canary, tq},
-			want: "started the rollout of cli-app v2 → v3"},
 	}
 	for _, st := range steps {
 		if st.before != nil {
