@@ -30,12 +30,7 @@ func TestRollbackEndedWithAbortForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.rollbackOnceVisible(t, "cli-app", "rolling cli-app back from v2 to v1", "--reason", "v2 regressed", "--by", "ana", "--no-wait", tq)
-	steps := []struct {
-		name   string
-		args   []string
-		want   string // in stdout and stderr
-		before func()
-	}{
+	s.runSteps(t, []cliStep{
 		{name: "status names the failure", args: []string{"status", "cli-app"}, want: "connection refused",
 			before: func() {
 				s.waitStatus(t, "cli-app", func(st workflows.Status) bool { return st.ResetFailures == 1 })
@@ -60,16 +55,7 @@ func TestRollbackEndedWithAbortForce(t *testing.T) {
 				s.waitStatus(t, "cli-app", func(st workflows.Status) bool { return st.Phase == workflows.PhaseRollingBack && st.ResetFailures == 1 })
 				s.gw = s.gw.Restart(t)
 			}},
-	}
-	for _, st := range steps {
-		if st.before != nil {
-			st.before()
-		}
-		code, out, errOut := s.cli(t, st.args...)
-		if code != 0 || !strings.Contains(out+errOut, st.want) {
-			t.Fatalf("%s: coalmine %s\nexit %d; want %q in\nstdout: %s\nstderr: %s", st.name, strings.Join(st.args, " "), code, st.want, out, errOut)
-		}
-	}
+	})
 	st := s.waitStatus(t, "cli-app", func(st workflows.Status) bool { return st.WaitKind == "gate" })
 	if st.Stable.Name != "v2" || st.Weight != 10 {
 		t.Errorf("the new rollout: %s → %s at %v%%, want v2 → v3 at 10%% (its first step reached the gateway)", st.Stable.Name, st.Canary.Name, st.Weight)

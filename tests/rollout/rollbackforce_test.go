@@ -2,13 +2,11 @@ package rollout_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/releases"
@@ -51,7 +49,7 @@ func TestRollbackWhoseGatewayWentAway(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rollback --supersede over a stuck rollback: %v", err)
 	}
-	if msg := abandoned(t, s.wait(first)); !strings.Contains(msg, "carol ended the rollback with abort --force (superseded by a rollback to v1: again)") {
+	if msg := endedAs(t, s.wait(first), workflows.ErrorTypeAbandoned); !strings.Contains(msg, "carol ended the rollback with abort --force (superseded by a rollback to v1: again)") {
 		t.Errorf("the superseded rollback ended with %q", msg)
 	}
 	s.recordRollback(first, "superseded-while-stuck")
@@ -60,7 +58,7 @@ func TestRollbackWhoseGatewayWentAway(t *testing.T) {
 	if _, err := s.update(workflows.UpdateAbort, workflows.Request{By: "dan", Reason: "gateway host is gone", Force: true}); err != nil {
 		t.Fatalf("abort --force: %v", err)
 	}
-	msg := abandoned(t, s.wait(second))
+	msg := endedAs(t, s.wait(second), workflows.ErrorTypeAbandoned)
 	for _, want := range []string{"it-rollback-force v2: dan ended the rollback with abort --force (gateway host is gone) without returning traffic to v1",
 		"As coalmine last knew it, v2 serves all traffic", "connection refused", "check that the gateway's admin API at " + s.adminURL} {
 		if !strings.Contains(msg, want) {
@@ -82,14 +80,4 @@ func (s *stack) wait(run client.WorkflowRun) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return run.Get(ctx, nil)
-}
-
-// abandoned asserts err is the Abandoned failure and returns its message.
-func abandoned(t *testing.T, err error) string {
-	t.Helper()
-	var ae *temporal.ApplicationError
-	if !errors.As(err, &ae) || ae.Type() != workflows.ErrorTypeAbandoned {
-		t.Fatalf("error = %v, want Abandoned", err)
-	}
-	return ae.Message()
 }
