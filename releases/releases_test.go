@@ -81,9 +81,9 @@ func TestRollbackInputRefusals(t *testing.T) {
 		{"a rollout runs", func(s *State, _ *RollbackRequest) {
 			s.Running = &Run{Type: "Rollout", Stable: "v2", Canary: "v3", Phase: "Progressing"}
 		}, "the rollout of app v2 → v3 (Progressing) is running, and rollback refuses"},
-		{"a rollback runs", func(s *State, r *RollbackRequest) {
-			s.Running, r.Supersede = &Run{Type: "Rollback", Stable: "v1", Canary: "v2", Phase: "RollingBack"}, true
-		}, "the rollback of app v2 → v1 (RollingBack) is running already"},
+		{"a rollback runs", func(s *State, _ *RollbackRequest) {
+			s.Running = &Run{Type: "Rollback", Stable: "v1", Canary: "v2", Phase: "RollingBack"}
+		}, "the rollback of app v2 → v1 (RollingBack) is running already; wait for it to end, or give --supersede to end it"},
 		{"already there", func(_ *State, r *RollbackRequest) { r.To = "v2" }, "app already serves v2"},
 		{"outside the window", func(_ *State, r *RollbackRequest) { r.To = "v0" }, "v0 is not among the versions app can go back to (v1: the last 3 promoted before v2"},
 		{"no URL for the gateway", func(s *State, _ *RollbackRequest) { s.Window[0].Version.URL = "" }, "give --to-url"},

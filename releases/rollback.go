@@ -10,6 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers"
@@ -74,8 +75,8 @@ func (st *State) rollbackInput(req RollbackRequest) (workflows.RollbackInput, er
 		return in, errors.New("a rollback needs who asks and why: give --reason")
 	case st.Current == nil || st.Plan == nil:
 		return in, fmt.Errorf("no rollout of %s has been promoted, so there is no earlier version to roll back to", app)
-	case st.Running != nil && st.Running.Type == workers.RollbackWorkflowName:
-		return in, fmt.Errorf("%s is running already; wait for it to end", st.Running.Describe(app))
+	case st.Running != nil && st.Running.Type == workers.RollbackWorkflowName && !req.Supersede:
+		return in, fmt.Errorf("%s is running already; wait for it to end, or give --supersede to end it where it is (abort --force: when its router cannot be reached, traffic stays as it is) and roll back again", st.Running.Describe(app))
 	case st.Running != nil && !req.Supersede:
 		return in, fmt.Errorf("%s is running, and rollback refuses while a rollout runs: abort it (coalmine abort %s --reason …), wait for it to end, or give --supersede to abort it and roll back at once", st.Running.Describe(app), app)
 	case len(st.Window) == 0:
@@ -115,7 +116,9 @@ func names(rs []Release) string {
 	return strings.Join(out, ", ")
 }
 
-// supersede aborts the running rollout and waits until it has rolled back.
+// supersede ends the running rollout or rollback and waits for it: an
+// abort with force, as start --supersede sends, so that one whose router
+// cannot be reached ends as Abandoned instead of blocking the app.
 func supersede(ctx context.Context, c client.Client, st *State, req RollbackRequest, in workflows.RollbackInput, say func(string)) error {
 	app, run := st.App, st.Running
 	reason := fmt.Sprintf("superseded by a rollback to %s: %s", in.To.Name, req.Reason)
@@ -124,7 +127,7 @@ func supersede(ctx context.Context, c client.Client, st *State, req RollbackRequ
 		RunID:        run.RunID,
 		UpdateID:     fmt.Sprintf("supersede-%s-%d", req.By, time.Now().UnixNano()),
 		UpdateName:   workflows.UpdateAbort,
-		Args:         []any{workflows.Request{By: req.By, Reason: reason}},
+		Args:         []any{workflows.Request{By: req.By, Reason: reason, Force: true}},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {
@@ -134,9 +137,15 @@ func supersede(ctx context.Context, c client.Client, st *State, req RollbackRequ
 		return fmt.Errorf("abort %s: %w", run.Describe(app), err)
 	}
 	say(fmt.Sprintf("aborting %s first...", run.Describe(app)))
-	// The run fails with RolledBack: that is what was asked for.
-	if err := c.GetWorkflow(ctx, workflows.WorkflowID(app), run.RunID).Get(ctx, nil); err != nil && ctx.Err() != nil {
-		return fmt.Errorf("wait for %s to roll back: %w", run.Describe(app), ctx.Err())
+	// The run fails with RolledBack (or Abandoned): that is what was asked for.
+	err = c.GetWorkflow(ctx, workflows.WorkflowID(app), run.RunID).Get(ctx, nil)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("wait for %s to end: %w", run.Describe(app), ctx.Err())
+	}
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.Type() == workflows.ErrorTypeAbandoned {
+		say(fmt.Sprintf("%s has ended: %s", run.Describe(app), ae.Message()))
+		return nil
 	}
 	say(fmt.Sprintf("%s is rolled back", run.Describe(app)))
 	return nil

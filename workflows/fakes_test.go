@@ -216,6 +216,8 @@ type fakeWorkloads struct {
 	calls []string
 	// failCreate, when set, is the error CreateCanary returns.
 	failCreate error
+	// failPromote, when set, is the error PromoteStable returns.
+	failPromote error
 }
 
 func (f *fakeWorkloads) CreateCanary(_ context.Context, in api.WorkloadInput) error {
@@ -229,7 +231,7 @@ func (f *fakeWorkloads) PromoteStable(_ context.Context, in api.WorkloadInput) e
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "promote "+in.Workload.Deployment+"@"+in.Target.Canary.Name)
-	return nil
+	return f.failPromote
 }
 
 func (f *fakeWorkloads) log() []string {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -47,16 +48,24 @@ type RollbackResult struct {
 // that could not bring the earlier version back.
 const ErrorTypeRollbackFailed = "RollbackFailed"
 
+// changeRollbackForce: a Rollback whose reset fails alerts at the first
+// failure with the cause, an abort is accepted (the reset retries at once)
+// and abort --force ends the Rollback as Abandoned (issue 19 for
+// coalmine rollback). Rollbacks recorded before it refused every update.
+const changeRollbackForce = "rollback-force"
+
 // Rollback sends all of an app's traffic back to an earlier version at
 // once: for the workload lifecycle it first gives the stable Deployment
 // that version's template back, then returns every request to it, retrying
 // until the router confirms, and tells people. It runs on the app's
-// workflow id, like a rollout, and answers the same status query.
+// workflow id, like a rollout, and answers the same status query; abort
+// --force ends it as Abandoned when the router cannot be reached.
 func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
 	r, err := newRollback(ctx, in)
 	if err != nil {
 		return RollbackResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", nil)
 	}
+	r.canForce = workflow.GetVersion(ctx, changeRollbackForce, workflow.DefaultVersion, 1) >= 1
 	if err := r.registerRollback(ctx, in); err != nil {
 		return RollbackResult{}, err
 	}
@@ -65,15 +74,27 @@ func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
 	r.refresh(ctx)
 
 	if w := r.spec.Workload; w != nil {
-		err := r.exec(ctx, "give "+w.Deployment+" version "+in.To.Name, api.NamePromoteWorkload, r.workloadInput(), nil)
+		r.restoring = w.Deployment
+		opts := api.Options(api.NamePromoteWorkload)
+		opts.Summary = "give " + w.Deployment + " version " + in.To.Name
+		forced, err := r.forcible(ctx, opts, api.NamePromoteWorkload, r.workloadInput(), nil)
+		if forced {
+			return RollbackResult{}, r.abandon(ctx)
+		}
+		r.restoring = ""
 		if err != nil {
 			return RollbackResult{}, r.rollbackFailed(ctx, fmt.Sprintf("%s did not take %s back: %s", w.Deployment, in.To.Name, reasonText(err)))
 		}
 		r.event(ctx, "rollback", "", fmt.Sprintf("%s runs %s again", w.Deployment, in.To.Name))
 	}
-	if err := r.resetTraffic(ctx); err != nil {
+	forced, err := r.resetTraffic(ctx)
+	switch {
+	case forced:
+		return RollbackResult{}, r.abandon(ctx)
+	case err != nil:
 		return RollbackResult{}, r.rollbackFailed(ctx, "traffic did not go back: "+reasonText(err))
 	}
+	r.event(ctx, "rollback", "", "all traffic is on "+r.st.Stable.Name)
 	r.st.Weight = 0
 	r.st.Step = len(r.st.Steps)
 	r.st.Phase = PhaseRolledBack
@@ -103,11 +124,12 @@ func newRollback(ctx workflow.Context, in RollbackInput) (*rollout, error) {
 	}
 	now := workflow.Now(ctx)
 	return &rollout{
-		in:     Input{Plan: in.Plan, Stable: in.To, Canary: in.From, StartedBy: in.By},
-		spec:   spec,
-		target: api.Target{App: spec.App, Stable: in.From, Canary: in.To},
-		mu:     workflow.NewMutex(ctx),
-		logger: workflow.GetLogger(ctx),
+		rollbackIn: &in,
+		in:         Input{Plan: in.Plan, Stable: in.To, Canary: in.From, StartedBy: in.By},
+		spec:       spec,
+		target:     api.Target{App: spec.App, Stable: in.From, Canary: in.To},
+		mu:         workflow.NewMutex(ctx),
+		logger:     workflow.GetLogger(ctx),
 		st: Status{
 			App:           spec.App,
 			Plan:          in.Plan.Metadata.Name,
@@ -125,8 +147,10 @@ func newRollback(ctx workflow.Context, in RollbackInput) (*rollout, error) {
 	}, nil
 }
 
-// registerRollback installs the status query and refuses the rollout's
-// updates with a sentence: a rollback has no steps to promote or pause.
+// registerRollback installs the status query and the updates: a
+// rollback has no steps to promote or pause, so those are refused with a
+// sentence; abort is taken once the Rollback can hear it
+// (changeRollbackForce).
 func (r *rollout) registerRollback(ctx workflow.Context, in RollbackInput) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.st, nil }); err != nil {
 		return fmt.Errorf("register query %s: %w", QueryStatus, err)
@@ -135,8 +159,17 @@ func (r *rollout) registerRollback(ctx workflow.Context, in RollbackInput) error
 		return fmt.Errorf("%s is being rolled back from %s to %s by %s; wait for it to end", r.st.App, in.From.Name, in.To.Name, in.By)
 	}
 	for _, name := range []string{UpdatePromote, UpdateAbort, UpdatePause, UpdateResume} {
-		err := workflow.SetUpdateHandlerWithOptions(ctx, name, func(workflow.Context, Request) (string, error) { return "", refuse(Request{}) },
-			workflow.UpdateHandlerOptions{Validator: refuse, Description: "Refused: a rollback has no steps."})
+		var (
+			handler   = func(workflow.Context, Request) (string, error) { return "", refuse(Request{}) }
+			validator = refuse
+			desc      = "Refused: a rollback has no steps."
+		)
+		if name == UpdateAbort && r.canForce {
+			handler, validator = r.handleAbortRollback, r.validateAbortRollback
+			desc = "Retry returning traffic now; with force, end the rollback leaving traffic as it is."
+		}
+		err := workflow.SetUpdateHandlerWithOptions(ctx, name, handler,
+			workflow.UpdateHandlerOptions{Validator: validator, Description: desc})
 		if err != nil {
 			return fmt.Errorf("register update %s: %w", name, err)
 		}
@@ -144,20 +177,49 @@ func (r *rollout) registerRollback(ctx workflow.Context, in RollbackInput) error
 	return nil
 }
 
-// resetTraffic returns every request to the version rolled back to. The
-// router's Reset sends all traffic to the target's stable side, which for
-// a rollback is To; a failure that may pass is retried until it does, with
-// people told every few attempts.
-func (r *rollout) resetTraffic(ctx workflow.Context) error {
+// validateAbortRollback checks an abort of a running Rollback.
+func (r *rollout) validateAbortRollback(req Request) error {
+	switch {
+	case r.st.Phase != PhaseRollingBack:
+		return fmt.Errorf("the rollback of %s has ended: %s", r.st.App, sentence(r.st.Reason))
+	case strings.TrimSpace(req.Reason) == "":
+		return errors.New("say why: an abort needs a reason")
+	}
+	return r.validateAbortRollingBack(req)
+}
+
+// handleAbortRollback takes an abort of a running Rollback as a Rollout's
+// rollback takes one: the reset retries at once, or with force the
+// Rollback ends.
+func (r *rollout) handleAbortRollback(ctx workflow.Context, req Request) (string, error) {
+	if err := r.validateAbortRollback(req); err != nil {
+		return "", err
+	}
+	return r.handleAbortRollingBack(ctx, req)
+}
+
+// resetTraffic returns every request to the version rolled back to and
+// reports whether an abort --force ended it first. The router's Reset
+// sends all traffic to the target's stable side, which for a rollback is
+// To; a failure that may pass is retried until it does.
+func (r *rollout) resetTraffic(ctx workflow.Context) (forced bool, err error) {
 	in := r.trafficInput()
 	in.Target = api.Target{App: r.st.App, Stable: r.st.Stable, Canary: r.st.Canary}
+	if r.canForce {
+		return r.returnTraffic(ctx, in, true)
+	}
+	return false, r.resetRollbackLegacy(ctx, in)
+}
+
+// resetRollbackLegacy is the reset loop of Rollbacks recorded before
+// changeRollbackForce: people are told every third failed attempt.
+func (r *rollout) resetRollbackLegacy(ctx workflow.Context, in api.TrafficInput) error {
 	for attempt := 1; ; attempt++ {
 		var ts api.TrafficState
 		opts := api.Options(api.NameResetTraffic)
 		opts.Summary = "return all traffic to " + r.st.Stable.Name
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), api.NameResetTraffic, in).Get(ctx, &ts)
 		if err == nil {
-			r.event(ctx, "rollback", "", "all traffic is on "+r.st.Stable.Name)
 			return nil
 		}
 		var ae *temporal.ApplicationError

@@ -3,13 +3,16 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/activities/api"
@@ -123,23 +126,39 @@ func TestRollbackRestoresTheWorkloadFirst(t *testing.T) {
 }
 
 func TestRollbackRetriesTheRouter(t *testing.T) {
-	h, _ := rollbackHarness(t)
 	// Each attempt of the activity tries 5 times: 15 failures are three
-	// whole attempts, so people hear of it once.
-	h.router.failures["reset"] = 15
-	h.env.ExecuteWorkflow(Rollback, rollbackInput(plan(weight(50))))
-	h.rollbackResult()
-	if st := h.status(); st.Phase != PhaseRolledBack {
-		t.Errorf("phase = %s", st.Phase)
+	// whole attempts. Rollbacks alert at the first and the third
+	// (changeRollbackForce); those recorded before, at the third only.
+	tests := []struct {
+		name    string
+		version workflow.Version
+		alerts  []int
+	}{
+		{"rollback-force", 1, []int{1, 3}},
+		{"before rollback-force", workflow.DefaultVersion, []int{3}},
 	}
-	var alerts int
-	for _, n := range h.notes.all() {
-		if strings.Contains(n.Card.Text, "cannot return") {
-			alerts++
-		}
-	}
-	if alerts != 1 {
-		t.Errorf("%d alerts about the failing router, want 1", alerts)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := rollbackHarness(t)
+			h.env.OnGetVersion(changeRollbackForce, workflow.DefaultVersion, 1).Return(tt.version)
+			h.router.failures["reset"] = 15
+			h.env.ExecuteWorkflow(Rollback, rollbackInput(plan(weight(50))))
+			h.rollbackResult()
+			if st := h.status(); st.Phase != PhaseRolledBack || st.ResetFailures != 0 {
+				t.Errorf("phase = %s, reset failures %d after success", st.Phase, st.ResetFailures)
+			}
+			var alerts []int
+			for _, n := range h.notes.all() {
+				for a := 1; a <= 3; a++ {
+					if strings.Contains(n.Card.Text, "cannot return") && (strings.Contains(n.Card.Text, fmt.Sprintf("(attempt %d)", a)) || strings.Contains(n.Card.Text, fmt.Sprintf("after %d attempts", a))) {
+						alerts = append(alerts, a)
+					}
+				}
+			}
+			if !slices.Equal(alerts, tt.alerts) {
+				t.Errorf("alerts at attempts %v, want %v", alerts, tt.alerts)
+			}
+		})
 	}
 }
 
@@ -178,17 +197,30 @@ func TestRollbackFailsWithASentence(t *testing.T) {
 }
 
 func TestRollbackRefusesRolloutUpdates(t *testing.T) {
-	h, _ := rollbackHarness(t)
-	h.router.failures["reset"] = 6 // keeps the rollback busy in its retry timer
-	var promote, abort updateOutcome
-	h.update(10*time.Second, UpdatePromote, Request{By: "bob"}, &promote)
-	h.update(20*time.Second, UpdateAbort, Request{By: "bob", Reason: "x"}, &abort)
-	h.env.ExecuteWorkflow(Rollback, rollbackInput(plan(weight(50))))
-	h.rollbackResult()
-	for name, o := range map[string]updateOutcome{"promote": promote, "abort": abort} {
-		if o.rejected == nil || !strings.Contains(o.rejected.Error(), "voice-agent is being rolled back from v2 to v1 by alice; wait for it to end") {
-			t.Errorf("%s: rejected = %v, want a sentence", name, o.rejected)
-		}
+	// A rollback has no steps: promote is refused; abort is taken since
+	// changeRollbackForce and refused by Rollbacks recorded before.
+	for _, version := range []workflow.Version{1, workflow.DefaultVersion} {
+		t.Run(fmt.Sprint("version ", version), func(t *testing.T) {
+			h, _ := rollbackHarness(t)
+			h.env.OnGetVersion(changeRollbackForce, workflow.DefaultVersion, 1).Return(version)
+			h.router.failures["reset"] = 6 // keeps the rollback busy in its retry timer
+			var promote, abort updateOutcome
+			h.update(10*time.Second, UpdatePromote, Request{By: "bob"}, &promote)
+			h.update(20*time.Second, UpdateAbort, Request{By: "bob", Reason: "x"}, &abort)
+			h.env.ExecuteWorkflow(Rollback, rollbackInput(plan(weight(50))))
+			h.rollbackResult()
+			refused := map[string]updateOutcome{"promote": promote}
+			if version == workflow.DefaultVersion {
+				refused["abort"] = abort
+			} else if !abort.accepted || abort.err != nil {
+				t.Errorf("abort: %+v, want accepted", abort)
+			}
+			for name, o := range refused {
+				if o.rejected == nil || !strings.Contains(o.rejected.Error(), "voice-agent is being rolled back from v2 to v1 by alice; wait for it to end") {
+					t.Errorf("%s: rejected = %v, want a sentence", name, o.rejected)
+				}
+			}
+		})
 	}
 }
 

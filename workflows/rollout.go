@@ -70,6 +70,11 @@ type rollout struct {
 	passed *pass
 	// waiting are the metrics waiting for their next look (changeBatchedLooks).
 	waiting []*lookPeer
+	// rollbackIn holds the input of a Rollback workflow, nil in a Rollout.
+	rollbackIn *RollbackInput
+	// restoring names the Deployment a Rollback is giving the earlier
+	// version back to, while it does.
+	restoring string
 }
 
 // Rollout moves an app's traffic from its stable version to the canary,
@@ -436,7 +441,7 @@ func (r *rollout) rollback(ctx workflow.Context, reason string) error {
 	case noop:
 		r.event(dctx, "rollback", "", "nothing to return: coalmine never changed this app's traffic, "+r.st.Stable.Name+" serves all of it")
 	case r.forceable(dctx):
-		if forced := r.returnTraffic(dctx); forced {
+		if forced, _ := r.returnTraffic(dctx, r.trafficInput(), false); forced {
 			return r.abandon(dctx)
 		}
 	default:

@@ -82,6 +82,7 @@ func (h *harness) update(d time.Duration, name string, req Request, out *updateO
 			OnComplete: func(v any, err error) {
 				out.completed = true
 				out.err = err
+				out.answer, _ = v.(string)
 			},
 		}, req)
 	})
@@ -90,6 +91,7 @@ func (h *harness) update(d time.Duration, name string, req Request, out *updateO
 type updateOutcome struct {
 	accepted, completed bool
 	rejected, err       error
+	answer              string
 }
 
 func (h *harness) status() Status {

@@ -21,12 +21,7 @@ func TestSupersedeWhileTheResetFails(t *testing.T) {
 	if err := s.gw.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	steps := []struct {
-		name   string
-		args   []string
-		want   string // in stdout and stderr
-		before func()
-	}{
+	s.runSteps(t, []cliStep{
 		{name: "abort", args: []string{"abort", "cli-app", "--reason", "latency", "--by", "ana"}, want: "rolling cli-app back to v1"},
 		{name: "abort while the reset fails", args: []string{"abort", "cli-app", "--reason", "still stuck?"},
 			want: "already rolling back, but returning traffic to v1 has failed once",
@@ -37,7 +32,22 @@ func TestSupersedeWhileTheResetFails(t *testing.T) {
 		{name: "supersede", args: []string{"start", plan, "--canary", "v3", "--stable", "v1", "--canary-url", s.canary, "--supersede", tq},
 			want: "ended the rollout with abort --force (superseded by v3) without returning traffic to v1. As last read from the router, traffic is v2 10%"},
 		{name: "the new rollout runs", args: []string{"status", "cli-app"}, want: "v1 → v3"},
-	}
+	})
+}
+
+// cliStep is one command of a scripted session: its arguments, what its
+// output must contain, and what to wait for before it.
+type cliStep struct {
+	name   string
+	args   []string
+	want   string // in stdout and stderr
+	before func()
+}
+
+// runSteps runs the commands in order; the first that fails or does not
+// say what it should ends the test.
+func (s devStack) runSteps(t *testing.T, steps []cliStep) {
+	t.Helper()
 	for _, st := range steps {
 		if st.before != nil {
 			st.before()

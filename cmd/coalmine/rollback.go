@@ -36,7 +36,14 @@ coalmine history APP lists them.
 
 It refuses while a rollout of the app runs; --supersede aborts that
 rollout first (its canary goes back to its stable version) and then rolls
-back.`,
+back.
+
+When the router refuses the reset (gateway down, wrong admin token), the
+rollback alerts at the first failure with the cause and keeps retrying;
+coalmine status shows the failures. coalmine abort APP --reason WHY
+retries at once; coalmine abort APP --force --reason WHY ends the rollback
+as Abandoned, leaving traffic as it is. --supersede also ends a running
+rollback that way before starting this one, and so does start --supersede.`,
 		Example: `  coalmine rollback voice-agent --reason "answers got worse overnight"
   coalmine rollback voice-agent --to v5 --reason "v6 and v7 both regress on tool calls"
   coalmine rollback voice-agent --reason "incident 4711" --supersede`,
@@ -82,7 +89,7 @@ back.`,
 	f.StringVar(&req.ToURL, "to-url", "", "base URL of that version, for the gateway router when no earlier rollout recorded it")
 	f.StringVar(&req.Reason, "reason", "", "why, in a few words (required)")
 	f.StringVar(&req.By, "by", req.By, "who asks (env COALMINE_USER, USER)")
-	f.BoolVar(&req.Supersede, "supersede", false, "abort the app's running rollout first, then roll back")
+	f.BoolVar(&req.Supersede, "supersede", false, "end the app's running rollout or rollback first (abort --force), then roll back")
 	f.BoolVar(&noWait, "no-wait", false, "return once the rollback has started")
 	return cmd
 }

@@ -6,6 +6,7 @@ package gatewaytest
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 
@@ -22,18 +23,36 @@ type Server struct {
 	// Client is an admin client with the gateway's token.
 	Client *admin.Client
 
-	stop func() error
+	stop  func() error
+	cfg   *gateway.Config
+	token string
 }
 
 // Start runs a gateway for cfg with the admin token until the test ends;
 // the test fails if the gateway cannot start or does not stop cleanly.
 func Start(t testing.TB, cfg *gateway.Config, token string) *Server {
 	t.Helper()
+	return serve(t, cfg, token, listen(t, "127.0.0.1:0"), listen(t, "127.0.0.1:0"))
+}
+
+// Restart runs a new gateway with the configuration and token of s, on
+// the addresses s served, after s stopped: a gateway that came back. The
+// new one starts from its configuration, not from the routes s had.
+func (s *Server) Restart(t testing.TB) *Server {
+	t.Helper()
+	if err := s.Stop(); err != nil {
+		t.Fatalf("stop the gateway before its restart: %v", err)
+	}
+	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
+	return serve(t, s.cfg, s.token, listen(t, host(s.TrafficURL)), listen(t, host(s.AdminURL)))
+}
+
+func serve(t testing.TB, cfg *gateway.Config, token string, tl, al net.Listener) *Server {
+	t.Helper()
 	g, err := gateway.New(cfg, token, nil)
 	if err != nil {
 		t.Fatalf("new gateway: %v", err)
 	}
-	tl, al := listen(t), listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(ctx, tl, al) }()
@@ -43,6 +62,8 @@ func Start(t testing.TB, cfg *gateway.Config, token string) *Server {
 		Gateway:    g,
 		TrafficURL: "http://" + tl.Addr().String(),
 		AdminURL:   "http://" + al.Addr().String(),
+		cfg:        cfg,
+		token:      token,
 		stop: func() error {
 			once.Do(func() {
 				cancel()
@@ -74,11 +95,11 @@ func StartYAML(t testing.TB, config, token string) *Server {
 // returns what Serve returned. Later calls return the same.
 func (s *Server) Stop() error { return s.stop() }
 
-func listen(t testing.TB) net.Listener {
+func listen(t testing.TB, addr string) net.Listener {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("listen on %s: %v", addr, err)
 	}
 	return l
 }

@@ -278,9 +278,16 @@ func (s *stack) recordRun(id, runID, name string) {
 // rolledBack asserts err is the RolledBack failure and returns its message.
 func rolledBack(t *testing.T, err error) string {
 	t.Helper()
+	return endedAs(t, err, workflows.ErrorTypeRolledBack)
+}
+
+// endedAs asserts err is a workflow failure of the application error type
+// typ and returns its message.
+func endedAs(t *testing.T, err error, typ string) string {
+	t.Helper()
 	var ae *temporal.ApplicationError
-	if !errors.As(err, &ae) || ae.Type() != workflows.ErrorTypeRolledBack {
-		t.Fatalf("rollout error = %v, want RolledBack", err)
+	if !errors.As(err, &ae) || ae.Type() != typ {
+		t.Fatalf("workflow error = %v, want %s", err, typ)
 	}
 	return ae.Message()
 }
