@@ -102,7 +102,7 @@ func countsLook(m plans.Metric, c plans.Counts, prev, next countsState, watch bo
 	var extra []analysis.Measurement
 	_, successes := c.Outcome()
 	lim, rest, ok := splitLimits(m.Compare, analysis.ConfidenceLimits{Kind: analysis.KindProportion, Successes: successes, Metric: m.Name},
-		func(string) bool { return true })
+		func(limit string) bool { return plans.JudgedWithConfidence(m.Provider, limit) })
 	if ok {
 		st, err := started(prev.Confidence, func(st analysis.ConfidenceState, s, c analysis.Totals) (analysis.Measurement, analysis.ConfidenceState, error) {
 			return lim.Look(st, s, c)
