@@ -662,9 +662,10 @@ type Compare struct {
 	// MinAbsolute is the smallest value the canary may have, whatever stable's.
 	MinAbsolute *float64 `json:"minAbsolute,omitempty"`
 	// Method is how the limits are judged: confidence (the default) decides
-	// limits on counts (error_rate, success, tool_call_rate) and latency
-	// quantiles with the anytime-valid tests, at Alpha; point compares the
-	// two point estimates of each look, as before.
+	// limits on counts (gateway error_rate, success, tool_call_rate, and a
+	// prometheus or web provider's counts) and latency quantiles with the
+	// anytime-valid tests, at Alpha; point compares the two point estimates
+	// of each look, as before.
 	Method string `json:"method,omitempty" jsonschema:"enum=confidence,enum=point"`
 	// Alpha is the false-alarm level of the confidence method; defaults to 0.05.
 	Alpha float64 `json:"alpha,omitempty" jsonschema:"exclusiveMinimum=0,maximum=0.5"`
