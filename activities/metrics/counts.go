@@ -92,16 +92,17 @@ type countsState struct {
 }
 
 // countsLook judges one look of metric m read in the counts form: prev is
-// the state after the last look, next the state with this look's counts.
+// the state after the last look, next the state with this look's counts;
+// trials names what the total counts in reasons ("" for requests).
 // Compare limits with method confidence are decided on the counts since
 // the first look; the sequential test reads them too; conditions and
 // limits judged on point estimates see the rate since the last look
 // (stable and canary, with its trials as the sample size).
-func countsLook(m plans.Metric, c plans.Counts, prev, next countsState, watch bool) (analysis.Measurement, countsState, error) {
+func countsLook(m plans.Metric, c plans.Counts, trials string, prev, next countsState, watch bool) (analysis.Measurement, countsState, error) {
 	stable, canary := next.Stable.totals(), next.Canary.totals()
 	var extra []analysis.Measurement
 	_, successes := c.Outcome()
-	lim, rest, ok := splitLimits(m.Compare, analysis.ConfidenceLimits{Kind: analysis.KindProportion, Successes: successes, Metric: m.Name},
+	lim, rest, ok := splitLimits(m.Compare, analysis.ConfidenceLimits{Kind: analysis.KindProportion, Successes: successes, Metric: m.Name, Trials: trials},
 		func(limit string) bool { return plans.JudgedWithConfidence(m.Provider, limit) })
 	if ok {
 		st, err := started(prev.Confidence, func(st analysis.ConfidenceState, s, c analysis.Totals) (analysis.Measurement, analysis.ConfidenceState, error) {

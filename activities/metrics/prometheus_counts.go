@@ -46,7 +46,7 @@ func (p *Prometheus) counts(q api.Query, c plans.Counts, ask func(what, tmpl, ve
 			*r.dst = r.dst.observe(series)
 		}
 	}
-	meas, next, err := countsLook(m, c, prev, next, q.Watch)
+	meas, next, err := countsLook(m, c, "", prev, next, q.Watch)
 	if err != nil {
 		return api.Result{}, err
 	}

@@ -64,7 +64,7 @@ func (w *Web) counts(ctx context.Context, q api.Query, cfg *plans.WebProvider) (
 			v.dst.Outcome.Sum += min(k, n)
 		}
 	}
-	meas, next, err := countsLook(m, c, prev, next, q.Watch)
+	meas, next, err := countsLook(m, c, "cases", prev, next, q.Watch)
 	if err != nil {
 		return api.Result{}, err
 	}
