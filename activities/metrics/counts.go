@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -89,6 +91,40 @@ type countsState struct {
 	Confidence *analysis.ConfidenceState `json:"confidence,omitempty"`
 	// Sequential is the sequential test's state.
 	Sequential *analysis.SequentialState `json:"sequential,omitempty"`
+}
+
+// countsEnvelope is the prometheus or web provider's state of a metric
+// read in the counts form.
+type countsEnvelope struct {
+	Counts *countsState `json:"counts,omitempty"`
+}
+
+// loadCounts reads the counts state of the previous look of metric m from
+// a provider's state; the zero state before the first look.
+func loadCounts(kind string, m plans.Metric, b []byte) (countsState, error) {
+	var env countsEnvelope
+	if err := decodeState(kind, b, &env); err != nil {
+		return countsState{}, fmt.Errorf("metric %s: %w", m.Name, err)
+	}
+	if env.Counts == nil {
+		return countsState{}, nil
+	}
+	return *env.Counts, nil
+}
+
+// countsResult judges a look of q's metric with countsLook and returns it
+// with the state for the next look.
+func countsResult(kind string, q api.Query, c plans.Counts, trials string, prev, next countsState, now time.Time) (api.Result, error) {
+	meas, next, err := countsLook(q.Metric, c, trials, prev, next, q.Watch)
+	if err != nil {
+		return api.Result{}, err
+	}
+	meas.At = now
+	state, err := encodeState(kind, countsEnvelope{Counts: &next})
+	if err != nil {
+		return api.Result{}, fmt.Errorf("metric %s: %w", q.Metric.Name, err)
+	}
+	return api.Result{Measurement: meas, State: state}, nil
 }
 
 // countsLook judges one look of metric m read in the counts form: prev is

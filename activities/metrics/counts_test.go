@@ -162,7 +162,7 @@ func TestPrometheusCounts(t *testing.T) {
 				t.Logf("look %d: %s: %s", i, m.Verdict, m.Reason)
 				q.State = res.State
 			}
-			var st promState
+			var st countsEnvelope
 			if err := json.Unmarshal(q.State, &st); err != nil || st.Counts == nil {
 				t.Fatalf("state %s: %v", q.State, err)
 			}

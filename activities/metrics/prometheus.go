@@ -92,8 +92,6 @@ func (p *Prometheus) querier(address string, header http.Header) (promQuerier, e
 type promState struct {
 	// Sequential is the sequential test's state; nil before the first look.
 	Sequential *analysis.SequentialState `json:"sequential,omitempty"`
-	// Counts is the state of a metric read in the counts form.
-	Counts *countsState `json:"counts,omitempty"`
 }
 
 // Measure implements Provider.

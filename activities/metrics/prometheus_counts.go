@@ -17,13 +17,9 @@ import (
 // version whose total answer is empty has no trials yet.
 func (p *Prometheus) counts(q api.Query, c plans.Counts, ask func(what, tmpl, version string) (model.Value, error), now time.Time) (api.Result, error) {
 	m := q.Metric
-	var st promState
-	if err := decodeState(KindPrometheus, q.State, &st); err != nil {
-		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
-	}
-	var prev countsState
-	if st.Counts != nil {
-		prev = *st.Counts
+	prev, err := loadCounts(KindPrometheus, m, q.State)
+	if err != nil {
+		return api.Result{}, err
 	}
 	next := prev
 	outcome, _ := c.Outcome()
@@ -46,16 +42,7 @@ func (p *Prometheus) counts(q api.Query, c plans.Counts, ask func(what, tmpl, ve
 			*r.dst = r.dst.observe(series)
 		}
 	}
-	meas, next, err := countsLook(m, c, "", prev, next, q.Watch)
-	if err != nil {
-		return api.Result{}, err
-	}
-	meas.At = now
-	state, err := encodeState(KindPrometheus, promState{Counts: &next})
-	if err != nil {
-		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
-	}
-	return api.Result{Measurement: meas, State: state}, nil
+	return countsResult(KindPrometheus, q, c, "", prev, next, now)
 }
 
 // promSeries reads an instant query's answer as counters by their labels:

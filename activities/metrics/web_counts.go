@@ -11,12 +11,6 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
-// webState is the web provider's Result.State.
-type webState struct {
-	// Counts is the state of a metric read in the counts form.
-	Counts *countsState `json:"counts,omitempty"`
-}
-
 // counts measures a metric in the counts form: one call per version, whose
 // answer gives the number of cases and the passed (or failed) ones. Each
 // call's cases are new trials, added to the earlier looks' (an eval run
@@ -34,13 +28,9 @@ func (w *Web) counts(ctx context.Context, q api.Query, cfg *plans.WebProvider) (
 	if err != nil {
 		return api.Result{}, fmt.Errorf("metric %s: parse counts path %q: %w: %w", m.Name, outcome, err, api.ErrInvalidConfig)
 	}
-	var st webState
-	if err := decodeState(KindWeb, q.State, &st); err != nil {
-		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
-	}
-	var prev countsState
-	if st.Counts != nil {
-		prev = *st.Counts
+	prev, err := loadCounts(KindWeb, m, q.State)
+	if err != nil {
+		return api.Result{}, err
 	}
 	next := prev
 	for _, v := range []struct {
@@ -64,16 +54,7 @@ func (w *Web) counts(ctx context.Context, q api.Query, cfg *plans.WebProvider) (
 			v.dst.Outcome.Sum += min(k, n)
 		}
 	}
-	meas, next, err := countsLook(m, c, "cases", prev, next, q.Watch)
-	if err != nil {
-		return api.Result{}, err
-	}
-	meas.At = w.d.now()
-	state, err := encodeState(KindWeb, webState{Counts: &next})
-	if err != nil {
-		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
-	}
-	return api.Result{Measurement: meas, State: state}, nil
+	return countsResult(KindWeb, q, c, "cases", prev, next, w.d.now())
 }
 
 // count is the count at path in an answer: the sum of the numbers it
