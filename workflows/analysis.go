@@ -161,13 +161,17 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		if left := ms.NextAt.Sub(workflow.Now(ctx)); !ms.NextAt.IsZero() && left > 0 {
 			if batched {
 				p := &lookPeer{ms: ms, due: ms.NextAt, background: background, interval: limits.Interval, input: input}
-				taken = r.waitLook(ctx, p, left)
+				if taken = r.waitLook(ctx, p, left); ctx.Err() != nil {
+					return
+				}
 			} else {
+				// Before batched-looks a timer that fired in the workflow
+				// task that cancelled ctx still scheduled its look (and
+				// cancelled it at once); replay needs that kept.
 				t := workflow.NewTimerWithOptions(ctx, left, workflow.TimerOptions{Summary: "next measurement of " + ms.Metric})
-				_ = t.Get(ctx, nil)
-			}
-			if ctx.Err() != nil {
-				return
+				if err := t.Get(ctx, nil); err != nil {
+					return
+				}
 			}
 		}
 		var res api.MeasureResult

@@ -22,9 +22,20 @@ func TestCancelTimers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
 			h.env.OnGetVersion(changeCancelTimers, workflow.DefaultVersion, 1).Return(tt.version)
+			// Only the pauses' timers count: verify-traffic keeps its own.
+			pauses := map[string]bool{}
 			cancelled, fired := 0, 0
-			h.env.SetOnTimerCanceledListener(func(string) { cancelled++ })
-			h.env.SetOnTimerFiredListener(func(string) { fired++ })
+			h.env.SetOnTimerScheduledListener(func(id string, d time.Duration) { pauses[id] = d >= 30*time.Minute })
+			h.env.SetOnTimerCanceledListener(func(id string) {
+				if pauses[id] {
+					cancelled++
+				}
+			})
+			h.env.SetOnTimerFiredListener(func(id string) {
+				if pauses[id] {
+					fired++
+				}
+			})
 			h.update(time.Minute, UpdatePromote, Request{By: "alice"}, &updateOutcome{})
 			h.run(plan(weight(10), pauseFor(time.Hour), weight(50), pauseFor(2*time.Hour)))
 			h.result()
