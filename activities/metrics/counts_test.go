@@ -181,7 +181,12 @@ func TestPrometheusCounts(t *testing.T) {
 
 func TestWebCounts(t *testing.T) {
 	passed := map[string]int{"v1": 95, "v2": 50}
+	var mu sync.Mutex
+	calls := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[r.FormValue("version")]++
+		mu.Unlock()
 		fmt.Fprintf(w, `{"passed":%d,"total":100,"passRate":%g}`, passed[r.FormValue("version")], float64(passed[r.FormValue("version")])/100)
 	}))
 	t.Cleanup(srv.Close)
@@ -219,5 +224,10 @@ func TestWebCounts(t *testing.T) {
 	}
 	if m := res.Measurement; m.Verdict != analysis.Fail || len(m.Result) != 1 || m.Result[0] != 0.94 {
 		t.Fatalf("condition on the call's pass rate: %s %v: %s, want Fail on 0.94", m.Verdict, m.Result, m.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls["v1"] != 4 || calls["v2"] != 5 {
+		t.Errorf("eval runs = %v, want v1 4 (the condition alone runs the canary's only) and v2 5", calls)
 	}
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // counts measures a metric in the counts form: the total and outcome
-// queries run once per version, each answering cumulative counters, and
+// queries run once per version (the canary's alone when the metric does not
+// compare versions), each answering cumulative counters, and
 // countsLook judges the counts since the first look. An empty outcome
 // answer is zero outcomes (a version's first error creates its series); a
 // version whose total answer is empty has no trials yet.
@@ -27,6 +28,9 @@ func (p *Prometheus) counts(q api.Query, c plans.Counts, ask func(what, tmpl, ve
 		name string
 		dst  *rateCounts
 	}{{q.Stable.Name, &next.Stable}, {q.Canary.Name, &next.Canary}} {
+		if v.dst == &next.Stable && !comparesVersions(m) {
+			continue
+		}
 		for _, r := range []struct {
 			what, tmpl string
 			dst        *counter

@@ -11,7 +11,8 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
-// counts measures a metric in the counts form: one call per version, whose
+// counts measures a metric in the counts form: one call per version (the
+// canary's alone when the metric does not compare versions), whose
 // answer gives the number of cases and the passed (or failed) ones. Each
 // call's cases are new trials, added to the earlier looks' (an eval run
 // per look), and countsLook judges the sums. An answer whose paths select
@@ -37,6 +38,9 @@ func (w *Web) counts(ctx context.Context, q api.Query, cfg *plans.WebProvider) (
 		name string
 		dst  *rateCounts
 	}{{q.Stable.Name, &next.Stable}, {q.Canary.Name, &next.Canary}} {
+		if v.dst == &next.Stable && !comparesVersions(m) {
+			continue
+		}
 		doc, op, err := w.answer(ctx, q, cfg, v.name)
 		if err != nil {
 			return api.Result{}, err
