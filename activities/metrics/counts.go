@@ -93,6 +93,22 @@ type countsState struct {
 	Sequential *analysis.SequentialState `json:"sequential,omitempty"`
 }
 
+// versionCounts is a version to read and where its counts go.
+type versionCounts struct {
+	name string
+	dst  *rateCounts
+}
+
+// toRead lists the versions of q whose counts a look reads into s: the
+// canary's, and stable's when the metric compares versions.
+func (s *countsState) toRead(q api.Query) []versionCounts {
+	out := []versionCounts{{q.Stable.Name, &s.Stable}, {q.Canary.Name, &s.Canary}}
+	if !comparesVersions(q.Metric) {
+		out = out[1:]
+	}
+	return out
+}
+
 // countsEnvelope is the prometheus or web provider's state of a metric
 // read in the counts form.
 type countsEnvelope struct {

@@ -24,13 +24,7 @@ func (p *Prometheus) counts(q api.Query, c plans.Counts, ask func(what, tmpl, ve
 	}
 	next := prev
 	outcome, _ := c.Outcome()
-	for _, v := range []struct {
-		name string
-		dst  *rateCounts
-	}{{q.Stable.Name, &next.Stable}, {q.Canary.Name, &next.Canary}} {
-		if v.dst == &next.Stable && !comparesVersions(m) {
-			continue
-		}
+	for _, v := range next.toRead(q) {
 		for _, r := range []struct {
 			what, tmpl string
 			dst        *counter

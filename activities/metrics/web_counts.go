@@ -34,13 +34,7 @@ func (w *Web) counts(ctx context.Context, q api.Query, cfg *plans.WebProvider) (
 		return api.Result{}, err
 	}
 	next := prev
-	for _, v := range []struct {
-		name string
-		dst  *rateCounts
-	}{{q.Stable.Name, &next.Stable}, {q.Canary.Name, &next.Canary}} {
-		if v.dst == &next.Stable && !comparesVersions(m) {
-			continue
-		}
+	for _, v := range next.toRead(q) {
 		doc, op, err := w.answer(ctx, q, cfg, v.name)
 		if err != nil {
 			return api.Result{}, err
