@@ -53,6 +53,9 @@ type ConfidenceLimits struct {
 	Alpha float64 `json:"alpha"`
 	// Metric names the metric in reasons ("error rate").
 	Metric string `json:"metric,omitempty"`
+	// Trials names what a proportion's count counts in reasons: "requests"
+	// when empty, "cases" for eval runs.
+	Trials string `json:"trials,omitempty"`
 }
 
 // ConfidenceState carries a ConfidenceLimits judgement from look to look.
@@ -274,7 +277,11 @@ func (l ConfidenceLimits) describe(t Totals, iv interval, a float64) string {
 			fmtNum(100*l.Quantile), l.metric(), fmtNum(iv.lo), fmtNum(iv.hi), level, t.Count)
 	}
 	rate := float64(min(t.Events, t.Count)) / float64(t.Count)
-	return fmt.Sprintf("%s %s (%d of %d requests; %s interval %s–%s)", l.metric(), fmtPct(rate), min(t.Events, t.Count), t.Count, level, fmtPct(iv.lo), fmtPct(iv.hi))
+	trials := l.Trials
+	if trials == "" {
+		trials = "requests"
+	}
+	return fmt.Sprintf("%s %s (%d of %d %s; %s interval %s–%s)", l.metric(), fmtPct(rate), min(t.Events, t.Count), t.Count, trials, level, fmtPct(iv.lo), fmtPct(iv.hi))
 }
 
 func (l ConfidenceLimits) fmtValue(x float64) string {

@@ -162,3 +162,14 @@ func TestQuantileBracket(t *testing.T) {
 		t.Errorf("bracket without requests = (%v, %v]", lo, hi)
 	}
 }
+
+func TestConfidenceLimitsNameTheTrials(t *testing.T) {
+	floor := 0.85
+	for _, tt := range []struct{ trials, want string }{{"", "of 400 requests"}, {"cases", "of 400 cases"}} {
+		l := ConfidenceLimits{Kind: KindProportion, Successes: true, MinAbsolute: &floor, Alpha: 0.05, Metric: "pass rate", Trials: tt.trials}
+		m := lookTwice(t, l, Totals{Count: 400, Events: 380}, Totals{Count: 400, Events: 380})
+		if !strings.Contains(m.Reason, tt.want) {
+			t.Errorf("trials %q: reason %q does not say %q", tt.trials, m.Reason, tt.want)
+		}
+	}
+}

@@ -579,8 +579,8 @@ func (c *checker) sequential(sp string, sq *Sequential, noCounts bool) {
 		c.errorf(sp+".minSamples", "write 0 or more", "minSamples must not be negative")
 	}
 	if noCounts {
-		c.errorf(sp, "use compare or a condition, or read the metric from the gateway or Prometheus",
-			"the sequential test needs raw counts from the gateway or Prometheus provider")
+		c.errorf(sp, "use compare or a condition, read the metric from the gateway or Prometheus, or give the web provider counts: {…}",
+			"the sequential test needs raw counts from the gateway or Prometheus provider, or web counts")
 	}
 }
 
@@ -592,7 +592,7 @@ func (c *checker) verdictFields(path string, m *Metric) {
 		c.errorf(path+".minSamples", "write 0 or more", "minSamples must not be negative")
 	}
 	if _, b := providerBlock(&m.Provider); m.MinSamples > 0 && m.Sequential == nil && b != nil && !b.SampleSizes() {
-		c.errorf(path+".minSamples", "remove it, or use sequential: {…} (which reads counts), or the gateway provider",
+		c.errorf(path+".minSamples", "remove it, or read counts: {total: …, errors: …} or use sequential: {…}, or the gateway provider",
 			"minSamples needs sample sizes, which a %s query does not report", KindOfProvider(m.Provider))
 	}
 	if m.NoDataTimeout.Duration < 0 {

@@ -460,7 +460,21 @@ type PrometheusProvider struct {
 	// Query is PromQL with placeholders: {{.App}}, {{.Canary.Version}},
 	// {{.Stable.Version}}, {{.Args.name}}. Where the metric compares with
 	// stable, the same query runs once per version with {{.Version}} set.
-	Query string `json:"query"`
+	// Give query or counts.
+	Query string `json:"query,omitempty"`
+	// Counts reads a rate from raw cumulative counters instead of a query's
+	// number: total and errors (or successes) are PromQL with the
+	// placeholders of query, run once per version with {{.Version}} set,
+	// each answering counters, not rates, e.g.
+	// sum by (instance) (coalmine_gateway_requests_total{route="x",version="{{.Version}}"}).
+	// The provider keeps each series' last value between looks and counts
+	// what it rose by; a series that went down was reset and counts from
+	// zero, as in increase(). Keep one series per process (sum by
+	// (instance), or no sum), so that one restarting is seen as a reset of
+	// its own series. Compare limits on the rate are judged with confidence
+	// (see "How measurements become verdicts"); result and stable are the
+	// rates since the last look.
+	RawCounts *Counts `json:"counts,omitempty"`
 	// TokenEnv names the environment variable with a bearer token.
 	TokenEnv string `json:"tokenEnv,omitempty"`
 	// HeadersFromEnv maps request header names to environment variable names.
@@ -479,10 +493,54 @@ type WebProvider struct {
 	Body string `json:"body,omitempty"`
 	// HeadersFromEnv maps request header names to environment variable names.
 	HeadersFromEnv map[string]string `json:"headersFromEnv,omitempty"`
-	// JSONPath picks the number from the answer, e.g. $.passRate.
-	JSONPath string `json:"jsonPath"`
+	// JSONPath picks the number from the answer, e.g. $.passRate. Give
+	// jsonPath or counts.
+	JSONPath string `json:"jsonPath,omitempty"`
+	// Counts picks a pass (or error) count and the number of cases from
+	// each answer by JSON path, e.g. {successes: $.passed, total: $.total}.
+	// Each call's cases count as new trials (an eval run per look) and add
+	// up over the looks, so compare limits on the pass rate are judged with
+	// confidence; result and stable are the rates of this look's answers.
+	RawCounts *Counts `json:"counts,omitempty"`
 	// Timeout of one call; defaults to 30s.
 	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Counts names the raw counts of a rate: how many trials (requests, eval
+// cases) and how many of them had the outcome. Give total and one of errors
+// or successes; for the prometheus provider they are PromQL, for the web
+// provider JSON paths.
+type Counts struct {
+	// Total counts the trials: requests, eval cases.
+	Total string `json:"total"`
+	// Errors counts the bad outcomes among them (errors, failed cases): the
+	// rate judged is errors / total, and maxRelativeIncrease on it uses the
+	// e-process of the sequential test.
+	Errors string `json:"errors,omitempty"`
+	// Successes counts the good outcomes (successful requests, passed
+	// cases): the rate judged is successes / total.
+	Successes string `json:"successes,omitempty"`
+}
+
+// Outcome returns the source of the counted outcome (errors or successes)
+// and whether it counts successes.
+func (c Counts) Outcome() (src string, successes bool) {
+	if c.Successes != "" {
+		return c.Successes, true
+	}
+	return c.Errors, false
+}
+
+// CountsOf returns the counts block of the provider, when it reads a rate
+// from raw counts (prometheus or web counts); nil otherwise.
+func CountsOf(p Provider) *Counts {
+	switch {
+	case p.Prometheus != nil:
+		return p.Prometheus.RawCounts
+	case p.Web != nil:
+		return p.Web.RawCounts
+	}
+	return nil
 }
 
 // Gateway statistics.
@@ -604,9 +662,10 @@ type Compare struct {
 	// MinAbsolute is the smallest value the canary may have, whatever stable's.
 	MinAbsolute *float64 `json:"minAbsolute,omitempty"`
 	// Method is how the limits are judged: confidence (the default) decides
-	// limits on counts (error_rate, success, tool_call_rate) and latency
-	// quantiles with the anytime-valid tests, at Alpha; point compares the
-	// two point estimates of each look, as before.
+	// limits on counts (gateway error_rate, success, tool_call_rate, and a
+	// prometheus or web provider's counts) and latency quantiles with the
+	// anytime-valid tests, at Alpha; point compares the two point estimates
+	// of each look, as before.
 	Method string `json:"method,omitempty" jsonschema:"enum=confidence,enum=point"`
 	// Alpha is the false-alarm level of the confidence method; defaults to 0.05.
 	Alpha float64 `json:"alpha,omitempty" jsonschema:"exclusiveMinimum=0,maximum=0.5"`

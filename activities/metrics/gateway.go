@@ -248,40 +248,15 @@ func (g *Gateway) confidence(q api.Query, lim analysis.ConfidenceLimits, stable,
 //     itself (its bracket from the histogram's buckets);
 //   - tokens_in, tokens_out, cost, sessions: point estimates (see pointNote).
 func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.ConfidenceLimits, rest *plans.Compare, ok bool) {
-	c := m.Compare
-	if c == nil || c.Method != plans.CompareConfidence {
-		return lim, c, false
-	}
-	left := *c
-	lim = analysis.ConfidenceLimits{Kind: analysis.KindProportion, Alpha: orDefault(c.Alpha, plans.DefaultAlpha), Metric: strings.ReplaceAll(cfg.Stat, "_", " ")}
-	all := func() {
-		lim.MaxRelativeIncrease, left.MaxRelativeIncrease = c.MaxRelativeIncrease, nil
-		lim.MaxRelativeDecrease, left.MaxRelativeDecrease = c.MaxRelativeDecrease, nil
-		lim.MaxAbsolute, left.MaxAbsolute = c.MaxAbsolute, nil
-		lim.MinAbsolute, left.MinAbsolute = c.MinAbsolute, nil
-	}
+	lim = analysis.ConfidenceLimits{Kind: analysis.KindProportion, Metric: strings.ReplaceAll(cfg.Stat, "_", " ")}
 	switch cfg.Stat {
-	case plans.StatErrorRate, plans.StatSessionErrorRate:
-		all()
 	case plans.StatSuccess:
 		lim.Successes = true
-		all()
-	case plans.StatToolCallRate:
-		lim.MaxRelativeIncrease, left.MaxRelativeIncrease = c.MaxRelativeIncrease, nil
 	case plans.StatLatency, plans.StatTTFT, plans.StatRealtimeFirstDelta:
 		lim.Kind, lim.Quantile = analysis.KindHistogram, quantileOr(cfg.Quantile)
 		lim.Metric = strings.ReplaceAll(strings.TrimSuffix(cfg.Stat, "_delta"), "_", " ")
-		all()
-	default:
-		return lim, c, false
 	}
-	if lim.MaxRelativeIncrease == nil && lim.MaxRelativeDecrease == nil && lim.MaxAbsolute == nil && lim.MinAbsolute == nil {
-		return lim, c, false
-	}
-	if left.MaxRelativeIncrease == nil && left.MaxRelativeDecrease == nil && left.MaxAbsolute == nil && left.MinAbsolute == nil {
-		return lim, nil, true
-	}
-	return lim, &left, true
+	return splitLimits(m.Compare, lim, func(limit string) bool { return plans.ConfidenceJudges(cfg.Stat, limit) })
 }
 
 // pointNote says, for a metric whose compare method is confidence, which

@@ -18,7 +18,8 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
-// Prometheus measures a metric with an instant PromQL query. The query is a
+// Prometheus measures a metric with an instant PromQL query, or reads a
+// rate from raw counters in the counts form (see prometheus_counts.go). The query is a
 // template: where the metric compares versions (compare, sequential, or a
 // condition that reads `stable`) it runs once per version with {{.Version}}
 // set to that version's name; otherwise once, with {{.Version}} set to the
@@ -112,8 +113,8 @@ func (p *Prometheus) Measure(ctx context.Context, q api.Query) (api.Result, erro
 		return api.Result{}, fmt.Errorf("metric %s: %w", m.Name, err)
 	}
 	now := p.d.now()
-	run := func(version string) (model.Value, error) {
-		text, err := render("prometheus query", cfg.Query, dataFor(q, version))
+	ask := func(what, tmpl, version string) (model.Value, error) {
+		text, err := render(what, tmpl, dataFor(q, version))
 		if err != nil {
 			return nil, fmt.Errorf("metric %s: %w", m.Name, err)
 		}
@@ -128,6 +129,10 @@ func (p *Prometheus) Measure(ctx context.Context, q api.Query) (api.Result, erro
 		}
 		return val, nil
 	}
+	if cfg.RawCounts != nil {
+		return p.counts(q, *cfg.RawCounts, ask, now)
+	}
+	run := func(version string) (model.Value, error) { return ask("prometheus query", cfg.Query, version) }
 	if m.Sequential != nil {
 		return p.sequential(q, run, now)
 	}

@@ -20,7 +20,8 @@ import (
 // typically an eval harness, and picking numbers from the answer with a
 // JSONPath expression. Where the metric compares versions it calls once per
 // version with {{.Version}} set; otherwise once with {{.Version}} set to the
-// canary's.
+// canary's. In the counts form (see web_counts.go) it picks a pass or error
+// count and the number of cases from each answer instead.
 type Web struct {
 	d deps
 }
@@ -38,8 +39,11 @@ func (w *Web) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	if cfg == nil {
 		return api.Result{}, fmt.Errorf("metric %s: no web provider block: %w", q.Metric.Name, api.ErrInvalidConfig)
 	}
+	if cfg.RawCounts != nil {
+		return w.counts(ctx, q, cfg)
+	}
 	if q.Metric.Sequential != nil {
-		return api.Result{}, fmt.Errorf("metric %s: the web provider gives no counts for a sequential test; use compare or conditions: %w", q.Metric.Name, api.ErrInvalidConfig)
+		return api.Result{}, fmt.Errorf("metric %s: the web provider gives no counts for a sequential test without counts: {…}; use compare or conditions: %w", q.Metric.Name, api.ErrInvalidConfig)
 	}
 	path, err := jp.ParseString(cfg.JSONPath)
 	if err != nil {
@@ -68,17 +72,41 @@ func (w *Web) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 // fetch makes one call with {{.Version}} set to version and returns the
 // numbers at the path; nil when the path selects nothing.
 func (w *Web) fetch(ctx context.Context, q api.Query, cfg *plans.WebProvider, path jp.Expr, version string) ([]float64, error) {
+	doc, op, err := w.answer(ctx, q, cfg, version)
+	if err != nil {
+		return nil, err
+	}
+	return w.pick(ctx, q, doc, op, cfg.JSONPath, path, version)
+}
+
+// pick returns the numbers at path (whose source is src) in an answer of
+// call op; nil when the path selects nothing.
+func (w *Web) pick(ctx context.Context, q api.Query, doc any, op, src string, path jp.Expr, version string) ([]float64, error) {
+	nums, err := numbers(path.Get(doc))
+	if errors.Is(err, ErrNoData) {
+		w.d.log.DebugContext(ctx, "web metric: path selected nothing", "metric", q.Metric.Name, "path", src, "version", version)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metric %s: %s: value at %s: %w", q.Metric.Name, op, src, err)
+	}
+	return nums, nil
+}
+
+// answer makes one call with {{.Version}} set to version and returns the
+// parsed JSON answer and a description of the call.
+func (w *Web) answer(ctx context.Context, q api.Query, cfg *plans.WebProvider, version string) (any, string, error) {
 	data := dataFor(q, version)
 	url, err := render("web url", cfg.URL, data)
 	if err != nil {
-		return nil, fmt.Errorf("metric %s: %w", q.Metric.Name, err)
+		return nil, "", fmt.Errorf("metric %s: %w", q.Metric.Name, err)
 	}
 	method := strings.ToUpper(cfg.Method)
 	if method == "" {
 		method = http.MethodGet
 	}
 	if method != http.MethodGet && method != http.MethodPost {
-		return nil, fmt.Errorf("metric %s: method %s is not GET or POST: %w", q.Metric.Name, cfg.Method, api.ErrInvalidConfig)
+		return nil, "", fmt.Errorf("metric %s: method %s is not GET or POST: %w", q.Metric.Name, cfg.Method, api.ErrInvalidConfig)
 	}
 	h := http.Header{}
 	h.Set("Accept", "application/json")
@@ -86,34 +114,26 @@ func (w *Web) fetch(ctx context.Context, q api.Query, cfg *plans.WebProvider, pa
 	if method == http.MethodPost && cfg.Body != "" {
 		b, err := render("web body", cfg.Body, data)
 		if err != nil {
-			return nil, fmt.Errorf("metric %s: %w", q.Metric.Name, err)
+			return nil, "", fmt.Errorf("metric %s: %w", q.Metric.Name, err)
 		}
 		body = []byte(b)
 		h.Set("Content-Type", "application/json")
 	}
 	if err := secretHeaders(h, w.d.getenv, "", cfg.HeadersFromEnv); err != nil {
-		return nil, fmt.Errorf("metric %s: %w", q.Metric.Name, err)
+		return nil, "", fmt.Errorf("metric %s: %w", q.Metric.Name, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeoutOr(cfg.Timeout, plans.DefaultProviderTimeout))
 	defer cancel()
 	op := fmt.Sprintf("call %s %s", method, url)
 	ans, err := call(ctx, w.d.hc, op, method, url, h, body)
 	if err != nil {
-		return nil, fmt.Errorf("metric %s: %w", q.Metric.Name, err)
+		return nil, "", fmt.Errorf("metric %s: %w", q.Metric.Name, err)
 	}
 	doc, err := oj.Parse(ans)
 	if err != nil {
-		return nil, fmt.Errorf("metric %s: %s: parse JSON answer: %w: %w", q.Metric.Name, op, err, ErrBadAnswer)
+		return nil, "", fmt.Errorf("metric %s: %s: parse JSON answer: %w: %w", q.Metric.Name, op, err, ErrBadAnswer)
 	}
-	nums, err := numbers(path.Get(doc))
-	if errors.Is(err, ErrNoData) {
-		w.d.log.DebugContext(ctx, "web metric: path selected nothing", "metric", q.Metric.Name, "path", cfg.JSONPath, "version", version)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("metric %s: %s: value at %s: %w", q.Metric.Name, op, cfg.JSONPath, err)
-	}
-	return nums, nil
+	return doc, op, nil
 }
 
 // numbers turns the values a JSONPath selected into numbers: numbers,

@@ -265,8 +265,12 @@ func describeRef(r *plans.AnalysisRef) string {
 
 func describeProvider(p plans.Provider) string {
 	switch {
+	case p.Prometheus != nil && p.Prometheus.RawCounts != nil:
+		return "prometheus counts"
 	case p.Prometheus != nil:
 		return "prometheus"
+	case p.Web != nil && p.Web.RawCounts != nil:
+		return "web counts"
 	case p.Web != nil:
 		return "web " + p.Web.JSONPath
 	case p.Gateway != nil:
@@ -310,8 +314,8 @@ func describeJudgement(m plans.Metric) string {
 		}
 		how := ""
 		switch {
-		case c.Method == plans.CompareConfidence && m.Provider.Gateway != nil:
-			how = confidenceNote(m.Provider.Gateway.Stat, *c)
+		case c.Method == plans.CompareConfidence:
+			how = confidenceNote(m.Provider, *c)
 		case c.Method != "":
 			how = " (point estimates)"
 		}
@@ -341,20 +345,29 @@ func describeJudgement(m plans.Metric) string {
 	return strings.Join(parts, "; ")
 }
 
-// confidenceNote says how compare with confidence judges a gateway stat's
-// limits: all with confidence, some, or none (point estimates).
-func confidenceNote(stat string, c plans.Compare) string {
+// confidenceNote says how compare with confidence judges a metric's limits:
+// all with confidence, some, or none (point estimates), and on what.
+func confidenceNote(p plans.Provider, c plans.Compare) string {
 	judged := 0
 	for _, l := range c.Limits() {
-		if plans.ConfidenceJudges(stat, l) {
+		if plans.JudgedWithConfidence(p, l) {
 			judged++
 		}
 	}
+	what := ""
+	switch {
+	case p.Gateway != nil:
+		what = p.Gateway.Stat
+	case p.Prometheus != nil && p.Prometheus.RawCounts == nil:
+		return " (point estimates of a query's number)"
+	case p.Web != nil && p.Web.RawCounts == nil:
+		return " (point estimates of a JSON path's number)"
+	}
 	switch judged {
 	case 0:
-		return fmt.Sprintf(" (point estimates: %s has no confidence form)", stat)
+		return fmt.Sprintf(" (point estimates: %s has no confidence form)", what)
 	case len(c.Limits()):
 		return fmt.Sprintf(" (with confidence, α %g)", c.Alpha)
 	}
-	return fmt.Sprintf(" (with confidence where %s allows, α %g)", stat, c.Alpha)
+	return fmt.Sprintf(" (with confidence where %s allows, α %g)", what, c.Alpha)
 }

@@ -24,13 +24,15 @@ import (
 // example's traffic: a query that names a metric the gateway does not
 // export would wait for data forever. Queries of other exporters (Istio,
 // a service's own http_requests_total, an eval harness) are listed and
-// skipped: no gateway produces them.
+// skipped: no gateway produces them. A metric in the counts form is
+// measured twice, with traffic between the looks: its first look is the
+// baseline, and the second must judge counts of both versions.
 func TestExampleQueriesReturnData(t *testing.T) {
 	stream := demoagent.Config{Version: "v1", Latency: 20 * time.Millisecond, TTFT: 5 * time.Millisecond, Tokens: 8, Seed: 1}
 	stable := agent(t, stream)
 	stream.Version, stream.Seed = "v2", 2
 	canary := agent(t, stream)
-	g := startGateway(t, route("voice-agent", stable, canary, 5000), route("summarizer", stable, canary, 0))
+	g := startGateway(t, route("voice-agent", stable, canary, 5000), route("summarizer", stable, canary, 0), route("support-agent", stable, canary, 5000))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	shadow := 10000
@@ -44,6 +46,7 @@ func TestExampleQueriesReturnData(t *testing.T) {
 	for range 3 {
 		streamed(t, g, "voice-agent", 40)
 		drive(t, g, "summarizer", 40)
+		drive(t, g, "support-agent", 40)
 		time.Sleep(1500 * time.Millisecond) // let a scrape see the counters move
 	}
 
@@ -75,19 +78,29 @@ func TestExampleQueriesReturnData(t *testing.T) {
 					continue
 				}
 				where := fmt.Sprintf("%s %s/%s", filepath.Base(f), name, m.Name)
-				if !strings.Contains(pr.Query, "coalmine_gateway_") {
-					t.Logf("%s: skipped, it reads another exporter: %s", where, strings.TrimSpace(pr.Query))
+				text := pr.Query
+				if c := pr.RawCounts; c != nil {
+					text = c.Total + "\n" + c.Errors + c.Successes
+				}
+				if !strings.Contains(text, "coalmine_gateway_") {
+					t.Logf("%s: skipped, it reads another exporter: %s", where, strings.TrimSpace(text))
 					continue
 				}
 				ran++
-				m.Provider.Prometheus.Address = prom
+				m = withAddress(m, prom)
 				q := api.Query{Metric: m, App: plan.Spec.App, Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}, Traffic: plan.Spec.Traffic, Args: args}
 				res, err := p.Measure(ctx, q)
+				if err == nil && pr.RawCounts != nil {
+					drive(t, g, plan.Spec.App, 40)
+					waitScraped(t, prom, g, plan.Spec.App)
+					q.State = res.State
+					res, err = p.Measure(ctx, q)
+				}
 				if err != nil {
 					t.Errorf("%s: %v", where, err)
 					continue
 				}
-				if res.Measurement.NoData || len(res.Measurement.Result) == 0 {
+				if res.Measurement.NoData || len(res.Measurement.Result) == 0 || (pr.RawCounts != nil && (res.Measurement.CanarySamples == 0 || res.Measurement.StableSamples == 0)) {
 					t.Errorf("%s returned no data: %s", where, res.Measurement.Reason)
 				}
 			}
