@@ -18,6 +18,13 @@ func TestSupersedeWhileTheResetFails(t *testing.T) {
 		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
 	}
 	s.waitStatus(t, "cli-app", func(st workflows.Status) bool { return st.WaitKind == "gate" })
+	// A canary that is the stable version is refused before anything is
+	// superseded: the running rollout keeps waiting at its gate.
+	code, out, errOut := s.cli(t, "start", plan, "--canary", "v1", "--stable", "v1", "--supersede", tq)
+	if code != 2 || !strings.Contains(errOut, "the canary v1 is already cli-app's stable version (from --stable): nothing to roll out") {
+		t.Fatalf("start with the stable version as canary: exit %d, want 2 and a refusal\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	s.waitStatus(t, "cli-app", func(st workflows.Status) bool { return st.WaitKind == "gate" && st.Canary.Name == "v2" })
 	if err := s.gw.Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -96,6 +96,16 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 	if err != nil {
 		return err
 	}
+	stable, from, err := stableVersion(ctx, c, tc.namespace, p, o.stable)
+	if err != nil {
+		return err
+	}
+	if stable == o.canary {
+		return usageError{fmt.Errorf("the canary %s is already %s's stable version (%s): nothing to roll out; give the new version with --canary, or the serving one with --stable", o.canary, app, stableSource(from, o.stable))}
+	}
+	if from != "" {
+		fmt.Fprintf(io.Err, "stable version %s: from %s\n", stable, from)
+	}
 	if running != "" {
 		if !o.supersede {
 			return fmt.Errorf("a rollout of %s is already running (%s); abort it first or pass --supersede", app, running)
@@ -113,13 +123,6 @@ func startRollout(ctx context.Context, io streams, c client.Client, tc *temporal
 			return fmt.Errorf("wait for the superseded rollout of %s: %w", app, plainError(app, err))
 		}
 		fmt.Fprintf(io.Err, "the superseded rollout of %s has ended: %s\n", app, supersededEnd(err))
-	}
-	stable, from, err := stableVersion(ctx, c, tc.namespace, p, o.stable)
-	if err != nil {
-		return err
-	}
-	if from != "" {
-		fmt.Fprintf(io.Err, "stable version %s: from %s\n", stable, from)
 	}
 	in := workflows.Input{
 		Plan:      *p,
@@ -214,4 +217,13 @@ func supersededEnd(err error) string {
 		return ae.Message()
 	}
 	return "rolled back"
+}
+
+// stableSource says where the stable version came from: the flag, or
+// what stableVersion found.
+func stableSource(from, flag string) string {
+	if flag != "" {
+		return "from --stable"
+	}
+	return "from " + from
 }

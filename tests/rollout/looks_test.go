@@ -10,9 +10,11 @@ import (
 	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
-// TestBatchedLooksPromoted runs an analysis beside a background metric of
-// the same interval: their looks are taken together by MeasureLooks, and
-// no Notify activity runs for a plan without notifications.
+// TestBatchedLooksPromoted runs an analysis beside a background metric:
+// a background look due within half its interval (5 s) is taken along
+// with one of the analysis' looks (2 s apart, so at least one of them is
+// that close to it, however the steps are timed), by MeasureLooks; and no
+// Notify activity runs for a plan without notifications.
 func TestBatchedLooksPromoted(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, "it-batched", 0.95)
@@ -35,7 +37,7 @@ func TestBatchedLooksPromoted(t *testing.T) {
     guard:
       metrics:
         - name: error-rate
-          interval: 2s
+          interval: 10s
           minSamples: 5
           provider: {gateway: {stat: error_rate}}
           successCondition: result <= 0.05`))
