@@ -33,9 +33,21 @@ const RollbackWorkflowName = "Rollback"
 
 // Register registers the Rollout and Rollback workflows and the activities on w.
 func Register(w worker.Registry, acts *activities.Activities) {
-	w.RegisterWorkflowWithOptions(workflows.Rollout, workflow.RegisterOptions{Name: WorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.Rollback, workflow.RegisterOptions{Name: RollbackWorkflowName})
+	RegisterWorkflows(w)
 	w.RegisterActivity(acts)
+}
+
+// WorkflowRegistrar is what takes workflows by name: a worker, or a
+// replayer (worker.WorkflowReplayer) that checks or reads histories.
+type WorkflowRegistrar interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// RegisterWorkflows registers the Rollout and Rollback workflows under the
+// names recorded histories carry.
+func RegisterWorkflows(r WorkflowRegistrar) {
+	r.RegisterWorkflowWithOptions(workflows.Rollout, workflow.RegisterOptions{Name: WorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.Rollback, workflow.RegisterOptions{Name: RollbackWorkflowName})
 }
 
 // NewWorker builds a worker on c for the task queue that runs rollouts,

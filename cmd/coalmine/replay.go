@@ -62,8 +62,7 @@ func replayStatus(ctx context.Context, c client.Client, app string) (replayed, e
 	if err != nil {
 		return replayed{}, fmt.Errorf("set up the replay of %s: %w", app, err)
 	}
-	r.RegisterWorkflowWithOptions(workflows.Rollout, workflow.RegisterOptions{Name: workers.WorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.Rollback, workflow.RegisterOptions{Name: workers.RollbackWorkflowName})
+	workers.RegisterWorkflows(r)
 	quiet := tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	err = r.ReplayWorkflowHistoryWithOptions(quiet, h, worker.ReplayWorkflowHistoryOptions{
 		OriginalExecution: workflow.Execution{ID: workflows.WorkflowID(app), RunID: runID},

@@ -16,10 +16,8 @@ import (
 
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/coalmine-dev/coalmine/workers"
-	"github.com/coalmine-dev/coalmine/workflows"
 )
 
 func testdata(t *testing.T) string {
@@ -65,8 +63,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.RegisterWorkflowWithOptions(workflows.Rollout, workflow.RegisterOptions{Name: workers.WorkflowName})
-			r.RegisterWorkflowWithOptions(workflows.Rollback, workflow.RegisterOptions{Name: workers.RollbackWorkflowName})
+			workers.RegisterWorkflows(r)
 			logger := tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 			if err := r.ReplayWorkflowHistoryFromJSONFile(logger, f); err != nil {
 				t.Errorf("replay %s: %v", name, err)
