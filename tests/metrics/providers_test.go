@@ -355,6 +355,7 @@ func TestJudgeProviderOverChatProtocol(t *testing.T) {
 	if err := json.Unmarshal(res.State, &st); err != nil || st.TokensUsed <= 6 {
 		t.Fatalf("state %s (%v): want the judge's reported tokens counted", res.State, err)
 	}
+	waitRequests(t, g, "judge", 1)
 	stats, err := g.client.Stats(context.Background(), "judge", time.Time{})
 	if err != nil {
 		t.Fatal(err)

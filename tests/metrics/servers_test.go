@@ -119,16 +119,23 @@ func drive(t *testing.T, g *gw, routeName string, n int) map[string]int {
 		}()
 	}
 	wg.Wait()
-	// The gateway counts a request just after its answer's last byte: wait
-	// until it has counted all n, so a look taken next sees every one.
+	// A look taken next sees every one of the n requests.
+	waitRequests(t, g, routeName, before+uint64(n))
+	return by
+}
+
+// waitRequests waits until the gateway has counted want client requests
+// on route in all: it counts a request just after its answer's last byte,
+// so a client that has its answer may read the stats before the count.
+func waitRequests(t *testing.T, g *gw, route string, want uint64) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for got := routeRequests(t, g, routeName); got < before+uint64(n); got = routeRequests(t, g, routeName) {
+	for got := routeRequests(t, g, route); got < want; got = routeRequests(t, g, route) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the gateway counted %d of the %d requests sent on route %s", got-before, n, routeName)
+			t.Fatalf("the gateway counted %d of the %d requests sent on route %s", got, want, route)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return by
 }
 
 // routeRequests is how many client requests the gateway has counted on
