@@ -307,6 +307,7 @@ func TestSentinelProviderThroughGateway(t *testing.T) {
 			}
 			// The prompts went through the gateway, pinned to each version and
 			// recorded under the sentinel role, not as user traffic.
+			waitRequests(t, g, "triage", 6)
 			st, err := g.client.Stats(context.Background(), "triage", time.Time{})
 			if err != nil {
 				t.Fatal(err)
