@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/coalmine-dev/coalmine/activities/metrics"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -405,17 +406,17 @@ func (ri *rolloutImport) withVersionArgs(t plans.AnalysisTemplate) plans.Analysi
 	for _, m := range t.Metrics {
 		for arg, v := range ri.versionArgs {
 			ph := argPlaceholder(arg)
-			if p := m.Provider.Prometheus; p != nil {
-				cp := *p
+			switch b := m.Provider.Block.(type) {
+			case *metrics.PrometheusProvider:
+				cp := *b
 				cp.Query = strings.ReplaceAll(cp.Query, ph, v)
 				cp.Address = strings.ReplaceAll(cp.Address, ph, v)
-				m.Provider.Prometheus = &cp
-			}
-			if w := m.Provider.Web; w != nil {
-				cp := *w
+				m.Provider.Block = &cp
+			case *metrics.WebProvider:
+				cp := *b
 				cp.URL = strings.ReplaceAll(cp.URL, ph, v)
 				cp.Body = strings.ReplaceAll(cp.Body, ph, v)
-				m.Provider.Web = &cp
+				m.Provider.Block = &cp
 			}
 		}
 		out.Metrics = append(out.Metrics, m)

@@ -484,32 +484,15 @@ func (c *checker) templates(s *Spec) {
 }
 
 func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string) {
-	p := &m.Provider
-	set := 0
-	var block ProviderBlock
-	var kind string
-	for _, k := range providerKinds {
-		if b := k.block(p); b != nil {
-			set++
-			if block == nil {
-				kind, block = k.kind, b
-			}
-		}
-	}
+	block := m.Provider.Block
 	pp := path + ".provider"
-	switch set {
-	case 0:
-		c.errorf(pp, "give one of "+strings.Join(ProviderKinds(), ", "), "metric %s has no provider", m.Name)
-	case 1:
-	default:
-		c.errorf(pp, "split it into one metric per provider", "metric %s has %d providers; give exactly one", m.Name, set)
-	}
+	set := c.providerKinds(pp, m)
 	judged := m.SuccessCondition != "" || m.FailureCondition != "" || m.Compare != nil || m.Sequential != nil
 	if block != nil {
-		block.Check(Fields{c: c, spec: s, args: args}, pp+"."+kind)
+		block.Check(Fields{c: c, spec: s, args: args}, pp+"."+block.Kind())
 		judged = judged || block.Judges()
 	}
-	if !judged && set == 1 && !c.unknown[path] && !m.DryRun {
+	if !judged && set == 1 && block != nil && !c.unknown[path] && !m.DryRun {
 		c.errorf(path, "add successCondition (e.g. result >= 0.92), compare: {with: stable, …} or sequential: {worseWhen: higher}",
 			"metric %s has no way to judge its numbers", m.Name)
 	}
@@ -534,8 +517,31 @@ func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string
 		c.compare(path+".compare", m.Compare)
 	}
 	if m.Sequential != nil {
-		c.sequential(path+".sequential", m.Sequential, set == 1 && !block.Counts())
+		c.sequential(path+".sequential", m.Sequential, set == 1 && block != nil && !block.Counts())
 	}
+}
+
+// providerKinds checks that a metric's provider at pp names exactly one
+// kind, and a registered one, and returns how many it names.
+func (c *checker) providerKinds(pp string, m *Metric) int {
+	others := m.Provider.otherKinds()
+	set := len(others)
+	if m.Provider.Block != nil {
+		set++
+	}
+	for _, k := range others {
+		if _, ok := providerType(k); !ok && !c.bad[join(pp, k)] {
+			c.errorf(join(pp, k), "the provider kinds are "+strings.Join(ProviderKinds(), ", "), "unknown provider kind %s", k)
+		}
+	}
+	switch set {
+	case 0:
+		c.errorf(pp, "give one of "+strings.Join(ProviderKinds(), ", "), "metric %s has no provider", m.Name)
+	case 1:
+	default:
+		c.errorf(pp, "split it into one metric per provider", "metric %s has %d providers; give exactly one", m.Name, set)
+	}
+	return set
 }
 
 // compare checks a metric's comparison with stable at cp.
@@ -591,7 +597,7 @@ func (c *checker) verdictFields(path string, m *Metric) {
 	if m.MinSamples < 0 {
 		c.errorf(path+".minSamples", "write 0 or more", "minSamples must not be negative")
 	}
-	if _, b := providerBlock(&m.Provider); m.MinSamples > 0 && m.Sequential == nil && b != nil && !b.SampleSizes() {
+	if b := m.Provider.Block; m.MinSamples > 0 && m.Sequential == nil && b != nil && !b.SampleSizes() {
 		c.errorf(path+".minSamples", "remove it, or read counts: {total: …, errors: …} or use sequential: {…}, or the gateway provider",
 			"minSamples needs sample sizes, which a %s query does not report", KindOfProvider(m.Provider))
 	}

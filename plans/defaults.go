@@ -94,37 +94,8 @@ func metricDefaults(m *Metric, s *Spec) {
 			cmp.Alpha = DefaultAlpha
 		}
 	}
-	p := &m.Provider
-	if pr := p.Prometheus; pr != nil {
-		setDuration(&pr.Timeout, DefaultProviderTimeout)
-	}
-	if w := p.Web; w != nil {
-		setString(&w.Method, "GET")
-		setDuration(&w.Timeout, DefaultProviderTimeout)
-	}
-	if g := p.Gateway; g != nil {
-		if g.Quantile == 0 && (g.Stat == StatLatency || g.Stat == StatTTFT) {
-			g.Quantile = DefaultQuantile
-		}
-		if tg := s.Traffic.Gateway; tg != nil {
-			setString(&g.URL, tg.URL)
-			setString(&g.Route, tg.Route)
-			setString(&g.TokenEnv, tg.TokenEnv)
-		}
-		setString(&g.Route, s.App)
-		setString(&g.TokenEnv, DefaultGatewayTokenEnv)
-	}
-	if se := p.Sentinel; se != nil {
-		setDuration(&se.Timeout, DefaultProviderTimeout)
-	}
-	if j := p.Judge; j != nil {
-		setDuration(&j.Timeout, DefaultJudgeTimeout)
-		if j.Samples == 0 {
-			j.Samples = DefaultJudgeSamples
-		}
-		if j.MaxTokens == 0 {
-			j.MaxTokens = DefaultJudgeMaxTokens
-		}
+	if b := m.Provider.Block; b != nil {
+		b.ApplyDefaults(s)
 	}
 	if sq := m.Sequential; sq != nil {
 		if sq.Alpha == 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/metrics"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -214,7 +215,7 @@ func intp(n int) *int { return &n }
 func metric(name string, count int, interval time.Duration) plans.Metric {
 	return plans.Metric{
 		Name:     name,
-		Provider: plans.Provider{Web: &plans.WebProvider{URL: "http://evals/" + name, JSONPath: "$.v"}},
+		Provider: plans.Provider{Block: &metrics.WebProvider{URL: "http://evals/" + name, JSONPath: "$.v"}},
 		Count:    count,
 		Interval: plans.Duration{Duration: interval},
 	}

@@ -12,7 +12,7 @@ import (
 func TestRegistryMatchesPlans(t *testing.T) {
 	var kinds []string
 	for _, p := range providers {
-		kinds = append(kinds, p.kind)
+		kinds = append(kinds, p.block().Kind())
 	}
 	if want := plans.ProviderKinds(); !slices.Equal(kinds, want) {
 		t.Fatalf("metrics providers %v, plan provider blocks %v", kinds, want)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/metrics"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -122,7 +123,7 @@ func TestRetargetGateway(t *testing.T) {
 	n := 0
 	for _, tpl := range p.Spec.AnalysisTemplates {
 		for _, m := range tpl.Metrics {
-			if g := m.Provider.Gateway; g != nil {
+			if g, ok := m.Provider.Block.(*metrics.GatewayProvider); ok {
 				n++
 				if g.URL != "http://127.0.0.1:1" {
 					t.Errorf("metric %s still reads the gateway at %s", m.Name, g.URL)

@@ -228,7 +228,7 @@ func TestGatewayFleet(t *testing.T) {
 	q := api.Query{App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
 		Traffic: plans.Traffic{Router: plans.RouterGateway, Gateway: gt},
 		Metric: plans.Metric{Name: "errors", Interval: plans.Duration{Duration: time.Minute},
-			Provider:   plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatErrorRate}},
+			Provider:   plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatErrorRate}},
 			Sequential: &plans.Sequential{WorseWhen: plans.WorseHigher, Alpha: 0.05, MinEffect: 0.2}}}
 	client := map[string]uint64{}
 	look := func(when string) {
