@@ -50,7 +50,7 @@ routes:
 	}
 	weight := func(url string) api.WeightInput {
 		return api.WeightInput{Weight: 5, TrafficInput: api.TrafficInput{
-			Traffic: plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: url, Route: "voice", TokenEnv: "GW_TOKEN"}},
+			Traffic: plans.Traffic{Router: plans.RouterGateway, Block: &traffic.GatewayTraffic{URL: url, Route: "voice", TokenEnv: "GW_TOKEN"}},
 			Target:  api.Target{App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2", URL: "http://127.0.0.1:2"}},
 		}}
 	}

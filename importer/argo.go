@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -206,12 +207,12 @@ func (ri *rolloutImport) traffic(tr node, stableSvc, canarySvc string) plans.Tra
 }
 
 func replicasTraffic(w *plans.Workload) plans.Traffic {
-	return plans.Traffic{Router: plans.RouterReplicas, Replicas: &plans.ReplicasTraffic{StableDeployment: w.Deployment}}
+	return plans.Traffic{Router: plans.RouterReplicas, Block: &traffic.ReplicasTraffic{StableDeployment: w.Deployment}}
 }
 
 // istio translates trafficRouting.istio.
 func (ri *rolloutImport) istio(is node, stableSvc, canarySvc string) plans.Traffic {
-	vs := &plans.VirtualServiceTraffic{Namespace: ri.plan.Spec.Workload.Namespace}
+	vs := &traffic.VirtualServiceTraffic{Namespace: ri.plan.Spec.Workload.Namespace}
 	v := is.get("virtualService")
 	if list := is.get("virtualServices").list(); len(list) > 0 {
 		v = list[0]
@@ -253,12 +254,12 @@ func (ri *rolloutImport) istio(is node, stableSvc, canarySvc string) plans.Traff
 		vs.CanaryHost = ri.d.name + "-canary"
 		is.changed("no canaryService: the plan assumes the canary destination host %s; check it", vs.CanaryHost)
 	}
-	return plans.Traffic{Router: plans.RouterVirtualService, VirtualService: vs}
+	return plans.Traffic{Router: plans.RouterVirtualService, Block: vs}
 }
 
 // gatewayAPI translates the Argo Rollouts Gateway API plugin's config.
 func (ri *rolloutImport) gatewayAPI(g node, stableSvc, canarySvc string) plans.Traffic {
-	hr := &plans.HTTPRouteTraffic{Namespace: g.at("namespace"), StableService: stableSvc, CanaryService: canarySvc}
+	hr := &traffic.HTTPRouteTraffic{Namespace: g.at("namespace"), StableService: stableSvc, CanaryService: canarySvc}
 	if hr.Namespace == "" {
 		hr.Namespace = ri.plan.Spec.Workload.Namespace
 	}
@@ -286,7 +287,7 @@ func (ri *rolloutImport) gatewayAPI(g node, stableSvc, canarySvc string) plans.T
 		hr.CanaryService = ri.d.name + "-canary"
 		g.changed("no canaryService: the plan assumes the canary backendRef %s; check it", hr.CanaryService)
 	}
-	return plans.Traffic{Router: plans.RouterHTTPRoute, HTTPRoute: hr}
+	return plans.Traffic{Router: plans.RouterHTTPRoute, Block: hr}
 }
 
 // scanVersionArgs finds the analysis arguments that Argo fills with the

@@ -4,9 +4,9 @@ import "github.com/invopop/jsonschema"
 
 // A Block is the configuration block of one traffic router or one metric
 // provider in a plan. Each block type checks its own fields, in a file of
-// its own: routers in router_*.go, listed in routerKinds; metric
-// providers beside their implementation, registered with
-// RegisterProvider. Validation and the JSON Schema read those lists.
+// its own, beside the router's or provider's implementation, and is
+// registered with RegisterRouter or RegisterProvider. Validation, the
+// loader and the JSON Schema read those registrations.
 type Block interface {
 	// Check reports the block's problems through f; path is the block's
 	// field path, e.g. spec.traffic.gateway or
@@ -39,40 +39,6 @@ type ProviderBlock interface {
 	// ApplyDefaults fills in the block's defaults; s is the plan's spec,
 	// for defaults taken from other blocks (the gateway router's URL).
 	ApplyDefaults(s *Spec)
-}
-
-// routerKinds is the one list of traffic routers: the name
-// spec.traffic.router gives, the block of that name under spec.traffic
-// (nil when absent), and the step kinds the router cannot carry out.
-var routerKinds = []struct {
-	name   string
-	block  func(t *Traffic) Block
-	cannot []string
-}{
-	{RouterGateway, func(t *Traffic) Block { return some(t.Gateway) }, nil},
-	{RouterHTTPRoute, func(t *Traffic) Block { return some(t.HTTPRoute) }, nil},
-	{RouterVirtualService, func(t *Traffic) Block { return some(t.VirtualService) }, nil},
-	{RouterReplicas, func(t *Traffic) Block { return some(t.Replicas) }, []string{"setSegmentWeight", "shadow"}},
-}
-
-// some returns b as a Block, or nil when b is a nil pointer.
-func some[T any, P interface {
-	*T
-	Block
-}](b P) Block {
-	if b == nil {
-		return nil
-	}
-	return b
-}
-
-// Routers lists the traffic routers a plan may name, in the order of routerKinds.
-func Routers() []string {
-	out := make([]string, len(routerKinds))
-	for i, r := range routerKinds {
-		out[i] = r.name
-	}
-	return out
 }
 
 // JSONSchemaExtend lists the routers of routerKinds as spec.traffic.router's values.

@@ -152,28 +152,27 @@ func (c *checker) traffic(s *Spec) {
 	routers := Routers()
 	c.verifyInterval("spec.traffic.verifyInterval", t.VerifyInterval)
 	if t.Router == "" {
-		c.required("spec.traffic", "router", "router: gateway (or "+strings.Join(routers[1:], ", ")+")")
+		example := "router: gateway"
+		if len(routers) > 1 {
+			example = "router: " + routers[0] + " (or " + strings.Join(routers[1:], ", ") + ")"
+		}
+		c.required("spec.traffic", "router", example)
 	} else if !c.oneOf("spec.traffic.router", "router", t.Router, routers) {
 		return
 	}
-	var chosen Block
-	for _, r := range routerKinds {
-		b := r.block(t)
-		if b != nil && r.name != t.Router && t.Router != "" {
-			c.errorf("spec.traffic."+r.name, "remove it, or set router: "+r.name, "a %s block is given but the router is %s", r.name, t.Router)
-		}
-		if r.name == t.Router {
-			chosen = b
+	for _, k := range t.otherKinds() {
+		if t.Router != "" && k != t.Router {
+			c.errorf("spec.traffic."+k, "remove it, or set router: "+k, "a %s block is given but the router is %s", k, t.Router)
 		}
 	}
 	if t.Router == "" {
 		return
 	}
-	if chosen == nil {
+	if t.Block == nil {
 		c.errorf("spec.traffic", "add a "+t.Router+" block under spec.traffic", "router %s needs its own %s block", t.Router, t.Router)
 		return
 	}
-	chosen.Check(Fields{c: c, spec: s}, "spec.traffic."+t.Router)
+	t.Block.Check(Fields{c: c, spec: s}, "spec.traffic."+t.Router)
 }
 
 func (c *checker) need(path, field, value, example string) {
@@ -240,16 +239,6 @@ func (c *checker) segments(segs []Segment) map[string]bool {
 
 // stepKinds lists the step kinds in the order of the Step fields.
 var stepKinds = []string{"setWeight", "pause", "approval", "analysis", "setSegmentWeight", "shadow"}
-
-// Supports reports whether a router can carry out a kind of step.
-func Supports(router, stepKind string) bool {
-	for _, r := range routerKinds {
-		if r.name == router {
-			return !slices.Contains(r.cannot, stepKind)
-		}
-	}
-	return true
-}
 
 func (c *checker) steps(s *Spec, segments map[string]bool) {
 	if len(s.Steps) == 0 {

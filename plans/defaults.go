@@ -31,31 +31,16 @@ const (
 // idempotent and leaves given values alone.
 func ApplyDefaults(p *RolloutPlan) {
 	s := &p.Spec
-	ns := DefaultNamespace
 	if w := s.Workload; w != nil {
 		setString(&w.Namespace, DefaultNamespace)
 		setDuration(&w.ProgressDeadline, DefaultProgressDeadline)
-		ns = w.Namespace
 	}
 	t := &s.Traffic
 	if t.VerifyInterval == nil {
 		t.VerifyInterval = &Duration{DefaultVerifyInterval}
 	}
-	if g := t.Gateway; g != nil {
-		setString(&g.Route, s.App)
-		setString(&g.TokenEnv, DefaultGatewayTokenEnv)
-		defaultGatewayReplicas(g.Replicas, ns)
-	}
-	if h := t.HTTPRoute; h != nil {
-		setString(&h.Namespace, ns)
-	}
-	if v := t.VirtualService; v != nil {
-		setString(&v.Namespace, ns)
-		setString(&v.CanaryHost, v.StableHost)
-	}
-	if r := t.Replicas; r != nil {
-		setString(&r.Namespace, ns)
-		setString(&r.CanaryDeployment, r.StableDeployment+"-canary")
+	if b := t.Block; b != nil {
+		b.ApplyDefaults(s)
 	}
 	for i := range s.Steps {
 		if a := s.Steps[i].Approval; a != nil {
@@ -79,6 +64,15 @@ func ApplyDefaults(p *RolloutPlan) {
 		}
 		s.AnalysisTemplates[name] = tmpl
 	}
+}
+
+// WorkloadNamespace is the namespace the traffic blocks default to: the
+// workload's, else DefaultNamespace.
+func (s *Spec) WorkloadNamespace() string {
+	if w := s.Workload; w != nil && w.Namespace != "" {
+		return w.Namespace
+	}
+	return DefaultNamespace
 }
 
 func metricDefaults(m *Metric, s *Spec) {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -368,7 +367,8 @@ func (w *walker) sequence(n *yaml.Node, t reflect.Type, path string) (any, bool)
 }
 
 // fieldsOf maps the JSON names of a struct's fields to the fields. A
-// metric's provider has a field per registered kind, of its block's type.
+// metric's provider and the traffic block have a field per registered
+// provider or router, of its block's type (blockFields).
 func (w *walker) fieldsOf(t reflect.Type) map[string]reflect.StructField {
 	if m, ok := w.fields[t]; ok {
 		return m
@@ -378,8 +378,8 @@ func (w *walker) fieldsOf(t reflect.Type) map[string]reflect.StructField {
 	for i := range t.NumField() {
 		fields = append(fields, t.Field(i))
 	}
-	if t == providerGoType {
-		fields = providerFields()
+	if f, ok := blockFields(t); ok {
+		fields = f
 	}
 	for _, f := range fields {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -392,14 +392,7 @@ func (w *walker) fieldsOf(t reflect.Type) map[string]reflect.StructField {
 	return m
 }
 
-func fieldNames(fields map[string]reflect.StructField) []string {
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func fieldNames(fields map[string]reflect.StructField) []string { return sortedKeys(fields) }
 
 func join(path, key string) string {
 	if path == "" {

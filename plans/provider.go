@@ -1,12 +1,9 @@
 package plans
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"slices"
-	"sync"
 )
 
 // Provider is the source of a metric's numbers. Exactly one field is set.
@@ -27,63 +24,25 @@ type Provider struct {
 	others map[string]json.RawMessage
 }
 
-// NewProvider returns the provider section that holds block.
-func NewProvider(block ProviderBlock) Provider { return Provider{Block: block} }
+// A ProviderType is a registered metric provider's block type.
+type ProviderType = BlockType[ProviderBlock]
 
-// A ProviderType is one registered metric provider as plans sees it.
-type ProviderType struct {
-	// New returns an empty block of the provider, to decode one into.
-	New func() ProviderBlock
-	// Doc says in a sentence what the provider does; it describes the
-	// provider's field in the JSON Schema and the plan reference.
-	Doc string
-}
-
-// registry holds the registered provider types in registration order,
-// which is the order of ProviderKinds, the schema and the reference.
-var registry struct {
-	sync.RWMutex
-	kinds []string
-	types map[string]ProviderType
-}
+// providerTypes holds the registered provider types.
+var providerTypes kinds[ProviderBlock]
 
 // RegisterProvider makes a provider's block known to plans under
 // t.New().Kind(): plans decode it, validate it with its Check and list it
 // in the schema. The providers' table registers every provider when its
 // package is initialized, as database/sql drivers do. Registering a kind
 // twice, or a type without New, is a programming error and panics.
-func RegisterProvider(t ProviderType) {
-	if t.New == nil {
-		panic("plans: RegisterProvider without New")
-	}
-	kind := t.New().Kind()
-	registry.Lock()
-	defer registry.Unlock()
-	if _, dup := registry.types[kind]; dup || kind == "" {
-		panic(fmt.Sprintf("plans: provider kind %q registered twice or empty", kind))
-	}
-	if registry.types == nil {
-		registry.types = map[string]ProviderType{}
-	}
-	registry.kinds = append(registry.kinds, kind)
-	registry.types[kind] = t
-}
+func RegisterProvider(t ProviderType) { providerTypes.register("provider", t) }
 
 // providerType returns the registered type of kind.
-func providerType(kind string) (ProviderType, bool) {
-	registry.RLock()
-	defer registry.RUnlock()
-	t, ok := registry.types[kind]
-	return t, ok
-}
+func providerType(kind string) (ProviderType, bool) { return providerTypes.get(kind) }
 
 // ProviderKinds lists the metric provider kinds a plan may use, in the
 // order they were registered.
-func ProviderKinds() []string {
-	registry.RLock()
-	defer registry.RUnlock()
-	return slices.Clone(registry.kinds)
-}
+func ProviderKinds() []string { return providerTypes.list() }
 
 // Kind names the provider a metric uses ("" when none is set). A provider
 // of a kind this process has not registered is named by its key.
@@ -98,14 +57,7 @@ func (p Provider) Kind() string {
 }
 
 // otherKinds lists the keys kept as written, sorted.
-func (p Provider) otherKinds() []string {
-	keys := make([]string, 0, len(p.others))
-	for k := range p.others {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+func (p Provider) otherKinds() []string { return sortedKeys(p.others) }
 
 // KindOfProvider names the provider a metric uses; "" when none is set.
 func KindOfProvider(p Provider) string { return p.Kind() }
@@ -113,34 +65,14 @@ func KindOfProvider(p Provider) string { return p.Kind() }
 // MarshalJSON writes the provider as {kind: block}, with the keys kept
 // as written after it.
 func (p Provider) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	write := func(kind string, v any) error {
-		if b.Len() > 1 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(kind)
-		val, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("encode %s provider: %w", kind, err)
-		}
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(val)
-		return nil
-	}
+	var o object
 	if p.Block != nil {
-		if err := write(p.Block.Kind(), p.Block); err != nil {
-			return nil, err
-		}
+		o.add(p.Block.Kind(), p.Block)
 	}
 	for _, k := range p.otherKinds() {
-		if err := write(k, p.others[k]); err != nil {
-			return nil, err
-		}
+		o.add(k, p.others[k])
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return o.bytes()
 }
 
 // UnmarshalJSON reads {kind: block}: the first registered kind (in
@@ -157,7 +89,7 @@ func (p *Provider) UnmarshalJSON(data []byte) error {
 			continue
 		}
 		delete(m, kind)
-		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		if isNull(raw) {
 			continue
 		}
 		t, _ := providerType(kind)
@@ -168,7 +100,7 @@ func (p *Provider) UnmarshalJSON(data []byte) error {
 		p.Block = b
 	}
 	for k, raw := range m {
-		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		if isNull(raw) {
 			continue
 		}
 		if p.others == nil {
@@ -187,25 +119,9 @@ func providerFields() []reflect.StructField {
 	out := make([]reflect.StructField, 0, len(kinds))
 	for _, kind := range kinds {
 		t, _ := providerType(kind)
-		out = append(out, reflect.StructField{
-			Name: fieldName(kind),
-			Type: reflect.TypeOf(t.New()),
-			Tag:  reflect.StructTag(fmt.Sprintf(`json:"%s,omitempty"`, kind)),
-		})
+		out = append(out, kindField(kind, reflect.TypeOf(t.New())))
 	}
 	return out
-}
-
-// fieldName is kind as an exported Go field name: web → Web.
-func fieldName(kind string) string {
-	if kind == "" {
-		return ""
-	}
-	b := []byte(kind)
-	if 'a' <= b[0] && b[0] <= 'z' {
-		b[0] -= 'a' - 'A'
-	}
-	return string(b)
 }
 
 var providerGoType = reflect.TypeFor[Provider]()

@@ -8,27 +8,24 @@ import (
 	"testing"
 )
 
-// withoutProviders makes the test run as a program that links no metric
-// provider (the workflow package alone): no kind is registered until the
-// test ends.
-func withoutProviders(t *testing.T) {
+// withoutBlocks makes the test run as a program that links no metric
+// provider and no traffic router (the workflow package alone): no kind is
+// registered until the test ends.
+func withoutBlocks(t *testing.T) {
 	t.Helper()
-	registry.Lock()
-	kinds, types := registry.kinds, registry.types
-	registry.kinds, registry.types = nil, nil
-	registry.Unlock()
+	providers, providerKinds := providerTypes.swap(nil, nil)
+	routers, routerKinds := routerTypes.swap(nil, nil)
 	t.Cleanup(func() {
-		registry.Lock()
-		registry.kinds, registry.types = kinds, types
-		registry.Unlock()
+		providerTypes.swap(providers, providerKinds)
+		routerTypes.swap(routers, routerKinds)
 	})
 }
 
-// TestProvidersRoundTripWithoutRegistry checks that every example plan,
+// TestPlansRoundTripWithoutBlocks checks that every example plan,
 // encoded as a worker records it, decodes and encodes to the same bytes in
-// a program that links no provider, and that checking it there names the
-// provider kinds it does not know.
-func TestProvidersRoundTripWithoutRegistry(t *testing.T) {
+// a program that links no provider and no router, and that checking it
+// there names the provider kinds and the router it does not know.
+func TestPlansRoundTripWithoutBlocks(t *testing.T) {
 	files, _ := filepath.Glob("examples/*.yaml")
 	recorded := map[string][]byte{}
 	for _, f := range files {
@@ -40,7 +37,7 @@ func TestProvidersRoundTripWithoutRegistry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	withoutProviders(t)
+	withoutBlocks(t)
 	for _, f := range files {
 		var p RolloutPlan
 		if err := json.Unmarshal(recorded[f], &p); err != nil {
@@ -59,7 +56,8 @@ func TestProvidersRoundTripWithoutRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	diags := check("voice-agent.json", &parsed{plan: &p, pos: positions{}, bad: map[string]bool{}, unknown: map[string]bool{}}, "")
-	if !hasDiagnostic(diags, "spec.analysisTemplates.guardrails.metrics[0].provider.gateway", "unknown provider kind gateway") {
+	if !hasDiagnostic(diags, "spec.analysisTemplates.guardrails.metrics[0].provider.gateway", "unknown provider kind gateway") ||
+		!hasDiagnostic(diags, "spec.traffic.router", `"gateway" is not a known router`) {
 		t.Errorf("checking without providers: %v", diags)
 	}
 }

@@ -25,29 +25,17 @@ const SchemaID = "https://coalmine.dev/schemas/rolloutplan.v1.json"
 var Schema []byte
 
 // GenerateSchema builds the plan JSON Schema from the Go types and the
-// registered provider blocks, so it must run where the providers are
+// registered provider and router blocks, so it must run where those are
 // linked (plans' external tests do). When sourceDir names this package's
-// source folder, the doc comments of the types, and of the provider blocks
-// in their packages of the same module, become descriptions.
+// source folder, the doc comments of the types, and of the blocks in their
+// packages of the same module, become descriptions.
 func GenerateSchema(sourceDir string) ([]byte, error) {
 	r := &jsonschema.Reflector{ExpandedStruct: true}
 	r.AdditionalFields = func(t reflect.Type) []reflect.StructField {
-		if t == providerGoType {
-			return providerFields()
-		}
-		return nil
+		fields, _ := blockFields(t)
+		return fields
 	}
-	r.LookupComment = func(t reflect.Type, field string) string {
-		if t != providerGoType || field == "" {
-			return ""
-		}
-		for _, kind := range ProviderKinds() {
-			if pt, _ := providerType(kind); fieldName(kind) == field {
-				return pt.Doc
-			}
-		}
-		return ""
-	}
+	r.LookupComment = kindDoc
 	if sourceDir != "" {
 		if err := addComments(r, sourceDir); err != nil {
 			return nil, err
@@ -64,14 +52,18 @@ func GenerateSchema(sourceDir string) ([]byte, error) {
 }
 
 // addComments reads the doc comments of plans (in sourceDir) and of the
-// packages of the registered provider blocks, found beside plans in the
+// packages of the registered provider and router blocks, found beside plans in the
 // module's source tree. The working directory must be inside that tree.
 func addComments(r *jsonschema.Reflector, sourceDir string) error {
 	self := reflect.TypeFor[Spec]().PkgPath()
 	module := path.Dir(self)
 	pkgs := []string{self}
-	for _, f := range providerFields() {
-		if p := f.Type.Elem().PkgPath(); !slices.Contains(pkgs, p) {
+	for _, f := range append(providerFields(), trafficFields()...) {
+		t := f.Type
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if p := t.PkgPath(); p != "" && !slices.Contains(pkgs, p) {
 			pkgs = append(pkgs, p)
 		}
 	}

@@ -1,5 +1,7 @@
 package plans
 
+import "encoding/json"
+
 // APIVersion and Kind identify a coalmine rollout plan document.
 const (
 	APIVersion = "coalmine.dev/v1"
@@ -71,39 +73,26 @@ const (
 
 // Traffic chooses a traffic router and configures it. Exactly the block that
 // matches Router must be present.
+//
+// In a plan the router's block is written under its name beside router,
+// e.g. {router: gateway, gateway: {url: …}}. The block types are not
+// plans': each router registers its own (RegisterRouter), so Block holds
+// the decoded block of the router a plan names when it is registered. Any
+// other block, and the block of a router this process has not registered,
+// is kept as written, so that a plan passes through a program that does
+// not link the routers unchanged; validation reports it.
 type Traffic struct {
 	// Router is one of gateway, httproute, virtualservice, replicas.
-	Router string `json:"router"`
-	// Gateway configures coalmine's built-in LLM gateway.
-	Gateway *GatewayTraffic `json:"gateway,omitempty"`
-	// HTTPRoute configures a Gateway API HTTPRoute.
-	HTTPRoute *HTTPRouteTraffic `json:"httproute,omitempty"`
-	// VirtualService configures an Istio VirtualService.
-	VirtualService *VirtualServiceTraffic `json:"virtualservice,omitempty"`
-	// Replicas splits traffic by the replica counts of two Deployments
-	// behind one Service.
-	Replicas *ReplicasTraffic `json:"replicas,omitempty"`
+	Router string `json:"-"`
+	// Block is the block of the router that Router names.
+	Block RouterBlock `json:"-"`
+	// others holds every other key of the mapping as written.
+	others map[string]json.RawMessage
 	// VerifyInterval is how often, while the rollout runs, the router's
 	// split is read back and restored (with an event and a notification)
 	// when something else changed it: a GitOps sync, a hand edit, a gateway
 	// that came back empty. Default 30s; 0s turns it off.
-	VerifyInterval *Duration `json:"verifyInterval,omitempty"`
-}
-
-// GatewayTraffic points at a route of coalmine's built-in gateway.
-type GatewayTraffic struct {
-	// URL of the gateway's admin API.
-	URL string `json:"url"`
-	// Route is the gateway route of this app; defaults to spec.app.
-	Route string `json:"route,omitempty"`
-	// TokenEnv names the environment variable that holds the admin API
-	// token on the worker. Defaults to COALMINE_GATEWAY_TOKEN.
-	TokenEnv string `json:"tokenEnv,omitempty"`
-	// Replicas finds every replica of a gateway fleet. When set, a change
-	// completes only when every ready replica reports it, and the gateway
-	// metric provider sums the counts of every replica. Without it the
-	// gateway at url is the only one.
-	Replicas *GatewayReplicas `json:"replicas,omitempty"`
+	VerifyInterval *Duration `json:"-"`
 }
 
 // GatewayReplicas says how to find every replica of a gateway fleet: give
@@ -134,54 +123,6 @@ type GatewayService struct {
 	// Port is the name of the admin port in the Service's EndpointSlices;
 	// defaults to "admin".
 	Port string `json:"port,omitempty"`
-}
-
-// HTTPRouteTraffic points at a Gateway API HTTPRoute and the two Services
-// among its backendRefs.
-type HTTPRouteTraffic struct {
-	// Namespace of the HTTPRoute; defaults to the workload's namespace, then "default".
-	Namespace string `json:"namespace,omitempty"`
-	// Name of the HTTPRoute.
-	Name string `json:"name"`
-	// Rule is the name of the rule to change; may be omitted when the route has one rule.
-	Rule string `json:"rule,omitempty"`
-	// StableService is the backendRef that serves the stable version.
-	StableService string `json:"stableService"`
-	// CanaryService is the backendRef that serves the canary version.
-	CanaryService string `json:"canaryService"`
-}
-
-// VirtualServiceTraffic points at an Istio VirtualService route and its two
-// destinations, given by host or by subset.
-type VirtualServiceTraffic struct {
-	// Namespace of the VirtualService; defaults to the workload's namespace, then "default".
-	Namespace string `json:"namespace,omitempty"`
-	// Name of the VirtualService.
-	Name string `json:"name"`
-	// Route is the name of the HTTP route to change; may be omitted when there is one.
-	Route string `json:"route,omitempty"`
-	// StableHost is the stable destination's host.
-	StableHost string `json:"stableHost"`
-	// CanaryHost is the canary destination's host; defaults to StableHost when subsets are used.
-	CanaryHost string `json:"canaryHost,omitempty"`
-	// StableSubset is the stable destination's subset (DestinationRule).
-	StableSubset string `json:"stableSubset,omitempty"`
-	// CanarySubset is the canary destination's subset (DestinationRule).
-	CanarySubset string `json:"canarySubset,omitempty"`
-}
-
-// ReplicasTraffic splits traffic by replica counts: one Service selects the
-// pods of both Deployments, so the canary's share is its share of pods.
-type ReplicasTraffic struct {
-	// Namespace of the Deployments; defaults to the workload's namespace, then "default".
-	Namespace string `json:"namespace,omitempty"`
-	// StableDeployment is the Deployment that runs the stable version.
-	StableDeployment string `json:"stableDeployment"`
-	// CanaryDeployment is the Deployment that runs the canary; defaults to <stableDeployment>-canary.
-	CanaryDeployment string `json:"canaryDeployment,omitempty"`
-	// TotalReplicas is the number of pods shared by both; defaults to the
-	// stable Deployment's replica count at start.
-	TotalReplicas int `json:"totalReplicas,omitempty" jsonschema:"minimum=0"`
 }
 
 // Workload is the Kubernetes Deployment whose new version is the canary.

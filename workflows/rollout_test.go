@@ -20,6 +20,7 @@ import (
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -228,7 +229,7 @@ func plan(steps ...plans.Step) plans.RolloutPlan {
 		Metadata:   plans.Metadata{Name: "voice-agent"},
 		Spec: plans.Spec{
 			App:           "voice-agent",
-			Traffic:       plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: "http://gw", Route: "voice-agent"}},
+			Traffic:       plans.Traffic{Router: plans.RouterGateway, Block: &traffic.GatewayTraffic{URL: "http://gw", Route: "voice-agent"}},
 			Segments:      []plans.Segment{{Name: "internal", Header: &plans.HeaderMatch{Name: "x-cohort", Value: "internal"}}},
 			Steps:         steps,
 			Notifications: &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys"}},

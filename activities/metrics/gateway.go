@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -52,7 +53,7 @@ func (g *GatewayProvider) Check(f plans.Fields, path string) {
 	if g.Quantile < 0 || g.Quantile >= 1 {
 		f.Errorf(path+".quantile", "write a quantile such as 0.95", "quantile %v is not between 0 and 1", g.Quantile)
 	}
-	if g.URL == "" && f.Spec().Traffic.Gateway == nil && !f.Unusable("spec.traffic") {
+	if g.URL == "" && gatewayRouter(f.Spec().Traffic) == nil && !f.Unusable("spec.traffic") {
 		f.Errorf(path, "add url: http://127.0.0.1:8480 (the gateway's admin API)", "the gateway provider needs url when the router is not the gateway")
 	} else if g.URL != "" {
 		f.URL(path+".url", "url", g.URL, "url: http://127.0.0.1:8480")
@@ -84,7 +85,7 @@ func (g *GatewayProvider) ApplyDefaults(s *plans.Spec) {
 	if g.Quantile == 0 && (g.Stat == plans.StatLatency || g.Stat == plans.StatTTFT) {
 		g.Quantile = plans.DefaultQuantile
 	}
-	if tg := s.Traffic.Gateway; tg != nil {
+	if tg := gatewayRouter(s.Traffic); tg != nil {
 		defaultString(&g.URL, tg.URL)
 		defaultString(&g.Route, tg.Route)
 		defaultString(&g.TokenEnv, tg.TokenEnv)
@@ -138,13 +139,13 @@ type gatewayTarget struct {
 
 func gatewayTargetOf(q api.Query, cfg *GatewayProvider) gatewayTarget {
 	t := gatewayTarget{route: q.App, tokenEnv: plans.DefaultGatewayTokenEnv}
-	if tg := q.Traffic.Gateway; tg != nil {
+	if tg := gatewayRouter(q.Traffic); tg != nil {
 		t.url = pick(tg.URL, t.url)
 		t.route = pick(tg.Route, t.route)
 		t.tokenEnv = pick(tg.TokenEnv, t.tokenEnv)
 		t.replicas = tg.Replicas
 	}
-	if cfg != nil && cfg.URL != "" && (q.Traffic.Gateway == nil || cfg.URL != q.Traffic.Gateway.URL) {
+	if cfg != nil && cfg.URL != "" && (gatewayRouter(q.Traffic) == nil || cfg.URL != gatewayRouter(q.Traffic).URL) {
 		t.replicas = nil
 	}
 	if cfg != nil {
@@ -594,4 +595,11 @@ func addHist(dst *admin.Histogram, h admin.Histogram) {
 	for i, b := range h.Buckets {
 		dst.Buckets[i] += b
 	}
+}
+
+// gatewayRouter returns the plan's gateway router block; nil when the
+// router is another.
+func gatewayRouter(t plans.Traffic) *traffic.GatewayTraffic {
+	g, _ := t.Block.(*traffic.GatewayTraffic)
+	return g
 }

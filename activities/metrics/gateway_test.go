@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
@@ -131,7 +132,7 @@ func TestGatewayMeasure(t *testing.T) {
 			Provider: plans.Provider{Block: &GatewayProvider{Stat: plans.StatErrorRate}},
 			Compare:  &plans.Compare{With: "stable", MaxRelativeIncrease: ptr(2.0)}},
 		App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
-		Traffic: plans.Traffic{Router: "gateway", Gateway: &plans.GatewayTraffic{URL: srv.URL, TokenEnv: "GW_TOKEN"}},
+		Traffic: plans.Traffic{Router: "gateway", Block: &traffic.GatewayTraffic{URL: srv.URL, TokenEnv: "GW_TOKEN"}},
 	}
 	g := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": token}), Now: func() time.Time { return now }})
 	res, err := g.Measure(context.Background(), q)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -147,7 +148,7 @@ func TestSequentialUnsupported(t *testing.T) {
 				Stable: api.Version{Name: "v1", URL: "http://127.0.0.1:1"}, Canary: api.Version{Name: "v2", URL: "http://127.0.0.1:1"}}
 			if tt.name == "gateway cost" {
 				srv := newRecorder(t, func(*http.Request) (int, string) { return 200, `{"series": []}` })
-				q.Traffic = plans.Traffic{Gateway: &plans.GatewayTraffic{URL: srv.URL, TokenEnv: "T"}}
+				q.Traffic = plans.Traffic{Block: &traffic.GatewayTraffic{URL: srv.URL, TokenEnv: "T"}}
 			}
 			_, err := NewRegistry(Options{Getenv: env(map[string]string{"T": "x"})}).Measure(context.Background(), q)
 			if !errors.Is(err, api.ErrInvalidConfig) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -66,7 +67,7 @@ routes:
 
 	q := api.Query{
 		App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
-		Traffic: plans.Traffic{Router: "gateway", Gateway: &plans.GatewayTraffic{URL: gw.AdminURL, TokenEnv: "GW_TOKEN"}},
+		Traffic: plans.Traffic{Router: "gateway", Block: &traffic.GatewayTraffic{URL: gw.AdminURL, TokenEnv: "GW_TOKEN"}},
 	}
 	g := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": token})})
 	measure := func(name string, p *GatewayProvider, cmp *plans.Compare) analysis.Measurement {

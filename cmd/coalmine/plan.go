@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -184,23 +185,23 @@ func renderPlan(w io.Writer, p *plans.RolloutPlan) {
 
 func describeTraffic(s *plans.Spec) string {
 	t := s.Traffic
-	switch t.Router {
-	case plans.RouterGateway:
-		g := t.Gateway
+	switch b := t.Block.(type) {
+	case *traffic.GatewayTraffic:
+		g := b
 		return fmt.Sprintf("coalmine gateway, route %s at %s (admin token from $%s)", g.Route, g.URL, g.TokenEnv)
-	case plans.RouterHTTPRoute:
-		h := t.HTTPRoute
+	case *traffic.HTTPRouteTraffic:
+		h := b
 		rule := "its only rule"
 		if h.Rule != "" {
 			rule = "rule " + h.Rule
 		}
 		return fmt.Sprintf("Gateway API HTTPRoute %s/%s, %s: %s (stable) and %s (canary)", h.Namespace, h.Name, rule, h.StableService, h.CanaryService)
-	case plans.RouterVirtualService:
-		v := t.VirtualService
+	case *traffic.VirtualServiceTraffic:
+		v := b
 		return fmt.Sprintf("Istio VirtualService %s/%s: %s (stable) and %s (canary)", v.Namespace, v.Name,
 			destination(v.StableHost, v.StableSubset), destination(v.CanaryHost, v.CanarySubset))
-	case plans.RouterReplicas:
-		r := t.Replicas
+	case *traffic.ReplicasTraffic:
+		r := b
 		total := "as many pods as stable has at start"
 		if r.TotalReplicas > 0 {
 			total = fmt.Sprintf("%d pods", r.TotalReplicas)

@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -14,7 +15,7 @@ import (
 // retargetGateway points the plan's router and every gateway metric that
 // read the plan's gateway at url instead.
 func retargetGateway(p *plans.RolloutPlan, old, url string) {
-	p.Spec.Traffic.Gateway.URL = url
+	p.Spec.Traffic.Block.(*traffic.GatewayTraffic).URL = url
 	for name, t := range p.Spec.AnalysisTemplates {
 		for i, m := range t.Metrics {
 			if g, ok := m.Provider.Block.(*metrics.GatewayProvider); ok && (g.URL == "" || g.URL == old) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -43,7 +44,7 @@ func measure(t *testing.T, q api.Query) api.Result {
 }
 
 func gatewayTraffic(g *gw, routeName string) plans.Traffic {
-	return plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: g.admin, Route: routeName, TokenEnv: gatewayTokenEnv}}
+	return plans.Traffic{Router: plans.RouterGateway, Block: &traffic.GatewayTraffic{URL: g.admin, Route: routeName, TokenEnv: gatewayTokenEnv}}
 }
 
 // TestWebProviderAgainstEvalEndpoint calls the demo agents' eval endpoint,
