@@ -15,6 +15,10 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// KindGateway is the gateway provider's kind: the key of its block under a
+// metric's provider.
+const KindGateway = "gateway"
+
 // GatewayProvider reads a statistic of the built-in gateway for the canary
 // and stable versions.
 type GatewayProvider struct {

@@ -14,6 +14,10 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// KindJudge is the judge provider's kind: the key of its block under a
+// metric's provider.
+const KindJudge = "judge"
+
 // JudgeProvider asks an LLM over an OpenAI-compatible chat API whether the
 // canary's answers are as good as stable's.
 type JudgeProvider struct {

@@ -18,6 +18,10 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// KindPrometheus is the prometheus provider's kind: the key of its block under a
+// metric's provider.
+const KindPrometheus = "prometheus"
+
 // PrometheusProvider runs an instant PromQL query.
 type PrometheusProvider struct {
 	// Address of the Prometheus server, e.g. http://prometheus:9090.

@@ -15,15 +15,6 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
-// Provider kinds, as the plan's provider block names them.
-const (
-	KindPrometheus = "prometheus"
-	KindWeb        = "web"
-	KindGateway    = "gateway"
-	KindSentinel   = "sentinel"
-	KindJudge      = "judge"
-)
-
 // KindOf returns the kind of the provider a metric uses, or "" when none is set.
 func KindOf(p plans.Provider) string {
 	return plans.KindOfProvider(p)

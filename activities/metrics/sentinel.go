@@ -20,6 +20,10 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// KindSentinel is the sentinel provider's kind: the key of its block under a
+// metric's provider.
+const KindSentinel = "sentinel"
+
 // SentinelProvider sends known-answer prompts straight to a version and
 // checks each answer. Any failed sentinel fails the metric.
 type SentinelProvider struct {

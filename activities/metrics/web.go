@@ -16,6 +16,10 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// KindWeb is the web provider's kind: the key of its block under a
+// metric's provider.
+const KindWeb = "web"
+
 // WebProvider calls an HTTP endpoint that answers JSON.
 type WebProvider struct {
 	// URL to call, with the same placeholders as a Prometheus query.
