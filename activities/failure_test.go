@@ -50,7 +50,7 @@ routes:
 	}
 	weight := func(url string) api.WeightInput {
 		return api.WeightInput{Weight: 5, TrafficInput: api.TrafficInput{
-			Traffic: plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: url, Route: "voice", TokenEnv: "GW_TOKEN"}},
+			Traffic: plans.Traffic{Router: plans.RouterGateway, Block: &traffic.GatewayTraffic{URL: url, Route: "voice", TokenEnv: "GW_TOKEN"}},
 			Target:  api.Target{App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2", URL: "http://127.0.0.1:2"}},
 		}}
 	}
@@ -71,7 +71,7 @@ routes:
 	}{
 		{"router answers 401", routerAt("wrong-token"), api.NameSetWeight, weight(gw.AdminURL), api.ErrRouterAuth, false, "invalid"},
 		{"router on a closed port", routerAt(token), api.NameSetWeight, weight(down), api.ErrRouterUnreachable, true, "invalid"},
-		{"bad metric configuration", providers, api.NameMeasure, measure(plans.Provider{Web: &plans.WebProvider{URL: failing.URL, JSONPath: "$[", Method: "GET"}}), api.ErrInvalidConfig, false, "router"},
+		{"bad metric configuration", providers, api.NameMeasure, measure(plans.Provider{Block: &metrics.WebProvider{URL: failing.URL, JSONPath: "$[", Method: "GET"}}), api.ErrInvalidConfig, false, "router"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +96,7 @@ routes:
 	}
 
 	t.Run("metric source answers 500", func(t *testing.T) {
-		v, err := env(providers).ExecuteActivity(api.NameMeasure, measure(plans.Provider{Web: &plans.WebProvider{URL: failing.URL, JSONPath: "$.score", Method: "GET"}}))
+		v, err := env(providers).ExecuteActivity(api.NameMeasure, measure(plans.Provider{Block: &metrics.WebProvider{URL: failing.URL, JSONPath: "$.score", Method: "GET"}}))
 		if err != nil {
 			t.Fatalf("a provider failure failed the activity: %v", err)
 		}

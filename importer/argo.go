@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -205,12 +207,12 @@ func (ri *rolloutImport) traffic(tr node, stableSvc, canarySvc string) plans.Tra
 }
 
 func replicasTraffic(w *plans.Workload) plans.Traffic {
-	return plans.Traffic{Router: plans.RouterReplicas, Replicas: &plans.ReplicasTraffic{StableDeployment: w.Deployment}}
+	return plans.Traffic{Router: plans.RouterReplicas, Block: &traffic.ReplicasTraffic{StableDeployment: w.Deployment}}
 }
 
 // istio translates trafficRouting.istio.
 func (ri *rolloutImport) istio(is node, stableSvc, canarySvc string) plans.Traffic {
-	vs := &plans.VirtualServiceTraffic{Namespace: ri.plan.Spec.Workload.Namespace}
+	vs := &traffic.VirtualServiceTraffic{Namespace: ri.plan.Spec.Workload.Namespace}
 	v := is.get("virtualService")
 	if list := is.get("virtualServices").list(); len(list) > 0 {
 		v = list[0]
@@ -252,12 +254,12 @@ func (ri *rolloutImport) istio(is node, stableSvc, canarySvc string) plans.Traff
 		vs.CanaryHost = ri.d.name + "-canary"
 		is.changed("no canaryService: the plan assumes the canary destination host %s; check it", vs.CanaryHost)
 	}
-	return plans.Traffic{Router: plans.RouterVirtualService, VirtualService: vs}
+	return plans.Traffic{Router: plans.RouterVirtualService, Block: vs}
 }
 
 // gatewayAPI translates the Argo Rollouts Gateway API plugin's config.
 func (ri *rolloutImport) gatewayAPI(g node, stableSvc, canarySvc string) plans.Traffic {
-	hr := &plans.HTTPRouteTraffic{Namespace: g.at("namespace"), StableService: stableSvc, CanaryService: canarySvc}
+	hr := &traffic.HTTPRouteTraffic{Namespace: g.at("namespace"), StableService: stableSvc, CanaryService: canarySvc}
 	if hr.Namespace == "" {
 		hr.Namespace = ri.plan.Spec.Workload.Namespace
 	}
@@ -285,7 +287,7 @@ func (ri *rolloutImport) gatewayAPI(g node, stableSvc, canarySvc string) plans.T
 		hr.CanaryService = ri.d.name + "-canary"
 		g.changed("no canaryService: the plan assumes the canary backendRef %s; check it", hr.CanaryService)
 	}
-	return plans.Traffic{Router: plans.RouterHTTPRoute, HTTPRoute: hr}
+	return plans.Traffic{Router: plans.RouterHTTPRoute, Block: hr}
 }
 
 // scanVersionArgs finds the analysis arguments that Argo fills with the
@@ -405,17 +407,17 @@ func (ri *rolloutImport) withVersionArgs(t plans.AnalysisTemplate) plans.Analysi
 	for _, m := range t.Metrics {
 		for arg, v := range ri.versionArgs {
 			ph := argPlaceholder(arg)
-			if p := m.Provider.Prometheus; p != nil {
-				cp := *p
+			switch b := m.Provider.Block.(type) {
+			case *metrics.PrometheusProvider:
+				cp := *b
 				cp.Query = strings.ReplaceAll(cp.Query, ph, v)
 				cp.Address = strings.ReplaceAll(cp.Address, ph, v)
-				m.Provider.Prometheus = &cp
-			}
-			if w := m.Provider.Web; w != nil {
-				cp := *w
+				m.Provider.Block = &cp
+			case *metrics.WebProvider:
+				cp := *b
 				cp.URL = strings.ReplaceAll(cp.URL, ph, v)
 				cp.Body = strings.ReplaceAll(cp.Body, ph, v)
-				m.Provider.Web = &cp
+				m.Provider.Block = &cp
 			}
 		}
 		out.Metrics = append(out.Metrics, m)

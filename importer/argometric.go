@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/coalmine-dev/coalmine/activities/metrics"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -83,9 +84,9 @@ func translateMetric(m node, tmpl string, secrets map[string]string) (plans.Metr
 		p := prov.get(kind)
 		switch kind {
 		case "prometheus":
-			out.Provider.Prometheus, ok = argoPrometheus(p, tmpl, out.Name, secrets)
+			out.Provider.Block, ok = argoPrometheus(p, tmpl, out.Name, secrets)
 		case "web":
-			out.Provider.Web, ok = argoWeb(p, tmpl, out.Name, secrets)
+			out.Provider.Block, ok = argoWeb(p, tmpl, out.Name, secrets)
 		case "kayenta":
 			p.dropped("not translated: coalmine has no Kayenta provider; its sequential tests compare canary with stable themselves: a gateway or prometheus metric with sequential: {worseWhen: higher} takes the place of a Kayenta canary config")
 		case "job":
@@ -161,8 +162,8 @@ func argoCondition(x node) (cond string, dropped bool) {
 }
 
 // argoPrometheus translates the prometheus provider.
-func argoPrometheus(p node, tmpl, metric string, secrets map[string]string) (*plans.PrometheusProvider, bool) {
-	out := &plans.PrometheusProvider{Address: argsToPlaceholders(p.get("address"), secrets), Query: strings.TrimSpace(argsToPlaceholders(p.get("query"), secrets))}
+func argoPrometheus(p node, tmpl, metric string, secrets map[string]string) (plans.ProviderBlock, bool) {
+	out := &metrics.PrometheusProvider{Address: argsToPlaceholders(p.get("address"), secrets), Query: strings.TrimSpace(argsToPlaceholders(p.get("query"), secrets))}
 	if d, ok := p.get("timeout").seconds(); ok {
 		out.Timeout = d
 	}
@@ -181,8 +182,8 @@ func argoPrometheus(p node, tmpl, metric string, secrets map[string]string) (*pl
 }
 
 // argoWeb translates the web provider.
-func argoWeb(p node, tmpl, metric string, secrets map[string]string) (*plans.WebProvider, bool) {
-	out := &plans.WebProvider{URL: argsToPlaceholders(p.get("url"), secrets), Method: strings.ToUpper(p.at("method"))}
+func argoWeb(p node, tmpl, metric string, secrets map[string]string) (plans.ProviderBlock, bool) {
+	out := &metrics.WebProvider{URL: argsToPlaceholders(p.get("url"), secrets), Method: strings.ToUpper(p.at("method"))}
 	if u := p.get("urlFrom"); u.ok() {
 		u.dropped("not translated: coalmine does not read URLs from secrets; write the URL in the plan")
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -90,9 +91,9 @@ func (ci *canaryImport) traffic(spec node) plans.Traffic {
 	}
 	switch {
 	case provider == "istio":
-		return plans.Traffic{Router: plans.RouterVirtualService, VirtualService: &plans.VirtualServiceTraffic{Namespace: ci.ns, Name: name, StableHost: stable, CanaryHost: canary}}
+		return plans.Traffic{Router: plans.RouterVirtualService, Block: &traffic.VirtualServiceTraffic{Namespace: ci.ns, Name: name, StableHost: stable, CanaryHost: canary}}
 	case strings.HasPrefix(provider, "gatewayapi"):
-		return plans.Traffic{Router: plans.RouterHTTPRoute, HTTPRoute: &plans.HTTPRouteTraffic{Namespace: ci.ns, Name: name, StableService: stable, CanaryService: canary}}
+		return plans.Traffic{Router: plans.RouterHTTPRoute, Block: &traffic.HTTPRouteTraffic{Namespace: ci.ns, Name: name, StableService: stable, CanaryService: canary}}
 	case provider == "kubernetes":
 		p.changed("the kubernetes provider switches all traffic at once (blue/green); the plan splits by replica counts with the replicas router")
 	default:

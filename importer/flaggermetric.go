@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/coalmine-dev/coalmine/activities/metrics"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -27,7 +28,7 @@ func (ci *canaryImport) metric(m node) (plans.Metric, bool) {
 		}
 		out.SuccessCondition = rangeCondition(lo, hasLo, hi, hasHi)
 	case name == "request-success-rate":
-		out.Provider.Gateway = &plans.GatewayProvider{Stat: plans.StatErrorRate, URL: ci.opts.GatewayURL}
+		out.Provider.Block = &metrics.GatewayProvider{Stat: plans.StatErrorRate, URL: ci.opts.GatewayURL}
 		if !hasLo {
 			tr.note(NoteDropped, "not translated: request-success-rate needs thresholdRange.min")
 			return out, false
@@ -35,7 +36,7 @@ func (ci *canaryImport) metric(m node) (plans.Metric, bool) {
 		out.SuccessCondition = fmt.Sprintf("result <= %s", fmtFloat((100-lo)/100))
 		m.get("name").changed("Flagger's built-in request-success-rate (non-5xx share, in percent, over the mesh's metrics) becomes the gateway's error_rate: at least %s%% successful is an error rate of at most %s; it counts requests through coalmine's gateway at %s", fmtFloat(lo), fmtFloat((100-lo)/100), ci.opts.GatewayURL)
 	case name == "request-duration":
-		out.Provider.Gateway = &plans.GatewayProvider{Stat: plans.StatLatency, Quantile: 0.99, URL: ci.opts.GatewayURL}
+		out.Provider.Block = &metrics.GatewayProvider{Stat: plans.StatLatency, Quantile: 0.99, URL: ci.opts.GatewayURL}
 		if !hasHi {
 			tr.note(NoteDropped, "not translated: request-duration needs thresholdRange.max")
 			return out, false
@@ -96,7 +97,7 @@ func (ci *canaryImport) templateMetric(m, ref node, window string, out *plans.Me
 		spec.done()
 		return false
 	}
-	p := &plans.PrometheusProvider{Address: prov.at("address")}
+	p := &metrics.PrometheusProvider{Address: prov.at("address")}
 	if s := prov.get("secretRef"); s.ok() {
 		p.TokenEnv = envName(tname + "_PROMETHEUS_TOKEN")
 		s.changed("coalmine reads the bearer token from the worker's environment: set %s to the token in secret %s", p.TokenEnv, s.at("name"))
@@ -139,6 +140,6 @@ func (ci *canaryImport) templateMetric(m, ref node, window string, out *plans.Me
 		return false
 	}
 	q.changed("the placeholders are filled from Canary %s (namespace %s, target %s, interval %s); the query selects the workload by name, and coalmine's canary runs as Deployment %s-canary with pods labelled coalmine.dev/version: select by {{.Canary.Version}} where the metrics carry the version", ci.d.name, ci.ns, ci.target, window, ci.target)
-	out.Provider.Prometheus = p
+	out.Provider.Block = p
 	return true
 }

@@ -152,28 +152,27 @@ func (c *checker) traffic(s *Spec) {
 	routers := Routers()
 	c.verifyInterval("spec.traffic.verifyInterval", t.VerifyInterval)
 	if t.Router == "" {
-		c.required("spec.traffic", "router", "router: gateway (or "+strings.Join(routers[1:], ", ")+")")
+		example := "router: gateway"
+		if len(routers) > 1 {
+			example = "router: " + routers[0] + " (or " + strings.Join(routers[1:], ", ") + ")"
+		}
+		c.required("spec.traffic", "router", example)
 	} else if !c.oneOf("spec.traffic.router", "router", t.Router, routers) {
 		return
 	}
-	var chosen Block
-	for _, r := range routerKinds {
-		b := r.block(t)
-		if b != nil && r.name != t.Router && t.Router != "" {
-			c.errorf("spec.traffic."+r.name, "remove it, or set router: "+r.name, "a %s block is given but the router is %s", r.name, t.Router)
-		}
-		if r.name == t.Router {
-			chosen = b
+	for _, k := range t.otherKinds() {
+		if t.Router != "" && k != t.Router {
+			c.errorf("spec.traffic."+k, "remove it, or set router: "+k, "a %s block is given but the router is %s", k, t.Router)
 		}
 	}
 	if t.Router == "" {
 		return
 	}
-	if chosen == nil {
+	if t.Block == nil {
 		c.errorf("spec.traffic", "add a "+t.Router+" block under spec.traffic", "router %s needs its own %s block", t.Router, t.Router)
 		return
 	}
-	chosen.Check(Fields{c: c, spec: s}, "spec.traffic."+t.Router)
+	t.Block.Check(Fields{c: c, spec: s}, "spec.traffic."+t.Router)
 }
 
 func (c *checker) need(path, field, value, example string) {
@@ -240,16 +239,6 @@ func (c *checker) segments(segs []Segment) map[string]bool {
 
 // stepKinds lists the step kinds in the order of the Step fields.
 var stepKinds = []string{"setWeight", "pause", "approval", "analysis", "setSegmentWeight", "shadow"}
-
-// Supports reports whether a router can carry out a kind of step.
-func Supports(router, stepKind string) bool {
-	for _, r := range routerKinds {
-		if r.name == router {
-			return !slices.Contains(r.cannot, stepKind)
-		}
-	}
-	return true
-}
 
 func (c *checker) steps(s *Spec, segments map[string]bool) {
 	if len(s.Steps) == 0 {
@@ -484,32 +473,15 @@ func (c *checker) templates(s *Spec) {
 }
 
 func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string) {
-	p := &m.Provider
-	set := 0
-	var block ProviderBlock
-	var kind string
-	for _, k := range providerKinds {
-		if b := k.block(p); b != nil {
-			set++
-			if block == nil {
-				kind, block = k.kind, b
-			}
-		}
-	}
+	block := m.Provider.Block
 	pp := path + ".provider"
-	switch set {
-	case 0:
-		c.errorf(pp, "give one of "+strings.Join(ProviderKinds(), ", "), "metric %s has no provider", m.Name)
-	case 1:
-	default:
-		c.errorf(pp, "split it into one metric per provider", "metric %s has %d providers; give exactly one", m.Name, set)
-	}
+	set := c.providerKinds(pp, m)
 	judged := m.SuccessCondition != "" || m.FailureCondition != "" || m.Compare != nil || m.Sequential != nil
 	if block != nil {
-		block.Check(Fields{c: c, spec: s, args: args}, pp+"."+kind)
+		block.Check(Fields{c: c, spec: s, args: args}, pp+"."+block.Kind())
 		judged = judged || block.Judges()
 	}
-	if !judged && set == 1 && !c.unknown[path] && !m.DryRun {
+	if !judged && set == 1 && block != nil && !c.unknown[path] && !m.DryRun {
 		c.errorf(path, "add successCondition (e.g. result >= 0.92), compare: {with: stable, …} or sequential: {worseWhen: higher}",
 			"metric %s has no way to judge its numbers", m.Name)
 	}
@@ -534,8 +506,31 @@ func (c *checker) metric(path string, m *Metric, s *Spec, args map[string]string
 		c.compare(path+".compare", m.Compare)
 	}
 	if m.Sequential != nil {
-		c.sequential(path+".sequential", m.Sequential, set == 1 && !block.Counts())
+		c.sequential(path+".sequential", m.Sequential, set == 1 && block != nil && !block.Counts())
 	}
+}
+
+// providerKinds checks that a metric's provider at pp names exactly one
+// kind, and a registered one, and returns how many it names.
+func (c *checker) providerKinds(pp string, m *Metric) int {
+	others := m.Provider.otherKinds()
+	set := len(others)
+	if m.Provider.Block != nil {
+		set++
+	}
+	for _, k := range others {
+		if _, ok := providerType(k); !ok && !c.bad[join(pp, k)] {
+			c.errorf(join(pp, k), "the provider kinds are "+strings.Join(ProviderKinds(), ", "), "unknown provider kind %s", k)
+		}
+	}
+	switch set {
+	case 0:
+		c.errorf(pp, "give one of "+strings.Join(ProviderKinds(), ", "), "metric %s has no provider", m.Name)
+	case 1:
+	default:
+		c.errorf(pp, "split it into one metric per provider", "metric %s has %d providers; give exactly one", m.Name, set)
+	}
+	return set
 }
 
 // compare checks a metric's comparison with stable at cp.
@@ -591,7 +586,7 @@ func (c *checker) verdictFields(path string, m *Metric) {
 	if m.MinSamples < 0 {
 		c.errorf(path+".minSamples", "write 0 or more", "minSamples must not be negative")
 	}
-	if _, b := providerBlock(&m.Provider); m.MinSamples > 0 && m.Sequential == nil && b != nil && !b.SampleSizes() {
+	if b := m.Provider.Block; m.MinSamples > 0 && m.Sequential == nil && b != nil && !b.SampleSizes() {
 		c.errorf(path+".minSamples", "remove it, or read counts: {total: …, errors: …} or use sequential: {…}, or the gateway provider",
 			"minSamples needs sample sizes, which a %s query does not report", KindOfProvider(m.Provider))
 	}

@@ -42,16 +42,11 @@ func (c Compare) Limits() []string {
 }
 
 // JudgedWithConfidence reports whether `compare: {method: confidence}`
-// decides a compare limit of a metric with provider p with confidence: a
+// decides a compare limit of a metric with provider p with confidence, as
+// the provider's block says (ProviderBlock.JudgedWithConfidence): a
 // gateway stat's limits as ConfidenceJudges says, every limit on a rate
 // read in the counts form (prometheus or web counts), and no limit on the
 // number a query or JSON path picks, which is judged on point estimates.
 func JudgedWithConfidence(p Provider, limit string) bool {
-	switch {
-	case p.Gateway != nil:
-		return ConfidenceJudges(p.Gateway.Stat, limit)
-	case CountsOf(p) != nil:
-		return true
-	}
-	return false
+	return p.Block != nil && p.Block.JudgedWithConfidence(limit)
 }

@@ -31,31 +31,16 @@ const (
 // idempotent and leaves given values alone.
 func ApplyDefaults(p *RolloutPlan) {
 	s := &p.Spec
-	ns := DefaultNamespace
 	if w := s.Workload; w != nil {
 		setString(&w.Namespace, DefaultNamespace)
 		setDuration(&w.ProgressDeadline, DefaultProgressDeadline)
-		ns = w.Namespace
 	}
 	t := &s.Traffic
 	if t.VerifyInterval == nil {
 		t.VerifyInterval = &Duration{DefaultVerifyInterval}
 	}
-	if g := t.Gateway; g != nil {
-		setString(&g.Route, s.App)
-		setString(&g.TokenEnv, DefaultGatewayTokenEnv)
-		defaultGatewayReplicas(g.Replicas, ns)
-	}
-	if h := t.HTTPRoute; h != nil {
-		setString(&h.Namespace, ns)
-	}
-	if v := t.VirtualService; v != nil {
-		setString(&v.Namespace, ns)
-		setString(&v.CanaryHost, v.StableHost)
-	}
-	if r := t.Replicas; r != nil {
-		setString(&r.Namespace, ns)
-		setString(&r.CanaryDeployment, r.StableDeployment+"-canary")
+	if b := t.Block; b != nil {
+		b.ApplyDefaults(s)
 	}
 	for i := range s.Steps {
 		if a := s.Steps[i].Approval; a != nil {
@@ -81,6 +66,15 @@ func ApplyDefaults(p *RolloutPlan) {
 	}
 }
 
+// WorkloadNamespace is the namespace the traffic blocks default to: the
+// workload's, else DefaultNamespace.
+func (s *Spec) WorkloadNamespace() string {
+	if w := s.Workload; w != nil && w.Namespace != "" {
+		return w.Namespace
+	}
+	return DefaultNamespace
+}
+
 func metricDefaults(m *Metric, s *Spec) {
 	setDuration(&m.Interval, DefaultInterval)
 	setInt(&m.FailureLimit, DefaultFailureLimit)
@@ -94,37 +88,8 @@ func metricDefaults(m *Metric, s *Spec) {
 			cmp.Alpha = DefaultAlpha
 		}
 	}
-	p := &m.Provider
-	if pr := p.Prometheus; pr != nil {
-		setDuration(&pr.Timeout, DefaultProviderTimeout)
-	}
-	if w := p.Web; w != nil {
-		setString(&w.Method, "GET")
-		setDuration(&w.Timeout, DefaultProviderTimeout)
-	}
-	if g := p.Gateway; g != nil {
-		if g.Quantile == 0 && (g.Stat == StatLatency || g.Stat == StatTTFT) {
-			g.Quantile = DefaultQuantile
-		}
-		if tg := s.Traffic.Gateway; tg != nil {
-			setString(&g.URL, tg.URL)
-			setString(&g.Route, tg.Route)
-			setString(&g.TokenEnv, tg.TokenEnv)
-		}
-		setString(&g.Route, s.App)
-		setString(&g.TokenEnv, DefaultGatewayTokenEnv)
-	}
-	if se := p.Sentinel; se != nil {
-		setDuration(&se.Timeout, DefaultProviderTimeout)
-	}
-	if j := p.Judge; j != nil {
-		setDuration(&j.Timeout, DefaultJudgeTimeout)
-		if j.Samples == 0 {
-			j.Samples = DefaultJudgeSamples
-		}
-		if j.MaxTokens == 0 {
-			j.MaxTokens = DefaultJudgeMaxTokens
-		}
+	if b := m.Provider.Block; b != nil {
+		b.ApplyDefaults(s)
 	}
 	if sq := m.Sequential; sq != nil {
 		if sq.Alpha == 0 {

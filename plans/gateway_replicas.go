@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// gatewayReplicas checks how a gateway fleet's replicas are found: exactly
-// one of service, dns and urls.
-func (c *checker) gatewayReplicas(path string, r *GatewayReplicas) {
+// Check checks how a gateway fleet's replicas are found, for the gateway
+// router's Check: exactly one of service, dns and urls. A nil block is
+// fine.
+func (r *GatewayReplicas) Check(f Fields, path string) {
+	c := f.c
 	if r == nil {
 		return
 	}
@@ -43,8 +45,10 @@ const (
 	DefaultGatewayConfirmTimeout = 30 * time.Second
 )
 
-// defaultGatewayReplicas fills in the defaults of a fleet's replicas block.
-func defaultGatewayReplicas(r *GatewayReplicas, ns string) {
+// ApplyDefaults fills in the defaults of a fleet's replicas block, for the
+// gateway router's ApplyDefaults; ns is the workload's namespace. A nil
+// block is left alone.
+func (r *GatewayReplicas) ApplyDefaults(ns string) {
 	if r == nil {
 		return
 	}

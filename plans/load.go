@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -278,6 +277,11 @@ func (w *walker) object(n *yaml.Node, t reflect.Type, path string) (any, bool) {
 			continue
 		}
 		f, known := fields[key]
+		if !known && t == providerGoType {
+			w.unknownProvider(k, path, key)
+			w.unknown[path] = true
+			continue
+		}
 		if !known {
 			w.unknownField(k, path, key, fields)
 			w.unknown[path] = true
@@ -305,6 +309,19 @@ func (w *walker) unknownField(k *yaml.Node, path, key string, fields map[string]
 		hint = fmt.Sprintf("did you mean %s?", s)
 	}
 	w.errorf(k, join(path, key), hint, "unknown field %s", key)
+}
+
+// unknownProvider reports a metric provider kind that no provider of this
+// program registered.
+func (w *walker) unknownProvider(k *yaml.Node, path, kind string) {
+	kinds := ProviderKinds()
+	hint := "the provider kinds are " + strings.Join(kinds, ", ")
+	if len(kinds) == 0 {
+		hint = "this program links no metric providers; check the plan with coalmine plan"
+	} else if s := suggest(kind, kinds); s != "" {
+		hint = fmt.Sprintf("did you mean %s?", s)
+	}
+	w.errorf(k, join(path, kind), hint, "unknown provider kind %s", kind)
 }
 
 func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) (any, bool) {
@@ -349,14 +366,22 @@ func (w *walker) sequence(n *yaml.Node, t reflect.Type, path string) (any, bool)
 	return out, ok
 }
 
-// fieldsOf maps the JSON names of a struct's fields to the fields.
+// fieldsOf maps the JSON names of a struct's fields to the fields. A
+// metric's provider and the traffic block have a field per registered
+// provider or router, of its block's type (blockFields).
 func (w *walker) fieldsOf(t reflect.Type) map[string]reflect.StructField {
 	if m, ok := w.fields[t]; ok {
 		return m
 	}
 	m := map[string]reflect.StructField{}
+	var fields []reflect.StructField
 	for i := range t.NumField() {
-		f := t.Field(i)
+		fields = append(fields, t.Field(i))
+	}
+	if f, ok := blockFields(t); ok {
+		fields = f
+	}
+	for _, f := range fields {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "" || name == "-" || !f.IsExported() {
 			continue
@@ -367,14 +392,7 @@ func (w *walker) fieldsOf(t reflect.Type) map[string]reflect.StructField {
 	return m
 }
 
-func fieldNames(fields map[string]reflect.StructField) []string {
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func fieldNames(fields map[string]reflect.StructField) []string { return sortedKeys(fields) }
 
 func join(path, key string) string {
 	if path == "" {

@@ -1,6 +1,7 @@
 package plans
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -146,8 +147,8 @@ func TestDefaultsApplied(t *testing.T) {
 	if m.Interval.String() != "30s" || *m.ConsecutiveErrorLimit != DefaultConsecutiveErrorLimit || *m.FailureLimit != 0 {
 		t.Errorf("metric defaults: interval %s, consecutiveErrorLimit %d, failureLimit %d", m.Interval, *m.ConsecutiveErrorLimit, *m.FailureLimit)
 	}
-	g := m.Provider.Gateway
-	if g.URL != "http://127.0.0.1:8480" || g.Route != "voice-agent" || g.TokenEnv != "COALMINE_GATEWAY_TOKEN" {
+	g := blockOf(t, m.Provider)
+	if g["url"] != "http://127.0.0.1:8480" || g["route"] != "voice-agent" || g["tokenEnv"] != "COALMINE_GATEWAY_TOKEN" {
 		t.Errorf("gateway provider did not inherit the traffic block: %+v", g)
 	}
 	if m.Sequential.MinSamples != DefaultMinSamples || m.Sequential.MinEffect != 0.2 {
@@ -202,4 +203,20 @@ func TestAliasBomb(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "expands to more than") {
 		t.Fatalf("alias bomb: err = %.200v", err)
 	}
+}
+
+// blockOf returns the fields of a provider's block as its JSON gives them:
+// the block types live with the providers, which plans' own tests cannot
+// name (providers_test.go links them).
+func blockOf(t *testing.T, p Provider) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(p.Block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -71,8 +71,8 @@ spec:
 			if s.Steps[5].Pause.Duration != nil {
 				t.Errorf("a gate (pause without duration) got a duration: %v", s.Steps[5].Pause.Duration)
 			}
-			if m.Provider.Web.Timeout.Duration != 20*time.Second || s.Sticky.PinTTL.Duration != 10*time.Minute {
-				t.Errorf("provider timeout %v and pin TTL %v changed; they bound real work", m.Provider.Web.Timeout, s.Sticky.PinTTL)
+			if timeout := blockOf(t, m.Provider)["timeout"]; timeout != "20s" || s.Sticky.PinTTL.Duration != 10*time.Minute {
+				t.Errorf("provider timeout %v and pin TTL %v changed; they bound real work", timeout, s.Sticky.PinTTL)
 			}
 			bm := before.Spec.AnalysisTemplates["t"].Metrics[0]
 			if before.Spec.Steps[2].Pause.Duration.Duration != 5*time.Minute || bm.Interval.Duration != time.Minute {

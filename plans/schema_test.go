@@ -12,8 +12,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// TestSchemaUpToDate fails when the Go types (or their doc comments)
-// changed without regenerating plans/schema.json: go test ./plans -update.
+// TestSchemaUpToDate fails when the Go types or the provider blocks
+// registered from activities/metrics (or their doc comments) changed
+// without regenerating plans/schema.json: go test ./plans -update.
 func TestSchemaUpToDate(t *testing.T) {
 	got, err := GenerateSchema(".")
 	if err != nil {

@@ -1,5 +1,7 @@
 package plans
 
+import "encoding/json"
+
 // APIVersion and Kind identify a coalmine rollout plan document.
 const (
 	APIVersion = "coalmine.dev/v1"
@@ -71,39 +73,26 @@ const (
 
 // Traffic chooses a traffic router and configures it. Exactly the block that
 // matches Router must be present.
+//
+// In a plan the router's block is written under its name beside router,
+// e.g. {router: gateway, gateway: {url: …}}. The block types are not
+// plans': each router registers its own (RegisterRouter), so Block holds
+// the decoded block of the router a plan names when it is registered. Any
+// other block, and the block of a router this process has not registered,
+// is kept as written, so that a plan passes through a program that does
+// not link the routers unchanged; validation reports it.
 type Traffic struct {
 	// Router is one of gateway, httproute, virtualservice, replicas.
-	Router string `json:"router"`
-	// Gateway configures coalmine's built-in LLM gateway.
-	Gateway *GatewayTraffic `json:"gateway,omitempty"`
-	// HTTPRoute configures a Gateway API HTTPRoute.
-	HTTPRoute *HTTPRouteTraffic `json:"httproute,omitempty"`
-	// VirtualService configures an Istio VirtualService.
-	VirtualService *VirtualServiceTraffic `json:"virtualservice,omitempty"`
-	// Replicas splits traffic by the replica counts of two Deployments
-	// behind one Service.
-	Replicas *ReplicasTraffic `json:"replicas,omitempty"`
+	Router string `json:"-"`
+	// Block is the block of the router that Router names.
+	Block RouterBlock `json:"-"`
+	// others holds every other key of the mapping as written.
+	others map[string]json.RawMessage
 	// VerifyInterval is how often, while the rollout runs, the router's
 	// split is read back and restored (with an event and a notification)
 	// when something else changed it: a GitOps sync, a hand edit, a gateway
 	// that came back empty. Default 30s; 0s turns it off.
-	VerifyInterval *Duration `json:"verifyInterval,omitempty"`
-}
-
-// GatewayTraffic points at a route of coalmine's built-in gateway.
-type GatewayTraffic struct {
-	// URL of the gateway's admin API.
-	URL string `json:"url"`
-	// Route is the gateway route of this app; defaults to spec.app.
-	Route string `json:"route,omitempty"`
-	// TokenEnv names the environment variable that holds the admin API
-	// token on the worker. Defaults to COALMINE_GATEWAY_TOKEN.
-	TokenEnv string `json:"tokenEnv,omitempty"`
-	// Replicas finds every replica of a gateway fleet. When set, a change
-	// completes only when every ready replica reports it, and the gateway
-	// metric provider sums the counts of every replica. Without it the
-	// gateway at url is the only one.
-	Replicas *GatewayReplicas `json:"replicas,omitempty"`
+	VerifyInterval *Duration `json:"-"`
 }
 
 // GatewayReplicas says how to find every replica of a gateway fleet: give
@@ -134,54 +123,6 @@ type GatewayService struct {
 	// Port is the name of the admin port in the Service's EndpointSlices;
 	// defaults to "admin".
 	Port string `json:"port,omitempty"`
-}
-
-// HTTPRouteTraffic points at a Gateway API HTTPRoute and the two Services
-// among its backendRefs.
-type HTTPRouteTraffic struct {
-	// Namespace of the HTTPRoute; defaults to the workload's namespace, then "default".
-	Namespace string `json:"namespace,omitempty"`
-	// Name of the HTTPRoute.
-	Name string `json:"name"`
-	// Rule is the name of the rule to change; may be omitted when the route has one rule.
-	Rule string `json:"rule,omitempty"`
-	// StableService is the backendRef that serves the stable version.
-	StableService string `json:"stableService"`
-	// CanaryService is the backendRef that serves the canary version.
-	CanaryService string `json:"canaryService"`
-}
-
-// VirtualServiceTraffic points at an Istio VirtualService route and its two
-// destinations, given by host or by subset.
-type VirtualServiceTraffic struct {
-	// Namespace of the VirtualService; defaults to the workload's namespace, then "default".
-	Namespace string `json:"namespace,omitempty"`
-	// Name of the VirtualService.
-	Name string `json:"name"`
-	// Route is the name of the HTTP route to change; may be omitted when there is one.
-	Route string `json:"route,omitempty"`
-	// StableHost is the stable destination's host.
-	StableHost string `json:"stableHost"`
-	// CanaryHost is the canary destination's host; defaults to StableHost when subsets are used.
-	CanaryHost string `json:"canaryHost,omitempty"`
-	// StableSubset is the stable destination's subset (DestinationRule).
-	StableSubset string `json:"stableSubset,omitempty"`
-	// CanarySubset is the canary destination's subset (DestinationRule).
-	CanarySubset string `json:"canarySubset,omitempty"`
-}
-
-// ReplicasTraffic splits traffic by replica counts: one Service selects the
-// pods of both Deployments, so the canary's share is its share of pods.
-type ReplicasTraffic struct {
-	// Namespace of the Deployments; defaults to the workload's namespace, then "default".
-	Namespace string `json:"namespace,omitempty"`
-	// StableDeployment is the Deployment that runs the stable version.
-	StableDeployment string `json:"stableDeployment"`
-	// CanaryDeployment is the Deployment that runs the canary; defaults to <stableDeployment>-canary.
-	CanaryDeployment string `json:"canaryDeployment,omitempty"`
-	// TotalReplicas is the number of pods shared by both; defaults to the
-	// stable Deployment's replica count at start.
-	TotalReplicas int `json:"totalReplicas,omitempty" jsonschema:"minimum=0"`
 }
 
 // Workload is the Kubernetes Deployment whose new version is the canary.
@@ -439,110 +380,6 @@ const (
 	OnFailureNotify   = "notify"
 )
 
-// Provider is the source of a metric's numbers. Exactly one field is set.
-type Provider struct {
-	// Prometheus runs a PromQL instant query.
-	Prometheus *PrometheusProvider `json:"prometheus,omitempty"`
-	// Web calls an HTTP endpoint (an eval harness) and picks a number from its JSON answer.
-	Web *WebProvider `json:"web,omitempty"`
-	// Gateway reads a statistic from coalmine's built-in gateway.
-	Gateway *GatewayProvider `json:"gateway,omitempty"`
-	// Sentinel sends known-answer prompts to the canary and checks the answers.
-	Sentinel *SentinelProvider `json:"sentinel,omitempty"`
-	// Judge asks an LLM to compare paired stable and canary answers.
-	Judge *JudgeProvider `json:"judge,omitempty"`
-}
-
-// PrometheusProvider runs an instant PromQL query.
-type PrometheusProvider struct {
-	// Address of the Prometheus server, e.g. http://prometheus:9090.
-	Address string `json:"address"`
-	// Query is PromQL with placeholders: {{.App}}, {{.Canary.Version}},
-	// {{.Stable.Version}}, {{.Args.name}}. Where the metric compares with
-	// stable, the same query runs once per version with {{.Version}} set.
-	// Give query or counts.
-	Query string `json:"query,omitempty"`
-	// Counts reads a rate from raw cumulative counters instead of a query's
-	// number: total and errors (or successes) are PromQL with the
-	// placeholders of query, run once per version with {{.Version}} set,
-	// each answering counters, not rates, e.g.
-	// sum by (instance) (coalmine_gateway_requests_total{route="x",version="{{.Version}}"}).
-	// The provider keeps each series' last value between looks and counts
-	// what it rose by; a series that went down was reset and counts from
-	// zero, as in increase(). Keep one series per process (sum by
-	// (instance), or no sum), so that one restarting is seen as a reset of
-	// its own series. Compare limits on the rate are judged with confidence
-	// (see "How measurements become verdicts"); result and stable are the
-	// rates since the last look.
-	RawCounts *Counts `json:"counts,omitempty"`
-	// TokenEnv names the environment variable with a bearer token.
-	TokenEnv string `json:"tokenEnv,omitempty"`
-	// HeadersFromEnv maps request header names to environment variable names.
-	HeadersFromEnv map[string]string `json:"headersFromEnv,omitempty"`
-	// Timeout of one query; defaults to 30s.
-	Timeout Duration `json:"timeout,omitempty"`
-}
-
-// WebProvider calls an HTTP endpoint that answers JSON.
-type WebProvider struct {
-	// URL to call, with the same placeholders as a Prometheus query.
-	URL string `json:"url"`
-	// Method is GET (the default) or POST.
-	Method string `json:"method,omitempty" jsonschema:"enum=GET,enum=POST"`
-	// Body sent with POST, with placeholders.
-	Body string `json:"body,omitempty"`
-	// HeadersFromEnv maps request header names to environment variable names.
-	HeadersFromEnv map[string]string `json:"headersFromEnv,omitempty"`
-	// JSONPath picks the number from the answer, e.g. $.passRate. Give
-	// jsonPath or counts.
-	JSONPath string `json:"jsonPath,omitempty"`
-	// Counts picks a pass (or error) count and the number of cases from
-	// each answer by JSON path, e.g. {successes: $.passed, total: $.total}.
-	// Each call's cases count as new trials (an eval run per look) and add
-	// up over the looks, so compare limits on the pass rate are judged with
-	// confidence; result and stable are the rates of this look's answers.
-	RawCounts *Counts `json:"counts,omitempty"`
-	// Timeout of one call; defaults to 30s.
-	Timeout Duration `json:"timeout,omitempty"`
-}
-
-// Counts names the raw counts of a rate: how many trials (requests, eval
-// cases) and how many of them had the outcome. Give total and one of errors
-// or successes; for the prometheus provider they are PromQL, for the web
-// provider JSON paths.
-type Counts struct {
-	// Total counts the trials: requests, eval cases.
-	Total string `json:"total"`
-	// Errors counts the bad outcomes among them (errors, failed cases): the
-	// rate judged is errors / total, and maxRelativeIncrease on it uses the
-	// e-process of the sequential test.
-	Errors string `json:"errors,omitempty"`
-	// Successes counts the good outcomes (successful requests, passed
-	// cases): the rate judged is successes / total.
-	Successes string `json:"successes,omitempty"`
-}
-
-// Outcome returns the source of the counted outcome (errors or successes)
-// and whether it counts successes.
-func (c Counts) Outcome() (src string, successes bool) {
-	if c.Successes != "" {
-		return c.Successes, true
-	}
-	return c.Errors, false
-}
-
-// CountsOf returns the counts block of the provider, when it reads a rate
-// from raw counts (prometheus or web counts); nil otherwise.
-func CountsOf(p Provider) *Counts {
-	switch {
-	case p.Prometheus != nil:
-		return p.Prometheus.RawCounts
-	case p.Web != nil:
-		return p.Web.RawCounts
-	}
-	return nil
-}
-
 // Gateway statistics.
 const (
 	StatErrorRate    = "error_rate"
@@ -558,90 +395,6 @@ const (
 	StatSessionErrorRate   = "session_error_rate"
 	StatRealtimeFirstDelta = "realtime_first_delta"
 )
-
-// GatewayProvider reads a statistic of the built-in gateway for the canary
-// and stable versions.
-type GatewayProvider struct {
-	// Stat is one of error_rate, success, latency, ttft, tokens_in,
-	// tokens_out, cost, tool_call_rate, and for WebSocket sessions
-	// sessions (how many ended), session_error_rate (failed upgrades and
-	// abnormal closes per session) and realtime_first_delta (Realtime API:
-	// time from response.create to the first delta). Realtime responses'
-	// usage counts in tokens_in, tokens_out and cost.
-	Stat string `json:"stat" jsonschema:"enum=error_rate,enum=success,enum=latency,enum=ttft,enum=tokens_in,enum=tokens_out,enum=cost,enum=tool_call_rate,enum=sessions,enum=session_error_rate,enum=realtime_first_delta"`
-	// Quantile for latency, ttft and realtime_first_delta, e.g. 0.95;
-	// defaults to 0.95.
-	Quantile float64 `json:"quantile,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
-	// URL of the gateway's admin API; defaults to spec.traffic.gateway.url.
-	URL string `json:"url,omitempty"`
-	// Route of the gateway; defaults to spec.traffic.gateway.route.
-	Route string `json:"route,omitempty"`
-	// TokenEnv names the environment variable with the admin token;
-	// defaults to spec.traffic.gateway.tokenEnv.
-	TokenEnv string `json:"tokenEnv,omitempty"`
-}
-
-// SentinelProvider sends known-answer prompts straight to a version and
-// checks each answer. Any failed sentinel fails the metric.
-type SentinelProvider struct {
-	// File is a YAML file of prompts, relative to the plan.
-	File string `json:"file,omitempty"`
-	// Prompts are inline prompts; File and Prompts may be combined.
-	Prompts []SentinelPrompt `json:"prompts,omitempty"`
-	// Model is sent as the request's model field.
-	Model string `json:"model,omitempty"`
-	// Stable also checks the stable version, to tell a broken sentinel from
-	// a broken canary.
-	Stable bool `json:"stable,omitempty"`
-	// Timeout of one prompt; defaults to 30s.
-	Timeout Duration `json:"timeout,omitempty"`
-}
-
-// SentinelPrompt is one known-answer prompt and what its answer must satisfy.
-type SentinelPrompt struct {
-	// Name of the sentinel, shown when it fails.
-	Name string `json:"name"`
-	// Prompt is the user message.
-	Prompt string `json:"prompt"`
-	// System is an optional system message.
-	System string `json:"system,omitempty"`
-	// Expect says what the answer must satisfy; every set field must hold.
-	Expect Expectation `json:"expect"`
-}
-
-// Expectation is a check on a sentinel's answer.
-type Expectation struct {
-	// Contains is a substring the answer must contain.
-	Contains string `json:"contains,omitempty"`
-	// Regex is a regular expression (RE2) the answer must match.
-	Regex string `json:"regex,omitempty"`
-	// Equals is the exact answer, after trimming spaces.
-	Equals string `json:"equals,omitempty"`
-	// JSONSchema is a JSON Schema (as YAML or JSON text) the answer must satisfy.
-	JSONSchema string `json:"jsonSchema,omitempty"`
-}
-
-// JudgeProvider asks an LLM over an OpenAI-compatible chat API whether the
-// canary's answers are as good as stable's.
-type JudgeProvider struct {
-	// URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1.
-	URL string `json:"url"`
-	// Model of the judge.
-	Model string `json:"model"`
-	// APIKeyEnv names the environment variable with the API key.
-	APIKeyEnv string `json:"apiKeyEnv,omitempty"`
-	// Prompt is the judge's instruction; a built-in one is used when empty.
-	Prompt string `json:"prompt,omitempty"`
-	// Questions are sent to both versions; the judge compares their paired
-	// answers. A small built-in set is used when empty.
-	Questions []string `json:"questions,omitempty"`
-	// Samples is how many paired stable/canary answers to judge per measurement; defaults to 5.
-	Samples int `json:"samples,omitempty" jsonschema:"minimum=0"`
-	// MaxTokens caps the tokens the judge may spend per analysis; defaults to 20000.
-	MaxTokens int `json:"maxTokens,omitempty" jsonschema:"minimum=0"`
-	// Timeout of one judge call; defaults to 60s.
-	Timeout Duration `json:"timeout,omitempty"`
-}
 
 // Comparison targets.
 const CompareWithStable = "stable"

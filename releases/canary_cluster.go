@@ -36,16 +36,15 @@ func ClusterCanary(ctx context.Context, in workflows.Input, kube traffic.KubeFac
 		return "", nil
 	}
 	var check func(context.Context, traffic.Kube) (string, error)
-	switch {
-	case t.Router == plans.RouterHTTPRoute && t.HTTPRoute != nil:
-		r := t.HTTPRoute
+	switch b := t.Block.(type) {
+	case *traffic.HTTPRouteTraffic:
 		check = func(ctx context.Context, k traffic.Kube) (string, error) {
-			return serviceReady(ctx, k, namespace(r.Namespace), r.CanaryService, nil)
+			return serviceReady(ctx, k, namespace(b.Namespace), b.CanaryService, nil)
 		}
-	case t.Router == plans.RouterVirtualService && t.VirtualService != nil:
-		check = virtualServiceCanary(t.VirtualService)
-	case t.Router == plans.RouterReplicas && t.Replicas != nil:
-		check = replicasCanary(t.Replicas)
+	case *traffic.VirtualServiceTraffic:
+		check = virtualServiceCanary(b)
+	case *traffic.ReplicasTraffic:
+		check = replicasCanary(b)
 	default:
 		return "", nil
 	}
@@ -72,7 +71,7 @@ func namespace(ns string) string {
 }
 
 // replicasCanary checks that the canary Deployment exists.
-func replicasCanary(r *plans.ReplicasTraffic) func(context.Context, traffic.Kube) (string, error) {
+func replicasCanary(r *traffic.ReplicasTraffic) func(context.Context, traffic.Kube) (string, error) {
 	return func(ctx context.Context, k traffic.Kube) (string, error) {
 		ns, name := namespace(r.Namespace), r.CanaryDeployment
 		if name == "" {
@@ -96,7 +95,7 @@ func replicasCanary(r *plans.ReplicasTraffic) func(context.Context, traffic.Kube
 // virtualServiceCanary checks the canary destination: its host's Service,
 // or the stable host's Service with the canary subset's labels. A host
 // that names no Service of the cluster gives nil: nothing to check.
-func virtualServiceCanary(v *plans.VirtualServiceTraffic) func(context.Context, traffic.Kube) (string, error) {
+func virtualServiceCanary(v *traffic.VirtualServiceTraffic) func(context.Context, traffic.Kube) (string, error) {
 	host := v.CanaryHost
 	if v.CanarySubset != "" && host == "" {
 		host = v.StableHost

@@ -41,13 +41,13 @@ func TestClusterCanary(t *testing.T) {
 		return workflows.Input{Plan: plans.RolloutPlan{Spec: plans.Spec{App: "voice-agent", Traffic: tr}}, Canary: api.Version{Name: "v2"}}
 	}
 	route := func(svc string) plans.Traffic {
-		return plans.Traffic{Router: plans.RouterHTTPRoute, HTTPRoute: &plans.HTTPRouteTraffic{Namespace: ns, Name: "r", StableService: "voice-agent", CanaryService: svc}}
+		return plans.Traffic{Router: plans.RouterHTTPRoute, Block: &traffic.HTTPRouteTraffic{Namespace: ns, Name: "r", StableService: "voice-agent", CanaryService: svc}}
 	}
-	vs := func(v plans.VirtualServiceTraffic) plans.Traffic {
+	vs := func(v traffic.VirtualServiceTraffic) plans.Traffic {
 		v.Namespace, v.Name = ns, "vs"
-		return plans.Traffic{Router: plans.RouterVirtualService, VirtualService: &v}
+		return plans.Traffic{Router: plans.RouterVirtualService, Block: &v}
 	}
-	replicas := plans.Traffic{Router: plans.RouterReplicas, Replicas: &plans.ReplicasTraffic{Namespace: ns, StableDeployment: "voice-agent"}}
+	replicas := plans.Traffic{Router: plans.RouterReplicas, Block: &traffic.ReplicasTraffic{Namespace: ns, StableDeployment: "voice-agent"}}
 	tests := []struct {
 		name    string
 		traffic plans.Traffic
@@ -56,11 +56,11 @@ func TestClusterCanary(t *testing.T) {
 	}{
 		{"httproute", route("voice-agent-canary"), "Service " + ns + "/voice-agent-canary selects 1 ready pods", false},
 		{"httproute without its Service", route("voice-agent-next"), "Service " + ns + "/voice-agent-next is gone", true},
-		{"virtualservice host", vs(plans.VirtualServiceTraffic{StableHost: "voice-agent", CanaryHost: "voice-agent-canary"}), "selects 1 ready pods", false},
-		{"virtualservice FQDN", vs(plans.VirtualServiceTraffic{StableHost: "voice-agent", CanaryHost: "voice-agent-canary." + ns + ".svc.cluster.local"}), "selects 1 ready pods", false},
-		{"virtualservice subset", vs(plans.VirtualServiceTraffic{StableHost: "voice-agent", StableSubset: "stable", CanarySubset: "canary"}), "subset canary: Service " + ns + "/voice-agent selects 1 ready pods", false},
-		{"virtualservice unknown subset", vs(plans.VirtualServiceTraffic{StableHost: "voice-agent", StableSubset: "stable", CanarySubset: "v9"}), "has a subset v9 for host voice-agent", true},
-		{"virtualservice outside host", vs(plans.VirtualServiceTraffic{StableHost: "api.example.com", CanaryHost: "canary.api.example.com"}), "", false},
+		{"virtualservice host", vs(traffic.VirtualServiceTraffic{StableHost: "voice-agent", CanaryHost: "voice-agent-canary"}), "selects 1 ready pods", false},
+		{"virtualservice FQDN", vs(traffic.VirtualServiceTraffic{StableHost: "voice-agent", CanaryHost: "voice-agent-canary." + ns + ".svc.cluster.local"}), "selects 1 ready pods", false},
+		{"virtualservice subset", vs(traffic.VirtualServiceTraffic{StableHost: "voice-agent", StableSubset: "stable", CanarySubset: "canary"}), "subset canary: Service " + ns + "/voice-agent selects 1 ready pods", false},
+		{"virtualservice unknown subset", vs(traffic.VirtualServiceTraffic{StableHost: "voice-agent", StableSubset: "stable", CanarySubset: "v9"}), "has a subset v9 for host voice-agent", true},
+		{"virtualservice outside host", vs(traffic.VirtualServiceTraffic{StableHost: "api.example.com", CanaryHost: "canary.api.example.com"}), "", false},
 		{"replicas", replicas, "Deployment " + ns + "/voice-agent-canary exists (1 replicas now", false},
 	}
 	for _, tt := range tests {

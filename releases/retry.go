@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers"
@@ -75,6 +76,7 @@ var ErrCanaryGone = errors.New("the canary no longer exists")
 // step finds out.
 func CheckCanary(ctx context.Context, in workflows.Input, getenv func(string) string, hc *http.Client) (string, error) {
 	cv := in.Canary
+	g, _ := in.Plan.Spec.Traffic.Block.(*traffic.GatewayTraffic)
 	switch {
 	case in.Plan.Spec.Workload != nil:
 		return fmt.Sprintf("the rollout starts %s-canary with %s again from the plan", in.Plan.Spec.Workload.Deployment, cv.Name), nil
@@ -89,8 +91,7 @@ func CheckCanary(ctx context.Context, in workflows.Input, getenv func(string) st
 		}
 		resp.Body.Close()
 		return fmt.Sprintf("%s answers at %s", cv.Name, cv.URL), nil
-	case in.Plan.Spec.Traffic.Router == plans.RouterGateway && in.Plan.Spec.Traffic.Gateway != nil:
-		g := in.Plan.Spec.Traffic.Gateway
+	case in.Plan.Spec.Traffic.Router == plans.RouterGateway && g != nil:
 		route, tokenEnv := g.Route, g.TokenEnv
 		if route == "" {
 			route = in.Plan.Spec.App

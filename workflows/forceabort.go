@@ -195,17 +195,8 @@ func (r *rollout) checkText() string {
 // routerText names the router and what to check on it.
 func (r *rollout) routerText() string {
 	t := r.spec.Traffic
-	switch {
-	case t.Gateway != nil:
-		tok := t.Gateway.TokenEnv
-		if tok == "" {
-			tok = "COALMINE_GATEWAY_TOKEN"
-		}
-		return fmt.Sprintf("that the gateway's admin API at %s is up and reachable from the worker and that the worker's %s holds its admin token", t.Gateway.URL, tok)
-	case t.HTTPRoute != nil:
-		return fmt.Sprintf("the HTTPRoute %s and the worker's Kubernetes access to it", t.HTTPRoute.Name)
-	case t.VirtualService != nil:
-		return fmt.Sprintf("the VirtualService %s and the worker's Kubernetes access to it", t.VirtualService.Name)
+	if t.Block != nil {
+		return t.Block.WhatToCheck()
 	}
 	return fmt.Sprintf("the %s router and the worker's access to it", t.Router)
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -214,7 +216,7 @@ func intp(n int) *int { return &n }
 func metric(name string, count int, interval time.Duration) plans.Metric {
 	return plans.Metric{
 		Name:     name,
-		Provider: plans.Provider{Web: &plans.WebProvider{URL: "http://evals/" + name, JSONPath: "$.v"}},
+		Provider: plans.Provider{Block: &metrics.WebProvider{URL: "http://evals/" + name, JSONPath: "$.v"}},
 		Count:    count,
 		Interval: plans.Duration{Duration: interval},
 	}
@@ -227,7 +229,7 @@ func plan(steps ...plans.Step) plans.RolloutPlan {
 		Metadata:   plans.Metadata{Name: "voice-agent"},
 		Spec: plans.Spec{
 			App:           "voice-agent",
-			Traffic:       plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: "http://gw", Route: "voice-agent"}},
+			Traffic:       plans.Traffic{Router: plans.RouterGateway, Block: &traffic.GatewayTraffic{URL: "http://gw", Route: "voice-agent"}},
 			Segments:      []plans.Segment{{Name: "internal", Header: &plans.HeaderMatch{Name: "x-cohort", Value: "internal"}}},
 			Steps:         steps,
 			Notifications: &plans.Notifications{Slack: &plans.SlackNotifications{Channel: "#deploys"}},

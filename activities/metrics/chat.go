@@ -104,7 +104,7 @@ func chat(ctx context.Context, hc *http.Client, endpoint string, header http.Hea
 // the admin token, recorded under the gateway's sentinel role, never as user
 // traffic); otherwise it goes to the version's own URL.
 func versionChat(ctx context.Context, d deps, q api.Query, v api.Version, role string) (string, http.Header, error) {
-	if q.Traffic.Gateway != nil && q.Traffic.Gateway.URL != "" {
+	if tg := gatewayRouter(q.Traffic); tg != nil && tg.URL != "" {
 		t := gatewayTargetOf(q, nil)
 		token, err := secret(d.getenv, t.tokenEnv)
 		if err != nil {

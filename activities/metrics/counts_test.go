@@ -103,7 +103,7 @@ func (cs *countersServer) reset(v string) {
 }
 
 func countsQuery(addr string, cmp *plans.Compare) api.Query {
-	m := plans.Metric{Name: "error-rate", Compare: cmp, Provider: plans.Provider{Prometheus: &plans.PrometheusProvider{Address: addr,
+	m := plans.Metric{Name: "error-rate", Compare: cmp, Provider: plans.Provider{Block: &PrometheusProvider{Address: addr,
 		RawCounts: &plans.Counts{Total: `sum by (instance) (requests_total{version="{{.Version}}"})`, Errors: `sum by (instance) (errors_total{version="{{.Version}}"})`}}}}
 	return api.Query{Metric: m, App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 }
@@ -191,7 +191,7 @@ func TestWebCounts(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	q := func(cmp *plans.Compare) api.Query {
-		return api.Query{Metric: plans.Metric{Name: "evals", Compare: cmp, Provider: plans.Provider{Web: &plans.WebProvider{
+		return api.Query{Metric: plans.Metric{Name: "evals", Compare: cmp, Provider: plans.Provider{Block: &WebProvider{
 			URL: srv.URL + "/run?version={{.Version}}", RawCounts: &plans.Counts{Total: "$.total", Successes: "$.passed"}}}},
 			Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 	}

@@ -9,10 +9,94 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
+
+// KindGateway is the gateway provider's kind: the key of its block under a
+// metric's provider.
+const KindGateway = "gateway"
+
+// GatewayProvider reads a statistic of the built-in gateway for the canary
+// and stable versions.
+type GatewayProvider struct {
+	// Stat is one of error_rate, success, latency, ttft, tokens_in,
+	// tokens_out, cost, tool_call_rate, and for WebSocket sessions
+	// sessions (how many ended), session_error_rate (failed upgrades and
+	// abnormal closes per session) and realtime_first_delta (Realtime API:
+	// time from response.create to the first delta). Realtime responses'
+	// usage counts in tokens_in, tokens_out and cost.
+	Stat string `json:"stat" jsonschema:"enum=error_rate,enum=success,enum=latency,enum=ttft,enum=tokens_in,enum=tokens_out,enum=cost,enum=tool_call_rate,enum=sessions,enum=session_error_rate,enum=realtime_first_delta"`
+	// Quantile for latency, ttft and realtime_first_delta, e.g. 0.95;
+	// defaults to 0.95.
+	Quantile float64 `json:"quantile,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
+	// URL of the gateway's admin API; defaults to spec.traffic.gateway.url.
+	URL string `json:"url,omitempty"`
+	// Route of the gateway; defaults to spec.traffic.gateway.route.
+	Route string `json:"route,omitempty"`
+	// TokenEnv names the environment variable with the admin token;
+	// defaults to spec.traffic.gateway.tokenEnv.
+	TokenEnv string `json:"tokenEnv,omitempty"`
+}
+
+// Check checks the gateway provider's block: the statistic, its quantile,
+// and the admin API's URL where the router is not the gateway.
+func (g *GatewayProvider) Check(f plans.Fields, path string) {
+	stats := []string{plans.StatErrorRate, plans.StatSuccess, plans.StatLatency, plans.StatTTFT, plans.StatTokensIn, plans.StatTokensOut, plans.StatCost, plans.StatToolCallRate,
+		plans.StatSessions, plans.StatSessionErrorRate, plans.StatRealtimeFirstDelta}
+	if g.Stat == "" {
+		f.Required(path, "stat", "stat: error_rate")
+	} else {
+		f.OneOf(path+".stat", "gateway statistic", g.Stat, stats)
+	}
+	if g.Quantile != 0 && g.Stat != plans.StatLatency && g.Stat != plans.StatTTFT && g.Stat != plans.StatRealtimeFirstDelta {
+		f.Errorf(path+".quantile", "remove it", "quantile applies to latency, ttft and realtime_first_delta, not %s", g.Stat)
+	}
+	if g.Quantile < 0 || g.Quantile >= 1 {
+		f.Errorf(path+".quantile", "write a quantile such as 0.95", "quantile %v is not between 0 and 1", g.Quantile)
+	}
+	if g.URL == "" && gatewayRouter(f.Spec().Traffic) == nil && !f.Unusable("spec.traffic") {
+		f.Errorf(path, "add url: http://127.0.0.1:8480 (the gateway's admin API)", "the gateway provider needs url when the router is not the gateway")
+	} else if g.URL != "" {
+		f.URL(path+".url", "url", g.URL, "url: http://127.0.0.1:8480")
+	}
+	f.EnvName(path+".tokenEnv", g.TokenEnv)
+}
+
+// Judges is false: a statistic needs a condition, compare or sequential test.
+func (*GatewayProvider) Judges() bool { return false }
+
+// Counts is true: the gateway reports the counts of each version.
+func (*GatewayProvider) Counts() bool { return true }
+
+// SampleSizes is true: each statistic comes with its number of requests.
+func (*GatewayProvider) SampleSizes() bool { return true }
+
+// Kind is gateway.
+func (*GatewayProvider) Kind() string { return KindGateway }
+
+// JudgedWithConfidence is as plans.ConfidenceJudges says for the statistic.
+func (g *GatewayProvider) JudgedWithConfidence(limit string) bool {
+	return plans.ConfidenceJudges(g.Stat, limit)
+}
+
+// ApplyDefaults sets the quantile of latency and ttft, and takes the URL,
+// route and token variable from the gateway router's block, then from
+// spec.app and the default token variable.
+func (g *GatewayProvider) ApplyDefaults(s *plans.Spec) {
+	if g.Quantile == 0 && (g.Stat == plans.StatLatency || g.Stat == plans.StatTTFT) {
+		g.Quantile = plans.DefaultQuantile
+	}
+	if tg := gatewayRouter(s.Traffic); tg != nil {
+		defaultString(&g.URL, tg.URL)
+		defaultString(&g.Route, tg.Route)
+		defaultString(&g.TokenEnv, tg.TokenEnv)
+	}
+	defaultString(&g.Route, s.App)
+	defaultString(&g.TokenEnv, plans.DefaultGatewayTokenEnv)
+}
 
 // Gateway measures a statistic of coalmine's built-in gateway for both
 // versions of a route: error rate, success rate, a latency or
@@ -57,15 +141,15 @@ type gatewayTarget struct {
 	replicas *plans.GatewayReplicas
 }
 
-func gatewayTargetOf(q api.Query, cfg *plans.GatewayProvider) gatewayTarget {
+func gatewayTargetOf(q api.Query, cfg *GatewayProvider) gatewayTarget {
 	t := gatewayTarget{route: q.App, tokenEnv: plans.DefaultGatewayTokenEnv}
-	if tg := q.Traffic.Gateway; tg != nil {
+	if tg := gatewayRouter(q.Traffic); tg != nil {
 		t.url = pick(tg.URL, t.url)
 		t.route = pick(tg.Route, t.route)
 		t.tokenEnv = pick(tg.TokenEnv, t.tokenEnv)
 		t.replicas = tg.Replicas
 	}
-	if cfg != nil && cfg.URL != "" && (q.Traffic.Gateway == nil || cfg.URL != q.Traffic.Gateway.URL) {
+	if cfg != nil && cfg.URL != "" && (gatewayRouter(q.Traffic) == nil || cfg.URL != gatewayRouter(q.Traffic).URL) {
 		t.replicas = nil
 	}
 	if cfg != nil {
@@ -107,7 +191,7 @@ func (t gatewayTarget) adminClient(d deps) (*admin.Client, error) {
 // Measure implements Provider.
 func (g *Gateway) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	m := q.Metric
-	cfg := m.Provider.Gateway
+	cfg, _ := m.Provider.Block.(*GatewayProvider)
 	if cfg == nil {
 		return api.Result{}, fmt.Errorf("metric %s: no gateway provider block: %w", m.Name, api.ErrInvalidConfig)
 	}
@@ -222,7 +306,7 @@ func (g *Gateway) confidence(q api.Query, lim analysis.ConfidenceLimits, stable,
 	if st.Confidence != nil {
 		prev = *st.Confidence
 	}
-	stat := m.Provider.Gateway.Stat
+	stat := m.Provider.Block.(*GatewayProvider).Stat
 	meas, next, err := lim.Look(prev, totalsOf(stat, stable), totalsOf(stat, canary))
 	if err != nil {
 		return analysis.Measurement{}, nil, fmt.Errorf("metric %s: %w: %w", m.Name, err, api.ErrInvalidConfig)
@@ -247,7 +331,7 @@ func (g *Gateway) confidence(q api.Query, lim analysis.ConfidenceLimits, stable,
 //   - latency, ttft, realtime_first_delta: every limit, on the quantile
 //     itself (its bracket from the histogram's buckets);
 //   - tokens_in, tokens_out, cost, sessions: point estimates (see pointNote).
-func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.ConfidenceLimits, rest *plans.Compare, ok bool) {
+func confidenceLimits(m plans.Metric, cfg *GatewayProvider) (lim analysis.ConfidenceLimits, rest *plans.Compare, ok bool) {
 	lim = analysis.ConfidenceLimits{Kind: analysis.KindProportion, Metric: strings.ReplaceAll(cfg.Stat, "_", " ")}
 	switch cfg.Stat {
 	case plans.StatSuccess:
@@ -261,7 +345,7 @@ func confidenceLimits(m plans.Metric, cfg *plans.GatewayProvider) (lim analysis.
 
 // pointNote says, for a metric whose compare method is confidence, which
 // of its limits were judged on point estimates and why; "" when none.
-func pointNote(m plans.Metric, cfg *plans.GatewayProvider, rest *plans.Compare) string {
+func pointNote(m plans.Metric, cfg *GatewayProvider, rest *plans.Compare) string {
 	if m.Compare == nil || m.Compare.Method != plans.CompareConfidence || rest == nil {
 		return ""
 	}
@@ -279,7 +363,7 @@ func pointNote(m plans.Metric, cfg *plans.GatewayProvider, rest *plans.Compare) 
 }
 
 // sequential runs one look of the sequential test on cumulative counts.
-func (g *Gateway) sequential(q api.Query, cfg *plans.GatewayProvider, stable, canary admin.Counts, now time.Time, instances map[string]instanceCounts) (api.Result, error) {
+func (g *Gateway) sequential(q api.Query, cfg *GatewayProvider, stable, canary admin.Counts, now time.Time, instances map[string]instanceCounts) (api.Result, error) {
 	m := q.Metric
 	var st gatewayState
 	if err := decodeState(KindGateway, q.State, &st); err != nil {
@@ -379,7 +463,7 @@ func histogramTotals(h admin.Histogram) analysis.Totals {
 
 // statValue computes the statistic from counts, with its sample size; NaN
 // when there are no samples.
-func statValue(cfg *plans.GatewayProvider, c admin.Counts) (float64, int64) {
+func statValue(cfg *GatewayProvider, c admin.Counts) (float64, int64) {
 	ratio := func(x, n float64) float64 {
 		if n == 0 {
 			return math.NaN()
@@ -515,4 +599,11 @@ func addHist(dst *admin.Histogram, h admin.Histogram) {
 	for i, b := range h.Buckets {
 		dst.Buckets[i] += b
 	}
+}
+
+// gatewayRouter returns the plan's gateway router block; nil when the
+// router is another.
+func gatewayRouter(t plans.Traffic) *traffic.GatewayTraffic {
+	g, _ := t.Block.(*traffic.GatewayTraffic)
+	return g
 }

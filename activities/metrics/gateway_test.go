@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
@@ -55,7 +56,7 @@ func TestStatValue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.stat, func(t *testing.T) {
-			got, n := statValue(&plans.GatewayProvider{Stat: tt.stat, Quantile: tt.q}, c)
+			got, n := statValue(&GatewayProvider{Stat: tt.stat, Quantile: tt.q}, c)
 			if math.Abs(got-tt.want) > 1e-9 || n != tt.wantN {
 				t.Fatalf("statValue = %v, %d; want %v, %d", got, n, tt.want, tt.wantN)
 			}
@@ -63,7 +64,7 @@ func TestStatValue(t *testing.T) {
 	}
 	t.Run("empty is NaN", func(t *testing.T) {
 		for _, s := range []string{plans.StatErrorRate, plans.StatLatency, plans.StatTTFT, plans.StatCost} {
-			if v, _ := statValue(&plans.GatewayProvider{Stat: s}, admin.Counts{}); !math.IsNaN(v) {
+			if v, _ := statValue(&GatewayProvider{Stat: s}, admin.Counts{}); !math.IsNaN(v) {
 				t.Errorf("%s of nothing = %v, want NaN", s, v)
 			}
 		}
@@ -128,10 +129,10 @@ func TestGatewayMeasure(t *testing.T) {
 	now := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
 	q := api.Query{
 		Metric: plans.Metric{Name: "errors", Interval: plans.Duration{Duration: 2 * time.Minute},
-			Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatErrorRate}},
+			Provider: plans.Provider{Block: &GatewayProvider{Stat: plans.StatErrorRate}},
 			Compare:  &plans.Compare{With: "stable", MaxRelativeIncrease: ptr(2.0)}},
 		App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
-		Traffic: plans.Traffic{Router: "gateway", Gateway: &plans.GatewayTraffic{URL: srv.URL, TokenEnv: "GW_TOKEN"}},
+		Traffic: plans.Traffic{Router: "gateway", Block: &traffic.GatewayTraffic{URL: srv.URL, TokenEnv: "GW_TOKEN"}},
 	}
 	g := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": token}), Now: func() time.Time { return now }})
 	res, err := g.Measure(context.Background(), q)
@@ -169,7 +170,7 @@ func TestGatewayMeasure(t *testing.T) {
 	})
 	t.Run("unknown stat", func(t *testing.T) {
 		q2 := q
-		q2.Metric.Provider = plans.Provider{Gateway: &plans.GatewayProvider{Stat: "vibes"}}
+		q2.Metric.Provider = plans.Provider{Block: &GatewayProvider{Stat: "vibes"}}
 		if _, err := g.Measure(context.Background(), q2); !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("err = %v, want ErrInvalidConfig", err)
 		}
@@ -238,7 +239,7 @@ func TestConfidenceLimitsSplit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.stat, func(t *testing.T) {
-			cfg := &plans.GatewayProvider{Stat: tt.stat, Quantile: 0.99}
+			cfg := &GatewayProvider{Stat: tt.stat, Quantile: 0.99}
 			m := plans.Metric{Name: "m", Compare: &all}
 			lim, rest, ok := confidenceLimits(m, cfg)
 			judged := 0

@@ -14,6 +14,69 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// KindJudge is the judge provider's kind: the key of its block under a
+// metric's provider.
+const KindJudge = "judge"
+
+// JudgeProvider asks an LLM over an OpenAI-compatible chat API whether the
+// canary's answers are as good as stable's.
+type JudgeProvider struct {
+	// URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1.
+	URL string `json:"url"`
+	// Model of the judge.
+	Model string `json:"model"`
+	// APIKeyEnv names the environment variable with the API key.
+	APIKeyEnv string `json:"apiKeyEnv,omitempty"`
+	// Prompt is the judge's instruction; a built-in one is used when empty.
+	Prompt string `json:"prompt,omitempty"`
+	// Questions are sent to both versions; the judge compares their paired
+	// answers. A small built-in set is used when empty.
+	Questions []string `json:"questions,omitempty"`
+	// Samples is how many paired stable/canary answers to judge per measurement; defaults to 5.
+	Samples int `json:"samples,omitempty" jsonschema:"minimum=0"`
+	// MaxTokens caps the tokens the judge may spend per analysis; defaults to 20000.
+	MaxTokens int `json:"maxTokens,omitempty" jsonschema:"minimum=0"`
+	// Timeout of one judge call; defaults to 60s.
+	Timeout plans.Duration `json:"timeout,omitempty"`
+}
+
+// Check checks the judge provider's block: the API's URL, the model, the
+// name of the key's environment variable and the prompt's placeholders.
+func (j *JudgeProvider) Check(f plans.Fields, path string) {
+	f.URL(path+".url", "url", j.URL, "url: https://api.openai.com/v1")
+	f.Need(path, "model", j.Model, "model: gpt-4o-mini")
+	f.EnvName(path+".apiKeyEnv", j.APIKeyEnv)
+	f.Template(path+".prompt", j.Prompt)
+}
+
+// Judges is true: the judge's verdict is the measurement's.
+func (*JudgeProvider) Judges() bool { return true }
+
+// Counts is false: a judge's scores are no raw counts.
+func (*JudgeProvider) Counts() bool { return false }
+
+// SampleSizes is true: each measurement counts the paired answers judged.
+func (*JudgeProvider) SampleSizes() bool { return true }
+
+// Kind is judge.
+func (*JudgeProvider) Kind() string { return KindJudge }
+
+// JudgedWithConfidence is false: a judge's scores are judged on point
+// estimates.
+func (*JudgeProvider) JudgedWithConfidence(string) bool { return false }
+
+// ApplyDefaults sets the timeout of one judge call, the samples per
+// measurement and the token budget.
+func (j *JudgeProvider) ApplyDefaults(*plans.Spec) {
+	defaultDuration(&j.Timeout, plans.DefaultJudgeTimeout)
+	if j.Samples == 0 {
+		j.Samples = plans.DefaultJudgeSamples
+	}
+	if j.MaxTokens == 0 {
+		j.MaxTokens = plans.DefaultJudgeMaxTokens
+	}
+}
+
 // defaultJudgePrompts returns the prompts sent to both versions for paired
 // samples when Options.JudgePrompts is empty.
 func defaultJudgePrompts() []string {
@@ -68,7 +131,7 @@ const judgeReplyTokens = 200
 // Measure implements Provider. The result is 1 for PASS and 0 for FAIL.
 func (j *Judge) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	m := q.Metric
-	cfg := m.Provider.Judge
+	cfg, _ := m.Provider.Block.(*JudgeProvider)
 	if cfg == nil {
 		return api.Result{}, fmt.Errorf("metric %s: no judge provider block: %w", m.Name, api.ErrInvalidConfig)
 	}

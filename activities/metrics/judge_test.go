@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -42,7 +43,7 @@ func TestJudgeMeasure(t *testing.T) {
 	judgeAnswer := "FAIL The canary is vague."
 	judge := chatServer(t, func(string) (int, string) { return 200, judgeAnswer })
 	q := api.Query{
-		Metric: plans.Metric{Name: "judge", Provider: plans.Provider{Judge: &plans.JudgeProvider{
+		Metric: plans.Metric{Name: "judge", Provider: plans.Provider{Block: &JudgeProvider{
 			URL: judge.URL + "/v1", Model: "judge-small", APIKeyEnv: "JUDGE_KEY", Samples: 2, MaxTokens: 30}}},
 		App: "voice", Stable: api.Version{Name: "v1", URL: agent.URL}, Canary: api.Version{Name: "v2", URL: agent.URL},
 	}
@@ -107,9 +108,9 @@ func TestJudgeMeasure(t *testing.T) {
 	t.Run("judge error keeps the key out", func(t *testing.T) {
 		broken := chatServer(t, func(string) (int, string) { return 503, "" })
 		q2 := q
-		j2 := *q.Metric.Provider.Judge
+		j2 := *q.Metric.Provider.Block.(*JudgeProvider)
 		j2.URL = broken.URL
-		q2.Metric.Provider.Judge = &j2
+		q2.Metric.Provider.Block = &j2
 		_, err := j.Measure(context.Background(), q2)
 		if !errors.Is(err, ErrBadAnswer) || strings.Contains(err.Error(), key) {
 			t.Fatalf("err = %v", err)
@@ -136,10 +137,10 @@ func TestSequentialUnsupported(t *testing.T) {
 		name string
 		p    plans.Provider
 	}{
-		{"sentinel", plans.Provider{Sentinel: &plans.SentinelProvider{Prompts: []plans.SentinelPrompt{{Name: "a", Prompt: "b", Expect: plans.Expectation{Contains: "c"}}}}}},
-		{"judge", plans.Provider{Judge: &plans.JudgeProvider{URL: "http://127.0.0.1:1/v1", Model: "m"}}},
-		{"web", plans.Provider{Web: &plans.WebProvider{URL: "http://127.0.0.1:1", JSONPath: "$.x"}}},
-		{"gateway cost", plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatCost}}},
+		{"sentinel", plans.Provider{Block: &SentinelProvider{Prompts: []SentinelPrompt{{Name: "a", Prompt: "b", Expect: Expectation{Contains: "c"}}}}}},
+		{"judge", plans.Provider{Block: &JudgeProvider{URL: "http://127.0.0.1:1/v1", Model: "m"}}},
+		{"web", plans.Provider{Block: &WebProvider{URL: "http://127.0.0.1:1", JSONPath: "$.x"}}},
+		{"gateway cost", plans.Provider{Block: &GatewayProvider{Stat: plans.StatCost}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,7 +148,7 @@ func TestSequentialUnsupported(t *testing.T) {
 				Stable: api.Version{Name: "v1", URL: "http://127.0.0.1:1"}, Canary: api.Version{Name: "v2", URL: "http://127.0.0.1:1"}}
 			if tt.name == "gateway cost" {
 				srv := newRecorder(t, func(*http.Request) (int, string) { return 200, `{"series": []}` })
-				q.Traffic = plans.Traffic{Gateway: &plans.GatewayTraffic{URL: srv.URL, TokenEnv: "T"}}
+				q.Traffic = plans.Traffic{Block: &traffic.GatewayTraffic{URL: srv.URL, TokenEnv: "T"}}
 			}
 			_, err := NewRegistry(Options{Getenv: env(map[string]string{"T": "x"})}).Measure(context.Background(), q)
 			if !errors.Is(err, api.ErrInvalidConfig) {

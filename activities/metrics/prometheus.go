@@ -18,6 +18,79 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// KindPrometheus is the prometheus provider's kind: the key of its block under a
+// metric's provider.
+const KindPrometheus = "prometheus"
+
+// PrometheusProvider runs an instant PromQL query.
+type PrometheusProvider struct {
+	// Address of the Prometheus server, e.g. http://prometheus:9090.
+	Address string `json:"address"`
+	// Query is PromQL with placeholders: {{.App}}, {{.Canary.Version}},
+	// {{.Stable.Version}}, {{.Args.name}}. Where the metric compares with
+	// stable, the same query runs once per version with {{.Version}} set.
+	// Give query or counts.
+	Query string `json:"query,omitempty"`
+	// Counts reads a rate from raw cumulative counters instead of a query's
+	// number: total and errors (or successes) are PromQL with the
+	// placeholders of query, run once per version with {{.Version}} set,
+	// each answering counters, not rates, e.g.
+	// sum by (instance) (coalmine_gateway_requests_total{route="x",version="{{.Version}}"}).
+	// The provider keeps each series' last value between looks and counts
+	// what it rose by; a series that went down was reset and counts from
+	// zero, as in increase(). Keep one series per process (sum by
+	// (instance), or no sum), so that one restarting is seen as a reset of
+	// its own series. Compare limits on the rate are judged with confidence
+	// (see "How measurements become verdicts"); result and stable are the
+	// rates since the last look.
+	RawCounts *plans.Counts `json:"counts,omitempty"`
+	// TokenEnv names the environment variable with a bearer token.
+	TokenEnv string `json:"tokenEnv,omitempty"`
+	// HeadersFromEnv maps request header names to environment variable names.
+	HeadersFromEnv map[string]string `json:"headersFromEnv,omitempty"`
+	// Timeout of one query; defaults to 30s.
+	Timeout plans.Duration `json:"timeout,omitempty"`
+}
+
+// Check checks the prometheus provider's block: the server's address, the
+// query or the counts and their placeholders, and the names of secrets.
+func (p *PrometheusProvider) Check(f plans.Fields, path string) {
+	f.URL(path+".address", "address", p.Address, "address: http://prometheus:9090")
+	switch {
+	case p.Query == "" && p.RawCounts == nil:
+		f.Required(path, "query", `query: sum(rate(errors_total{version="{{.Canary.Version}}"}[5m])) (or counts: {total: …, errors: …})`)
+	case p.Query != "" && p.RawCounts != nil:
+		f.Errorf(path+".counts", "keep query for a number, or counts for a rate judged with confidence", "give query or counts, not both")
+	case p.RawCounts != nil:
+		p.RawCounts.Check(f, path+".counts", `sum by (instance) (coalmine_gateway_requests_total{version="{{.Version}}"})`, f.Template)
+	}
+	f.Template(path+".query", p.Query)
+	f.EnvName(path+".tokenEnv", p.TokenEnv)
+	f.HeadersFromEnv(path+".headersFromEnv", p.HeadersFromEnv)
+}
+
+// Judges is false: a query's number needs a condition, compare or sequential test.
+func (*PrometheusProvider) Judges() bool { return false }
+
+// Counts is true: a query, or counts, can read the counters a sequential test needs.
+func (*PrometheusProvider) Counts() bool { return true }
+
+// SampleSizes is true with counts (their totals are the sample sizes); a
+// query's number carries none.
+func (p *PrometheusProvider) SampleSizes() bool { return p.RawCounts != nil }
+
+// Kind is prometheus.
+func (*PrometheusProvider) Kind() string { return KindPrometheus }
+
+// JudgedWithConfidence is true in the counts form, for every limit on the
+// rate; a query's number is judged on point estimates.
+func (p *PrometheusProvider) JudgedWithConfidence(string) bool { return p.RawCounts != nil }
+
+// ApplyDefaults sets the timeout of one query.
+func (p *PrometheusProvider) ApplyDefaults(*plans.Spec) {
+	defaultDuration(&p.Timeout, plans.DefaultProviderTimeout)
+}
+
 // Prometheus measures a metric with an instant PromQL query, or reads a
 // rate from raw counters in the counts form (see prometheus_counts.go). The query is a
 // template: where the metric compares versions (compare, sequential, or a
@@ -97,7 +170,7 @@ type promState struct {
 // Measure implements Provider.
 func (p *Prometheus) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	m := q.Metric
-	cfg := m.Provider.Prometheus
+	cfg, _ := m.Provider.Block.(*PrometheusProvider)
 	if cfg == nil {
 		return api.Result{}, fmt.Errorf("metric %s: no prometheus provider block: %w", m.Name, api.ErrInvalidConfig)
 	}

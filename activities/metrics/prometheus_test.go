@@ -62,7 +62,7 @@ func sample(labels map[string]string, v string) string {
 }
 
 func promQuery(addr, query string, mod func(*plans.Metric)) api.Query {
-	m := plans.Metric{Name: "p", Provider: plans.Provider{Prometheus: &plans.PrometheusProvider{Address: addr, Query: query}}}
+	m := plans.Metric{Name: "p", Provider: plans.Provider{Block: &PrometheusProvider{Address: addr, Query: query}}}
 	if mod != nil {
 		mod(&m)
 	}
@@ -124,7 +124,7 @@ func TestPrometheusMeasure(t *testing.T) {
 func TestPrometheusAuthAndErrors(t *testing.T) {
 	ps := newPromServer(t, map[string]string{`up`: vector(sample(nil, "1"))})
 	t.Run("bearer token from env", func(t *testing.T) {
-		q := promQuery(ps.URL, `up`, func(m *plans.Metric) { m.Provider.Prometheus.TokenEnv = "PROM_TOKEN" })
+		q := promQuery(ps.URL, `up`, func(m *plans.Metric) { m.Provider.Block.(*PrometheusProvider).TokenEnv = "PROM_TOKEN" })
 		if _, err := NewPrometheus(Options{Getenv: env(map[string]string{"PROM_TOKEN": "tok-1"})}).Measure(context.Background(), q); err != nil {
 			t.Fatalf("Measure: %v", err)
 		}
@@ -139,7 +139,7 @@ func TestPrometheusAuthAndErrors(t *testing.T) {
 		q    api.Query
 		want error
 	}{
-		{"missing token", promQuery(ps.URL, `up`, func(m *plans.Metric) { m.Provider.Prometheus.TokenEnv = "NOPE" }), ErrMissingSecret},
+		{"missing token", promQuery(ps.URL, `up`, func(m *plans.Metric) { m.Provider.Block.(*PrometheusProvider).TokenEnv = "NOPE" }), ErrMissingSecret},
 		{"missing placeholder", promQuery(ps.URL, `up{x="{{.Args.x}}"}`, nil), api.ErrInvalidConfig},
 		{"no address", promQuery("", `up`, nil), api.ErrInvalidConfig},
 	}

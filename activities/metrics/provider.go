@@ -1,26 +1,18 @@
-// Package metrics holds the metric providers: each one file behind the
-// api.Provider interface, measuring one metric of a rollout and judging it,
-// and one row in the providers table (registry.go). The plan format
-// describes each provider's block in package plans (its type and Check in
-// a file of its own, a row in plans' provider table); a test keeps the two
-// tables the same list.
+// Package metrics holds the metric providers. Each is one file and one
+// row in the providers table (registry.go): the file holds the provider's
+// plan block (its config type, implementing plans.ProviderBlock: kind,
+// field checks with paths, defaults) beside the api.Provider that measures
+// one metric of a rollout and judges it; the row registers the block with
+// plans and names the constructor.
 package metrics
 
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
-)
-
-// Provider kinds, as the plan's provider block names them.
-const (
-	KindPrometheus = "prometheus"
-	KindWeb        = "web"
-	KindGateway    = "gateway"
-	KindSentinel   = "sentinel"
-	KindJudge      = "judge"
 )
 
 // KindOf returns the kind of the provider a metric uses, or "" when none is set.
@@ -43,4 +35,18 @@ func (r Registry) Measure(ctx context.Context, q api.Query) (api.Result, error) 
 		return api.Result{}, fmt.Errorf("metric %s: no %s provider on this worker: %w", q.Metric.Name, kind, api.ErrInvalidConfig)
 	}
 	return p.Measure(ctx, q)
+}
+
+// defaultString sets *p to v when it is empty, for a block's ApplyDefaults.
+func defaultString(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+// defaultDuration sets *p to v when it is zero, for a block's ApplyDefaults.
+func defaultDuration(p *plans.Duration, v time.Duration) {
+	if p.Duration == 0 {
+		p.Duration = v
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway/gatewaytest"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -66,13 +67,13 @@ routes:
 
 	q := api.Query{
 		App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
-		Traffic: plans.Traffic{Router: "gateway", Gateway: &plans.GatewayTraffic{URL: gw.AdminURL, TokenEnv: "GW_TOKEN"}},
+		Traffic: plans.Traffic{Router: "gateway", Block: &traffic.GatewayTraffic{URL: gw.AdminURL, TokenEnv: "GW_TOKEN"}},
 	}
 	g := NewGateway(Options{Getenv: env(map[string]string{"GW_TOKEN": token})})
-	measure := func(name string, p *plans.GatewayProvider, cmp *plans.Compare) analysis.Measurement {
+	measure := func(name string, p *GatewayProvider, cmp *plans.Compare) analysis.Measurement {
 		t.Helper()
 		q.Metric = plans.Metric{Name: name, Interval: plans.Duration{Duration: 5 * time.Minute},
-			Provider: plans.Provider{Gateway: p}, Compare: cmp}
+			Provider: plans.Provider{Block: p}, Compare: cmp}
 		// A session is recorded when it ends, a moment after its client
 		// has seen the close; wait for all of them.
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -85,12 +86,12 @@ routes:
 			}
 		}
 	}
-	m := measure("first-delta", &plans.GatewayProvider{Stat: plans.StatRealtimeFirstDelta, Quantile: 0.5},
+	m := measure("first-delta", &GatewayProvider{Stat: plans.StatRealtimeFirstDelta, Quantile: 0.5},
 		&plans.Compare{With: "stable", MaxRelativeIncrease: ptr(1.0)})
 	if m.Verdict != analysis.Fail || m.StableSamples+m.CanarySamples != 48 || m.StableSamples == 0 || m.CanarySamples == 0 {
 		t.Fatalf("realtime_first_delta: %+v, want Fail over 48 responses of both versions", m)
 	}
-	m = measure("session-errors", &plans.GatewayProvider{Stat: plans.StatSessionErrorRate},
+	m = measure("session-errors", &GatewayProvider{Stat: plans.StatSessionErrorRate},
 		&plans.Compare{With: "stable", MaxAbsolute: ptr(0.01)})
 	if m.Verdict != analysis.Pass || m.StableSamples+m.CanarySamples != 24 {
 		t.Fatalf("session_error_rate: %+v, want Pass over 24 sessions", m)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/plans"
 )
 
 // Options are the dependencies the providers share. The zero value works:
@@ -60,18 +61,42 @@ func (o Options) deps() deps {
 	return d
 }
 
-// providers is the one table of metric providers: the kind a plan's
-// provider block names (plans.ProviderKinds lists the same kinds) and the
-// provider's constructor, which lives in the provider's own file.
-var providers = []struct {
-	kind string
-	new  func(Options) api.Provider
-}{
-	{KindPrometheus, func(o Options) api.Provider { return NewPrometheus(o) }},
-	{KindWeb, func(o Options) api.Provider { return NewWeb(o) }},
-	{KindGateway, func(o Options) api.Provider { return NewGateway(o) }},
-	{KindSentinel, func(o Options) api.Provider { return NewSentinel(o) }},
-	{KindJudge, func(o Options) api.Provider { return NewJudge(o) }},
+// providers is the one table of metric providers. A row is a provider:
+// its plan block (registered with plans, which decodes, checks, fills in
+// and documents it through plans.ProviderBlock), a sentence on what it
+// does for the schema and the plan reference, and its constructor. The
+// block type and the constructor live in the provider's own file, so a
+// new provider is that file and a row here.
+var providers = register(
+	provider{func() plans.ProviderBlock { return new(PrometheusProvider) }, "Prometheus runs a PromQL instant query.",
+		func(o Options) api.Provider { return NewPrometheus(o) }},
+	provider{func() plans.ProviderBlock { return new(WebProvider) }, "Web calls an HTTP endpoint (an eval harness) and picks a number from its JSON answer.",
+		func(o Options) api.Provider { return NewWeb(o) }},
+	provider{func() plans.ProviderBlock { return new(GatewayProvider) }, "Gateway reads a statistic from coalmine's built-in gateway.",
+		func(o Options) api.Provider { return NewGateway(o) }},
+	provider{func() plans.ProviderBlock { return new(SentinelProvider) }, "Sentinel sends known-answer prompts to the canary and checks the answers.",
+		func(o Options) api.Provider { return NewSentinel(o) }},
+	provider{func() plans.ProviderBlock { return new(JudgeProvider) }, "Judge asks an LLM to compare paired stable and canary answers.",
+		func(o Options) api.Provider { return NewJudge(o) }},
+)
+
+// A provider is a row of the providers table.
+type provider struct {
+	// block returns an empty plan block of the provider; its Kind is the
+	// provider's kind.
+	block func() plans.ProviderBlock
+	// doc says in a sentence what the provider does.
+	doc string
+	// new builds the provider.
+	new func(Options) api.Provider
+}
+
+// register makes the rows' blocks known to plans and returns the rows.
+func register(rows ...provider) []provider {
+	for _, r := range rows {
+		plans.RegisterProvider(plans.ProviderType{New: r.block, Doc: r.doc})
+	}
+	return rows
 }
 
 // NewRegistry returns a registry with every provider of the table:
@@ -79,7 +104,7 @@ var providers = []struct {
 func NewRegistry(opts Options) Registry {
 	r := make(Registry, len(providers))
 	for _, p := range providers {
-		r[p.kind] = p.new(opts)
+		r[p.block().Kind()] = p.new(opts)
 	}
 	return r
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -18,6 +19,112 @@ import (
 	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
+
+// KindSentinel is the sentinel provider's kind: the key of its block under a
+// metric's provider.
+const KindSentinel = "sentinel"
+
+// SentinelProvider sends known-answer prompts straight to a version and
+// checks each answer. Any failed sentinel fails the metric.
+type SentinelProvider struct {
+	// File is a YAML file of prompts, relative to the plan.
+	File string `json:"file,omitempty"`
+	// Prompts are inline prompts; File and Prompts may be combined.
+	Prompts []SentinelPrompt `json:"prompts,omitempty"`
+	// Model is sent as the request's model field.
+	Model string `json:"model,omitempty"`
+	// Stable also checks the stable version, to tell a broken sentinel from
+	// a broken canary.
+	Stable bool `json:"stable,omitempty"`
+	// Timeout of one prompt; defaults to 30s.
+	Timeout plans.Duration `json:"timeout,omitempty"`
+}
+
+// SentinelPrompt is one known-answer prompt and what its answer must satisfy.
+type SentinelPrompt struct {
+	// Name of the sentinel, shown when it fails.
+	Name string `json:"name"`
+	// Prompt is the user message.
+	Prompt string `json:"prompt"`
+	// System is an optional system message.
+	System string `json:"system,omitempty"`
+	// Expect says what the answer must satisfy; every set field must hold.
+	Expect Expectation `json:"expect"`
+}
+
+// Expectation is a check on a sentinel's answer.
+type Expectation struct {
+	// Contains is a substring the answer must contain.
+	Contains string `json:"contains,omitempty"`
+	// Regex is a regular expression (RE2) the answer must match.
+	Regex string `json:"regex,omitempty"`
+	// Equals is the exact answer, after trimming spaces.
+	Equals string `json:"equals,omitempty"`
+	// JSONSchema is a JSON Schema (as YAML or JSON text) the answer must satisfy.
+	JSONSchema string `json:"jsonSchema,omitempty"`
+}
+
+// Check checks the sentinel provider's block: a file that can be read or
+// inline prompts, each with a name, a prompt and an expectation that
+// compiles.
+func (s *SentinelProvider) Check(f plans.Fields, path string) {
+	if s.File == "" && len(s.Prompts) == 0 {
+		f.Errorf(path, "add file: sentinels.yaml or prompts: [...]", "a sentinel suite needs file or prompts")
+	}
+	if s.File != "" && f.Dir() != "" {
+		file := s.File
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(f.Dir(), file)
+		}
+		if _, err := os.Stat(file); err != nil {
+			f.Errorf(path+".file", "give the path relative to the plan file", "sentinel file %s cannot be read: %v", s.File, errors.Unwrap(err))
+		}
+	}
+	for i, pr := range s.Prompts {
+		pp := fmt.Sprintf("%s.prompts[%d]", path, i)
+		f.Need(pp, "name", pr.Name, "name: capital-of-france")
+		f.Need(pp, "prompt", pr.Prompt, `prompt: "What is the capital of France? One word."`)
+		e := pr.Expect
+		if e.Contains == "" && e.Regex == "" && e.Equals == "" && e.JSONSchema == "" {
+			f.Errorf(pp+".expect", "add contains, regex, equals or jsonSchema", "sentinel %s expects nothing", pr.Name)
+		}
+		if e.Regex != "" {
+			if _, err := regexp.Compile(e.Regex); err != nil {
+				f.Errorf(pp+".expect.regex", "write an RE2 regular expression", "bad regular expression: %v", err)
+			}
+		}
+		if e.JSONSchema != "" {
+			var v any
+			if err := yaml.Unmarshal([]byte(e.JSONSchema), &v); err != nil {
+				f.Errorf(pp+".expect.jsonSchema", "write the schema as JSON or YAML", "the JSON schema does not parse: %v", err)
+			} else if _, ok := v.(map[string]any); !ok {
+				f.Errorf(pp+".expect.jsonSchema", `write an object, e.g. {"type": "object"}`, "a JSON schema must be an object")
+			} else if _, err := json.Marshal(v); err != nil {
+				f.Errorf(pp+".expect.jsonSchema", "write the schema as JSON", "the JSON schema is not JSON-compatible: %v", err)
+			}
+		}
+	}
+}
+
+// Judges is true: a failed sentinel fails the metric.
+func (*SentinelProvider) Judges() bool { return true }
+
+// Counts is false: sentinels give pass or fail, no raw counts.
+func (*SentinelProvider) Counts() bool { return false }
+
+// SampleSizes is true: each measurement counts the prompts sent.
+func (*SentinelProvider) SampleSizes() bool { return true }
+
+// Kind is sentinel.
+func (*SentinelProvider) Kind() string { return KindSentinel }
+
+// JudgedWithConfidence is false: sentinels take no compare limits.
+func (*SentinelProvider) JudgedWithConfidence(string) bool { return false }
+
+// ApplyDefaults sets the timeout of one prompt.
+func (s *SentinelProvider) ApplyDefaults(*plans.Spec) {
+	defaultDuration(&s.Timeout, plans.DefaultProviderTimeout)
+}
 
 // Sentinel sends a suite of known-answer prompts straight to the canary
 // (and, when asked, to stable) and checks each answer: contains, regex,
@@ -44,7 +151,7 @@ func NewSentinel(opts Options) *Sentinel {
 
 // checkedPrompt is a sentinel prompt with its expectations compiled.
 type checkedPrompt struct {
-	plans.SentinelPrompt
+	SentinelPrompt
 	re     *regexp.Regexp
 	schema *jsonschema.Schema
 }
@@ -53,7 +160,7 @@ type checkedPrompt struct {
 // sentinels passed; stable's share is recorded when stable is checked.
 func (s *Sentinel) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 	m := q.Metric
-	cfg := m.Provider.Sentinel
+	cfg, _ := m.Provider.Block.(*SentinelProvider)
 	if cfg == nil {
 		return api.Result{}, fmt.Errorf("metric %s: no sentinel provider block: %w", m.Name, api.ErrInvalidConfig)
 	}
@@ -123,7 +230,7 @@ func sentinelVerdict(prompts []checkedPrompt, canaryFailed, stableFailed map[str
 // runSuite sends every prompt to one version and returns the failed
 // sentinels with the reason of each. An answer with an HTTP error status is
 // a failed sentinel; a version that cannot be reached is an error.
-func (s *Sentinel) runSuite(ctx context.Context, q api.Query, cfg *plans.SentinelProvider, prompts []checkedPrompt, v api.Version, role string) (map[string]string, error) {
+func (s *Sentinel) runSuite(ctx context.Context, q api.Query, cfg *SentinelProvider, prompts []checkedPrompt, v api.Version, role string) (map[string]string, error) {
 	endpoint, header, err := versionChat(ctx, s.d, q, v, role)
 	if err != nil {
 		return nil, err
@@ -205,8 +312,8 @@ func oneLine(s string) string {
 
 // loadSentinels returns the suite: the file's prompts, then the inline
 // ones, each with its expectations compiled.
-func loadSentinels(cfg *plans.SentinelProvider) ([]checkedPrompt, error) {
-	var all []plans.SentinelPrompt
+func loadSentinels(cfg *SentinelProvider) ([]checkedPrompt, error) {
+	var all []SentinelPrompt
 	if cfg.File != "" {
 		fromFile, err := readSentinelFile(cfg.File)
 		if err != nil {
@@ -234,7 +341,7 @@ func loadSentinels(cfg *plans.SentinelProvider) ([]checkedPrompt, error) {
 	return out, nil
 }
 
-func compileSentinel(p plans.SentinelPrompt) (checkedPrompt, error) {
+func compileSentinel(p SentinelPrompt) (checkedPrompt, error) {
 	cp := checkedPrompt{SentinelPrompt: p}
 	e := p.Expect
 	if e.Contains == "" && e.Regex == "" && e.Equals == "" && e.JSONSchema == "" {
@@ -285,7 +392,7 @@ func compileSchema(name, text string) (*jsonschema.Schema, error) {
 
 // readSentinelFile reads a YAML suite: a list of prompts, or a map whose
 // prompts key holds the list. Field names are those of the plan.
-func readSentinelFile(path string) ([]plans.SentinelPrompt, error) {
+func readSentinelFile(path string) ([]SentinelPrompt, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read sentinel file: %w: %w", err, api.ErrInvalidConfig)
@@ -303,7 +410,7 @@ func readSentinelFile(path string) ([]plans.SentinelPrompt, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var out []plans.SentinelPrompt
+	var out []SentinelPrompt
 	if err := dec.Decode(&out); err != nil {
 		return nil, fmt.Errorf("parse sentinel file %s: want a list of prompts with name, prompt, system and expect: %w: %w", path, err, api.ErrInvalidConfig)
 	}

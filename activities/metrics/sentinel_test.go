@@ -44,25 +44,25 @@ func chatServer(t *testing.T, answer func(prompt string) (int, string)) *recorde
 func TestExpectations(t *testing.T) {
 	tests := []struct {
 		name   string
-		expect plans.Expectation
+		expect Expectation
 		answer string
 		ok     bool
 	}{
-		{"contains", plans.Expectation{Contains: "Paris"}, "It is Paris.", true},
-		{"contains missing", plans.Expectation{Contains: "Paris"}, "Lyon", false},
-		{"regex", plans.Expectation{Regex: `^(?i)no\b`}, "No, after 30 days.", true},
-		{"regex missing", plans.Expectation{Regex: `^(?i)no\b`}, "Yes.", false},
-		{"equals trims", plans.Expectation{Equals: "56"}, " 56\n", true},
-		{"equals differs", plans.Expectation{Equals: "56"}, "56.", false},
-		{"schema", plans.Expectation{JSONSchema: `{"type":"object","required":["queue"],"properties":{"queue":{"enum":["billing","tech"]}}}`}, `{"queue":"billing"}`, true},
-		{"schema in a fence", plans.Expectation{JSONSchema: "type: object\nrequired: [queue]"}, "```json\n{\"queue\": \"x\"}\n```", true},
-		{"schema broken", plans.Expectation{JSONSchema: `{"type":"object","required":["queue"]}`}, `{"team":"x"}`, false},
-		{"schema not json", plans.Expectation{JSONSchema: `{"type":"object"}`}, `queue: billing`, false},
-		{"all must hold", plans.Expectation{Contains: "Paris", Equals: "Paris"}, "Paris is nice", false},
+		{"contains", Expectation{Contains: "Paris"}, "It is Paris.", true},
+		{"contains missing", Expectation{Contains: "Paris"}, "Lyon", false},
+		{"regex", Expectation{Regex: `^(?i)no\b`}, "No, after 30 days.", true},
+		{"regex missing", Expectation{Regex: `^(?i)no\b`}, "Yes.", false},
+		{"equals trims", Expectation{Equals: "56"}, " 56\n", true},
+		{"equals differs", Expectation{Equals: "56"}, "56.", false},
+		{"schema", Expectation{JSONSchema: `{"type":"object","required":["queue"],"properties":{"queue":{"enum":["billing","tech"]}}}`}, `{"queue":"billing"}`, true},
+		{"schema in a fence", Expectation{JSONSchema: "type: object\nrequired: [queue]"}, "```json\n{\"queue\": \"x\"}\n```", true},
+		{"schema broken", Expectation{JSONSchema: `{"type":"object","required":["queue"]}`}, `{"team":"x"}`, false},
+		{"schema not json", Expectation{JSONSchema: `{"type":"object"}`}, `queue: billing`, false},
+		{"all must hold", Expectation{Contains: "Paris", Equals: "Paris"}, "Paris is nice", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := compileSentinel(plans.SentinelPrompt{Name: "s", Prompt: "p", Expect: tt.expect})
+			p, err := compileSentinel(SentinelPrompt{Name: "s", Prompt: "p", Expect: tt.expect})
 			if err != nil {
 				t.Fatalf("compile: %v", err)
 			}
@@ -77,16 +77,16 @@ func TestExpectations(t *testing.T) {
 func TestCompileSentinelErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		expect plans.Expectation
+		expect Expectation
 	}{
-		{"nothing", plans.Expectation{}},
-		{"bad regex", plans.Expectation{Regex: "("}},
-		{"bad schema", plans.Expectation{JSONSchema: `{"type": 5}`}},
-		{"schema not yaml", plans.Expectation{JSONSchema: "{"}},
+		{"nothing", Expectation{}},
+		{"bad regex", Expectation{Regex: "("}},
+		{"bad schema", Expectation{JSONSchema: `{"type": 5}`}},
+		{"schema not yaml", Expectation{JSONSchema: "{"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := compileSentinel(plans.SentinelPrompt{Name: "s", Expect: tt.expect}); !errors.Is(err, api.ErrInvalidConfig) {
+			if _, err := compileSentinel(SentinelPrompt{Name: "s", Expect: tt.expect}); !errors.Is(err, api.ErrInvalidConfig) {
 				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
 		})
@@ -145,9 +145,9 @@ func TestSentinelMeasure(t *testing.T) {
 		}
 		return 500, ""
 	}
-	prompts := []plans.SentinelPrompt{
-		{Name: "capital", Prompt: "What is the capital of France?", Expect: plans.Expectation{Contains: "Paris"}},
-		{Name: "math", System: "Answer with a number.", Prompt: "What is 7 times 8?", Expect: plans.Expectation{Equals: "56"}},
+	prompts := []SentinelPrompt{
+		{Name: "capital", Prompt: "What is the capital of France?", Expect: Expectation{Contains: "Paris"}},
+		{Name: "math", System: "Answer with a number.", Prompt: "What is 7 times 8?", Expect: Expectation{Equals: "56"}},
 	}
 	tests := []struct {
 		name       string
@@ -166,7 +166,7 @@ func TestSentinelMeasure(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			st, ca := chatServer(t, tt.stable), chatServer(t, tt.canary)
 			q := api.Query{
-				Metric: plans.Metric{Name: "sentinels", Provider: plans.Provider{Sentinel: &plans.SentinelProvider{
+				Metric: plans.Metric{Name: "sentinels", Provider: plans.Provider{Block: &SentinelProvider{
 					Prompts: prompts, Model: "agent", Stable: tt.checkBoth}}},
 				Stable: api.Version{Name: "v1", URL: st.URL}, Canary: api.Version{Name: "v2", URL: ca.URL},
 			}
@@ -193,7 +193,7 @@ func TestSentinelMeasure(t *testing.T) {
 		})
 	}
 	t.Run("no URL and no gateway", func(t *testing.T) {
-		q := api.Query{Metric: plans.Metric{Name: "s", Provider: plans.Provider{Sentinel: &plans.SentinelProvider{Prompts: prompts}}}}
+		q := api.Query{Metric: plans.Metric{Name: "s", Provider: plans.Provider{Block: &SentinelProvider{Prompts: prompts}}}}
 		if _, err := NewSentinel(Options{}).Measure(context.Background(), q); !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("err = %v, want ErrInvalidConfig", err)
 		}

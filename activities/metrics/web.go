@@ -16,6 +16,84 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// KindWeb is the web provider's kind: the key of its block under a
+// metric's provider.
+const KindWeb = "web"
+
+// WebProvider calls an HTTP endpoint that answers JSON.
+type WebProvider struct {
+	// URL to call, with the same placeholders as a Prometheus query.
+	URL string `json:"url"`
+	// Method is GET (the default) or POST.
+	Method string `json:"method,omitempty" jsonschema:"enum=GET,enum=POST"`
+	// Body sent with POST, with placeholders.
+	Body string `json:"body,omitempty"`
+	// HeadersFromEnv maps request header names to environment variable names.
+	HeadersFromEnv map[string]string `json:"headersFromEnv,omitempty"`
+	// JSONPath picks the number from the answer, e.g. $.passRate. Give
+	// jsonPath or counts.
+	JSONPath string `json:"jsonPath,omitempty"`
+	// Counts picks a pass (or error) count and the number of cases from
+	// each answer by JSON path, e.g. {successes: $.passed, total: $.total}.
+	// Each call's cases count as new trials (an eval run per look) and add
+	// up over the looks, so compare limits on the pass rate are judged with
+	// confidence; result and stable are the rates of this look's answers.
+	RawCounts *plans.Counts `json:"counts,omitempty"`
+	// Timeout of one call; defaults to 30s.
+	Timeout plans.Duration `json:"timeout,omitempty"`
+}
+
+// Check checks the web provider's block: the URL and body with their
+// placeholders, the method, the JSON path or counts and the names of secrets.
+func (w *WebProvider) Check(f plans.Fields, path string) {
+	f.URL(path+".url", "url", w.URL, "url: http://evals/api/run?suite=voice")
+	f.Template(path+".url", w.URL)
+	f.Template(path+".body", w.Body)
+	if w.Method != "" {
+		f.OneOf(path+".method", "method", w.Method, []string{"GET", "POST"})
+	}
+	jsonPath := func(p, src string) {
+		if !strings.HasPrefix(src, "$") {
+			f.Errorf(p, "start it at the root, e.g. $.passRate", "JSON path %q does not start with $", src)
+		}
+	}
+	switch {
+	case w.JSONPath == "" && w.RawCounts == nil:
+		f.Required(path, "jsonPath", "jsonPath: $.passRate (or counts: {successes: $.passed, total: $.total})")
+	case w.JSONPath != "" && w.RawCounts != nil:
+		f.Errorf(path+".counts", "keep jsonPath for a number, or counts for a rate judged with confidence", "give jsonPath or counts, not both")
+	case w.RawCounts != nil:
+		w.RawCounts.Check(f, path+".counts", "$.total", jsonPath)
+	default:
+		jsonPath(path+".jsonPath", w.JSONPath)
+	}
+	f.HeadersFromEnv(path+".headersFromEnv", w.HeadersFromEnv)
+}
+
+// Judges is false: the picked number needs a condition or compare.
+func (*WebProvider) Judges() bool { return false }
+
+// Counts is true with counts: each answer's counts are raw counts that add
+// up over the looks; a picked number is none.
+func (w *WebProvider) Counts() bool { return w.RawCounts != nil }
+
+// SampleSizes is true with counts (each answer's total); a picked number
+// carries none.
+func (w *WebProvider) SampleSizes() bool { return w.RawCounts != nil }
+
+// Kind is web.
+func (*WebProvider) Kind() string { return KindWeb }
+
+// JudgedWithConfidence is true in the counts form, for every limit on the
+// pass rate; a picked number is judged on point estimates.
+func (w *WebProvider) JudgedWithConfidence(string) bool { return w.RawCounts != nil }
+
+// ApplyDefaults sets the method (GET) and the timeout of one call.
+func (w *WebProvider) ApplyDefaults(*plans.Spec) {
+	defaultString(&w.Method, "GET")
+	defaultDuration(&w.Timeout, plans.DefaultProviderTimeout)
+}
+
 // Web measures a metric by calling an HTTP endpoint that answers JSON,
 // typically an eval harness, and picking numbers from the answer with a
 // JSONPath expression. Where the metric compares versions it calls once per
@@ -35,7 +113,7 @@ func NewWeb(opts Options) *Web {
 // booleans (1 or 0), numeric strings or lists of them; a path that selects
 // nothing is no data, which is Inconclusive.
 func (w *Web) Measure(ctx context.Context, q api.Query) (api.Result, error) {
-	cfg := q.Metric.Provider.Web
+	cfg, _ := q.Metric.Provider.Block.(*WebProvider)
 	if cfg == nil {
 		return api.Result{}, fmt.Errorf("metric %s: no web provider block: %w", q.Metric.Name, api.ErrInvalidConfig)
 	}
@@ -71,7 +149,7 @@ func (w *Web) Measure(ctx context.Context, q api.Query) (api.Result, error) {
 
 // fetch makes one call with {{.Version}} set to version and returns the
 // numbers at the path; nil when the path selects nothing.
-func (w *Web) fetch(ctx context.Context, q api.Query, cfg *plans.WebProvider, path jp.Expr, version string) ([]float64, error) {
+func (w *Web) fetch(ctx context.Context, q api.Query, cfg *WebProvider, path jp.Expr, version string) ([]float64, error) {
 	doc, op, err := w.answer(ctx, q, cfg, version)
 	if err != nil {
 		return nil, err
@@ -95,7 +173,7 @@ func (w *Web) pick(ctx context.Context, q api.Query, doc any, op, src string, pa
 
 // answer makes one call with {{.Version}} set to version and returns the
 // parsed JSON answer and a description of the call.
-func (w *Web) answer(ctx context.Context, q api.Query, cfg *plans.WebProvider, version string) (any, string, error) {
+func (w *Web) answer(ctx context.Context, q api.Query, cfg *WebProvider, version string) (any, string, error) {
 	data := dataFor(q, version)
 	url, err := render("web url", cfg.URL, data)
 	if err != nil {

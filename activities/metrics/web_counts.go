@@ -8,7 +8,6 @@ import (
 	"github.com/ohler55/ojg/jp"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
-	"github.com/coalmine-dev/coalmine/plans"
 )
 
 // counts measures a metric in the counts form: one call per version (the
@@ -17,7 +16,7 @@ import (
 // call's cases are new trials, added to the earlier looks' (an eval run
 // per look), and countsLook judges the sums. An answer whose paths select
 // nothing adds no cases.
-func (w *Web) counts(ctx context.Context, q api.Query, cfg *plans.WebProvider) (api.Result, error) {
+func (w *Web) counts(ctx context.Context, q api.Query, cfg *WebProvider) (api.Result, error) {
 	m := q.Metric
 	c := *cfg.RawCounts
 	outcome, _ := c.Outcome()

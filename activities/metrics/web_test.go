@@ -61,7 +61,7 @@ func env(m map[string]string) func(string) string {
 }
 
 func webQuery(url string, mod func(*plans.Metric)) api.Query {
-	m := plans.Metric{Name: "evals", Provider: plans.Provider{Web: &plans.WebProvider{URL: url, JSONPath: "$.passRate"}}}
+	m := plans.Metric{Name: "evals", Provider: plans.Provider{Block: &WebProvider{URL: url, JSONPath: "$.passRate"}}}
 	if mod != nil {
 		mod(&m)
 	}
@@ -91,7 +91,7 @@ func TestWebMeasure(t *testing.T) {
 		{
 			name: "GET canary with header from env and success condition",
 			q: webQuery(srv.URL+"/api/run?suite=voice&version={{.Canary.Version}}", func(m *plans.Metric) {
-				m.Provider.Web.HeadersFromEnv = map[string]string{"X-Api-Key": "EVAL_KEY"}
+				m.Provider.Block.(*WebProvider).HeadersFromEnv = map[string]string{"X-Api-Key": "EVAL_KEY"}
 				m.SuccessCondition = "result >= 0.9"
 			}),
 			want: analysis.Fail, wantResult: []float64{0.80},
@@ -107,8 +107,8 @@ func TestWebMeasure(t *testing.T) {
 		{
 			name: "POST body per version for compare",
 			q: webQuery(srv.URL+"/evals?version={{.Version}}", func(m *plans.Metric) {
-				m.Provider.Web.Method = "POST"
-				m.Provider.Web.Body = `{"app": "{{.App}}", "version": "{{.Version}}"}`
+				m.Provider.Block.(*WebProvider).Method = "POST"
+				m.Provider.Block.(*WebProvider).Body = `{"app": "{{.App}}", "version": "{{.Version}}"}`
 				m.Compare = &plans.Compare{With: "stable", MaxRelativeDecrease: ptr(0.1)}
 			}),
 			want: analysis.Fail, wantResult: []float64{0.80},
@@ -129,7 +129,7 @@ func TestWebMeasure(t *testing.T) {
 		{
 			name: "list of mixed values",
 			q: webQuery(srv.URL+"/x?version=v1", func(m *plans.Metric) {
-				m.Provider.Web.JSONPath = "$.items[*]"
+				m.Provider.Block.(*WebProvider).JSONPath = "$.items[*]"
 				m.SuccessCondition = "len(result) == 3"
 			}),
 			want: analysis.Pass, wantResult: []float64{1, 1, 0.5},
@@ -195,15 +195,17 @@ func TestWebErrors(t *testing.T) {
 		{"not json", webQuery(srv.URL+"/notjson", nil), nil, ErrBadAnswer},
 		{"object at path", webQuery(srv.URL+"/obj", nil), nil, ErrBadAnswer},
 		{"missing env header", webQuery(srv.URL+"/ok", func(m *plans.Metric) {
-			m.Provider.Web.HeadersFromEnv = map[string]string{"Authorization": "NOT_SET"}
+			m.Provider.Block.(*WebProvider).HeadersFromEnv = map[string]string{"Authorization": "NOT_SET"}
 		}), nil, ErrMissingSecret},
-		{"bad jsonpath", webQuery(srv.URL+"/ok", func(m *plans.Metric) { m.Provider.Web.JSONPath = "$[" }), nil, api.ErrInvalidConfig},
+		{"bad jsonpath", webQuery(srv.URL+"/ok", func(m *plans.Metric) { m.Provider.Block.(*WebProvider).JSONPath = "$[" }), nil, api.ErrInvalidConfig},
 		{"missing arg", webQuery(srv.URL+"/ok?suite={{.Args.suite}}", nil), nil, api.ErrInvalidConfig},
 		{"sequential unsupported", webQuery(srv.URL+"/ok", func(m *plans.Metric) {
 			m.Sequential = &plans.Sequential{WorseWhen: "lower"}
 		}), nil, api.ErrInvalidConfig},
-		{"bad method", webQuery(srv.URL+"/ok", func(m *plans.Metric) { m.Provider.Web.Method = "DELETE" }), nil, api.ErrInvalidConfig},
-		{"timeout", webQuery(slow.URL, func(m *plans.Metric) { m.Provider.Web.Timeout = plans.Duration{Duration: 50 * time.Millisecond} }), nil, context.DeadlineExceeded},
+		{"bad method", webQuery(srv.URL+"/ok", func(m *plans.Metric) { m.Provider.Block.(*WebProvider).Method = "DELETE" }), nil, api.ErrInvalidConfig},
+		{"timeout", webQuery(slow.URL, func(m *plans.Metric) {
+			m.Provider.Block.(*WebProvider).Timeout = plans.Duration{Duration: 50 * time.Millisecond}
+		}), nil, context.DeadlineExceeded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

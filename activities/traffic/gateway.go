@@ -12,6 +12,57 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// GatewayTraffic points at a route of coalmine's built-in gateway.
+type GatewayTraffic struct {
+	// URL of the gateway's admin API.
+	URL string `json:"url"`
+	// Route is the gateway route of this app; defaults to spec.app.
+	Route string `json:"route,omitempty"`
+	// TokenEnv names the environment variable that holds the admin API
+	// token on the worker. Defaults to COALMINE_GATEWAY_TOKEN.
+	TokenEnv string `json:"tokenEnv,omitempty"`
+	// Replicas finds every replica of a gateway fleet. When set, a change
+	// completes only when every ready replica reports it, and the gateway
+	// metric provider sums the counts of every replica. Without it the
+	// gateway at url is the only one.
+	Replicas *plans.GatewayReplicas `json:"replicas,omitempty"`
+}
+
+// Check checks the gateway router's block: the admin API's URL, the
+// name of the token's environment variable and how to find its replicas.
+func (g *GatewayTraffic) Check(f plans.Fields, path string) {
+	f.URL(path+".url", "url", g.URL, "url: http://127.0.0.1:8480")
+	f.EnvName(path+".tokenEnv", g.TokenEnv)
+	g.Replicas.Check(f, path+".replicas")
+}
+
+// Kind is gateway.
+func (*GatewayTraffic) Kind() string { return NameGateway }
+
+// Cannot is empty: the gateway carries out every kind of step.
+func (*GatewayTraffic) Cannot() []string { return nil }
+
+// ApplyDefaults sets the route (spec.app), the token variable and the
+// defaults of the replicas block.
+func (g *GatewayTraffic) ApplyDefaults(s *plans.Spec) {
+	if g.Route == "" {
+		g.Route = s.App
+	}
+	if g.TokenEnv == "" {
+		g.TokenEnv = plans.DefaultGatewayTokenEnv
+	}
+	g.Replicas.ApplyDefaults(s.WorkloadNamespace())
+}
+
+// WhatToCheck names the admin API and its token variable.
+func (g *GatewayTraffic) WhatToCheck() string {
+	tok := g.TokenEnv
+	if tok == "" {
+		tok = plans.DefaultGatewayTokenEnv
+	}
+	return fmt.Sprintf("that the gateway's admin API at %s is up and reachable from the worker and that the worker's %s holds its admin token", g.URL, tok)
+}
+
 // NameGateway is the router name of coalmine's built-in gateway.
 const NameGateway = plans.RouterGateway
 
@@ -38,7 +89,7 @@ type Gateway struct {
 
 // NewGateway is the Builder of the gateway router.
 func NewGateway(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, error) {
-	gt := in.Traffic.Gateway
+	gt, _ := in.Traffic.Block.(*GatewayTraffic)
 	if gt == nil || gt.URL == "" {
 		return nil, fmt.Errorf("gateway router for %s: traffic.gateway.url is required: %w", in.Target.App, api.ErrInvalidConfig)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -28,7 +29,7 @@ func deadURL(t *testing.T) string {
 func TestGatewayRouterConfirmsEveryReplica(t *testing.T) {
 	a, b := startGateway(t), startGateway(t)
 	in := a.input()
-	in.Traffic.Gateway.Replicas = &plans.GatewayReplicas{URLs: []string{a.admin, b.admin}, ConfirmTimeout: plans.Duration{Duration: 500 * time.Millisecond}}
+	in.Traffic.Block.(*traffic.GatewayTraffic).Replicas = &plans.GatewayReplicas{URLs: []string{a.admin, b.admin}, ConfirmTimeout: plans.Duration{Duration: 500 * time.Millisecond}}
 	r, err := registry(map[string]string{"GW_TOKEN": token}).Router(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
@@ -54,8 +55,8 @@ func TestGatewayRollbackReachesTheReplicasThatAreUp(t *testing.T) {
 	live := startGateway(t)
 	dead := deadURL(t)
 	in := live.input()
-	in.Traffic.Gateway.URL = dead
-	in.Traffic.Gateway.Replicas = &plans.GatewayReplicas{URLs: []string{dead, live.admin}, ConfirmTimeout: plans.Duration{Duration: 500 * time.Millisecond}}
+	in.Traffic.Block.(*traffic.GatewayTraffic).URL = dead
+	in.Traffic.Block.(*traffic.GatewayTraffic).Replicas = &plans.GatewayReplicas{URLs: []string{dead, live.admin}, ConfirmTimeout: plans.Duration{Duration: 500 * time.Millisecond}}
 	r, err := registry(map[string]string{"GW_TOKEN": token}).Router(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ routes:
 
 func (e *env) input() api.TrafficInput {
 	return api.TrafficInput{
-		Traffic: plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: e.admin, TokenEnv: "GW_TOKEN"}},
+		Traffic: plans.Traffic{Router: plans.RouterGateway, Block: &traffic.GatewayTraffic{URL: e.admin, TokenEnv: "GW_TOKEN"}},
 		Target: api.Target{App: "voice",
 			Stable: api.Version{Name: "v1", URL: e.v1},
 			Canary: api.Version{Name: "v2", URL: e.v2}},
@@ -233,11 +233,11 @@ func TestGatewayRouterErrors(t *testing.T) {
 	}{
 		{"token variable unset", map[string]string{}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrInvalidConfig},
 		{"wrong token", map[string]string{"GW_TOKEN": "not-the-token"}, nil, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterAuth},
-		{"unknown route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.Route = "nope" }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterRefused},
+		{"unknown route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Block.(*traffic.GatewayTraffic).Route = "nope" }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterRefused},
 		{"weight above 100", map[string]string{"GW_TOKEN": token}, nil, func(r api.Router) error { return r.SetWeight(ctx, 100.5) }, api.ErrInvalidConfig},
 		{"canary without URL unknown to the route", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Target.Canary.URL = "" }, func(r api.Router) error { return r.SetShadow(ctx, 5) }, api.ErrInvalidConfig},
-		{"gateway down is retryable", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterUnreachable},
-		{"reading a gateway that is down", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Gateway.URL = down }, func(r api.Router) error { _, err := r.Read(ctx); return err }, api.ErrRouterUnreachable},
+		{"gateway down is retryable", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Block.(*traffic.GatewayTraffic).URL = down }, func(r api.Router) error { return r.SetWeight(ctx, 5) }, api.ErrRouterUnreachable},
+		{"reading a gateway that is down", map[string]string{"GW_TOKEN": token}, func(in *api.TrafficInput) { in.Traffic.Block.(*traffic.GatewayTraffic).URL = down }, func(r api.Router) error { _, err := r.Read(ctx); return err }, api.ErrRouterUnreachable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,7 +275,7 @@ func TestGatewayRouterErrors(t *testing.T) {
 	})
 	t.Run("missing gateway block", func(t *testing.T) {
 		in := e.input()
-		in.Traffic.Gateway = nil
+		in.Traffic.Block = nil
 		if _, err := registry(nil).Router(ctx, in); !errors.Is(err, api.ErrInvalidConfig) {
 			t.Fatalf("error %v", err)
 		}

@@ -12,6 +12,46 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// HTTPRouteTraffic points at a Gateway API HTTPRoute and the two Services
+// among its backendRefs.
+type HTTPRouteTraffic struct {
+	// Namespace of the HTTPRoute; defaults to the workload's namespace, then "default".
+	Namespace string `json:"namespace,omitempty"`
+	// Name of the HTTPRoute.
+	Name string `json:"name"`
+	// Rule is the name of the rule to change; may be omitted when the route has one rule.
+	Rule string `json:"rule,omitempty"`
+	// StableService is the backendRef that serves the stable version.
+	StableService string `json:"stableService"`
+	// CanaryService is the backendRef that serves the canary version.
+	CanaryService string `json:"canaryService"`
+}
+
+// Check checks the httproute router's block: the HTTPRoute and its two Services.
+func (h *HTTPRouteTraffic) Check(f plans.Fields, path string) {
+	f.Need(path, "name", h.Name, "name: voice-agent")
+	f.Need(path, "stableService", h.StableService, "stableService: voice-agent")
+	f.Need(path, "canaryService", h.CanaryService, "canaryService: voice-agent-canary")
+}
+
+// Kind is httproute.
+func (*HTTPRouteTraffic) Kind() string { return NameHTTPRoute }
+
+// Cannot is empty: header matches and mirrors carry out every kind of step.
+func (*HTTPRouteTraffic) Cannot() []string { return nil }
+
+// ApplyDefaults sets the namespace (the workload's).
+func (h *HTTPRouteTraffic) ApplyDefaults(s *plans.Spec) {
+	if h.Namespace == "" {
+		h.Namespace = s.WorkloadNamespace()
+	}
+}
+
+// WhatToCheck names the HTTPRoute.
+func (h *HTTPRouteTraffic) WhatToCheck() string {
+	return fmt.Sprintf("the HTTPRoute %s and the worker's Kubernetes access to it", h.Name)
+}
+
 // NameHTTPRoute is the router name of Gateway API HTTPRoutes.
 const NameHTTPRoute = plans.RouterHTTPRoute
 
@@ -27,12 +67,12 @@ func httpRoutes() schema.GroupVersionResource {
 // it did not create are never changed.
 type HTTPRoute struct {
 	res resource
-	cfg plans.HTTPRouteTraffic
+	cfg HTTPRouteTraffic
 }
 
 // NewHTTPRoute is the Builder of the httproute router.
 func NewHTTPRoute(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, error) {
-	h := in.Traffic.HTTPRoute
+	h, _ := in.Traffic.Block.(*HTTPRouteTraffic)
 	switch {
 	case h == nil || h.Name == "":
 		return nil, fmt.Errorf("httproute router for %s: traffic.httproute.name is required: %w", in.Target.App, api.ErrInvalidConfig)

@@ -157,7 +157,7 @@ func testHTTPRoute(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T
 	ctx := context.Background()
 	gvr := httpRoutes()
 	input := func(ns, rule, canary string) api.TrafficInput {
-		return api.TrafficInput{Target: target(), Segments: segments, Traffic: plans.Traffic{Router: NameHTTPRoute, HTTPRoute: &plans.HTTPRouteTraffic{
+		return api.TrafficInput{Target: target(), Segments: segments, Traffic: plans.Traffic{Router: NameHTTPRoute, Block: &HTTPRouteTraffic{
 			Namespace: ns, Name: "voice-agent", Rule: rule, StableService: "voice-agent", CanaryService: canary}}}
 	}
 
@@ -362,7 +362,7 @@ spec:
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				in := input(ns, c.rule, c.canary)
-				in.Traffic.HTTPRoute.Name = c.routeName
+				in.Traffic.Block.(*HTTPRouteTraffic).Name = c.routeName
 				r := build(t, in, k)
 				err := r.SetWeight(ctx, 5)
 				if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, api.ErrInvalidConfig) {
@@ -471,7 +471,7 @@ func testVirtualService(t *testing.T, cfg *rest.Config, k Kube, newNS func(*test
 	ctx := context.Background()
 	gvr := virtualServices()
 	input := func(ns, route, canarySubset string) api.TrafficInput {
-		return api.TrafficInput{Target: target(), Segments: segments, Traffic: plans.Traffic{Router: NameVirtualService, VirtualService: &plans.VirtualServiceTraffic{
+		return api.TrafficInput{Target: target(), Segments: segments, Traffic: plans.Traffic{Router: NameVirtualService, Block: &VirtualServiceTraffic{
 			Namespace: ns, Name: "voice-agent", Route: route, StableHost: "voice-agent", StableSubset: "stable", CanarySubset: canarySubset}}}
 	}
 	t.Run("weights, segments, shadow", func(t *testing.T) {
@@ -601,7 +601,7 @@ func testReplicas(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T)
 			t.Fatal(err)
 		}
 	}
-	in := api.TrafficInput{Target: target(), Traffic: plans.Traffic{Router: NameReplicas, Replicas: &plans.ReplicasTraffic{Namespace: ns, StableDeployment: "voice-agent"}}}
+	in := api.TrafficInput{Target: target(), Traffic: plans.Traffic{Router: NameReplicas, Block: &ReplicasTraffic{Namespace: ns, StableDeployment: "voice-agent"}}}
 	r := build(t, in, k)
 	replicas := func(name string) int32 {
 		d, err := k.Typed.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
@@ -676,7 +676,7 @@ func testReplicas(t *testing.T, cfg *rest.Config, k Kube, newNS func(*testing.T)
 	if d, _ := k.Typed.AppsV1().Deployments(ns).Get(ctx, "voice-agent-canary", metav1.GetOptions{}); d.Labels["team"] != "voice" || *d.Spec.Replicas != 5 {
 		t.Errorf("after the conflict: labels %v, replicas %d", d.Labels, *d.Spec.Replicas)
 	}
-	in.Traffic.Replicas.CanaryDeployment = "voice-agent-v2"
+	in.Traffic.Block.(*ReplicasTraffic).CanaryDeployment = "voice-agent-v2"
 	err := build(t, in, k).SetWeight(ctx, 5)
 	if want := "Deployment " + ns + "/voice-agent-v2 not found"; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, api.ErrInvalidConfig) {
 		t.Errorf("got %v, want %q", err, want)

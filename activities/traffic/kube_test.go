@@ -58,7 +58,7 @@ func TestLoadKubeConfig(t *testing.T) {
 // sentence, and a failing cluster configuration is not retried.
 func TestKubeRoutersWithoutCluster(t *testing.T) {
 	in := api.TrafficInput{Target: api.Target{App: "voice-agent"}, Traffic: plans.Traffic{Router: NameHTTPRoute,
-		HTTPRoute: &plans.HTTPRouteTraffic{Name: "voice-agent", StableService: "s", CanaryService: "c"}}}
+		Block: &HTTPRouteTraffic{Name: "voice-agent", StableService: "s", CanaryService: "c"}}}
 	_, err := NewRegistry(Deps{}).Router(context.Background(), in)
 	if !errors.Is(err, api.ErrInvalidConfig) || !strings.Contains(err.Error(), "no Kubernetes access") {
 		t.Errorf("without a cluster: %v", err)

@@ -16,6 +16,48 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// ReplicasTraffic splits traffic by replica counts: one Service selects the
+// pods of both Deployments, so the canary's share is its share of pods.
+type ReplicasTraffic struct {
+	// Namespace of the Deployments; defaults to the workload's namespace, then "default".
+	Namespace string `json:"namespace,omitempty"`
+	// StableDeployment is the Deployment that runs the stable version.
+	StableDeployment string `json:"stableDeployment"`
+	// CanaryDeployment is the Deployment that runs the canary; defaults to <stableDeployment>-canary.
+	CanaryDeployment string `json:"canaryDeployment,omitempty"`
+	// TotalReplicas is the number of pods shared by both; defaults to the
+	// stable Deployment's replica count at start.
+	TotalReplicas int `json:"totalReplicas,omitempty" jsonschema:"minimum=0"`
+}
+
+// Check checks the replicas router's block: the stable Deployment.
+func (r *ReplicasTraffic) Check(f plans.Fields, path string) {
+	f.Need(path, "stableDeployment", r.StableDeployment, "stableDeployment: voice-agent")
+}
+
+// Kind is replicas.
+func (*ReplicasTraffic) Kind() string { return NameReplicas }
+
+// Cannot lists the steps that need requests routed by their content:
+// replica counts split all traffic alike.
+func (*ReplicasTraffic) Cannot() []string { return []string{"setSegmentWeight", "shadow"} }
+
+// ApplyDefaults sets the namespace (the workload's) and the canary
+// Deployment (<stableDeployment>-canary).
+func (r *ReplicasTraffic) ApplyDefaults(s *plans.Spec) {
+	if r.Namespace == "" {
+		r.Namespace = s.WorkloadNamespace()
+	}
+	if r.CanaryDeployment == "" {
+		r.CanaryDeployment = r.StableDeployment + "-canary"
+	}
+}
+
+// WhatToCheck names the router.
+func (*ReplicasTraffic) WhatToCheck() string {
+	return fmt.Sprintf("the %s router and the worker's access to it", NameReplicas)
+}
+
 // NameReplicas is the router name of the replica-ratio router.
 const NameReplicas = plans.RouterReplicas
 
@@ -31,12 +73,12 @@ const WeightAnnotation = "coalmine.dev/weight"
 // results is reported as TrafficState.AchievedWeight.
 type Replicas struct {
 	k   kubernetes.Interface
-	cfg plans.ReplicasTraffic
+	cfg ReplicasTraffic
 }
 
 // NewReplicas is the Builder of the replicas router.
 func NewReplicas(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, error) {
-	r := in.Traffic.Replicas
+	r, _ := in.Traffic.Block.(*ReplicasTraffic)
 	if r == nil || r.StableDeployment == "" {
 		return nil, fmt.Errorf("replicas router for %s: traffic.replicas.stableDeployment is required: %w", in.Target.App, api.ErrInvalidConfig)
 	}

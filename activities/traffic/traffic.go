@@ -2,11 +2,11 @@
 // and the registry that builds the router a plan names. Every router
 // implements api.Router; Registry implements api.Routers.
 //
-// On the worker's side, adding a router is one new file with a Builder and
-// one row in NewRegistry's table. The plan format describes the router's
-// block in package plans: its type with a Check method in a file of its
-// own, a field of plans.Traffic and a row in plans' router table; a test
-// keeps the two tables the same list.
+// Adding a router is one new file and one row in the routers table: the
+// file holds the router's plan block (its config type, implementing
+// plans.RouterBlock: name, field checks with paths, defaults) beside its
+// Builder and the api.Router it builds; the row registers the block with
+// plans and names the Builder.
 package traffic
 
 import (
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/plans"
 )
 
 // Builder builds the router of one rollout from the activity input: the
@@ -53,12 +54,42 @@ func NewRegistry(deps Deps) *Registry {
 	if deps.Getenv == nil {
 		deps.Getenv = os.Getenv
 	}
-	return &Registry{deps: deps, builders: map[string]Builder{
-		NameGateway:        NewGateway,
-		NameHTTPRoute:      NewHTTPRoute,
-		NameVirtualService: NewVirtualService,
-		NameReplicas:       NewReplicas,
-	}}
+	r := &Registry{deps: deps, builders: map[string]Builder{}}
+	for _, row := range routers {
+		r.builders[row.block().Kind()] = row.build
+	}
+	return r
+}
+
+// routers is the one table of traffic routers. A row is a router: its plan
+// block (registered with plans, which decodes, checks, fills in and
+// documents it through plans.RouterBlock), a sentence on what the block
+// configures for the schema and the plan reference, and its Builder. The
+// block type and the Builder live in the router's own file.
+var routers = registerRouters(
+	router{func() plans.RouterBlock { return new(GatewayTraffic) }, "Gateway configures coalmine's built-in LLM gateway.", NewGateway},
+	router{func() plans.RouterBlock { return new(HTTPRouteTraffic) }, "HTTPRoute configures a Gateway API HTTPRoute.", NewHTTPRoute},
+	router{func() plans.RouterBlock { return new(VirtualServiceTraffic) }, "VirtualService configures an Istio VirtualService.", NewVirtualService},
+	router{func() plans.RouterBlock { return new(ReplicasTraffic) }, "Replicas splits traffic by the replica counts of two Deployments\nbehind one Service.", NewReplicas},
+)
+
+// A router is a row of the routers table.
+type router struct {
+	// block returns an empty plan block of the router; its Kind is the
+	// router's name.
+	block func() plans.RouterBlock
+	// doc says in a sentence what the block configures.
+	doc string
+	// build builds the router of one rollout.
+	build Builder
+}
+
+// registerRouters makes the rows' blocks known to plans and returns the rows.
+func registerRouters(rows ...router) []router {
+	for _, r := range rows {
+		plans.RegisterRouter(plans.RouterType{New: r.block, Doc: r.doc})
+	}
+	return rows
 }
 
 // Register adds or replaces a builder.

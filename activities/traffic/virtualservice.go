@@ -12,6 +12,58 @@ import (
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
+// VirtualServiceTraffic points at an Istio VirtualService route and its two
+// destinations, given by host or by subset.
+type VirtualServiceTraffic struct {
+	// Namespace of the VirtualService; defaults to the workload's namespace, then "default".
+	Namespace string `json:"namespace,omitempty"`
+	// Name of the VirtualService.
+	Name string `json:"name"`
+	// Route is the name of the HTTP route to change; may be omitted when there is one.
+	Route string `json:"route,omitempty"`
+	// StableHost is the stable destination's host.
+	StableHost string `json:"stableHost"`
+	// CanaryHost is the canary destination's host; defaults to StableHost when subsets are used.
+	CanaryHost string `json:"canaryHost,omitempty"`
+	// StableSubset is the stable destination's subset (DestinationRule).
+	StableSubset string `json:"stableSubset,omitempty"`
+	// CanarySubset is the canary destination's subset (DestinationRule).
+	CanarySubset string `json:"canarySubset,omitempty"`
+}
+
+// Check checks the virtualservice router's block: the VirtualService, the
+// stable host, and a canary host or a pair of subsets.
+func (v *VirtualServiceTraffic) Check(f plans.Fields, path string) {
+	f.Need(path, "name", v.Name, "name: voice-agent")
+	f.Need(path, "stableHost", v.StableHost, "stableHost: voice-agent")
+	if v.CanaryHost == "" && (v.StableSubset == "" || v.CanarySubset == "") {
+		f.Errorf(path, "add canaryHost: voice-agent-canary, or stableSubset and canarySubset",
+			"the canary destination needs canaryHost or a pair of subsets")
+	}
+}
+
+// Kind is virtualservice.
+func (*VirtualServiceTraffic) Kind() string { return NameVirtualService }
+
+// Cannot is empty: header matches and mirrors carry out every kind of step.
+func (*VirtualServiceTraffic) Cannot() []string { return nil }
+
+// ApplyDefaults sets the namespace (the workload's) and the canary host
+// (the stable host, for subsets).
+func (v *VirtualServiceTraffic) ApplyDefaults(s *plans.Spec) {
+	if v.Namespace == "" {
+		v.Namespace = s.WorkloadNamespace()
+	}
+	if v.CanaryHost == "" {
+		v.CanaryHost = v.StableHost
+	}
+}
+
+// WhatToCheck names the VirtualService.
+func (v *VirtualServiceTraffic) WhatToCheck() string {
+	return fmt.Sprintf("the VirtualService %s and the worker's Kubernetes access to it", v.Name)
+}
+
 // NameVirtualService is the router name of Istio VirtualServices.
 const NameVirtualService = plans.RouterVirtualService
 
@@ -28,12 +80,12 @@ func virtualServices() schema.GroupVersionResource {
 // create are never changed.
 type VirtualService struct {
 	res resource
-	cfg plans.VirtualServiceTraffic
+	cfg VirtualServiceTraffic
 }
 
 // NewVirtualService is the Builder of the virtualservice router.
 func NewVirtualService(_ context.Context, in api.TrafficInput, deps Deps) (api.Router, error) {
-	v := in.Traffic.VirtualService
+	v, _ := in.Traffic.Block.(*VirtualServiceTraffic)
 	switch {
 	case v == nil || v.Name == "":
 		return nil, fmt.Errorf("virtualservice router for %s: traffic.virtualservice.name is required: %w", in.Target.App, api.ErrInvalidConfig)

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/plans"
 )
 
@@ -183,23 +185,23 @@ func renderPlan(w io.Writer, p *plans.RolloutPlan) {
 
 func describeTraffic(s *plans.Spec) string {
 	t := s.Traffic
-	switch t.Router {
-	case plans.RouterGateway:
-		g := t.Gateway
+	switch b := t.Block.(type) {
+	case *traffic.GatewayTraffic:
+		g := b
 		return fmt.Sprintf("coalmine gateway, route %s at %s (admin token from $%s)", g.Route, g.URL, g.TokenEnv)
-	case plans.RouterHTTPRoute:
-		h := t.HTTPRoute
+	case *traffic.HTTPRouteTraffic:
+		h := b
 		rule := "its only rule"
 		if h.Rule != "" {
 			rule = "rule " + h.Rule
 		}
 		return fmt.Sprintf("Gateway API HTTPRoute %s/%s, %s: %s (stable) and %s (canary)", h.Namespace, h.Name, rule, h.StableService, h.CanaryService)
-	case plans.RouterVirtualService:
-		v := t.VirtualService
+	case *traffic.VirtualServiceTraffic:
+		v := b
 		return fmt.Sprintf("Istio VirtualService %s/%s: %s (stable) and %s (canary)", v.Namespace, v.Name,
 			destination(v.StableHost, v.StableSubset), destination(v.CanaryHost, v.CanarySubset))
-	case plans.RouterReplicas:
-		r := t.Replicas
+	case *traffic.ReplicasTraffic:
+		r := b
 		total := "as many pods as stable has at start"
 		if r.TotalReplicas > 0 {
 			total = fmt.Sprintf("%d pods", r.TotalReplicas)
@@ -263,29 +265,36 @@ func describeRef(r *plans.AnalysisRef) string {
 	return s
 }
 
+// describeProvider says in a few words what a metric measures; a provider
+// this summary does not know is named by its kind.
 func describeProvider(p plans.Provider) string {
-	switch {
-	case p.Prometheus != nil && p.Prometheus.RawCounts != nil:
-		return "prometheus counts"
-	case p.Prometheus != nil:
-		return "prometheus"
-	case p.Web != nil && p.Web.RawCounts != nil:
-		return "web counts"
-	case p.Web != nil:
-		return "web " + p.Web.JSONPath
-	case p.Gateway != nil:
-		if p.Gateway.Quantile > 0 {
-			return fmt.Sprintf("gateway %s p%g", p.Gateway.Stat, p.Gateway.Quantile*100)
+	switch b := p.Block.(type) {
+	case *metrics.PrometheusProvider:
+		if b.RawCounts != nil {
+			return "prometheus counts"
 		}
-		return "gateway " + p.Gateway.Stat
-	case p.Sentinel != nil:
-		n := len(p.Sentinel.Prompts)
-		if p.Sentinel.File != "" {
-			return fmt.Sprintf("sentinel %s + %d inline", p.Sentinel.File, n)
+		return "prometheus"
+	case *metrics.WebProvider:
+		if b.RawCounts != nil {
+			return "web counts"
+		}
+		return "web " + b.JSONPath
+	case *metrics.GatewayProvider:
+		if b.Quantile > 0 {
+			return fmt.Sprintf("gateway %s p%g", b.Stat, b.Quantile*100)
+		}
+		return "gateway " + b.Stat
+	case *metrics.SentinelProvider:
+		n := len(b.Prompts)
+		if b.File != "" {
+			return fmt.Sprintf("sentinel %s + %d inline", b.File, n)
 		}
 		return fmt.Sprintf("sentinel, %d prompts", n)
-	case p.Judge != nil:
-		return fmt.Sprintf("judge %s, %d samples", p.Judge.Model, p.Judge.Samples)
+	case *metrics.JudgeProvider:
+		return fmt.Sprintf("judge %s, %d samples", b.Model, b.Samples)
+	}
+	if k := p.Kind(); k != "" {
+		return k
 	}
 	return "-"
 }
@@ -324,10 +333,10 @@ func describeJudgement(m plans.Metric) string {
 	if q := m.Sequential; q != nil {
 		parts = append(parts, fmt.Sprintf("sequential: %s is worse, effect ≥ %g%%, α %g, ≥ %d samples", q.WorseWhen, q.MinEffect*100, q.Alpha, q.MinSamples))
 	}
-	switch {
-	case m.Provider.Sentinel != nil:
+	switch m.Provider.Block.(type) {
+	case *metrics.SentinelProvider:
 		parts = append(parts, "every sentinel must pass")
-	case m.Provider.Judge != nil:
+	case *metrics.JudgeProvider:
 		parts = append(parts, "the judge says PASS")
 	}
 	if m.MinSamples > 0 {
@@ -355,13 +364,17 @@ func confidenceNote(p plans.Provider, c plans.Compare) string {
 		}
 	}
 	what := ""
-	switch {
-	case p.Gateway != nil:
-		what = p.Gateway.Stat
-	case p.Prometheus != nil && p.Prometheus.RawCounts == nil:
-		return " (point estimates of a query's number)"
-	case p.Web != nil && p.Web.RawCounts == nil:
-		return " (point estimates of a JSON path's number)"
+	switch b := p.Block.(type) {
+	case *metrics.GatewayProvider:
+		what = b.Stat
+	case *metrics.PrometheusProvider:
+		if b.RawCounts == nil {
+			return " (point estimates of a query's number)"
+		}
+	case *metrics.WebProvider:
+		if b.RawCounts == nil {
+			return " (point estimates of a JSON path's number)"
+		}
 	}
 	switch judged {
 	case 0:

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -32,7 +33,7 @@ func stableVersion(ctx context.Context, c client.Client, namespace string, p *pl
 	if v != "" {
 		return v, "the last promoted rollout of " + app, nil
 	}
-	g := p.Spec.Traffic.Gateway
+	g, _ := p.Spec.Traffic.Block.(*traffic.GatewayTraffic)
 	if g == nil {
 		return "", "", usageError{fmt.Errorf("give --stable: no earlier rollout of %s was promoted, and its plan's router (%s) does not name a stable version", app, p.Spec.Traffic.Router)}
 	}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/devstack"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -115,7 +116,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	defer cancel()
 	var stop stops
 	defer stop.run()
-	d := &demo{o: o, plan: p, route: p.Spec.Traffic.Gateway.Route, tokenEnv: p.Spec.Traffic.Gateway.TokenEnv}
+	g := p.Spec.Traffic.Block.(*traffic.GatewayTraffic) // loadPlan made sure
+	d := &demo{o: o, plan: p, route: g.Route, tokenEnv: g.TokenEnv}
 	if d.versions, err = startAgents(o.Out, &stop); err != nil {
 		return rep, err
 	}
@@ -168,7 +170,7 @@ func loadPlan(path string) (*plans.RolloutPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo plan: %w", err)
 	}
-	if p.Spec.Traffic.Gateway == nil {
+	if _, ok := p.Spec.Traffic.Block.(*traffic.GatewayTraffic); !ok {
 		return nil, fmt.Errorf("demo plan %s: the demo needs the gateway router (spec.traffic.gateway)", path)
 	}
 	return p, nil
@@ -217,7 +219,7 @@ func (d *demo) startGateway(ctx context.Context) (func(), error) {
 	}
 	d.trafficURL, d.adminURL = trafficURL, adminURL
 	d.admin = admin.NewClient(adminURL, demoToken, nil)
-	if old := d.plan.Spec.Traffic.Gateway.URL; old != adminURL {
+	if old := d.plan.Spec.Traffic.Block.(*traffic.GatewayTraffic).URL; old != adminURL {
 		retargetGateway(d.plan, old, adminURL)
 		fmt.Fprintf(d.o.Out, "Plan %s: gateway admin URL %s → %s (the address the demo bound)\n", d.o.PlanPath, old, adminURL)
 	}

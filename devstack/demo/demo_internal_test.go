@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workflows"
@@ -114,15 +116,15 @@ func TestRetargetGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := p.Spec.Traffic.Gateway.URL
+	old := p.Spec.Traffic.Block.(*traffic.GatewayTraffic).URL
 	retargetGateway(p, old, "http://127.0.0.1:1")
-	if p.Spec.Traffic.Gateway.URL != "http://127.0.0.1:1" {
-		t.Errorf("router URL = %s", p.Spec.Traffic.Gateway.URL)
+	if p.Spec.Traffic.Block.(*traffic.GatewayTraffic).URL != "http://127.0.0.1:1" {
+		t.Errorf("router URL = %s", p.Spec.Traffic.Block.(*traffic.GatewayTraffic).URL)
 	}
 	n := 0
 	for _, tpl := range p.Spec.AnalysisTemplates {
 		for _, m := range tpl.Metrics {
-			if g := m.Provider.Gateway; g != nil {
+			if g, ok := m.Provider.Block.(*metrics.GatewayProvider); ok {
 				n++
 				if g.URL != "http://127.0.0.1:1" {
 					t.Errorf("metric %s still reads the gateway at %s", m.Name, g.URL)

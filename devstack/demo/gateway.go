@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/plans"
 )
@@ -13,13 +15,13 @@ import (
 // retargetGateway points the plan's router and every gateway metric that
 // read the plan's gateway at url instead.
 func retargetGateway(p *plans.RolloutPlan, old, url string) {
-	p.Spec.Traffic.Gateway.URL = url
+	p.Spec.Traffic.Block.(*traffic.GatewayTraffic).URL = url
 	for name, t := range p.Spec.AnalysisTemplates {
 		for i, m := range t.Metrics {
-			if g := m.Provider.Gateway; g != nil && (g.URL == "" || g.URL == old) {
+			if g, ok := m.Provider.Block.(*metrics.GatewayProvider); ok && (g.URL == "" || g.URL == old) {
 				c := *g
 				c.URL = url
-				t.Metrics[i].Provider.Gateway = &c
+				t.Metrics[i].Provider.Block = &c
 			}
 		}
 		p.Spec.AnalysisTemplates[name] = t

@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
@@ -441,7 +442,7 @@ routes:
 	const every = 2 * time.Second
 	p := e.plan(t, "solo", `    - setWeight: 25
     - pause: {}`)
-	p.Spec.Traffic.Gateway.URL, p.Spec.Traffic.Gateway.Replicas = gw.admin, nil
+	p.Spec.Traffic.Block.(*traffic.GatewayTraffic).URL, p.Spec.Traffic.Block.(*traffic.GatewayTraffic).Replicas = gw.admin, nil
 	p.Spec.Traffic.VerifyInterval = &plans.Duration{Duration: every}
 	run := e.startPlan(ctx, t, p, "v2")
 	e.waitStatus(ctx, t, "solo", "the gate at 25%", func(st workflows.Status) bool { return st.WaitKind == "gate" && st.Weight == 25 })

@@ -215,10 +215,10 @@ func TestGatewayFleet(t *testing.T) {
 	f := startFleet(t)
 	ctx := context.Background()
 	getenv := func(k string) string { return map[string]string{"GW_TOKEN": fleetToken}[k] }
-	gt := &plans.GatewayTraffic{URL: f.replicas[0].admin, Route: "voice", TokenEnv: "GW_TOKEN",
+	gt := &traffic.GatewayTraffic{URL: f.replicas[0].admin, Route: "voice", TokenEnv: "GW_TOKEN",
 		Replicas: &plans.GatewayReplicas{URLs: f.adminURLs(), ConfirmTimeout: plans.Duration{Duration: 3 * time.Second}}}
 	router, err := traffic.NewRegistry(traffic.Deps{Getenv: getenv}).Router(ctx, api.TrafficInput{
-		Traffic: plans.Traffic{Router: plans.RouterGateway, Gateway: gt},
+		Traffic: plans.Traffic{Router: plans.RouterGateway, Block: gt},
 		Target:  api.Target{App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}},
 	})
 	if err != nil {
@@ -226,9 +226,9 @@ func TestGatewayFleet(t *testing.T) {
 	}
 	provider := metrics.NewGateway(metrics.Options{Getenv: getenv})
 	q := api.Query{App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
-		Traffic: plans.Traffic{Router: plans.RouterGateway, Gateway: gt},
+		Traffic: plans.Traffic{Router: plans.RouterGateway, Block: gt},
 		Metric: plans.Metric{Name: "errors", Interval: plans.Duration{Duration: time.Minute},
-			Provider:   plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatErrorRate}},
+			Provider:   plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatErrorRate}},
 			Sequential: &plans.Sequential{WorseWhen: plans.WorseHigher, Alpha: 0.05, MinEffect: 0.2}}}
 	client := map[string]uint64{}
 	look := func(when string) {

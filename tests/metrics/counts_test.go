@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/activities/metrics"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/plans"
 	"github.com/coalmine-dev/coalmine/workers/demoagent"
@@ -81,9 +82,9 @@ func exampleMetric(t *testing.T, file, template, name string) plans.Metric {
 
 // withAddress returns m reading from the Prometheus server at addr.
 func withAddress(m plans.Metric, addr string) plans.Metric {
-	p := *m.Provider.Prometheus
+	p := *m.Provider.Block.(*metrics.PrometheusProvider)
 	p.Address = addr
-	m.Provider.Prometheus = &p
+	m.Provider.Block = &p
 	return m
 }
 
@@ -115,7 +116,7 @@ func TestWebCountsAgainstEvalEndpoint(t *testing.T) {
 			canary := agent(t, demoagent.Config{Version: "v2", Quality: tt.canaryQuality, Seed: 6})
 			q := api.Query{App: "voice", Stable: api.Version{Name: "v1", URL: stable}, Canary: api.Version{Name: "v2", URL: canary},
 				Metric: plans.Metric{Name: "eval-pass-rate",
-					Provider: plans.Provider{Web: &plans.WebProvider{URL: url, Timeout: plans.Seconds(5), RawCounts: &plans.Counts{Successes: "$.passed", Total: "$.total"}}},
+					Provider: plans.Provider{Block: &metrics.WebProvider{URL: url, Timeout: plans.Seconds(5), RawCounts: &plans.Counts{Successes: "$.passed", Total: "$.total"}}},
 					Compare:  &plans.Compare{With: "stable", MaxRelativeDecrease: ptr(0.1), Method: plans.CompareConfidence}}}
 			var m analysis.Measurement
 			for run := range 3 {

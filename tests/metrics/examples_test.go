@@ -73,7 +73,7 @@ func TestExampleQueriesReturnData(t *testing.T) {
 				}
 			}
 			for _, m := range tmpl.Metrics {
-				pr := m.Provider.Prometheus
+				pr, _ := m.Provider.Block.(*metrics.PrometheusProvider)
 				if pr == nil {
 					continue
 				}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/activities/metrics"
+	"github.com/coalmine-dev/coalmine/activities/traffic"
 	"github.com/coalmine-dev/coalmine/analysis"
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -43,7 +44,7 @@ func measure(t *testing.T, q api.Query) api.Result {
 }
 
 func gatewayTraffic(g *gw, routeName string) plans.Traffic {
-	return plans.Traffic{Router: plans.RouterGateway, Gateway: &plans.GatewayTraffic{URL: g.admin, Route: routeName, TokenEnv: gatewayTokenEnv}}
+	return plans.Traffic{Router: plans.RouterGateway, Block: &traffic.GatewayTraffic{URL: g.admin, Route: routeName, TokenEnv: gatewayTokenEnv}}
 }
 
 // TestWebProviderAgainstEvalEndpoint calls the demo agents' eval endpoint,
@@ -85,7 +86,7 @@ func TestWebProviderAgainstEvalEndpoint(t *testing.T) {
 			if i == len(tests)-1 {
 				path = "$.nothing"
 			}
-			q.Metric.Provider = plans.Provider{Web: &plans.WebProvider{URL: url, JSONPath: path, Timeout: plans.Seconds(5)}}
+			q.Metric.Provider = plans.Provider{Block: &metrics.WebProvider{URL: url, JSONPath: path, Timeout: plans.Seconds(5)}}
 			m := measure(t, q).Measurement
 			if m.Verdict != tt.want {
 				t.Fatalf("verdict = %s (%s), want %s", m.Verdict, m.Reason, tt.want)
@@ -112,15 +113,15 @@ func TestGatewayProvider(t *testing.T) {
 		metric plans.Metric
 		want   analysis.Verdict
 	}{
-		{"error rate against stable", plans.Metric{Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatErrorRate}},
+		{"error rate against stable", plans.Metric{Provider: plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatErrorRate}},
 			Compare: &plans.Compare{With: "stable", MaxAbsolute: ptr(0.1)}}, analysis.Fail},
-		{"success rate condition", plans.Metric{Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatSuccess}},
+		{"success rate condition", plans.Metric{Provider: plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatSuccess}},
 			SuccessCondition: "result >= 0.95"}, analysis.Fail},
-		{"p95 latency relative to stable", plans.Metric{Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatLatency, Quantile: 0.95}},
+		{"p95 latency relative to stable", plans.Metric{Provider: plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatLatency, Quantile: 0.95}},
 			Compare: &plans.Compare{With: "stable", MaxRelativeIncrease: ptr(0.5)}}, analysis.Fail},
-		{"tokens out per request", plans.Metric{Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatTokensOut}},
+		{"tokens out per request", plans.Metric{Provider: plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatTokensOut}},
 			SuccessCondition: "result == 24"}, analysis.Pass},
-		{"tool calls are within limits", plans.Metric{Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatToolCallRate}},
+		{"tool calls are within limits", plans.Metric{Provider: plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatToolCallRate}},
 			Compare: &plans.Compare{With: "stable", MaxAbsolute: ptr(0.1)}}, analysis.Pass},
 	}
 	for _, tt := range tests {
@@ -140,7 +141,7 @@ func TestGatewayProvider(t *testing.T) {
 	t.Run("version without traffic is inconclusive", func(t *testing.T) {
 		q := base
 		q.Canary.Name = "v9"
-		q.Metric = plans.Metric{Name: "errors", Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatErrorRate}},
+		q.Metric = plans.Metric{Name: "errors", Provider: plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatErrorRate}},
 			Compare: &plans.Compare{With: "stable", MaxAbsolute: ptr(0.1)}}
 		if m := measure(t, q).Measurement; m.Verdict != analysis.Inconclusive {
 			t.Fatalf("verdict = %s (%s), want Inconclusive", m.Verdict, m.Reason)
@@ -148,7 +149,7 @@ func TestGatewayProvider(t *testing.T) {
 	})
 	t.Run("sequential error rate decides on exact increments", func(t *testing.T) {
 		q := base
-		q.Metric = plans.Metric{Name: "errors-seq", Provider: plans.Provider{Gateway: &plans.GatewayProvider{Stat: plans.StatErrorRate}},
+		q.Metric = plans.Metric{Name: "errors-seq", Provider: plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatErrorRate}},
 			Sequential: &plans.Sequential{WorseWhen: plans.WorseHigher, Alpha: 0.05, MinEffect: 0.2, MinSamples: 10}}
 		first := measure(t, q)
 		if first.Measurement.Verdict == analysis.Pass || first.Measurement.Verdict == analysis.Fail {
@@ -195,7 +196,7 @@ func TestPrometheusProvider(t *testing.T) {
 	const errRate = `sum(coalmine_gateway_errors_total{route="{{.App}}",version="{{.Version}}"}) / sum(coalmine_gateway_requests_total{route="{{.App}}",version="{{.Version}}"})`
 	base := api.Query{App: "voice", Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"}}
 	promMetric := func(query string) plans.Provider {
-		return plans.Provider{Prometheus: &plans.PrometheusProvider{Address: prom, Query: query, Timeout: plans.Seconds(5)}}
+		return plans.Provider{Block: &metrics.PrometheusProvider{Address: prom, Query: query, Timeout: plans.Seconds(5)}}
 	}
 	tests := []struct {
 		name   string
@@ -274,7 +275,7 @@ func TestSentinelProviderThroughGateway(t *testing.T) {
 	if err := os.WriteFile(file, []byte(suite), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	inline := []plans.SentinelPrompt{{Name: "math", Prompt: "What is 7 times 8?", Expect: plans.Expectation{Regex: `^56\b`}}}
+	inline := []metrics.SentinelPrompt{{Name: "math", Prompt: "What is 7 times 8?", Expect: metrics.Expectation{Regex: `^56\b`}}}
 	perfect := demoagent.Config{Version: "v2", Quality: 1, Tokens: 1, Seed: 5}
 	clueless := demoagent.Config{Version: "v2", Quality: 0, Tokens: 1, Seed: 6}
 	stableCfg := goodAgent
@@ -293,7 +294,7 @@ func TestSentinelProviderThroughGateway(t *testing.T) {
 			g := startGateway(t, route("triage", agent(t, stableCfg), agent(t, tt.canary), 1000))
 			q := api.Query{App: "triage", Traffic: gatewayTraffic(g, "triage"),
 				Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v2"},
-				Metric: plans.Metric{Name: "sentinels", Provider: plans.Provider{Sentinel: &plans.SentinelProvider{
+				Metric: plans.Metric{Name: "sentinels", Provider: plans.Provider{Block: &metrics.SentinelProvider{
 					File: file, Prompts: inline, Stable: true, Model: "triage", Timeout: plans.Seconds(5)}}}}
 			m := measure(t, q).Measurement
 			if m.Verdict != tt.want || m.Final != tt.wantFinal {
@@ -325,7 +326,7 @@ func TestSentinelProviderThroughGateway(t *testing.T) {
 		g := startGateway(t, route("triage", agent(t, stableCfg), agent(t, perfect), 1000))
 		q := api.Query{App: "triage", Traffic: gatewayTraffic(g, "triage"),
 			Stable: api.Version{Name: "v1"}, Canary: api.Version{Name: "v7"},
-			Metric: plans.Metric{Name: "sentinels", Provider: plans.Provider{Sentinel: &plans.SentinelProvider{Prompts: inline}}}}
+			Metric: plans.Metric{Name: "sentinels", Provider: plans.Provider{Block: &metrics.SentinelProvider{Prompts: inline}}}}
 		if _, err := registry().Measure(context.Background(), q); err == nil || !strings.Contains(err.Error(), "not v7") {
 			t.Fatalf("err = %v, want the route's version mismatch", err)
 		}
@@ -343,7 +344,7 @@ func TestJudgeProviderOverChatProtocol(t *testing.T) {
 	g := startGateway(t, gateway.RouteConfig{Name: "judge", Stable: gateway.Backend{Version: "judge", URL: judgeAgent}})
 	q := api.Query{App: "voice",
 		Stable: api.Version{Name: "v1", URL: stable}, Canary: api.Version{Name: "v2", URL: canary},
-		Metric: plans.Metric{Name: "judge", Provider: plans.Provider{Judge: &plans.JudgeProvider{
+		Metric: plans.Metric{Name: "judge", Provider: plans.Provider{Block: &metrics.JudgeProvider{
 			URL: g.traffic + "/judge/v1", Model: "judge-small", Samples: 3, MaxTokens: 5000, Timeout: plans.Seconds(10)}}}}
 	res := measure(t, q)
 	m := res.Measurement
