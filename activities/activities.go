@@ -331,6 +331,30 @@ func (a *Activities) PromoteWorkload(ctx context.Context, in api.WorkloadInput) 
 	})
 }
 
+// heartbeating runs fn and heartbeats while it runs, so that a stuck call
+// is noticed and a cancelled activity learns of it.
+func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) error, details ...any) error {
+	if !activity.IsActivity(ctx) {
+		return fn(ctx)
+	}
+	every := a.HeartbeatEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-t.C:
+			activity.RecordHeartbeat(ctx, details...)
+		}
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {

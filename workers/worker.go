@@ -63,7 +63,11 @@ func NewTunedWorker(c client.Client, taskQueue string, acts *activities.Activiti
 	if taskQueue == "" {
 		taskQueue = workflows.TaskQueue
 	}
-	w := worker.New(c, taskQueue, t.options(stopTimeout))
+	opts := t.options(stopTimeout)
+	// A heartbeat that a loaded server answers late does not end an
+	// activity's work (activities.NewInterceptor).
+	opts.Interceptors = append(opts.Interceptors, activities.NewInterceptor())
+	w := worker.New(c, taskQueue, opts)
 	Register(w, acts)
 	return w
 }
