@@ -8,6 +8,8 @@ export PATH := $(BIN):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
 TEMPORAL_CLI_VERSION := v1.5.1
+# The Temporal server the CLI's dev server embeds, for bench-orchestrator-sql.
+TEMPORAL_SERVER_VERSION := v1.29.1
 PROMETHEUS_VERSION := v0.316.0
 
 .PHONY: all build test lint fuzz clean tools
@@ -81,6 +83,25 @@ BENCH_ARGS ?=
 bench-orchestrator: build $(BIN)/temporal
 	$(GO) build -o $(BIN)/benchorchestrator ./tests/benchorchestrator
 	$(BIN)/benchorchestrator -coalmine $(BIN)/coalmine -temporal $(BIN)/temporal -n $(BENCH_N) -plan $(BENCH_PLAN) $(BENCH_ARGS)
+
+## bench-orchestrator-sql: bench-orchestrator against the Temporal server (4 history shards) on a PostgreSQL started for each run; needs PostgreSQL (apt-get install -y postgresql; PG_BIN is the folder of its initdb and postgres, default the newest /usr/lib/postgresql/*/bin) and builds the server and its SQL tool first
+PG_BIN ?= $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))
+.PHONY: bench-orchestrator-sql
+bench-orchestrator-sql: build $(BIN)/temporal tools-sql
+	$(GO) build -o $(BIN)/benchorchestrator ./tests/benchorchestrator
+	$(BIN)/benchorchestrator -server postgres $(if $(PG_BIN),-pg-bin $(PG_BIN)) -coalmine $(BIN)/coalmine -temporal $(BIN)/temporal \
+		-temporal-server $(BIN)/temporal-server -sql-tool $(BIN)/temporal-sql-tool -n $(BENCH_N) -plan $(BENCH_PLAN) $(BENCH_ARGS)
+
+## tools-sql: the Temporal server and its SQL schema tool ($(TEMPORAL_SERVER_VERSION), the dev server's) built from Go modules into bin/temporal-server and bin/temporal-sql-tool (first time only, several minutes)
+.PHONY: tools-sql
+tools-sql: $(BIN)/temporal-server
+
+# One go install makes both; temporal-server stands for them.
+$(BIN)/temporal-server:
+	@echo "building the Temporal server and temporal-sql-tool $(TEMPORAL_SERVER_VERSION) into bin/ (first time only, several minutes)"
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	GOBIN=$$tmp $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION); \
+	mkdir -p $(BIN); mv $$tmp/sql $(BIN)/temporal-sql-tool; mv $$tmp/server $(BIN)/temporal-server
 
 clean:
 	rm -rf $(BIN) dist

@@ -28,12 +28,14 @@ type row struct {
 	startTime, elapsed               time.Duration
 	promoted                         int
 	serverCPU, workerCPU, gatewayCPU time.Duration
-	workerRSS                        int64
-	aborts                           []time.Duration
-	abortsMissed                     int
-	load                             string
-	looks                            int64
-	hist                             histFigures
+	// dbCPU is PostgreSQL's CPU with -server postgres, else 0.
+	dbCPU        time.Duration
+	workerRSS    int64
+	aborts       []time.Duration
+	abortsMissed int
+	load         string
+	looks        int64
+	hist         histFigures
 }
 
 // histFigures are counted from the histories of the promoted-plan rollouts.
@@ -226,6 +228,9 @@ func printTable(w io.Writer, rows []row) {
 	tw.Flush()
 	for _, r := range rows {
 		fmt.Fprintf(w, "N=%d activities per rollout: %s; %d looks at the eval endpoint; %d workflow tasks failed or timed out\n", r.n, r.hist.activityMix(), r.looks, r.hist.taskFailures)
+		if r.dbCPU > 0 {
+			fmt.Fprintf(w, "N=%d PostgreSQL CPU %s (server CPU is the Temporal server's alone)\n", r.n, secs(r.dbCPU))
+		}
 		if r.hist.firstFailure != "" {
 			fmt.Fprintf(w, "N=%d first workflow task failure: %s\n", r.n, r.hist.firstFailure)
 		}

@@ -82,7 +82,7 @@ func run(parent context.Context, p params, n int) (row, error) {
 		inputs[i] = workflows.Input{Plan: plan, Stable: api.Version{Name: "v1", URL: eval.URL}, Canary: api.Version{Name: "v2", URL: eval.URL}, StartedBy: "bench-orchestrator"}
 	}
 
-	cpu0 := [3]time.Duration{cpuTime(s.server), cpuTime(s.worker), cpuTime(s.gateway)}
+	cpu0 := [4]time.Duration{cpuTime(s.server), cpuTime(s.worker), cpuTime(s.gateway), treeCPU(s.db)}
 	began := time.Now()
 	retries, err := startAll(ctx, s.client, rs, inputs)
 	if err != nil {
@@ -106,10 +106,10 @@ func run(parent context.Context, p params, n int) (row, error) {
 	}
 	aborts := <-abortDone
 	elapsed := time.Since(began)
-	cpu1 := [3]time.Duration{cpuTime(s.server), cpuTime(s.worker), cpuTime(s.gateway)}
+	cpu1 := [4]time.Duration{cpuTime(s.server), cpuTime(s.worker), cpuTime(s.gateway), treeCPU(s.db)}
 	out := row{
 		n: n, plan: p.plan, startTime: startTime, promoted: promoted, elapsed: elapsed,
-		serverCPU: cpu1[0] - cpu0[0], workerCPU: cpu1[1] - cpu0[1], gatewayCPU: cpu1[2] - cpu0[2],
+		serverCPU: cpu1[0] - cpu0[0], workerCPU: cpu1[1] - cpu0[1], gatewayCPU: cpu1[2] - cpu0[2], dbCPU: cpu1[3] - cpu0[3],
 		workerRSS: peakRSS(s.worker), aborts: aborts.took, abortsMissed: aborts.missed, load: loadAvg(), looks: looks.Load(),
 	}
 	keepDir := ""
