@@ -3,17 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/workers"
@@ -182,16 +185,47 @@ func startAll(ctx context.Context, c client.Client, rs []rollout, inputs []workf
 	return retries.Load(), <-errs
 }
 
-// waitAll waits for the rollouts that should be promoted and counts those that were.
+// waitAll waits for the rollouts that should be promoted and counts those
+// that were; it prints why the others were not, grouped by reason.
 func waitAll(ctx context.Context, c client.Client, rs []rollout) (int, error) {
-	var promoted atomic.Int64
+	var (
+		mu       sync.Mutex
+		promoted int
+		why      = map[string]int{}
+	)
 	eachPromoted(rs, 64, func(r rollout) {
 		var res workflows.Result
-		if err := c.GetWorkflow(ctx, workflows.WorkflowID(r.app), "").Get(ctx, &res); err == nil {
-			promoted.Add(1)
+		err := c.GetWorkflow(ctx, workflows.WorkflowID(r.app), "").Get(ctx, &res)
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			promoted++
+			return
 		}
+		why[notPromoted(err)]++
 	})
-	return int(promoted.Load()), nil
+	for reason, n := range why {
+		fmt.Fprintf(os.Stderr, "not promoted: %d × %s\n", n, reason)
+	}
+	return promoted, nil
+}
+
+// appName matches the benchmark's app names, so that reasons group.
+var appName = regexp.MustCompile(`(bench|abort)-[0-9]+`)
+
+// notPromoted is why a rollout was not promoted: the workflow's failure
+// message (not the SDK's wrapping), with app names masked, cut to 200 bytes.
+func notPromoted(err error) string {
+	msg := err.Error()
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		msg = ae.Error()
+	}
+	msg = appName.ReplaceAllString(msg, "$1-N")
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	return msg
 }
 
 // eachPromoted calls fn for every rollout that should be promoted, conc at a time.
