@@ -17,20 +17,24 @@ import (
 // activity.
 func NewInterceptor() interceptor.WorkerInterceptor { return &attemptInterceptor{} }
 
+// attemptInterceptor is the worker interceptor NewInterceptor returns.
 type attemptInterceptor struct {
 	interceptor.WorkerInterceptorBase
 }
 
+// InterceptActivity implements interceptor.WorkerInterceptor.
 func (*attemptInterceptor) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
 	i := &attemptInbound{}
 	i.Next = next
 	return i
 }
 
+// attemptInbound runs one activity on its attempt's own context.
 type attemptInbound struct {
 	interceptor.ActivityInboundInterceptorBase
 }
 
+// ExecuteActivity implements interceptor.ActivityInboundInterceptor.
 func (i *attemptInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	ctx, stop := attemptContext(ctx)
 	defer stop()
