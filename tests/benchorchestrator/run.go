@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -223,7 +224,11 @@ func notPromoted(err error) string {
 	}
 	msg = appName.ReplaceAllString(msg, "$1-N")
 	if len(msg) > 200 {
-		msg = msg[:200] + "…"
+		cut := 200
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
 	}
 	return msg
 }
