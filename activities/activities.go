@@ -337,10 +337,7 @@ func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) 
 	if !activity.IsActivity(ctx) {
 		return fn(ctx)
 	}
-	every := a.HeartbeatEvery
-	if every <= 0 {
-		every = time.Second
-	}
+	every := a.heartbeatEvery()
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
 	t := time.NewTicker(every)
@@ -353,6 +350,15 @@ func (a *Activities) heartbeating(ctx context.Context, fn func(context.Context) 
 			activity.RecordHeartbeat(ctx, details...)
 		}
 	}
+}
+
+// heartbeatEvery is how often activities record a heartbeat (the SDK
+// sends at most one per 80% of the heartbeat timeout).
+func (a *Activities) heartbeatEvery() time.Duration {
+	if a.HeartbeatEvery <= 0 {
+		return time.Second
+	}
+	return a.HeartbeatEvery
 }
 
 func contains(list []string, s string) bool {

@@ -24,11 +24,17 @@ const (
 	// 2 cores) longer timeouts fare better (30 s: 103 timed-out tasks and
 	// aborts of 0.2 / 1.0 s; 5 s: 505 and 8.7 / 51 s), hence the flag.
 	DefaultStickyTimeout = time.Second
+	// DefaultMaxActivities is the most activities a worker runs at once.
+	// Every running rollout holds one for its traffic watch (a goroutine
+	// that reads the split every traffic.verifyInterval), so the SDK's
+	// default of 1,000 would let a thousand watches take every slot.
+	DefaultMaxActivities = 10000
 )
 
 // Tuning says how a worker takes tasks from Temporal. Its zero value is
 // the defaults: poller autoscaling with up to DefaultPollers pollers on each
-// queue, the sticky timeout DefaultStickyTimeout, no rate limit.
+// queue, the sticky timeout DefaultStickyTimeout, DefaultMaxActivities
+// activities at once, no rate limit.
 //
 // Why autoscaling: with a fixed number of workflow-task pollers the SDK
 // sends every poll to the worker's sticky queue while that queue has a
@@ -49,6 +55,9 @@ type Tuning struct {
 	// StickyTimeout bounds a workflow task's wait on the sticky queue
 	// (whole seconds); 0 means DefaultStickyTimeout.
 	StickyTimeout time.Duration
+	// MaxActivities is the most activities the worker runs at once; 0
+	// means DefaultMaxActivities.
+	MaxActivities int
 	// ActivitiesPerSecond limits the activities the whole task queue
 	// starts a second (the server enforces it across workers), sparing the
 	// metric providers and routers; 0 is no limit.
@@ -68,6 +77,8 @@ func (t Tuning) Validate() error {
 		return fmt.Errorf("--sticky-timeout %s: want 1s to 10m (0 is the default, %s)", t.StickyTimeout, DefaultStickyTimeout)
 	case t.StickyTimeout > 0 && t.StickyTimeout%time.Second != 0:
 		return fmt.Errorf("--sticky-timeout %s: Temporal counts it in whole seconds", t.StickyTimeout)
+	case t.MaxActivities < 0 || t.MaxActivities > 1000000:
+		return fmt.Errorf("--max-activities %d: want 1 to 1000000 (0 is the default, %d)", t.MaxActivities, DefaultMaxActivities)
 	case t.ActivitiesPerSecond < 0:
 		return fmt.Errorf("--activities-per-second %g: must not be negative (0 is no limit)", t.ActivitiesPerSecond)
 	}
@@ -79,9 +90,10 @@ func (t Tuning) Validate() error {
 func (t Tuning) options(stopTimeout time.Duration) worker.Options {
 	wf, act := orInt(t.WorkflowPollers, DefaultPollers), orInt(t.ActivityPollers, DefaultPollers)
 	o := worker.Options{
-		WorkerStopTimeout:            stopTimeout,
-		StickyScheduleToStartTimeout: t.StickyTimeout,
-		TaskQueueActivitiesPerSecond: t.ActivitiesPerSecond,
+		WorkerStopTimeout:                  stopTimeout,
+		StickyScheduleToStartTimeout:       t.StickyTimeout,
+		TaskQueueActivitiesPerSecond:       t.ActivitiesPerSecond,
+		MaxConcurrentActivityExecutionSize: orInt(t.MaxActivities, DefaultMaxActivities),
 	}
 	if o.StickyScheduleToStartTimeout == 0 {
 		o.StickyScheduleToStartTimeout = DefaultStickyTimeout

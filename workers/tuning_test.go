@@ -20,6 +20,7 @@ func TestTuningValidate(t *testing.T) {
 		{name: "too many activity pollers", t: Tuning{ActivityPollers: 5000}, want: "--activity-pollers 5000"},
 		{name: "sticky in milliseconds", t: Tuning{StickyTimeout: 1500 * time.Millisecond}, want: "whole seconds"},
 		{name: "sticky too long", t: Tuning{StickyTimeout: time.Hour}, want: "--sticky-timeout 1h0m0s"},
+		{name: "negative max activities", t: Tuning{MaxActivities: -1}, want: "--max-activities -1"},
 		{name: "negative rate", t: Tuning{ActivitiesPerSecond: -1}, want: "--activities-per-second"},
 	}
 	for _, tt := range tests {
@@ -40,11 +41,11 @@ func TestTuningOptions(t *testing.T) {
 	if o.WorkflowTaskPollerBehavior == nil || o.ActivityTaskPollerBehavior == nil {
 		t.Fatal("the default tuning sets no poller behaviour")
 	}
-	if o.StickyScheduleToStartTimeout != DefaultStickyTimeout || o.WorkerStopTimeout != 30*time.Second || o.TaskQueueActivitiesPerSecond != 0 {
+	if o.StickyScheduleToStartTimeout != DefaultStickyTimeout || o.WorkerStopTimeout != 30*time.Second || o.TaskQueueActivitiesPerSecond != 0 || o.MaxConcurrentActivityExecutionSize != DefaultMaxActivities {
 		t.Fatalf("default options = %+v", o)
 	}
-	o = Tuning{StickyTimeout: 2 * time.Second, ActivitiesPerSecond: 50}.options(time.Second)
-	if o.StickyScheduleToStartTimeout != 2*time.Second || o.TaskQueueActivitiesPerSecond != 50 {
+	o = Tuning{StickyTimeout: 2 * time.Second, ActivitiesPerSecond: 50, MaxActivities: 20}.options(time.Second)
+	if o.StickyScheduleToStartTimeout != 2*time.Second || o.TaskQueueActivitiesPerSecond != 50 || o.MaxConcurrentActivityExecutionSize != 20 {
 		t.Fatalf("options = %+v", o)
 	}
 }

@@ -232,7 +232,7 @@ const changeJudgedLooks = "judged-looks"
 // record-histories` writes: change it with every workflow.GetVersion
 // change, so the histories of each version are recorded beside the older
 // ones and never overwrite them.
-const HistoryVersion = "v3-rollback-force"
+const HistoryVersion = "v3-watch-traffic"
 
 // assessHere records a look and assesses the metric in the workflow, as
 // rollouts recorded before changeJudgedLooks did, and as every rollout does

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,8 @@ type harness struct {
 	metrics *fakeMetrics
 	notes   *fakeNotifier
 	loads   *fakeWorkloads
+	// watchEvery is the plan's traffic.verifyInterval (run sets it).
+	watchEvery time.Duration
 }
 
 func newHarness(t *testing.T, scripts map[string][]string) *harness {
@@ -47,20 +50,34 @@ func newHarness(t *testing.T, scripts map[string][]string) *harness {
 		loads:   &fakeWorkloads{},
 	}
 	h.env.RegisterWorkflow(Rollout)
-	h.env.RegisterActivity(&activities.Activities{
+	acts := &activities.Activities{
 		Routers:        h.router,
 		Metrics:        h.metrics,
 		Notifier:       h.notes,
 		Workloads:      h.loads,
 		HeartbeatEvery: time.Hour,
 		Logger:         slog.New(slog.DiscardHandler),
-	})
+	}
+	h.env.RegisterActivity(acts)
+	// The test environment skips no time while an activity runs, so here
+	// a traffic watch is one read of the real activity after each interval
+	// on the workflow clock.
+	h.watchEvery = plans.DefaultVerifyInterval
+	h.env.OnActivity(api.NameWatchTraffic, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, in api.WatchInput) (api.WatchResult, error) {
+			in.For = time.Nanosecond
+			return acts.WatchTraffic(ctx, in)
+		}).
+		AfterFn(func() time.Duration { return h.watchEvery })
 	h.env.SetTestTimeout(30 * time.Second)
 	return h
 }
 
 func (h *harness) run(p plans.RolloutPlan) {
 	h.t.Helper()
+	if v := p.Spec.Traffic.VerifyInterval; v != nil && v.Duration > 0 {
+		h.watchEvery = v.Duration
+	}
 	h.env.ExecuteWorkflow(Rollout, input(p))
 	if !h.env.IsWorkflowCompleted() {
 		h.t.Fatal("workflow did not complete")

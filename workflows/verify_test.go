@@ -1,10 +1,14 @@
 package workflows
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -70,6 +74,35 @@ func TestVerifyOff(t *testing.T) {
 	for _, e := range h.status().Events {
 		if strings.Contains(e.Message, "restored") {
 			t.Errorf("event %q with verifyInterval 0s", e.Message)
+		}
+	}
+}
+
+// TestWatchFollowsTheSteps: each setWeight cancels the watch of the split
+// before it and starts one for the new split, so the workflow's own
+// changes are never taken for drift, and no VerifyTraffic runs while the
+// split holds.
+func TestWatchFollowsTheSteps(t *testing.T) {
+	h := newHarness(t, nil)
+	p := plan(weight(10), pauseFor(5*time.Minute+30*time.Second), weight(50), pauseFor(5*time.Minute))
+	every := plans.Duration{Duration: time.Minute}
+	p.Spec.Traffic.VerifyInterval = &every
+	started := map[string]int{}
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		started[info.ActivityType.Name]++
+	})
+	h.run(p)
+	h.result()
+	wantCalls(t, h.router.Calls(), []string{"setWeight 10", "setWeight 50", "promote"})
+	if started[api.NameVerifyTraffic] != 0 {
+		t.Errorf("%d VerifyTraffic activities ran; the split never drifted", started[api.NameVerifyTraffic])
+	}
+	if started[api.NameWatchTraffic] < 8 {
+		t.Errorf("%d watches in 10 minutes of holding at a 1-minute interval, want at least 8", started[api.NameWatchTraffic])
+	}
+	for _, e := range h.status().Events {
+		if strings.Contains(e.Message, "restored") || strings.Contains(e.Message, "traffic split") {
+			t.Errorf("event %q while nothing changed the split", e.Message)
 		}
 	}
 }

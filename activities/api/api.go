@@ -106,4 +106,8 @@ const (
 	// NameVerifyTraffic reads the split back and restores what the
 	// workflow last set (traffic.verifyInterval).
 	NameVerifyTraffic = "VerifyTraffic"
+	// NameWatchTraffic reads the split back every traffic.verifyInterval
+	// for as long as it runs, and returns only when it differs or cannot
+	// be read.
+	NameWatchTraffic = "WatchTraffic"
 )

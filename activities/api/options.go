@@ -49,6 +49,17 @@ func Options(name string) workflow.ActivityOptions {
 		o := traffic
 		o.RetryPolicy = retry(time.Second, 10*time.Second, 3)
 		return o
+	case NameWatchTraffic:
+		// One attempt runs for up to WatchFor. A lost worker's attempt is
+		// given to another worker after the heartbeat timeout (the SDK
+		// sends at most one heartbeat per 48 s then, which keeps a
+		// thousand watches light for the server); failed reads come back
+		// as a result, so attempts are not counted.
+		return workflow.ActivityOptions{
+			StartToCloseTimeout: WatchFor + 5*time.Minute,
+			HeartbeatTimeout:    time.Minute,
+			RetryPolicy:         retry(time.Second, time.Minute, 0),
+		}
 	case NameResetTraffic:
 		// The workflow repeats the whole activity until it succeeds.
 		// A lost worker's attempt is retried at once (the heartbeat timeout

@@ -65,7 +65,10 @@ a workflow task waits for this worker's cache before any worker takes it:
 the default 1s lets a new worker take over a killed worker's rollbacks
 within seconds; on a worker starved of CPU 30s spares it replays;
 --activities-per-second caps the activities the whole task queue starts a
-second (0, the default, is no cap).
+second (0, the default, is no cap). Each running rollout keeps one
+activity open to watch its traffic split (traffic.verifyInterval), so
+--max-activities must exceed the rollouts a worker runs at once; the
+default is 10000.
 
 On SIGINT or SIGTERM the worker stops polling and lets activities in
 flight finish within --stop-timeout.`,
@@ -102,6 +105,7 @@ flight finish within --stop-timeout.`,
 	cmd.Flags().IntVar(&tuning.ActivityPollers, "activity-pollers", workers.DefaultPollers, "most activity-task pollers (a fixed number with --fixed-pollers)")
 	cmd.Flags().BoolVar(&tuning.FixedPollers, "fixed-pollers", false, "keep the poller counts fixed instead of scaling them with the server's backlog")
 	cmd.Flags().DurationVar(&tuning.StickyTimeout, "sticky-timeout", workers.DefaultStickyTimeout, "how long a workflow task waits on this worker's sticky queue before any worker may take it (whole seconds)")
+	cmd.Flags().IntVar(&tuning.MaxActivities, "max-activities", workers.DefaultMaxActivities, "most activities this worker runs at once; each running rollout holds one to watch its traffic split")
 	cmd.Flags().Float64Var(&tuning.ActivitiesPerSecond, "activities-per-second", 0, "most activities the whole task queue starts a second, enforced by the server; 0 is no limit")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-listen", "127.0.0.1:9464", "address for Prometheus /metrics; empty serves none")
 	cmd.Flags().DurationVar(&stopTimeout, "stop-timeout", 30*time.Second, "how long activities in flight may finish on shutdown")
