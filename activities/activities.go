@@ -79,8 +79,14 @@ func (a *Activities) change(ctx context.Context, in api.TrafficInput, kind strin
 	if err := mayWrite(ctx, r, in, kind); err != nil {
 		return api.TrafficState{}, err
 	}
+	return a.write(ctx, r, in, kind, apply)
+}
+
+// write applies one traffic change to r and reads the split back,
+// heartbeating that this attempt may have written.
+func (a *Activities) write(ctx context.Context, r api.Router, in api.TrafficInput, kind string, apply func(api.Router) error) (api.TrafficState, error) {
 	var st api.TrafficState
-	err = a.heartbeating(ctx, func(ctx context.Context) error {
+	err := a.heartbeating(ctx, func(ctx context.Context) error {
 		if err := apply(r); err != nil {
 			err = fmt.Errorf("%s on %s router for %s: %w", kind, in.Traffic.Router, in.Target.App, err)
 			if errors.Is(err, api.ErrUnsupported) {
@@ -88,6 +94,7 @@ func (a *Activities) change(ctx context.Context, in api.TrafficInput, kind strin
 			}
 			return failure(ctx, err, routerFallback(err))
 		}
+		var err error
 		st, err = r.Read(ctx)
 		if err != nil {
 			err = fmt.Errorf("read back %s router for %s after %s: %w", in.Traffic.Router, in.Target.App, kind, err)
@@ -143,8 +150,18 @@ func (a *Activities) PromoteTraffic(ctx context.Context, in api.TrafficInput) (a
 }
 
 // ResetTraffic sends all traffic back to the stable version.
+//
+// Unlike the changes forward, a reset writes at once, without reading the
+// router and recording a heartbeat first: no one asks whether a reset left
+// the split untouched (the workflow repeats it until it succeeds), and on a
+// loaded Temporal server that first heartbeat's answer took seconds of an
+// abort's way to 0% (make bench-orchestrator).
 func (a *Activities) ResetTraffic(ctx context.Context, in api.TrafficInput) (api.TrafficState, error) {
-	return a.change(ctx, in, "reset", func(r api.Router) error { return r.Reset(ctx) })
+	r, err := a.router(ctx, in)
+	if err != nil {
+		return api.TrafficState{}, err
+	}
+	return a.write(ctx, r, in, "reset", func(r api.Router) error { return r.Reset(ctx) })
 }
 
 // Measure takes one measurement of one metric. A provider failure is a

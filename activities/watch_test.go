@@ -139,4 +139,3 @@ func TestWatchTrafficEndsWhenCancelled(t *testing.T) {
 		t.Fatal("the watch did not end when cancelled")
 	}
 }
-
