@@ -33,6 +33,10 @@ func retry(initial, maxInterval time.Duration, attempts int32, extra ...string) 
 // sends at most one heartbeat per 80% of this timeout.
 const shortHeartbeat = 2 * time.Second
 
+// changeRetryFor is how long a traffic change forward is retried before
+// the step fails and the rollout rolls back.
+const changeRetryFor = 10 * time.Minute
+
 // Options returns the activity options of one activity type, by name. All
 // timeouts and retry policies live here.
 func Options(name string) workflow.ActivityOptions {
@@ -43,7 +47,15 @@ func Options(name string) workflow.ActivityOptions {
 	}
 	switch name {
 	case NameSetWeight, NameSetSegmentWeight, NameSetShadow, NamePromoteTraffic:
-		return traffic
+		// Retried for ten minutes rather than a number of times: an
+		// attempt a loaded server timed out (its heartbeats answered
+		// late) says nothing about the router, and at 1,000 rollouts
+		// eight such attempts in a row rolled 3 good canaries back (make
+		// bench-orchestrator-sql). Errors no retry can fix fail at once.
+		o := traffic
+		o.ScheduleToCloseTimeout = changeRetryFor
+		o.RetryPolicy = retry(time.Second, 30*time.Second, 0)
+		return o
 	case NameVerifyTraffic:
 		// The next look tries again; don't hold the steps' traffic lock long.
 		o := traffic
