@@ -172,6 +172,9 @@ func (a *Activities) Measure(ctx context.Context, in api.MeasureInput) (api.Meas
 	if a.Metrics == nil {
 		return api.MeasureResult{}, temporal.NewNonRetryableApplicationError("no metric providers on this worker", api.ErrorTypeInvalidConfig, nil)
 	}
+	if err := a.untilDue(ctx, in.NotBefore); err != nil {
+		return api.MeasureResult{}, fmt.Errorf("measure %s: %w", in.Metric.Name, err)
+	}
 	q := api.Query{
 		Metric:  in.Metric,
 		App:     in.Target.App,

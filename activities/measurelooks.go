@@ -21,6 +21,9 @@ func (a *Activities) MeasureLooks(ctx context.Context, in api.MeasureLooksInput)
 	if len(in.Looks) == 0 || len(in.Looks) > maxLooks {
 		return api.MeasureLooksResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("measure looks: %d looks asked, want 1 to %d", len(in.Looks), maxLooks), api.ErrorTypeInvalidConfig, nil)
 	}
+	if err := a.untilDue(ctx, in.NotBefore); err != nil {
+		return api.MeasureLooksResult{}, fmt.Errorf("measure looks: %w", err)
+	}
 	out := api.MeasureLooksResult{Looks: make([]api.LookResult, len(in.Looks))}
 	errs := make([]error, len(in.Looks))
 	var wg sync.WaitGroup

@@ -148,23 +148,39 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 	args := r.argsFor(ms.Template, ref)
 	judged := workflow.GetVersion(ctx, changeJudgedLooks, workflow.DefaultVersion, 1) >= 1
 	batched := judged && workflow.GetVersion(ctx, changeBatchedLooks, workflow.DefaultVersion, 1) >= 1
-	input := func() api.MeasureInput {
+	delayed := batched && workflow.GetVersion(ctx, changeDelayedLooks, workflow.DefaultVersion, 1) >= 1
+	// input is the look's input for a look taken at the time at.
+	input := func(at time.Time) api.MeasureInput {
 		in := api.MeasureInput{Metric: m, Target: r.target, Traffic: r.spec.Traffic, Args: args, State: ms.State}
 		if judged {
 			in.Watch = background
-			in.Judge = &api.JudgeInput{History: ms.History, Limits: limits, ExposedFor: r.exposedFor(ctx), At: workflow.Now(ctx)}
+			in.Judge = &api.JudgeInput{History: ms.History, Limits: limits, ExposedFor: r.exposedAt(at), At: at}
 		}
 		return in
 	}
 	for {
 		var taken *lookPeer
-		if left := ms.NextAt.Sub(workflow.Now(ctx)); !ms.NextAt.IsZero() && left > 0 {
-			if batched {
-				p := &lookPeer{ms: ms, due: ms.NextAt, background: background, interval: limits.Interval, input: input}
+		if now := workflow.Now(ctx); delayed && ms.NextAt.Sub(now) <= api.MaxLookWait {
+			// Due now or soon: the look waits in its activity.
+			p := &lookPeer{ms: ms, due: ms.NextAt, background: background, interval: limits.Interval, input: input, delayed: true}
+			if p.due.Before(now) {
+				p.due = now
+			}
+			if taken = r.delayedLook(ctx, p); ctx.Err() != nil {
+				return
+			}
+			if taken == nil {
+				// The look that took this one was cut short: look again.
+				continue
+			}
+		} else if left := ms.NextAt.Sub(now); !ms.NextAt.IsZero() && left > 0 {
+			p := &lookPeer{ms: ms, due: ms.NextAt, background: background, interval: limits.Interval, input: input}
+			switch {
+			case batched:
 				if taken = r.waitLook(ctx, p, left); ctx.Err() != nil {
 					return
 				}
-			} else {
+			default:
 				// Before batched-looks a timer that fired in the workflow
 				// task that cancelled ctx still scheduled its look (and
 				// cancelled it at once); replay needs that kept.
@@ -181,9 +197,9 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		case taken != nil:
 			res, err, releases = taken.res, taken.err, taken.releases
 		case batched:
-			res, err = r.measureLook(ctx, ms, input())
+			res, err = r.measureLook(ctx, ms, input(workflow.Now(ctx)))
 		default:
-			err = r.exec(ctx, "measure "+ms.Template+"/"+ms.Metric, api.NameMeasure, input(), &res)
+			err = r.exec(ctx, "measure "+ms.Template+"/"+ms.Metric, api.NameMeasure, input(workflow.Now(ctx)), &res)
 		}
 		if ctx.Err() != nil {
 			return
@@ -232,7 +248,7 @@ const changeJudgedLooks = "judged-looks"
 // record-histories` writes: change it with every workflow.GetVersion
 // change, so the histories of each version are recorded beside the older
 // ones and never overwrite them.
-const HistoryVersion = "v3-watch-traffic"
+const HistoryVersion = "v4-delayed-looks"
 
 // assessHere records a look and assesses the metric in the workflow, as
 // rollouts recorded before changeJudgedLooks did, and as every rollout does

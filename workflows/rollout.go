@@ -575,6 +575,14 @@ func (r *rollout) exec(ctx workflow.Context, summary, name string, in, out any) 
 	return err
 }
 
+// execLook runs the look activity called name, which first waits wait for
+// its due time, with the options for that wait and a summary.
+func (r *rollout) execLook(ctx workflow.Context, summary, name string, wait time.Duration, in, out any) error {
+	opts := api.LookOptions(name, wait)
+	opts.Summary = summary
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, in).Get(ctx, out)
+}
+
 // errText is an activity error's message without the SDK's wrapping.
 func errText(err error) string {
 	var ae *temporal.ApplicationError

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -35,6 +36,11 @@ type harness struct {
 	loads   *fakeWorkloads
 	// watchEvery is the plan's traffic.verifyInterval (run sets it).
 	watchEvery time.Duration
+	// lookWaits hands the wait of a look activity (MeasureInput.NotBefore)
+	// from the started listener to the look's mock, one at a time.
+	lookWaits chan time.Duration
+	// started, when set, is told of every activity that starts.
+	started func(info *activity.Info)
 }
 
 func newHarness(t *testing.T, scripts map[string][]string) *harness {
@@ -69,8 +75,56 @@ func newHarness(t *testing.T, scripts map[string][]string) *harness {
 			return acts.WatchTraffic(ctx, in)
 		}).
 		AfterFn(func() time.Duration { return h.watchEvery })
+	h.mockLooks(acts)
 	h.env.SetTestTimeout(30 * time.Second)
 	return h
+}
+
+// mockLooks runs the real look activities after the wait for their due
+// time on the workflow clock, which the test environment cannot see from
+// inside an activity: the started listener reads the input's NotBefore
+// against the workflow clock and the mock's AfterFn waits that long.
+func (h *harness) mockLooks(acts *activities.Activities) {
+	h.lookWaits = make(chan time.Duration, 1)
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		if h.started != nil {
+			h.started(info)
+		}
+		var due time.Time
+		switch info.ActivityType.Name {
+		case api.NameMeasure:
+			var in api.MeasureInput
+			if err := args.Get(&in); err != nil {
+				h.t.Errorf("decode %s input: %v", info.ActivityType.Name, err)
+			}
+			due = in.NotBefore
+		case api.NameMeasureLooks:
+			var in api.MeasureLooksInput
+			if err := args.Get(&in); err != nil {
+				h.t.Errorf("decode %s input: %v", info.ActivityType.Name, err)
+			}
+			due = in.NotBefore
+		default:
+			return
+		}
+		wait := time.Duration(0)
+		if !due.IsZero() {
+			wait = due.Sub(h.env.Now())
+		}
+		h.lookWaits <- wait
+	})
+	h.env.OnActivity(api.NameMeasure, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, in api.MeasureInput) (api.MeasureResult, error) {
+			in.NotBefore = time.Time{}
+			return acts.Measure(ctx, in)
+		}).
+		AfterFn(func() time.Duration { return <-h.lookWaits })
+	h.env.OnActivity(api.NameMeasureLooks, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, in api.MeasureLooksInput) (api.MeasureLooksResult, error) {
+			in.NotBefore = time.Time{}
+			return acts.MeasureLooks(ctx, in)
+		}).
+		AfterFn(func() time.Duration { return <-h.lookWaits })
 }
 
 func (h *harness) run(p plans.RolloutPlan) {

@@ -321,10 +321,11 @@ func (r *rollout) exposed(ctx workflow.Context) {
 	}
 }
 
-// exposedFor is how long the canary has had a share of traffic; 0 when it has none.
-func (r *rollout) exposedFor(ctx workflow.Context) time.Duration {
+// exposedAt is how long the canary will have had a share of traffic at the
+// time at, if it keeps it; 0 when it has none now.
+func (r *rollout) exposedAt(at time.Time) time.Duration {
 	if r.st.CanaryTrafficSince.IsZero() {
 		return 0
 	}
-	return workflow.Now(ctx).Sub(r.st.CanaryTrafficSince)
+	return at.Sub(r.st.CanaryTrafficSince)
 }

@@ -1,14 +1,12 @@
 package workflows
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/converter"
 
 	"github.com/coalmine-dev/coalmine/activities/api"
 	"github.com/coalmine-dev/coalmine/plans"
@@ -88,9 +86,9 @@ func TestWatchFollowsTheSteps(t *testing.T) {
 	every := plans.Duration{Duration: time.Minute}
 	p.Spec.Traffic.VerifyInterval = &every
 	started := map[string]int{}
-	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+	h.started = func(info *activity.Info) {
 		started[info.ActivityType.Name]++
-	})
+	}
 	h.run(p)
 	h.result()
 	wantCalls(t, h.router.Calls(), []string{"setWeight 10", "setWeight 50", "promote"})

@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // NameMeasureLooks is the registered name of Activities.MeasureLooks;
 // recorded histories name it.
 const NameMeasureLooks = "MeasureLooks"
@@ -9,6 +11,9 @@ const NameMeasureLooks = "MeasureLooks"
 type MeasureLooksInput struct {
 	// Looks are measured at once, each as Measure would.
 	Looks []MeasureInput `json:"looks"`
+	// NotBefore, when set, is when the looks are due: the activity waits
+	// until then, as MeasureInput.NotBefore does for one look.
+	NotBefore time.Time `json:"notBefore,omitempty"`
 }
 
 // MeasureLooksResult holds one answer per look, in the input's order.

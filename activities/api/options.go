@@ -33,6 +33,27 @@ func retry(initial, maxInterval time.Duration, attempts int32, extra ...string) 
 // sends at most one heartbeat per 80% of this timeout.
 const shortHeartbeat = 2 * time.Second
 
+// MaxLookWait is the longest a look waits in its activity for its due
+// time (MeasureInput.NotBefore). A look due later waits on a workflow
+// timer first: a waiting activity costs the server a heartbeat every
+// 48 s, a timer one workflow task.
+const MaxLookWait = 5 * time.Minute
+
+// LookOptions are the options of a Measure or MeasureLooks activity that
+// first waits wait for its looks' due time. The heartbeat timeout is long
+// enough that the SDK sends one heartbeat per 48 s while it waits, which
+// keeps a thousand waiting looks light for the server; a lost worker's look
+// is measured by another worker a minute later.
+func LookOptions(name string, wait time.Duration) workflow.ActivityOptions {
+	o := Options(name)
+	if wait <= 0 {
+		return o
+	}
+	o.StartToCloseTimeout += wait
+	o.HeartbeatTimeout = time.Minute
+	return o
+}
+
 // changeRetryFor is how long a traffic change forward is retried before
 // the step fails and the rollout rolls back.
 const changeRetryFor = 10 * time.Minute

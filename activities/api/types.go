@@ -97,6 +97,11 @@ type MeasureInput struct {
 	// Watch asks a sequential test not to end at a Pass: background
 	// analysis watches until the rollout ends.
 	Watch bool `json:"watch,omitempty"`
+	// NotBefore, when set, is when the look is due: the activity waits in
+	// the worker until then (heartbeating) and measures then, so that a
+	// look due soon costs no timer and no workflow task of its own. Judge
+	// is given for that time.
+	NotBefore time.Time `json:"notBefore,omitempty"`
 	// Judge, when set, makes the activity judge the measurement as well:
 	// the sample floor, the no-data timeout and the limits, so that these
 	// decisions are recorded in history. Nil leaves them to the caller.

@@ -10,11 +10,11 @@ import (
 	"github.com/coalmine-dev/coalmine/activities/api"
 )
 
-// TestBatchedLooksPromoted runs an analysis beside a background metric:
-// a background look due within half its interval (5 s) is taken along
-// with one of the analysis' looks (2 s apart, so at least one of them is
-// that close to it, however the steps are timed), by MeasureLooks; and no
-// Notify activity runs for a plan without notifications.
+// TestBatchedLooksPromoted runs an analysis beside two background metrics
+// measured every 3 s: their looks are taken together, by MeasureLooks,
+// and every look waits for its due time in its activity, so that the
+// only timer is the pause's; and no Notify activity runs for a plan
+// without notifications.
 func TestBatchedLooksPromoted(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, "it-batched", 0.95)
@@ -37,24 +37,36 @@ func TestBatchedLooksPromoted(t *testing.T) {
     guard:
       metrics:
         - name: error-rate
-          interval: 10s
+          interval: 3s
           minSamples: 5
           provider: {gateway: {stat: error_rate}}
-          successCondition: result <= 0.05`))
+          successCondition: result <= 0.05
+        - name: error-rate-loose
+          interval: 3s
+          minSamples: 5
+          provider: {gateway: {stat: error_rate}}
+          successCondition: result <= 0.2`))
 	if _, err := s.result(run); err != nil {
 		t.Fatalf("rollout: %v", err)
 	}
 	counts := s.activityCounts(run.GetID(), run.GetRunID())
-	if counts[api.NameMeasureLooks] == 0 {
-		t.Errorf("activities %v: no MeasureLooks, the looks were not batched", counts)
+	if counts[api.NameMeasureLooks] == 0 || counts[api.NameMeasure] != 3 {
+		t.Errorf("activities %v: want the guard's looks in MeasureLooks and the analysis' 3 in Measure", counts)
 	}
 	if counts[api.NameNotify] != 0 {
 		t.Errorf("activities %v: Notify ran for a plan without notifications", counts)
 	}
+	if n := counts[timers]; n != 1 {
+		t.Errorf("%d timers, want the pause's only: the looks wait in their activities", n)
+	}
 	s.recordHistory(run, "batched-looks-promoted")
 }
 
-// activityCounts counts the activities of a run's history by type.
+// timers is the key under which activityCounts counts the timers started.
+const timers = "timers"
+
+// activityCounts counts the activities of a run's history by type, and
+// its timers under timers.
 func (s *stack) activityCounts(id, runID string) map[string]int {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -68,6 +80,9 @@ func (s *stack) activityCounts(id, runID string) map[string]int {
 		}
 		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
 			counts[a.GetActivityType().GetName()]++
+		}
+		if ev.GetTimerStartedEventAttributes() != nil {
+			counts[timers]++
 		}
 	}
 	return counts

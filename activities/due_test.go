@@ -1,0 +1,96 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coalmine-dev/coalmine/activities"
+	"github.com/coalmine-dev/coalmine/activities/api"
+	"github.com/coalmine-dev/coalmine/analysis"
+	"github.com/coalmine-dev/coalmine/plans"
+)
+
+// clocked passes every look and records when each was measured.
+type clocked struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (c *clocked) Measure(context.Context, api.Query) (api.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = append(c.at, time.Now())
+	return api.Result{Measurement: analysis.Measurement{Verdict: analysis.Pass}}, nil
+}
+
+func (c *clocked) first() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.at) == 0 {
+		return time.Time{}
+	}
+	return c.at[0]
+}
+
+// TestLooksWaitUntilDue: a look with NotBefore is measured then, not when
+// the activity starts.
+func TestLooksWaitUntilDue(t *testing.T) {
+	look := api.MeasureInput{Metric: plans.Metric{Name: "errors"}}
+	tests := []struct {
+		name string
+		run  func(a *activities.Activities, due time.Time) error
+	}{
+		{name: "Measure", run: func(a *activities.Activities, due time.Time) error {
+			in := look
+			in.NotBefore = due
+			_, err := env(a).ExecuteActivity(api.NameMeasure, in)
+			return err
+		}},
+		{name: "MeasureLooks", run: func(a *activities.Activities, due time.Time) error {
+			_, err := env(a).ExecuteActivity(api.NameMeasureLooks, api.MeasureLooksInput{Looks: []api.MeasureInput{look, look}, NotBefore: due})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clocked{}
+			a := &activities.Activities{Metrics: c, HeartbeatEvery: 50 * time.Millisecond}
+			due := time.Now().Add(300 * time.Millisecond)
+			if err := tt.run(a, due); err != nil {
+				t.Fatal(err)
+			}
+			if at := c.first(); at.Before(due) {
+				t.Errorf("measured %s before it was due", due.Sub(at))
+			}
+		})
+	}
+}
+
+// TestLookWaitEndsWhenCancelled: a cancelled look that waits for its due
+// time ends at once and measures nothing.
+func TestLookWaitEndsWhenCancelled(t *testing.T) {
+	c := &clocked{}
+	a := &activities.Activities{Metrics: c}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	in := api.MeasureInput{Metric: plans.Metric{Name: "errors"}, NotBefore: time.Now().Add(time.Hour)}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Measure(ctx, in)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the look still waits 30 s after it was cancelled")
+	}
+	if !c.first().IsZero() {
+		t.Error("a cancelled look was measured")
+	}
+}
