@@ -2,15 +2,34 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 )
 
-// untilDue waits until a look's due time (MeasureInput.NotBefore), recording
-// heartbeats while it waits so that a lost worker is noticed and a cancelled
-// look ends; it returns at once when due is zero or past.
+// errWorkerStopping fails an activity that waits when its worker stops, so
+// that the server gives it to another worker at once rather than after the
+// worker's stop timeout.
+var errWorkerStopping = errors.New("the worker is stopping: another worker takes this on")
+
+// stopping is closed when the worker running the activity of ctx stops;
+// nil outside an activity.
+func stopping(ctx context.Context) <-chan struct{} {
+	if !activity.IsActivity(ctx) {
+		return nil
+	}
+	return activity.GetWorkerStopChannel(ctx)
+}
+
+// untilDue waits until a look's due time (MeasureInput.NotBefore); it
+// returns at once when due is zero or past, and fails when the worker
+// stops or ctx ends. It records no heartbeat while it waits: the look's
+// heartbeat timeout runs from its start past its due time
+// (api.LookOptions), so that a thousand waiting looks cost the server
+// nothing until they are measured. A look cancelled while it waits learns
+// of it when it is measured, and its answer is dropped.
 func (a *Activities) untilDue(ctx context.Context, due time.Time) error {
 	wait := time.Until(due)
 	if due.IsZero() || wait <= 0 {
@@ -18,20 +37,12 @@ func (a *Activities) untilDue(ctx context.Context, due time.Time) error {
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	var beat <-chan time.Time
-	if activity.IsActivity(ctx) {
-		tick := time.NewTicker(a.heartbeatEvery())
-		defer tick.Stop()
-		beat = tick.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for the look due at %s: %w", due.UTC().Format(time.RFC3339), ctx.Err())
-		case <-t.C:
-			return nil
-		case <-beat:
-			activity.RecordHeartbeat(ctx)
-		}
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the look due at %s: %w", due.UTC().Format(time.RFC3339), ctx.Err())
+	case <-stopping(ctx):
+		return fmt.Errorf("wait for the look due at %s: %w", due.UTC().Format(time.RFC3339), errWorkerStopping)
+	case <-t.C:
+		return nil
 	}
 }

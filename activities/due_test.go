@@ -3,9 +3,13 @@ package activities_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/coalmine-dev/coalmine/activities"
 	"github.com/coalmine-dev/coalmine/activities/api"
@@ -57,7 +61,7 @@ func TestLooksWaitUntilDue(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &clocked{}
-			a := &activities.Activities{Metrics: c, HeartbeatEvery: 50 * time.Millisecond}
+			a := &activities.Activities{Metrics: c}
 			due := time.Now().Add(300 * time.Millisecond)
 			if err := tt.run(a, due); err != nil {
 				t.Fatal(err)
@@ -92,5 +96,51 @@ func TestLookWaitEndsWhenCancelled(t *testing.T) {
 	}
 	if !c.first().IsZero() {
 		t.Error("a cancelled look was measured")
+	}
+}
+
+// TestWaitingActivitiesEndWhenTheWorkerStops: a look waiting for its due
+// time and a traffic watch fail at once, with a retryable error, when their
+// worker stops, so that another worker takes them on without waiting for
+// the worker's stop timeout.
+func TestWaitingActivitiesEndWhenTheWorkerStops(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(e *testsuite.TestActivityEnvironment) error
+	}{
+		{name: "look", run: func(e *testsuite.TestActivityEnvironment) error {
+			_, err := e.ExecuteActivity(api.NameMeasure, api.MeasureInput{Metric: plans.Metric{Name: "errors"}, NotBefore: time.Now().Add(time.Hour)})
+			return err
+		}},
+		{name: "watch", run: func(e *testsuite.TestActivityEnvironment) error {
+			_, err := e.ExecuteActivity(api.NameWatchTraffic, watchInput(25, time.Hour, time.Hour))
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clocked{}
+			e := env(&activities.Activities{Metrics: c, Routers: &splitRouter{state: api.TrafficState{CanaryWeight: 25}}})
+			stop := make(chan struct{})
+			e.SetWorkerStopChannel(stop)
+			time.AfterFunc(50*time.Millisecond, func() { close(stop) })
+			done := make(chan error, 1)
+			go func() { done <- tt.run(e) }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), "the worker is stopping") {
+					t.Fatalf("error = %v, want the worker's stop", err)
+				}
+				var ae *temporal.ApplicationError
+				if errors.As(err, &ae) && ae.NonRetryable() {
+					t.Errorf("error %v is not retryable", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("still waiting 30 s after the worker stopped")
+			}
+			if !c.first().IsZero() {
+				t.Error("a look was measured after its worker stopped")
+			}
+		})
 	}
 }

@@ -47,6 +47,8 @@ func (a *Activities) WatchTraffic(ctx context.Context, in api.WatchInput) (api.W
 		select {
 		case <-ctx.Done():
 			return api.WatchResult{}, ctx.Err()
+		case <-stopping(ctx):
+			return api.WatchResult{}, fmt.Errorf("watch %s: %w", in.Target.App, errWorkerStopping)
 		case <-beat.C:
 			if activity.IsActivity(ctx) {
 				activity.RecordHeartbeat(ctx)

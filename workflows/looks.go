@@ -219,11 +219,13 @@ func (r *rollout) delayedLook(ctx workflow.Context, p *lookPeer) *lookPeer {
 // firstDue reports whether p is the first of the delayed looks not yet
 // taken: none is due earlier, and none due as early is listed before it.
 func (r *rollout) firstDue(p *lookPeer) bool {
+	before := true
 	for _, q := range r.waiting {
-		if q == p {
-			return true
-		}
-		if q.delayed && !q.taken && !q.due.After(p.due) {
+		switch {
+		case q == p:
+			before = false
+		case !q.delayed || q.taken:
+		case q.due.Before(p.due), before && q.due.Equal(p.due):
 			return false
 		}
 	}

@@ -236,3 +236,59 @@ func TestDelayedLooksAnswerEachMetric(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstDue(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	peer := func(due time.Duration, delayed, taken bool) *lookPeer {
+		return &lookPeer{ms: &MetricStatus{}, due: t0.Add(due), delayed: delayed, taken: taken}
+	}
+	p := peer(time.Minute, true, false)
+	tests := []struct {
+		name    string
+		waiting []*lookPeer
+		want    bool
+	}{
+		{name: "alone", waiting: []*lookPeer{p}, want: true},
+		{name: "earlier after it", waiting: []*lookPeer{p, peer(30*time.Second, true, false)}, want: false},
+		{name: "earlier before it", waiting: []*lookPeer{peer(30*time.Second, true, false), p}, want: false},
+		{name: "as early before it", waiting: []*lookPeer{peer(time.Minute, true, false), p}, want: false},
+		{name: "as early after it", waiting: []*lookPeer{p, peer(time.Minute, true, false)}, want: true},
+		{name: "later", waiting: []*lookPeer{peer(2*time.Minute, true, false), p}, want: true},
+		{name: "earlier but taken", waiting: []*lookPeer{peer(30*time.Second, true, true), p}, want: true},
+		{name: "earlier on a timer", waiting: []*lookPeer{peer(30*time.Second, false, false), p}, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &rollout{waiting: tt.waiting}
+			if got := r.firstDue(p); got != tt.want {
+				t.Errorf("firstDue = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestJoinsAt(t *testing.T) {
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		due        time.Duration
+		background bool
+		taken      bool
+		want       bool
+	}{
+		{name: "due then", due: 0, want: true},
+		{name: "a step's later look never moves", due: 10 * time.Second, want: false},
+		{name: "background within half its interval", due: 30 * time.Second, background: true, want: true},
+		{name: "background beyond half its interval", due: 31 * time.Second, background: true, want: false},
+		{name: "background due earlier is not made later", due: -10 * time.Second, background: true, want: false},
+		{name: "taken", due: 0, taken: true, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &lookPeer{due: at.Add(tt.due), background: tt.background, interval: time.Minute, taken: tt.taken}
+			if got := p.joinsAt(at); got != tt.want {
+				t.Errorf("joinsAt = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -40,17 +40,21 @@ const shortHeartbeat = 2 * time.Second
 const MaxLookWait = 5 * time.Minute
 
 // LookOptions are the options of a Measure or MeasureLooks activity that
-// first waits wait for its looks' due time. The heartbeat timeout is long
-// enough that the SDK sends one heartbeat per 48 s while it waits, which
-// keeps a thousand waiting looks light for the server; a lost worker's look
-// is measured by another worker a minute later.
+// first waits wait for its looks' due time. It records no heartbeat while
+// it waits, so its heartbeat timeout runs past the due time: a thousand
+// waiting looks cost the server nothing, and a lost worker's look is
+// measured by another worker within a minute of its due time (a stopping
+// worker's at once). Attempts are not counted (workers that stop one
+// after another must not use them up) but bounded in time.
 func LookOptions(name string, wait time.Duration) workflow.ActivityOptions {
 	o := Options(name)
 	if wait <= 0 {
 		return o
 	}
 	o.StartToCloseTimeout += wait
-	o.HeartbeatTimeout = time.Minute
+	o.ScheduleToCloseTimeout = o.StartToCloseTimeout + 5*time.Minute
+	o.HeartbeatTimeout = wait + time.Minute
+	o.RetryPolicy = retry(100*time.Millisecond, 30*time.Second, 0)
 	return o
 }
 
