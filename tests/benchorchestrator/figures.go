@@ -3,16 +3,19 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
@@ -48,6 +51,8 @@ type histFigures struct {
 	// is the first failure's cause and message.
 	taskFailures int
 	firstFailure string
+	// slowest is the history whose first workflow task waited longest.
+	slowest []*historypb.HistoryEvent
 }
 
 // collect reads the history of every rollout that was to be promoted.
@@ -71,6 +76,9 @@ func collect(ctx context.Context, c client.Client, rs []rollout, keepDir string)
 			firstErr = cmp.Or(firstErr, writeHistory(filepath.Join(keepDir, "history.json"), evs))
 		}
 	})
+	if keepDir != "" && h.slowest != nil {
+		firstErr = cmp.Or(firstErr, writeHistory(filepath.Join(keepDir, "history-slowest-first-task.json"), h.slowest))
+	}
 	return h, firstErr
 }
 
@@ -97,13 +105,15 @@ func writeHistory(path string, evs []*historypb.HistoryEvent) error {
 
 // add counts one rollout's history: workflow tasks, activities, events,
 // the delay until its first workflow task started, and for every timer
-// that fired how long after it was due the workflow task that saw it started.
+// that fired and every look that waited in its activity for its due time
+// (MeasureInput.NotBefore) how long after it was due the workflow task
+// that saw it started.
 func (h *histFigures) add(evs []*historypb.HistoryEvent) {
 	h.rollouts++
 	h.events += len(evs)
 	var started time.Time
 	due := map[int64]time.Time{}
-	var pending []time.Time // fired timers' due times, waiting for the next task
+	var pending []time.Time // fired timers' and answered looks' due times, waiting for the next task
 	first := true
 	for _, e := range evs {
 		t := e.GetEventTime().AsTime()
@@ -112,6 +122,9 @@ func (h *histFigures) add(evs []*historypb.HistoryEvent) {
 			started = t
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
 			if first {
+				if d := t.Sub(started); h.slowest == nil || d > slices.Max(h.firstTask) {
+					h.slowest = evs
+				}
 				h.firstTask = append(h.firstTask, t.Sub(started))
 				first = false
 			}
@@ -129,7 +142,15 @@ func (h *histFigures) add(evs []*historypb.HistoryEvent) {
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
 			h.taskFailures++
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			h.activities[e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()]++
+			a := e.GetActivityTaskScheduledEventAttributes()
+			h.activities[a.GetActivityType().GetName()]++
+			if nb := notBefore(a.GetInput().GetPayloads()); !nb.IsZero() {
+				due[e.GetEventId()] = nb
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			if d, ok := due[e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]; ok {
+				pending = append(pending, d)
+			}
 		case enumspb.EVENT_TYPE_TIMER_STARTED:
 			a := e.GetTimerStartedEventAttributes()
 			due[e.GetEventId()] = t.Add(a.GetStartToFireTimeout().AsDuration())
@@ -142,6 +163,22 @@ func (h *histFigures) add(evs []*historypb.HistoryEvent) {
 	if first {
 		h.neverRan++
 	}
+}
+
+// notBefore is the due time of a look that waits in its activity, read
+// from the activity's input (api.MeasureInput or api.MeasureLooksInput);
+// zero for other activities.
+func notBefore(in []*commonpb.Payload) time.Time {
+	if len(in) == 0 {
+		return time.Time{}
+	}
+	var v struct {
+		NotBefore time.Time `json:"notBefore"`
+	}
+	if json.Unmarshal(in[0].GetData(), &v) != nil {
+		return time.Time{}
+	}
+	return v.NotBefore
 }
 
 func (h histFigures) perRollout(v int) string {

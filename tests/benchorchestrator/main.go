@@ -3,7 +3,8 @@
 // file, or with -server postgres the Temporal server on PostgreSQL), one
 // gateway and one worker as real processes, starts N concurrent rollouts of
 // a plan, aborts a few more under that load, and prints per N the start time, workflow tasks and
-// activities per rollout, CPU and memory, timer lateness, the delay before a
+// activities per rollout, CPU and memory, how late timers and waiting looks
+// were seen (lateness), the delay before a
 // rollout's first workflow task, and how long an abort takes to bring the
 // canary to 0 % at the gateway. `make bench-orchestrator` runs it.
 package main
