@@ -146,9 +146,9 @@ func (r *rollout) measureLoop(ctx workflow.Context, ms *MetricStatus, ref plans.
 		ms.Started = true
 	}
 	args := r.argsFor(ms.Template, ref)
-	judged := workflow.GetVersion(ctx, changeJudgedLooks, workflow.DefaultVersion, 1) >= 1
-	batched := judged && workflow.GetVersion(ctx, changeBatchedLooks, workflow.DefaultVersion, 1) >= 1
-	delayed := batched && workflow.GetVersion(ctx, changeDelayedLooks, workflow.DefaultVersion, 1) >= 1
+	judged := has(ctx, changeJudgedLooks)
+	batched := judged && has(ctx, changeBatchedLooks)
+	delayed := batched && has(ctx, changeDelayedLooks)
 	// input is the look's input for a look taken at the time at.
 	input := func(at time.Time) api.MeasureInput {
 		in := api.MeasureInput{Metric: m, Target: r.target, Traffic: r.spec.Traffic, Args: args, State: ms.State}
@@ -248,7 +248,7 @@ const changeJudgedLooks = "judged-looks"
 // record-histories` writes: change it with every workflow.GetVersion
 // change, so the histories of each version are recorded beside the older
 // ones and never overwrite them.
-const HistoryVersion = "v4-delayed-looks"
+const HistoryVersion = "v4-baseline"
 
 // assessHere records a look and assesses the metric in the workflow, as
 // rollouts recorded before changeJudgedLooks did, and as every rollout does

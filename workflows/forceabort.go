@@ -48,7 +48,7 @@ func isUntouched(err error) bool {
 // forceable records, once per rollback, whether this rollback runs the
 // reset loop that abort and abort --force can reach.
 func (r *rollout) forceable(ctx workflow.Context) bool {
-	r.canForce = workflow.GetVersion(ctx, changeForceAbort, workflow.DefaultVersion, 1) >= 1
+	r.canForce = has(ctx, changeForceAbort)
 	return r.canForce
 }
 

@@ -62,10 +62,10 @@ func TestBatchedLooks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
 			if !tt.batched {
-				h.env.OnGetVersion(changeBatchedLooks, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+				h.version(changeBatchedLooks, workflow.DefaultVersion)
 			}
 			if !tt.delayed {
-				h.env.OnGetVersion(changeDelayedLooks, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+				h.version(changeDelayedLooks, workflow.DefaultVersion)
 			}
 			counts := countActivities(h)
 			h.run(guarded(weight(10), pauseFor(2*time.Minute+30*time.Second), analyze("quality"), weight(50)))
@@ -94,7 +94,7 @@ func TestBatchedLooksAnswerEachMetric(t *testing.T) {
 	// The background metric fails at its fifth look, taken along with the
 	// analysis' second: the failure is the background metric's own.
 	h := newHarness(t, map[string][]string{"errors": {"Pass", "Pass", "Pass", "Pass", "Fail"}})
-	h.env.OnGetVersion(changeDelayedLooks, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.version(changeDelayedLooks, workflow.DefaultVersion)
 	counts := countActivities(h)
 	h.run(guarded(weight(10), pauseFor(2*time.Minute+30*time.Second), analyze("quality"), weight(50)))
 	msg := h.rolledBack()
@@ -134,7 +134,7 @@ func TestSkipNotify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			h.env.OnGetVersion(changeSkipNotify, workflow.DefaultVersion, 1).Return(tt.version)
+			h.version(changeSkipNotify, tt.version)
 			counts := countActivities(h)
 			p := plan(weight(10), weight(50))
 			if !tt.slack {

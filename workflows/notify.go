@@ -14,7 +14,7 @@ import (
 // recorded, never fatal. The card's message place is kept in the state so
 // every event updates the one message.
 func (r *rollout) notify(ctx workflow.Context, event, text string, approval *plans.Approval) {
-	if !r.notifies(event) && workflow.GetVersion(ctx, changeSkipNotify, workflow.DefaultVersion, 1) >= 1 {
+	if !r.notifies(event) && has(ctx, changeSkipNotify) {
 		// Nobody is to be told: the activity would only log the card.
 		r.logger.Info("rollout notification (the plan sends none)", "app", r.st.App, "event", event, "text", text)
 		return

@@ -65,7 +65,7 @@ func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
 	if err != nil {
 		return RollbackResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", nil)
 	}
-	r.canForce = workflow.GetVersion(ctx, changeRollbackForce, workflow.DefaultVersion, 1) >= 1
+	r.canForce = has(ctx, changeRollbackForce)
 	if err := r.registerRollback(ctx, in); err != nil {
 		return RollbackResult{}, err
 	}

@@ -140,7 +140,7 @@ func TestRollbackRetriesTheRouter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, _ := rollbackHarness(t)
-			h.env.OnGetVersion(changeRollbackForce, workflow.DefaultVersion, 1).Return(tt.version)
+			h.version(changeRollbackForce, tt.version)
 			h.router.failures["reset"] = 15
 			h.env.ExecuteWorkflow(Rollback, rollbackInput(plan(weight(50))))
 			h.rollbackResult()
@@ -202,7 +202,7 @@ func TestRollbackRefusesRolloutUpdates(t *testing.T) {
 	for _, version := range []workflow.Version{1, workflow.DefaultVersion} {
 		t.Run(fmt.Sprint("version ", version), func(t *testing.T) {
 			h, _ := rollbackHarness(t)
-			h.env.OnGetVersion(changeRollbackForce, workflow.DefaultVersion, 1).Return(version)
+			h.version(changeRollbackForce, version)
 			h.router.failures["reset"] = 6 // keeps the rollback busy in its retry timer
 			var promote, abort updateOutcome
 			h.update(10*time.Second, UpdatePromote, Request{By: "bob"}, &promote)

@@ -82,6 +82,7 @@ type rollout struct {
 // failure, an abort or a cancellation rolls traffic back to stable; the
 // workflow then fails with an application error of type RolledBack.
 func Rollout(ctx workflow.Context, in Input) (Result, error) {
+	ctx = withBaseline(ctx)
 	r, err := newRollout(ctx, in)
 	if err != nil {
 		return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", nil)
@@ -206,7 +207,7 @@ func (r *rollout) checkpoint(ctx workflow.Context) error {
 // reviewFailure waits, as a gate, for a person to review a background
 // failure whose metric says onFailure: pause.
 func (r *rollout) reviewFailure(ctx workflow.Context) error {
-	own := workflow.GetVersion(ctx, changeReviewDeadline, workflow.DefaultVersion, 1) >= 1
+	own := has(ctx, changeReviewDeadline)
 	if own && r.ctl.SetAside == nil {
 		// The review gets its own deadline and notification; the step it
 		// interrupts (after a continue-as-new mid-step) keeps its own.
@@ -436,7 +437,7 @@ func (r *rollout) rollback(ctx workflow.Context, reason string) error {
 	r.event(dctx, "rollback", "", "rolling back: "+reason)
 	r.refresh(dctx)
 
-	noop := workflow.GetVersion(dctx, changeNoopRollback, workflow.DefaultVersion, 1) >= 1 && !r.ctl.Changed
+	noop := has(dctx, changeNoopRollback) && !r.ctl.Changed
 	switch {
 	case noop:
 		r.event(dctx, "rollback", "", "nothing to return: coalmine never changed this app's traffic, "+r.st.Stable.Name+" serves all of it")

@@ -127,6 +127,13 @@ func (h *harness) mockLooks(acts *activities.Activities) {
 		AfterFn(func() time.Duration { return <-h.lookWaits })
 }
 
+// version makes the rollout run with version v of change, as a rollout
+// started before changeBaseline does (its baseline stands for no change).
+func (h *harness) version(change string, v workflow.Version) {
+	h.env.OnGetVersion(changeBaseline, workflow.DefaultVersion, baselineVersion).Return(workflow.DefaultVersion)
+	h.env.OnGetVersion(change, workflow.DefaultVersion, 1).Return(v)
+}
+
 func (h *harness) run(p plans.RolloutPlan) {
 	h.t.Helper()
 	if v := p.Spec.Traffic.VerifyInterval; v != nil && v.Duration > 0 {

@@ -144,7 +144,7 @@ func (r *rollout) gateWithDeadline(ctx workflow.Context, kind, text string, unti
 		r.notify(ctx, plans.EventGate, fmt.Sprintf("%s %s waits at %s for %s.", r.st.App, r.st.Canary.Name, stepLabel(r.st.Step, r.st.Steps), text), a)
 	}
 	timedOut, err := r.wait(ctx, kind, text, until, func() bool { return r.ctl.Skip })
-	if err == nil && !timedOut && workflow.GetVersion(ctx, changeGateDecisionNote, workflow.DefaultVersion, 1) >= 1 {
+	if err == nil && !timedOut && has(ctx, changeGateDecisionNote) {
 		// Say who passed the gate, so the message loses its buttons now.
 		r.notify(ctx, plans.EventApproved, fmt.Sprintf("%s %s passed %s.", r.st.App, r.st.Canary.Name, stepLabel(r.st.Step, r.st.Steps)), nil)
 	}

@@ -20,7 +20,7 @@ const changeCancelTimers = "cancel-timers"
 // timer is cancelled when cond comes first.
 func awaitFor(ctx workflow.Context, d time.Duration, summary string, cond func() bool) (bool, error) {
 	opts := workflow.TimerOptions{Summary: summary}
-	if workflow.GetVersion(ctx, changeCancelTimers, workflow.DefaultVersion, 1) < 1 {
+	if !has(ctx, changeCancelTimers) {
 		return workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: d, TimerOptions: opts}, cond)
 	}
 	tctx, cancel := workflow.WithCancel(ctx)

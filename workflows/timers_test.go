@@ -21,7 +21,7 @@ func TestCancelTimers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			h.env.OnGetVersion(changeCancelTimers, workflow.DefaultVersion, 1).Return(tt.version)
+			h.version(changeCancelTimers, tt.version)
 			// Only the pauses' timers count: verify-traffic keeps its own.
 			pauses := map[string]bool{}
 			cancelled, fired := 0, 0

@@ -27,7 +27,7 @@ const changeWatchTraffic = "watch-traffic"
 // stops the loop, called when the steps end (before promotion, rollback
 // or continue-as-new).
 func (r *rollout) startVerify(ctx workflow.Context) func() {
-	if workflow.GetVersion(ctx, changeVerifyTraffic, workflow.DefaultVersion, 1) < 1 {
+	if !has(ctx, changeVerifyTraffic) {
 		return func() {}
 	}
 	every := plans.DefaultVerifyInterval
@@ -38,7 +38,7 @@ func (r *rollout) startVerify(ctx workflow.Context) func() {
 		return func() {}
 	}
 	vctx, cancel := workflow.WithCancel(ctx)
-	if workflow.GetVersion(ctx, changeWatchTraffic, workflow.DefaultVersion, 1) >= 1 {
+	if has(ctx, changeWatchTraffic) {
 		workflow.Go(vctx, func(gctx workflow.Context) { r.watchTraffic(gctx, every) })
 		return cancel
 	}

@@ -59,14 +59,21 @@ func TestBatchedLooksPromoted(t *testing.T) {
 	if n := counts[timers]; n != 1 {
 		t.Errorf("%d timers, want the pause's only: the looks wait in their activities", n)
 	}
+	if n := counts[versionMarkers]; n != 1 {
+		t.Errorf("%d version markers, want the baseline's only", n)
+	}
 	s.recordHistory(run, "batched-looks-promoted")
 }
 
-// timers is the key under which activityCounts counts the timers started.
-const timers = "timers"
+// timers and versionMarkers are the keys under which activityCounts
+// counts the timers started and the version markers recorded.
+const (
+	timers         = "timers"
+	versionMarkers = "version markers"
+)
 
-// activityCounts counts the activities of a run's history by type, and
-// its timers under timers.
+// activityCounts counts the activities of a run's history by type, its
+// timers under timers and its version markers under versionMarkers.
 func (s *stack) activityCounts(id, runID string) map[string]int {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -83,6 +90,9 @@ func (s *stack) activityCounts(id, runID string) map[string]int {
 		}
 		if ev.GetTimerStartedEventAttributes() != nil {
 			counts[timers]++
+		}
+		if ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "Version" {
+			counts[versionMarkers]++
 		}
 	}
 	return counts
