@@ -25,14 +25,22 @@ func stopping(ctx context.Context) <-chan struct{} {
 
 // untilDue waits until a look's due time (MeasureInput.NotBefore); it
 // returns at once when due is zero or past, and fails when the worker
-// stops or ctx ends. It records no heartbeat while it waits: the look's
-// heartbeat timeout runs from its start past its due time
-// (api.LookOptions), so that a thousand waiting looks cost the server
-// nothing until they are measured. A look cancelled while it waits learns
-// of it when it is measured, and its answer is dropped.
+// stops or ctx ends. The wait is counted from the time the server says the
+// activity started, on the server's clock as due is, so that a worker
+// whose clock is off does not measure early or overrun its heartbeat
+// timeout. It records no heartbeat while it waits: the look's heartbeat
+// timeout runs from its start past its due time (api.LookOptions). A look
+// cancelled while it waits learns of it when it is measured, and its
+// answer is dropped.
 func (a *Activities) untilDue(ctx context.Context, due time.Time) error {
+	if due.IsZero() {
+		return nil
+	}
 	wait := time.Until(due)
-	if due.IsZero() || wait <= 0 {
+	if activity.IsActivity(ctx) {
+		wait = due.Sub(activity.GetInfo(ctx).StartedTime)
+	}
+	if wait <= 0 {
 		return nil
 	}
 	t := time.NewTimer(wait)

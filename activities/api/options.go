@@ -41,11 +41,14 @@ const MaxLookWait = 5 * time.Minute
 
 // LookOptions are the options of a Measure or MeasureLooks activity that
 // first waits wait for its looks' due time. It records no heartbeat while
-// it waits, so its heartbeat timeout runs past the due time: a thousand
-// waiting looks cost the server nothing, and a lost worker's look is
-// measured by another worker within a minute of its due time (a stopping
-// worker's at once). Attempts are not counted (workers that stop one
-// after another must not use them up) but bounded in time.
+// it waits, so that a thousand waiting looks cost the server nothing, and
+// its heartbeat timeout is the wait and shortHeartbeat after it: a look
+// whose worker died, waiting or measuring, is given to another worker
+// within shortHeartbeat of its due time, as a look scheduled then would be.
+// (A measurement that runs over a second records heartbeats, which give it
+// a whole heartbeat timeout more.) A stopping worker's look is given away
+// at once. Attempts are not counted (workers that stop one after another
+// must not use them up) but bounded in time.
 func LookOptions(name string, wait time.Duration) workflow.ActivityOptions {
 	o := Options(name)
 	if wait <= 0 {
@@ -53,7 +56,7 @@ func LookOptions(name string, wait time.Duration) workflow.ActivityOptions {
 	}
 	o.StartToCloseTimeout += wait
 	o.ScheduleToCloseTimeout = o.StartToCloseTimeout + 5*time.Minute
-	o.HeartbeatTimeout = wait + time.Minute
+	o.HeartbeatTimeout = wait + shortHeartbeat
 	o.RetryPolicy = retry(100*time.Millisecond, 30*time.Second, 0)
 	return o
 }
