@@ -28,8 +28,9 @@ const (
 	DefaultStickyTimeout = time.Second
 	// DefaultMaxActivities is the most activities a worker runs at once.
 	// Every running rollout holds one for its traffic watch (a goroutine
-	// that reads the split every traffic.verifyInterval), so the SDK's
-	// default of 1,000 would let a thousand watches take every slot.
+	// that reads the split every traffic.verifyInterval) and one for each
+	// look waiting for its due time, so the SDK's default of 1,000 would
+	// let a few hundred rollouts take every slot.
 	DefaultMaxActivities = 10000
 )
 

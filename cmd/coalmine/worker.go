@@ -64,16 +64,18 @@ rollouts; --fixed-pollers turns that off. --sticky-timeout bounds how long
 a workflow task waits for this worker's cache before any worker takes it:
 the default 1s lets a new worker take over a killed worker's rollbacks
 within seconds; on a worker starved of CPU 30s spares it replays, and a
-worker that runs hundreds of rollouts should take 5s (at 300 it kept
-every abort within 3.3 s where 1s let one take 20 s);
+worker that runs a thousand rollouts may take 5s (at 1,000 it cut the
+timed-out tasks to a third; at 300 1s keeps every abort within a second);
 --activities-per-second caps the activities the whole task queue starts a
 second (0, the default, is no cap). Each running rollout keeps one
-activity open to watch its traffic split (traffic.verifyInterval), so
---max-activities must exceed the rollouts a worker runs at once; the
-default is 10000.
+activity open to watch its traffic split (traffic.verifyInterval) and one
+for each look that waits for its due time, so --max-activities must
+exceed about three times the rollouts a worker runs at once; the default
+is 10000.
 
 On SIGINT or SIGTERM the worker stops polling and lets activities in
-flight finish within --stop-timeout.`,
+flight finish within --stop-timeout; traffic watches and waiting looks
+end at once and another worker takes them on.`,
 		Example: `  coalmine worker --address 127.0.0.1:7233 --metrics-listen 127.0.0.1:9464
   TEMPORAL_API_KEY=... coalmine worker --address my-ns.a1b2c.tmprl.cloud:7233 --namespace my-ns.a1b2c
   coalmine worker --address temporal.internal:7233 --tls-cert-path client.pem --tls-key-path client.key --tls-ca-path ca.pem
