@@ -35,8 +35,8 @@ const shortHeartbeat = 2 * time.Second
 
 // MaxLookWait is the longest a look waits in its activity for its due
 // time (MeasureInput.NotBefore). A look due later waits on a workflow
-// timer first: a waiting activity costs the server a heartbeat every
-// 48 s, a timer one workflow task.
+// timer first: a waiting look holds one of its worker's activity slots for
+// all of its wait, where a timer costs one workflow task however long.
 const MaxLookWait = 5 * time.Minute
 
 // LookOptions are the options of a Measure or MeasureLooks activity that

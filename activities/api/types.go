@@ -98,9 +98,9 @@ type MeasureInput struct {
 	// analysis watches until the rollout ends.
 	Watch bool `json:"watch,omitempty"`
 	// NotBefore, when set, is when the look is due: the activity waits in
-	// the worker until then (heartbeating) and measures then, so that a
-	// look due soon costs no timer and no workflow task of its own. Judge
-	// is given for that time.
+	// the worker until then (recording no heartbeat, see LookOptions) and
+	// measures then, so that a look due soon costs no timer and no
+	// workflow task of its own. Judge is given for that time.
 	NotBefore time.Time `json:"notBefore,omitempty"`
 	// Judge, when set, makes the activity judge the measurement as well:
 	// the sample floor, the no-data timeout and the limits, so that these
