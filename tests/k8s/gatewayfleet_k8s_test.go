@@ -231,19 +231,31 @@ func TestGatewayFleet(t *testing.T) {
 			Provider:   plans.Provider{Block: &metrics.GatewayProvider{Stat: plans.StatErrorRate}},
 			Sequential: &plans.Sequential{WorseWhen: plans.WorseHigher, Alpha: 0.05, MinEffect: 0.2}}}
 	client := map[string]uint64{}
+	// look measures until the provider's sums equal the client's counts: a
+	// replica counts a request when its handler returns, which may be just
+	// after the client has read the whole answer, so the sums may trail by
+	// the last requests for a moment (a real rollout's next look has them).
 	look := func(when string) {
 		t.Helper()
-		res, err := provider.Measure(ctx, q)
-		if err != nil {
-			t.Fatalf("look %s: %v", when, err)
-		}
-		q.State = res.State
-		var st struct{ Sequential *analysis.SequentialState }
-		if err := json.Unmarshal(res.State, &st); err != nil || st.Sequential == nil {
-			t.Fatalf("look %s: state %s: %v", when, res.State, err)
-		}
-		if got := [2]uint64{uint64(st.Sequential.PrevStable.Count), uint64(st.Sequential.PrevCanary.Count)}; got != [2]uint64{client["v1"], client["v2"]} {
-			t.Fatalf("look %s: the provider counts stable %d, canary %d; the client sent %d and %d", when, got[0], got[1], client["v1"], client["v2"])
+		var got [2]uint64
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			res, err := provider.Measure(ctx, q)
+			if err != nil {
+				t.Fatalf("look %s: %v", when, err)
+			}
+			var st struct{ Sequential *analysis.SequentialState }
+			if err := json.Unmarshal(res.State, &st); err != nil || st.Sequential == nil {
+				t.Fatalf("look %s: state %s: %v", when, res.State, err)
+			}
+			got = [2]uint64{uint64(st.Sequential.PrevStable.Count), uint64(st.Sequential.PrevCanary.Count)}
+			if got == [2]uint64{client["v1"], client["v2"]} {
+				q.State = res.State
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("look %s: the provider counts stable %d, canary %d for 10 s; the client sent %d and %d", when, got[0], got[1], client["v1"], client["v2"])
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 		t.Logf("look %s: provider sums equal the client's counts (stable %d, canary %d)", when, client["v1"], client["v2"])
 	}
