@@ -81,18 +81,12 @@ func TestLookWaitEndsWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	in := api.MeasureInput{Metric: plans.Metric{Name: "errors"}, NotBefore: time.Now().Add(time.Hour)}
-	done := make(chan error, 1)
-	go func() {
+	err := endsWithin(t, "the cancelled look", func() error {
 		_, err := a.Measure(ctx, in)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("err = %v, want context.Canceled", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the look still waits 30 s after it was cancelled")
+		return err
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
 	}
 	if !c.first().IsZero() {
 		t.Error("a cancelled look was measured")
@@ -124,23 +118,32 @@ func TestWaitingActivitiesEndWhenTheWorkerStops(t *testing.T) {
 			stop := make(chan struct{})
 			e.SetWorkerStopChannel(stop)
 			time.AfterFunc(50*time.Millisecond, func() { close(stop) })
-			done := make(chan error, 1)
-			go func() { done <- tt.run(e) }()
-			select {
-			case err := <-done:
-				if err == nil || !strings.Contains(err.Error(), "the worker is stopping") {
-					t.Fatalf("error = %v, want the worker's stop", err)
-				}
-				var ae *temporal.ApplicationError
-				if errors.As(err, &ae) && ae.NonRetryable() {
-					t.Errorf("error %v is not retryable", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("still waiting 30 s after the worker stopped")
+			err := endsWithin(t, "the "+tt.name+" after its worker stopped", func() error { return tt.run(e) })
+			if err == nil || !strings.Contains(err.Error(), "the worker is stopping") {
+				t.Fatalf("error = %v, want the worker's stop", err)
+			}
+			var ae *temporal.ApplicationError
+			if errors.As(err, &ae) && ae.NonRetryable() {
+				t.Errorf("error %v is not retryable", err)
 			}
 			if !c.first().IsZero() {
 				t.Error("a look was measured after its worker stopped")
 			}
 		})
+	}
+}
+
+// endsWithin runs fn and returns its error, failing the test when fn has
+// not returned 30 s later.
+func endsWithin(t *testing.T, what string, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s still runs 30 s later", what)
+		return nil
 	}
 }

@@ -124,18 +124,12 @@ func TestWatchTrafficRefusesBadInput(t *testing.T) {
 func TestWatchTrafficEndsWhenCancelled(t *testing.T) {
 	a := &activities.Activities{Routers: &splitRouter{state: api.TrafficState{CanaryWeight: 25}}}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
+	time.AfterFunc(50*time.Millisecond, cancel)
+	err := endsWithin(t, "the cancelled watch", func() error {
 		_, err := a.WatchTraffic(ctx, watchInput(25, time.Hour, time.Hour))
-		done <- err
-	}()
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("error = %v, want context.Canceled", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the watch did not end when cancelled")
+		return err
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error = %v, want context.Canceled", err)
 	}
 }
