@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 
 STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
-TEMPORAL_CLI_VERSION := v1.5.1
+# The Temporal CLI (its dev server) is pinned in tools/devserver/go.mod.
 # The Temporal server the CLI's dev server embeds, for bench-orchestrator-sql.
 TEMPORAL_SERVER_VERSION := v1.29.1
 PROMETHEUS_VERSION := v0.316.0
@@ -47,9 +47,11 @@ $(BIN)/workflowcheck:
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-$(BIN)/temporal:
-	@echo "building the Temporal dev server (temporal CLI $(TEMPORAL_CLI_VERSION)) into bin/; first time only, a few minutes"
-	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+# Built from tools/devserver, which takes a newer SQLite driver than the
+# CLI's own (see its go.mod); rebuilt when that go.mod changes.
+$(BIN)/temporal: tools/devserver/go.mod
+	@echo "building the Temporal dev server (temporal CLI, tools/devserver/go.mod) into bin/; first time only, a few minutes"
+	cd tools/devserver && $(GO) build -o $(BIN)/temporal github.com/temporalio/cli/cmd/temporal
 
 # The remove_all_sd tag leaves out service discovery: one of its dependencies
 # is not served by the module proxy, and the tests use static targets only.
