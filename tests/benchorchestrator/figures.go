@@ -37,8 +37,11 @@ type row struct {
 	aborts       []time.Duration
 	abortsMissed int
 	load         string
-	looks        int64
-	hist         histFigures
+	// stolen is the share of the machine's CPU its hypervisor gave to
+	// other guests during the run (stolen).
+	stolen string
+	looks  int64
+	hist   histFigures
 }
 
 // histFigures are counted from the histories of the promoted-plan rollouts.
@@ -236,7 +239,7 @@ func pair(ds []time.Duration, q1, q2 float64) string {
 
 func printTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "N\tplan\tstart time\tpromoted\ttook\tworkflow tasks / rollout\tactivities / rollout\tevents / rollout\tworker CPU / rollout\tworker peak RSS\tserver CPU\tgateway CPU\tlateness p50 / p99\tfirst task p50 / max\tabort → 0 % p50 / max\tload avg at end")
+	fmt.Fprintln(tw, "N\tplan\tstart time\tpromoted\ttook\tworkflow tasks / rollout\tactivities / rollout\tevents / rollout\tworker CPU / rollout\tworker peak RSS\tserver CPU\tgateway CPU\tlateness p50 / p99\tfirst task p50 / max\tabort → 0 % p50 / max\tload avg at end\tCPU stolen by the host")
 	for _, r := range rows {
 		h := r.hist
 		promoted := fmt.Sprintf("%d/%d", r.promoted, r.n)
@@ -257,10 +260,10 @@ func printTable(w io.Writer, rows []row) {
 		if r.abortsMissed > 0 {
 			aborts += fmt.Sprintf(", %d not within %s", r.abortsMissed, abortTimeout)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f ms\t%d MB\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f ms\t%d MB\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.n, r.plan, secs(r.startTime), promoted, secs(r.elapsed), h.perRollout(h.tasks), h.perRollout(h.activityCount()),
 			h.perRollout(h.events), float64(cpuPer.Microseconds())/1000, r.workerRSS>>20, secs(r.serverCPU), secs(r.gatewayCPU),
-			pair(h.lateness, 0.5, 0.99), pair(h.firstTask, 0.5, 1), aborts, r.load)
+			pair(h.lateness, 0.5, 0.99), pair(h.firstTask, 0.5, 1), aborts, r.load, r.stolen)
 	}
 	tw.Flush()
 	for _, r := range rows {

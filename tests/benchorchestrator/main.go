@@ -120,16 +120,3 @@ func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench-orchestrator:", err)
 	os.Exit(1)
 }
-
-// loadAvg is the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}

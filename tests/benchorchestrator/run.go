@@ -87,6 +87,7 @@ func run(parent context.Context, p params, n int) (row, error) {
 	}
 
 	cpu0 := [4]time.Duration{cpuTime(s.server), cpuTime(s.worker), cpuTime(s.gateway), treeCPU(s.db)}
+	ticks0 := readCPUTicks()
 	began := time.Now()
 	retries, err := startAll(ctx, s.client, rs, inputs)
 	if err != nil {
@@ -114,7 +115,7 @@ func run(parent context.Context, p params, n int) (row, error) {
 	out := row{
 		n: n, plan: p.plan, startTime: startTime, promoted: promoted, elapsed: elapsed,
 		serverCPU: cpu1[0] - cpu0[0], workerCPU: cpu1[1] - cpu0[1], gatewayCPU: cpu1[2] - cpu0[2], dbCPU: cpu1[3] - cpu0[3],
-		workerRSS: peakRSS(s.worker), aborts: aborts.took, abortsMissed: aborts.missed, load: loadAvg(), looks: looks.Load(),
+		workerRSS: peakRSS(s.worker), aborts: aborts.took, abortsMissed: aborts.missed, load: loadAvg(), stolen: stolen(ticks0, readCPUTicks()), looks: looks.Load(),
 	}
 	keepDir := ""
 	if p.keep {
