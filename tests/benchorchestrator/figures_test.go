@@ -55,3 +55,26 @@ func TestLateness(t *testing.T) {
 		t.Error("the slowest first task's history was not kept")
 	}
 }
+
+func TestFirstTasks(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 100; i++ {
+		ds = append(ds, time.Duration(i)*200*time.Millisecond) // 0.2 s … 20 s
+	}
+	tests := []struct {
+		name string
+		ds   []time.Duration
+		want string
+	}{
+		{"none", nil, "—"},
+		{"all within the bound", []time.Duration{time.Second, 10 * time.Second}, "1.0 s / 10.0 s / 10.0 s (0)"},
+		{"a tail over it", ds, "10.0 s / 19.8 s / 20.0 s (50)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := firstTasks(tt.ds); got != tt.want {
+				t.Errorf("firstTasks = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
