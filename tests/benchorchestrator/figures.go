@@ -38,7 +38,7 @@ type row struct {
 	abortsMissed int
 	load         string
 	// stolen is the share of the machine's CPU its hypervisor gave to
-	// other guests during the run (stolen).
+	// other guests during the run, as the function stolen prints it.
 	stolen string
 	looks  int64
 	hist   histFigures
