@@ -120,45 +120,50 @@ func series(st gateway.Stats, route, version, role string) gateway.Series {
 	return gateway.Series{}
 }
 
-// waitCounts polls the cumulative counts of route's stable v1 series until
-// ok accepts them or 10 s pass, and returns the last counts and whether ok
-// accepted them. The proxy records a request when its handler ends, so the
-// counts may trail the answers a client has read.
-func waitCounts(t *testing.T, g *gw, route string, ok func(gateway.Counts) bool) (gateway.Counts, bool) {
+// statsUntil polls route's stats until ok accepts them or 10 s pass, and
+// returns the last stats and whether ok accepted them. The proxy records a
+// request when its handler ends, so the stats may trail the answers a
+// client has read.
+func statsUntil(t *testing.T, g *gw, route string, ok func(gateway.Stats) bool) (gateway.Stats, bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c := series(stats(t, g, route), route, "v1", gateway.RoleStable).Cumulative
-		if ok(c) {
-			return c, true
+		st := stats(t, g, route)
+		if ok(st) {
+			return st, true
 		}
 		if time.Now().After(deadline) {
-			return c, false
+			return st, false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
+// waitCounts polls the cumulative counts of route's stable v1 series until
+// ok accepts them or 10 s pass (statsUntil), and returns the last counts
+// and whether ok accepted them.
+func waitCounts(t *testing.T, g *gw, route string, ok func(gateway.Counts) bool) (gateway.Counts, bool) {
+	t.Helper()
+	st, accepted := statsUntil(t, g, route, func(st gateway.Stats) bool {
+		return ok(series(st, route, "v1", gateway.RoleStable).Cumulative)
+	})
+	return series(st, route, "v1", gateway.RoleStable).Cumulative, accepted
+}
+
 // statsAfter returns route's stats once its primary series (stable and
 // canary) have recorded n requests, canceled ones included, or after 10 s.
-// The proxy records a request when its handler ends, which may be just
-// after the client has read an answer of known length.
 func statsAfter(t *testing.T, g *gw, route string, n uint64) gateway.Stats {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := stats(t, g, route)
+	st, _ := statsUntil(t, g, route, func(st gateway.Stats) bool {
 		var got uint64
 		for _, s := range st.Series {
 			if s.Role == gateway.RoleStable || s.Role == gateway.RoleCanary {
 				got += s.Cumulative.Requests + s.Cumulative.Canceled
 			}
 		}
-		if got >= n || time.Now().After(deadline) {
-			return st
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return got >= n
+	})
+	return st
 }
 
 func stats(t *testing.T, g *gw, route string) gateway.Stats {

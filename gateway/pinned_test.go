@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coalmine-dev/coalmine/gateway"
 	"github.com/coalmine-dev/coalmine/gateway/admin"
@@ -75,13 +74,9 @@ routes:
 	}
 	// The sentinel's request is recorded when its handler ends, which may be
 	// just after the client has read the answer.
-	var st gateway.Stats
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		st = stats(t, g, "chat")
-		if series(st, "chat", "v1", gateway.RoleSentinel).Cumulative.Requests+series(st, "chat", "v2", gateway.RoleSentinel).Cumulative.Requests >= 1 {
-			break
-		}
-	}
+	st, _ := statsUntil(t, g, "chat", func(st gateway.Stats) bool {
+		return series(st, "chat", "v1", gateway.RoleSentinel).Cumulative.Requests+series(st, "chat", "v2", gateway.RoleSentinel).Cumulative.Requests >= 1
+	})
 	for _, s := range st.Series {
 		want := uint64(0)
 		if s.Role == gateway.RoleSentinel {

@@ -143,15 +143,11 @@ routes:
 	}
 	// A session is recorded when its handler ends, just after the client
 	// has closed.
-	var s1, s2 gateway.Counts
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		st := stats(t, g, "voice")
-		s1 = series(st, "voice", "v1", gateway.RoleStable).Cumulative
-		s2 = series(st, "voice", "v2", gateway.RoleCanary).Cumulative
-		if s1.Sessions+s2.Sessions == 3*n+5 {
-			break
-		}
-	}
+	st, _ := statsUntil(t, g, "voice", func(st gateway.Stats) bool {
+		return series(st, "voice", "v1", gateway.RoleStable).Cumulative.Sessions+series(st, "voice", "v2", gateway.RoleCanary).Cumulative.Sessions == 3*n+5
+	})
+	s1 := series(st, "voice", "v1", gateway.RoleStable).Cumulative
+	s2 := series(st, "voice", "v2", gateway.RoleCanary).Cumulative
 	if s1.Sessions+s2.Sessions != 3*n+5 || s1.SessionErrors+s2.SessionErrors != 0 || s1.CloseCodes["1000"] != s1.Sessions {
 		t.Fatalf("sessions: stable %+v, canary %+v", s1, s2)
 	}
